@@ -1,0 +1,13 @@
+-- Every customer interaction across channels, one row each: the common
+-- grain for channel mix and activity. `complaint` marks complaint contacts.
+SELECT customer_id, period, 'atm' AS channel, txn_time AS occurred_at, amount, false AS complaint
+FROM atm
+UNION ALL
+SELECT customer_id, period, 'branch', issued_at, CAST(0 AS DECIMAL(18, 2)), service_type = 'complaint'
+FROM branch_visits
+UNION ALL
+SELECT customer_id, period, 'online', login_at, amount, false
+FROM online_sessions
+UNION ALL
+SELECT customer_id, period, 'call_centre', call_start, CAST(0 AS DECIMAL(18, 2)), reason = 'complaint'
+FROM calls

@@ -1,0 +1,10 @@
+-- The value pyramid: customers, share and relationship balance per tier and month.
+SELECT period,
+       tier,
+       tier_rank,
+       COUNT(*) AS customers,
+       CAST(COUNT(*) AS DOUBLE) / SUM(COUNT(*)) OVER (PARTITION BY period) AS share,
+       SUM(relationship_balance) AS total_balance,
+       CAST(SUM(relationship_balance) AS DOUBLE) / COUNT(*) AS avg_balance
+FROM customer_month
+GROUP BY period, tier, tier_rank

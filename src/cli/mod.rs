@@ -1,0 +1,86 @@
+//! The `touchpoint` command line: argument parsing and printing only; the
+//! work is in the library. One file per subcommand.
+
+pub mod demo;
+pub mod generate;
+pub mod query;
+pub mod report;
+pub mod run;
+pub mod tables;
+pub mod validate;
+
+use crate::Result;
+use crate::pipeline::Pipeline;
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+
+const ABOUT: &str = "touchpoint: a retail-bank customer-experience warehouse.\n\n\
+YAML pipelines load channel extracts (ATM, branch, online, call centre, surveys, CRM) into Delta tables, \
+SQL models build the marts (channel mix, satisfaction, value pyramid, churn risk, CLV), and minijinja \
+templates render management reports.";
+
+#[derive(Debug, Parser)]
+#[command(name = "touchpoint", version, about = ABOUT, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Generate(generate::Args),
+    Validate(validate::Args),
+    Run(run::Args),
+    Query(query::Args),
+    Report(report::Args),
+    Tables(tables::Args),
+    Demo(demo::Args),
+}
+
+pub const DEFAULT_PIPELINE: &str = "pipelines/monthly_cx.yaml";
+
+/// Where to find the warehouse: `--warehouse`, then `TOUCHPOINT_WAREHOUSE`.
+#[derive(Debug, clap::Args, Clone)]
+pub struct WarehouseArgs {
+    /// Warehouse location: a folder or an object-store URL (s3://, gs://, az://).
+    /// Default: the pipeline's `warehouse:` key, else ./warehouse.
+    #[arg(long, env = "TOUCHPOINT_WAREHOUSE")]
+    pub warehouse: Option<String>,
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Generate(a) => generate::run(a, &mut out),
+        Command::Validate(a) => validate::run(a, &mut out).await,
+        Command::Run(a) => run::run(a, &mut out).await,
+        Command::Query(a) => query::run(a, &mut out).await,
+        Command::Report(a) => report::run(a, &mut out).await,
+        Command::Tables(a) => tables::run(a, &mut out).await,
+        Command::Demo(a) => demo::run(a, &mut out).await,
+    }
+}
+
+/// Compile the pipeline, turning a missing default file into a usage hint.
+pub async fn load_pipeline(path: &Path) -> Result<Pipeline> {
+    if !path.exists() {
+        return Err(crate::Error::usage(
+            format!("pipeline file `{}` not found", path.display()),
+            "pass the pipeline file, e.g. `--pipeline pipelines/monthly_cx.yaml`, or run from the project folder",
+        ));
+    }
+    crate::pipeline::compile(path)
+        .await
+        .map_err(crate::Error::Invalid)
+}
+
+pub fn default_pipeline() -> PathBuf {
+    PathBuf::from(DEFAULT_PIPELINE)
+}
+
+pub fn io_err(path: &str) -> impl FnOnce(std::io::Error) -> crate::Error + '_ {
+    move |source| crate::Error::Io {
+        path: path.to_string(),
+        source,
+    }
+}

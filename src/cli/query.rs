@@ -1,0 +1,114 @@
+//! `touchpoint query`: one SQL statement over the warehouse.
+
+use super::WarehouseArgs;
+use crate::Result;
+use crate::sql::output::{OutputFormat, write_batches};
+use crate::warehouse::Warehouse;
+use futures::StreamExt;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+/// Run one SQL statement over every warehouse table and print the result as
+/// a table, CSV or JSON. Personal columns declared in the pipeline are masked.
+/// SQL comes from the argument, --file, or stdin when the argument is `-`.
+///
+/// Example: touchpoint query "SELECT tier, customers FROM segment_pyramid WHERE period = '2024-12'"
+///          touchpoint query --format csv "SELECT * FROM churn_risk ORDER BY score DESC LIMIT 20"
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The SQL text (`-` reads stdin).
+    pub sql: Option<String>,
+    /// Read the SQL from a file.
+    #[arg(long, conflicts_with = "sql")]
+    pub file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// The pipeline that declares which columns are personal data.
+    #[arg(long, default_value = super::DEFAULT_PIPELINE)]
+    pub pipeline: PathBuf,
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+}
+
+pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
+    let sql = match (&a.sql, &a.file) {
+        (Some(s), _) if s == "-" => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(super::io_err("stdin"))?;
+            s
+        }
+        (Some(s), _) => s.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| {
+            crate::Error::usage(
+                format!("cannot read `{}`: {e}", f.display()),
+                "check the path",
+            )
+        })?,
+        (None, None) => {
+            return Err(crate::Error::usage(
+                "no SQL given",
+                "touchpoint query \"SELECT * FROM _runs\"",
+            ));
+        }
+    };
+    // The pipeline is optional for queries: without it nothing is known to be
+    // personal, so refuse rather than show raw personal data.
+    let pipeline = if a.pipeline.exists() {
+        Some(super::load_pipeline(&a.pipeline).await?)
+    } else {
+        None
+    };
+    let location = match &pipeline {
+        Some(p) => p.warehouse_location(a.warehouse.warehouse.as_deref()),
+        None => a
+            .warehouse
+            .warehouse
+            .clone()
+            .unwrap_or_else(|| "warehouse".into()),
+    };
+    if pipeline.is_none()
+        && a.warehouse.warehouse.is_none()
+        && !std::path::Path::new(&location).exists()
+    {
+        return Err(crate::Error::usage(
+            "no warehouse here",
+            "run from the project folder, or pass --warehouse",
+        ));
+    }
+    let wh = Warehouse::open(&location)?;
+    let ctx = crate::sql::session();
+    let tables = crate::sql::register_warehouse(&ctx, &wh, pipeline.as_ref(), false).await?;
+    let df = ctx
+        .sql(&sql)
+        .await
+        .map_err(|e| with_table_hint(e, &tables))?;
+    let mut stream = df.execute_stream().await?;
+    let mut batches = Vec::new();
+    while let Some(b) = stream.next().await {
+        batches.push(b?);
+    }
+    write_batches(out, &batches, a.format).map_err(super::io_err("stdout"))?;
+    Ok(())
+}
+
+fn with_table_hint(e: datafusion::error::DataFusionError, tables: &[String]) -> crate::Error {
+    let msg = crate::sql::describe_error(&e);
+    if let Some(name) = msg
+        .strip_prefix("table '")
+        .and_then(|r| r.split('\'').next())
+    {
+        let bare = name.rsplit('.').next().unwrap_or(name);
+        let help = match crate::spec::did_you_mean(bare, tables.iter().map(String::as_str)) {
+            Some(n) => format!("did you mean `{n}`? tables: {}", tables.join(", ")),
+            None => format!("tables: {}", tables.join(", ")),
+        };
+        return crate::Error::Usage {
+            message: format!("unknown table `{bare}`"),
+            help: Some(help),
+        };
+    }
+    crate::Error::Query(msg)
+}

@@ -1,0 +1,65 @@
+//! `touchpoint tables`: what the warehouse holds.
+
+use super::WarehouseArgs;
+use crate::Result;
+use crate::warehouse::Warehouse;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// List the warehouse tables with their Delta version, row count and columns.
+///
+/// Example: touchpoint tables
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    #[arg(long, default_value = super::DEFAULT_PIPELINE)]
+    pub pipeline: PathBuf,
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+}
+
+pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
+    let location = if a.pipeline.exists() {
+        super::load_pipeline(&a.pipeline)
+            .await?
+            .warehouse_location(a.warehouse.warehouse.as_deref())
+    } else {
+        a.warehouse
+            .warehouse
+            .clone()
+            .unwrap_or_else(|| "warehouse".into())
+    };
+    let wh = Warehouse::open(&location)?;
+    let io = super::io_err("stdout");
+    let ctx = crate::sql::session();
+    writeln!(
+        out,
+        "{:<28} {:>8} {:>12}  columns",
+        "table", "version", "rows"
+    )
+    .map_err(super::io_err("stdout"))?;
+    for name in wh.list().await? {
+        let Some(t) = wh.table(&name).await? else {
+            continue;
+        };
+        let provider = wh.provider_of(&name, &t).await?;
+        let cols: Vec<String> = provider
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let rows = ctx.read_table(provider)?.count().await?;
+        writeln!(
+            out,
+            "{:<28} {:>8} {:>12}  {}",
+            name,
+            t.version().map(|v| v as i64).unwrap_or(0),
+            rows,
+            cols.join(", ")
+        )
+        .map_err(super::io_err("stdout"))?;
+    }
+    let _ = io;
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! touchpoint: a retail-bank customer-experience warehouse.
+//!
+//! The data path reads like the modules: `spec` (YAML) → `pipeline`
+//! (validated, ordered) → `sources` (extracts → typed Arrow, quarantine) →
+//! `warehouse` (Delta tables, run log) → SQL models (`sql`) → `report`
+//! (HTML). `generate` makes a synthetic bank for the demo and the tests.
+
+pub mod cli;
+pub mod error;
+pub mod generate;
+pub mod pipeline;
+pub mod report;
+pub mod sources;
+pub mod spec;
+pub mod sql;
+pub mod warehouse;
+
+pub use error::{Error, Result};

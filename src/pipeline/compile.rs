@@ -1,0 +1,615 @@
+//! Spec → [`Pipeline`]: resolve and confine paths, parse types, check names and
+//! references, plan every model's SQL against the declared schemas, and order
+//! models by the tables they read. Collects every problem before returning.
+
+use super::{Column, Format, Model, Pipeline, Report, Seed, Source, graph, period};
+use crate::spec::types::{ColumnType, TYPE_NAMES};
+use crate::spec::{self, Diagnostic, Locator, PipelineSpec, SourceSpec, did_you_mean};
+use crate::warehouse::log::{QUARANTINE, QUARANTINE_SCHEMA, RUNS, RUNS_SCHEMA};
+use chrono_tz::Tz;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+/// Load and validate a pipeline file.
+pub async fn compile(file: &Path) -> Result<Pipeline, Vec<Diagnostic>> {
+    let (spec, loc) = spec::load(file)?;
+    Compiler::new(&spec, &loc).run(&spec).await
+}
+
+struct Compiler<'a> {
+    file: &'a Path,
+    loc: &'a Locator,
+    dir: PathBuf,
+    root: PathBuf,
+    diags: Vec<Diagnostic>,
+}
+
+/// `lib.rs`-style lexical normalisation: `a/b/../c` → `a/c`, without touching
+/// the file system (the file may not exist yet).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+fn valid_name(n: &str) -> bool {
+    let mut chars = n.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl<'a> Compiler<'a> {
+    fn new(spec: &'a PipelineSpec, loc: &'a Locator) -> Self {
+        let file = spec.file.as_path();
+        let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+        let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+        // A pipeline in `<project>/pipelines/` belongs to `<project>`.
+        let root = if dir.file_name().is_some_and(|n| n == "pipelines") {
+            dir.parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| dir.clone())
+        } else {
+            dir.clone()
+        };
+        Compiler {
+            file,
+            loc,
+            dir: normalize(&dir),
+            root: normalize(&root),
+            diags: Vec::new(),
+        }
+    }
+
+    fn err(&mut self, path: &str, msg: impl Into<String>, help: Option<String>) {
+        let mut d = Diagnostic::new(self.file, self.loc.value(path), path, msg);
+        d.help = help;
+        self.diags.push(d);
+    }
+
+    /// Resolve a YAML path against the pipeline folder; it must stay in the project.
+    fn resolve(&mut self, at: &str, p: &str) -> Option<PathBuf> {
+        let full = normalize(&self.dir.join(p));
+        if !full.starts_with(&self.root) {
+            self.err(
+                at,
+                format!("path `{p}` leaves the project folder `{}`", self.root.display()),
+                Some("keep extracts, SQL and templates inside the project, or use an object-store URL".into()),
+            );
+            return None;
+        }
+        Some(full)
+    }
+
+    async fn run(mut self, spec: &PipelineSpec) -> Result<Pipeline, Vec<Diagnostic>> {
+        let timezone: Tz = match spec.timezone.parse() {
+            Ok(tz) => tz,
+            Err(_) => {
+                self.err(
+                    "timezone",
+                    format!("unknown time zone `{}`", spec.timezone),
+                    Some("use an IANA name such as Asia/Hong_Kong or UTC".into()),
+                );
+                Tz::UTC
+            }
+        };
+        self.check_names(spec);
+        let seeds: Vec<Seed> = spec
+            .seeds
+            .iter()
+            .filter_map(|(n, s)| self.seed(n, s))
+            .collect();
+        let source_names: Vec<&str> = spec.sources.iter().map(|(n, _)| n.as_str()).collect();
+        let sources: Vec<Source> = spec
+            .sources
+            .iter()
+            .filter_map(|(n, s)| self.source(n, s, spec))
+            .collect();
+        let _ = source_names;
+        let reports = self.reports(spec);
+        let models = self.models(spec, &seeds, &sources).await;
+        if !self.diags.is_empty() {
+            return Err(self.diags);
+        }
+        Ok(Pipeline {
+            file: spec.file.clone(),
+            dir: self.dir,
+            root: self.root,
+            name: spec.name.clone(),
+            description: spec.description.clone(),
+            timezone,
+            currency: spec.currency.clone(),
+            warehouse: spec.warehouse.clone(),
+            seeds,
+            sources,
+            models,
+            reports,
+        })
+    }
+
+    fn check_names(&mut self, spec: &PipelineSpec) {
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        let all = spec
+            .seeds
+            .iter()
+            .map(|(n, _)| ("seeds", n))
+            .chain(spec.sources.iter().map(|(n, _)| ("sources", n)))
+            .chain(spec.models.iter().map(|(n, _)| ("models", n)));
+        for (section, name) in all {
+            let at = format!("{section}.{name}");
+            if !valid_name(name) {
+                self.err(
+                    &at,
+                    format!("`{name}` is not a valid table name"),
+                    Some("use lowercase letters, digits and `_`, starting with a letter".into()),
+                );
+            }
+            if let Some(prev) = seen.insert(name, section) {
+                self.err(
+                    &at,
+                    format!("`{name}` is already defined in `{prev}`"),
+                    Some("table names must be unique across seeds, sources and models".into()),
+                );
+            }
+        }
+    }
+
+    fn seed(&mut self, name: &str, s: &crate::spec::SeedSpec) -> Option<Seed> {
+        let mut cols = Vec::new();
+        for (c, t) in s.columns.iter() {
+            match t.parse::<ColumnType>() {
+                Ok(ty) => cols.push((c.clone(), ty)),
+                Err(e) => self.err(
+                    &format!("seeds.{name}.columns.{c}"),
+                    e,
+                    Some(format!("types: {TYPE_NAMES}")),
+                ),
+            }
+        }
+        for (i, row) in s.rows.iter().enumerate() {
+            if row.len() != s.columns.0.len() {
+                self.err(
+                    &format!("seeds.{name}.rows.{i}"),
+                    format!(
+                        "row has {} values, the seed declares {} columns",
+                        row.len(),
+                        s.columns.0.len()
+                    ),
+                    None,
+                );
+            }
+        }
+        (cols.len() == s.columns.0.len()).then(|| Seed {
+            name: name.into(),
+            columns: cols,
+            spec: s.clone(),
+        })
+    }
+
+    fn source(&mut self, name: &str, s: &SourceSpec, spec: &PipelineSpec) -> Option<Source> {
+        let at = format!("sources.{name}");
+        let before = self.diags.len();
+        let format = match (&s.csv, &s.jsonl, &s.parquet) {
+            (Some(c), None, None) => {
+                let one = |v: &str| -> Option<u8> {
+                    let v = if v == "\\t" { "\t" } else { v };
+                    (v.len() == 1).then(|| v.as_bytes()[0])
+                };
+                let delimiter = one(&c.delimiter);
+                let quote = one(&c.quote);
+                if delimiter.is_none() {
+                    self.err(
+                        &format!("{at}.csv.delimiter"),
+                        format!("delimiter `{}` must be one character", c.delimiter),
+                        Some("for example \",\", \"|\" or \"\\t\"".into()),
+                    );
+                }
+                if quote.is_none() {
+                    self.err(
+                        &format!("{at}.csv.quote"),
+                        "quote must be one character",
+                        None,
+                    );
+                }
+                Format::Csv {
+                    delimiter: delimiter.unwrap_or(b','),
+                    header: c.header,
+                    quote: quote.unwrap_or(b'"'),
+                }
+            }
+            (None, Some(_), None) => Format::Jsonl,
+            (None, None, Some(_)) => Format::Parquet,
+            _ => {
+                self.err(
+                    &at,
+                    "a source needs exactly one format: `csv`, `jsonl` or `parquet`",
+                    Some("add e.g. `csv: {delimiter: \",\"}`".into()),
+                );
+                Format::Csv {
+                    delimiter: b',',
+                    header: true,
+                    quote: b'"',
+                }
+            }
+        };
+        let mut columns = Vec::new();
+        for (cname, c) in s.columns.iter() {
+            let cat = format!("{at}.columns.{cname}");
+            let ty = match c.ty.parse::<ColumnType>() {
+                Ok(t) => t,
+                Err(e) => {
+                    self.err(
+                        &format!("{cat}.type"),
+                        e,
+                        Some(format!("types: {TYPE_NAMES}")),
+                    );
+                    continue;
+                }
+            };
+            let timezone = match &c.timezone {
+                Some(z) => match z.parse::<Tz>() {
+                    Ok(t) => Some(t),
+                    Err(_) => {
+                        self.err(
+                            &format!("{cat}.timezone"),
+                            format!("unknown time zone `{z}`"),
+                            Some("use an IANA name such as Asia/Hong_Kong".into()),
+                        );
+                        None
+                    }
+                },
+                None => None,
+            };
+            if (c.min.is_some() || c.max.is_some()) && !ty.is_numeric() {
+                self.err(
+                    &cat,
+                    format!("`min`/`max` need a numeric column, `{cname}` is {ty}"),
+                    None,
+                );
+            }
+            let references = c.references.as_ref().and_then(|r| {
+                let Some((src, rc)) = r.split_once('.') else {
+                    self.err(
+                        &format!("{cat}.references"),
+                        format!("`{r}` must be `source.column`"),
+                        None,
+                    );
+                    return None;
+                };
+                match spec.sources.iter().find(|(n, _)| n == src) {
+                    None => {
+                        let near = did_you_mean(src, spec.sources.iter().map(|(n, _)| n.as_str()));
+                        self.err(
+                            &format!("{cat}.references"),
+                            format!("unknown source `{src}`"),
+                            near.map(|n| format!("did you mean `{n}`?")),
+                        );
+                        None
+                    }
+                    Some((_, other)) if other.columns.get(rc).is_none() => {
+                        self.err(
+                            &format!("{cat}.references"),
+                            format!("source `{src}` has no column `{rc}`"),
+                            None,
+                        );
+                        None
+                    }
+                    Some(_) if src == name => {
+                        self.err(
+                            &format!("{cat}.references"),
+                            "a source cannot reference itself",
+                            None,
+                        );
+                        None
+                    }
+                    Some(_) => Some((src.to_string(), rc.to_string())),
+                }
+            });
+            columns.push(Column {
+                name: cname.clone(),
+                ty,
+                format: c.format.clone(),
+                timezone,
+                required: c.required,
+                personal: c.personal,
+                min: c.min.as_ref().map(|n| n.to_string()),
+                max: c.max.as_ref().map(|n| n.to_string()),
+                values: c.values.clone(),
+                references,
+                description: c.description.clone(),
+            });
+        }
+        let names: Vec<&str> = s.columns.iter().map(|(n, _)| n.as_str()).collect();
+        if let Some(pc) = &s.period_column {
+            match columns.iter().find(|c| &c.name == pc) {
+                Some(c) if matches!(c.ty, ColumnType::Date | ColumnType::Timestamp) => {}
+                Some(c) => self.err(
+                    &format!("{at}.period_column"),
+                    format!(
+                        "period column `{pc}` is {}, it must be a date or timestamp",
+                        c.ty
+                    ),
+                    None,
+                ),
+                None => self.err(
+                    &format!("{at}.period_column"),
+                    format!("`{pc}` is not a declared column"),
+                    Some(format!("columns: {}", names.join(", "))),
+                ),
+            }
+            if !period::PLACEHOLDERS.iter().any(|p| s.path.contains(p)) {
+                self.err(
+                    &format!("{at}.path"),
+                    "a periodic source's path must say which files hold a period",
+                    Some(
+                        "use `{period}` (YYYY-MM), `{yyyy}`, `{mm}` or `{yyyymm}` in the path"
+                            .into(),
+                    ),
+                );
+            }
+        }
+        for (i, k) in s.key.iter().enumerate() {
+            if !names.contains(&k.as_str()) {
+                self.err(
+                    &format!("{at}.key.{i}"),
+                    format!("key column `{k}` is not declared"),
+                    Some(format!("columns: {}", names.join(", "))),
+                );
+            }
+        }
+        if names.contains(&"period") && s.period_column.is_some() {
+            self.err(
+                &format!("{at}.columns.period"),
+                "`period` is reserved for the partition column of periodic sources",
+                None,
+            );
+        }
+        let pattern = if s.path.contains("://") {
+            self.err(
+                &format!("{at}.path"),
+                "object-store sources are not supported yet",
+                Some("copy the extracts to a local folder".into()),
+            );
+            None
+        } else {
+            self.resolve(&format!("{at}.path"), &s.path)
+        };
+        if let Some(p) = &pattern {
+            let any = period::any_period(&p.to_string_lossy());
+            let found = glob::glob(&any).map(|mut g| g.next().is_some());
+            match found {
+                Ok(true) => {}
+                Ok(false) => self.err(
+                    &format!("{at}.path"),
+                    format!("no file matches `{}`", s.path),
+                    Some("check the path (it is relative to the pipeline file); for the demo data run `touchpoint generate`".into()),
+                ),
+                Err(e) => self.err(&format!("{at}.path"), format!("bad glob pattern: {e}"), None),
+            }
+        }
+        if self.diags.len() > before {
+            return None;
+        }
+        Some(Source {
+            name: name.into(),
+            pattern: pattern?.to_string_lossy().into_owned(),
+            format,
+            period_column: s.period_column.clone(),
+            key: s.key.clone(),
+            columns,
+            description: s.description.clone(),
+        })
+    }
+
+    fn reports(&mut self, spec: &PipelineSpec) -> Vec<Report> {
+        let mut known: BTreeSet<String> =
+            [RUNS, QUARANTINE].iter().map(|s| s.to_string()).collect();
+        known.extend(spec.seeds.iter().map(|(n, _)| n.clone()));
+        known.extend(spec.sources.iter().map(|(n, _)| n.clone()));
+        known.extend(spec.models.iter().map(|(n, _)| n.clone()));
+        let mut out = Vec::new();
+        for (name, r) in &spec.reports {
+            let at = format!("reports.{name}");
+            for (i, t) in r.tables.iter().enumerate() {
+                if !known.contains(t) {
+                    let near = did_you_mean(t, known.iter().map(String::as_str));
+                    self.err(
+                        &format!("{at}.tables.{i}"),
+                        format!("unknown table `{t}`"),
+                        near.map(|n| format!("did you mean `{n}`?")),
+                    );
+                }
+            }
+            let Some(template) = self.resolve(&format!("{at}.template"), &r.template) else {
+                continue;
+            };
+            if !template.is_file() {
+                self.err(
+                    &format!("{at}.template"),
+                    format!("template `{}` not found", r.template),
+                    Some("the path is relative to the pipeline file".into()),
+                );
+                continue;
+            }
+            out.push(Report {
+                name: name.clone(),
+                template,
+                title: r.title.clone(),
+                tables: r.tables.clone(),
+            });
+        }
+        out
+    }
+
+    async fn models(
+        &mut self,
+        spec: &PipelineSpec,
+        seeds: &[Seed],
+        sources: &[Source],
+    ) -> Vec<Model> {
+        let ctx = SessionContext::new();
+        let mut schemas: HashMap<String, SchemaRef> = HashMap::new();
+        for s in seeds {
+            schemas.insert(s.name.clone(), crate::pipeline::run::seed_schema(s));
+        }
+        for s in sources {
+            schemas.insert(s.name.clone(), crate::sources::table_schema(s));
+        }
+        schemas.insert(RUNS.into(), RUNS_SCHEMA.clone());
+        schemas.insert(QUARANTINE.into(), QUARANTINE_SCHEMA.clone());
+        // Tables that exist in the spec but failed to compile: a model reading
+        // them is not checked further (its error would only echo theirs).
+        let broken: BTreeSet<&str> = spec
+            .seeds
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .chain(spec.sources.iter().map(|(n, _)| n.as_str()))
+            .filter(|n| !schemas.contains_key(*n))
+            .collect();
+        let model_names: BTreeSet<&str> = spec.models.iter().map(|(n, _)| n.as_str()).collect();
+
+        // Read SQL and find dependencies.
+        let mut parsed: Vec<Model> = Vec::new();
+        for (name, m) in &spec.models {
+            let at = format!("models.{name}.sql");
+            let Some(path) = self.resolve(&at, &m.sql) else {
+                continue;
+            };
+            let sql = match std::fs::read_to_string(&path) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.err(
+                        &at,
+                        format!("cannot read SQL file `{}`: {e}", m.sql),
+                        Some("the path is relative to the pipeline file".into()),
+                    );
+                    continue;
+                }
+            };
+            let deps = match crate::sql::table_references(&ctx, &sql) {
+                Ok(d) => d,
+                Err((msg, pos)) => {
+                    self.diags
+                        .push(Diagnostic::new(&path, pos, "", msg).with_help("fix the SQL syntax"));
+                    continue;
+                }
+            };
+            parsed.push(Model {
+                name: name.clone(),
+                sql_file: path,
+                sql,
+                description: m.description.clone(),
+                depends_on: deps,
+            });
+        }
+        let nodes: Vec<(String, Vec<String>)> = parsed
+            .iter()
+            .map(|m| (m.name.clone(), m.depends_on.clone()))
+            .collect();
+        let order = match graph::order(&nodes) {
+            Ok(o) => o,
+            Err(cycle) => {
+                let first = cycle.first().cloned().unwrap_or_default();
+                self.err(
+                    &format!("models.{first}"),
+                    format!(
+                        "models depend on each other in a cycle: {}",
+                        cycle.join(" -> ")
+                    ),
+                    Some("break the cycle: a model cannot read a table built from itself".into()),
+                );
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        let mut failed: BTreeSet<String> = BTreeSet::new();
+        for name in order {
+            let Some(m) = parsed.iter().find(|m| m.name == name) else {
+                continue;
+            };
+            // Skip models downstream of a broken table.
+            if m.depends_on
+                .iter()
+                .any(|d| broken.contains(d.as_str()) || failed.contains(d))
+            {
+                failed.insert(m.name.clone());
+                continue;
+            }
+            let mut unknown = false;
+            for d in &m.depends_on {
+                if !schemas.contains_key(d) && !model_names.contains(d.as_str()) {
+                    let mut known: Vec<&str> = schemas.keys().map(String::as_str).collect();
+                    known.extend(model_names.iter());
+                    let near = did_you_mean(d, known.iter().copied());
+                    let pos = crate::sql::find_word(&m.sql, d);
+                    self.diags.push(
+                        Diagnostic::new(&m.sql_file, pos, "", format!("unknown table `{d}`"))
+                            .with_help(
+                                near.map(|n| format!("did you mean `{n}`?"))
+                                    .unwrap_or_else(|| {
+                                        "tables are the pipeline's seeds, sources and models".into()
+                                    }),
+                            ),
+                    );
+                    unknown = true;
+                }
+            }
+            if unknown {
+                failed.insert(m.name.clone());
+                continue;
+            }
+            for d in &m.depends_on {
+                if let Some(schema) = schemas.get(d) {
+                    let _ = ctx.deregister_table(d.as_str());
+                    if let Ok(t) = MemTable::try_new(schema.clone(), vec![vec![]]) {
+                        let _ = ctx.register_table(d.as_str(), Arc::new(t));
+                    }
+                }
+            }
+            match crate::sql::plan_schema(&ctx, &m.sql).await {
+                Ok(schema) => {
+                    schemas.insert(m.name.clone(), schema);
+                    out.push(m.clone());
+                }
+                Err((msg, pos, help)) => {
+                    let mut d = Diagnostic::new(&m.sql_file, pos, "", msg);
+                    d.help = help;
+                    self.diags.push(d);
+                    failed.insert(m.name.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_without_the_file_system() {
+        assert_eq!(
+            normalize(Path::new("/a/b/../c/./d")),
+            PathBuf::from("/a/c/d")
+        );
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_name("atm_txn2"));
+        assert!(!valid_name("_runs"));
+        assert!(!valid_name("Atm"));
+    }
+}

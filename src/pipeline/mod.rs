@@ -1,0 +1,146 @@
+//! A validated pipeline that later code can trust, and running it.
+//!
+//! `compile` turns the `spec` structs into a [`Pipeline`] (paths resolved and
+//! confined to the project, types parsed, SQL planned against the declared
+//! schemas, models ordered by their dependencies), collecting every problem.
+//! `run` loads sources and builds models into the warehouse.
+
+pub mod compile;
+pub mod graph;
+pub mod period;
+pub mod run;
+
+pub use compile::compile;
+pub use period::Period;
+
+use crate::spec::types::ColumnType;
+use crate::spec::{Personal, SeedSpec};
+use chrono_tz::Tz;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub file: PathBuf,
+    /// Folder of the pipeline file: relative paths start here.
+    pub dir: PathBuf,
+    /// The project: paths in the YAML may not leave it.
+    pub root: PathBuf,
+    pub name: String,
+    pub description: Option<String>,
+    pub timezone: Tz,
+    pub currency: String,
+    pub warehouse: Option<String>,
+    pub seeds: Vec<Seed>,
+    pub sources: Vec<Source>,
+    /// In dependency order.
+    pub models: Vec<Model>,
+    pub reports: Vec<Report>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Seed {
+    pub name: String,
+    pub columns: Vec<(String, ColumnType)>,
+    pub spec: SeedSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv {
+        delimiter: u8,
+        header: bool,
+        quote: u8,
+    },
+    Jsonl,
+    Parquet,
+}
+
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    pub ty: ColumnType,
+    pub format: Option<String>,
+    pub timezone: Option<Tz>,
+    pub required: bool,
+    pub personal: Option<Personal>,
+    pub min: Option<String>,
+    pub max: Option<String>,
+    pub values: Option<Vec<String>>,
+    /// (source, column)
+    pub references: Option<(String, String)>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    /// Absolute glob pattern, possibly with period placeholders.
+    pub pattern: String,
+    pub format: Format,
+    pub period_column: Option<String>,
+    pub key: Vec<String>,
+    pub columns: Vec<Column>,
+    pub description: Option<String>,
+}
+
+impl Source {
+    pub fn is_periodic(&self) -> bool {
+        self.period_column.is_some()
+    }
+
+    /// Sources this one's `references` point at (loaded first).
+    pub fn references(&self) -> impl Iterator<Item = &str> {
+        self.columns
+            .iter()
+            .filter_map(|c| c.references.as_ref().map(|(s, _)| s.as_str()))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    pub sql_file: PathBuf,
+    pub sql: String,
+    pub description: Option<String>,
+    /// Tables this model reads (sources, seeds, models).
+    pub depends_on: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub name: String,
+    pub template: PathBuf,
+    pub title: Option<String>,
+    pub tables: Vec<String>,
+}
+
+impl Pipeline {
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+
+    pub fn report(&self, name: &str) -> Option<&Report> {
+        self.reports.iter().find(|r| r.name == name)
+    }
+
+    /// Every table name the pipeline produces.
+    pub fn table_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.seeds.iter().map(|s| s.name.clone()).collect();
+        v.extend(self.sources.iter().map(|s| s.name.clone()));
+        v.extend(self.models.iter().map(|m| m.name.clone()));
+        v
+    }
+
+    /// `--warehouse` wins, then the pipeline's `warehouse:` (relative to the
+    /// project root), then `./warehouse`.
+    pub fn warehouse_location(&self, flag: Option<&str>) -> String {
+        if let Some(f) = flag {
+            return f.to_string();
+        }
+        match &self.warehouse {
+            Some(w) if w.contains("://") => w.clone(),
+            Some(w) => self.root.join(w).display().to_string(),
+            None => "warehouse".into(),
+        }
+    }
+}

@@ -1,0 +1,505 @@
+//! Running a pipeline: seeds, then each source for each period (a source that
+//! others reference first), then the models in dependency order, each
+//! committed atomically; every step is logged in `_runs`.
+
+use super::{Period, Pipeline, Seed, Source};
+use crate::Result;
+use crate::sources::{self, CheckContext, LoadStats};
+use crate::spec::types::ColumnType;
+use crate::warehouse::log::{self, QUARANTINE, RUNS, StepLog};
+use crate::warehouse::{Warehouse, WriteMode};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array,
+    StringArray,
+};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// What a run did, step by step.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub periods: Vec<String>,
+    pub steps: Vec<StepLog>,
+    pub seconds: f64,
+}
+
+impl RunSummary {
+    pub fn rows_quarantined(&self) -> i64 {
+        self.steps
+            .iter()
+            .filter(|s| s.kind == "source")
+            .map(|s| s.rows_quarantined)
+            .sum()
+    }
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+pub fn new_run_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        &id[..6]
+    )
+}
+
+/// Run `pipeline` for `periods` into `wh`, writing progress lines to `progress`.
+pub async fn run(
+    pipeline: &Pipeline,
+    wh: &Warehouse,
+    periods: &[Period],
+    progress: &mut dyn Write,
+) -> Result<RunSummary> {
+    let _lock = crate::warehouse::lock::RunLock::acquire(wh, &pipeline.name)?;
+    let run_id = new_run_id();
+    let started = Instant::now();
+    let ctx = crate::sql::session();
+    let mut r = Runner {
+        pipeline,
+        wh,
+        ctx: &ctx,
+        run_id: run_id.clone(),
+        steps: Vec::new(),
+        progress,
+    };
+    let result = r.all(periods).await;
+    let status = if result.is_ok() { "ok" } else { "failed" };
+    let summary_step = StepLog {
+        run_id: run_id.clone(),
+        pipeline: pipeline.name.clone(),
+        started_at: now_micros() - started.elapsed().as_micros() as i64,
+        kind: "run".into(),
+        table: String::new(),
+        period: Some(
+            periods
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        files: r.steps.iter().map(|s| s.files).sum(),
+        rows_read: r
+            .steps
+            .iter()
+            .filter(|s| s.kind == "source")
+            .map(|s| s.rows_read)
+            .sum(),
+        rows_loaded: r
+            .steps
+            .iter()
+            .filter(|s| s.kind == "source")
+            .map(|s| s.rows_loaded)
+            .sum(),
+        rows_quarantined: r
+            .steps
+            .iter()
+            .filter(|s| s.kind == "source")
+            .map(|s| s.rows_quarantined)
+            .sum(),
+        seconds: started.elapsed().as_secs_f64(),
+        status: status.into(),
+        message: result.as_ref().err().map(|e| e.to_string()),
+        table_version: None,
+    };
+    r.steps.push(summary_step);
+    let batch = log::runs_batch(&r.steps);
+    let logged = wh
+        .write(&ctx, RUNS, batch_stream(batch), WriteMode::Append, &run_id)
+        .await;
+    result?;
+    logged?;
+    Ok(RunSummary {
+        run_id,
+        periods: periods.iter().map(|p| p.to_string()).collect(),
+        steps: r.steps,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+struct Runner<'a> {
+    pipeline: &'a Pipeline,
+    wh: &'a Warehouse,
+    ctx: &'a SessionContext,
+    run_id: String,
+    steps: Vec<StepLog>,
+    progress: &'a mut dyn Write,
+}
+
+impl Runner<'_> {
+    async fn all(&mut self, periods: &[Period]) -> Result<()> {
+        for seed in &self.pipeline.seeds {
+            let t = Instant::now();
+            let batch = seed_batch(seed)?;
+            let rows = batch.num_rows() as i64;
+            let c = self
+                .wh
+                .write(
+                    self.ctx,
+                    &seed.name,
+                    batch_stream(batch),
+                    WriteMode::Overwrite,
+                    &self.run_id,
+                )
+                .await?;
+            self.log(
+                "seed",
+                &seed.name,
+                None,
+                0,
+                rows,
+                rows,
+                0,
+                t,
+                Some(c.version),
+            );
+        }
+        // Sources that others reference load first, so their keys are known.
+        let referenced: HashSet<&str> = self
+            .pipeline
+            .sources
+            .iter()
+            .flat_map(|s| s.references())
+            .collect();
+        let mut ordered: Vec<&Source> = self
+            .pipeline
+            .sources
+            .iter()
+            .filter(|s| referenced.contains(s.name.as_str()))
+            .collect();
+        ordered.extend(
+            self.pipeline
+                .sources
+                .iter()
+                .filter(|s| !referenced.contains(s.name.as_str())),
+        );
+        for src in ordered.iter().filter(|s| !s.is_periodic()) {
+            self.load_source(src, None).await?;
+        }
+        for &p in periods {
+            for src in ordered.iter().filter(|s| s.is_periodic()) {
+                self.load_source(src, Some(p)).await?;
+            }
+        }
+        for m in &self.pipeline.models {
+            let t = Instant::now();
+            let ctx = crate::sql::session();
+            for dep in &m.depends_on {
+                ctx.register_table(dep.as_str(), self.wh.provider(dep).await?)?;
+            }
+            let stream = ctx.sql(&m.sql).await?.execute_stream().await?;
+            let (stream, rows) = counting(stream);
+            let c = self
+                .wh
+                .write(&ctx, &m.name, stream, WriteMode::Overwrite, &self.run_id)
+                .await?;
+            let n = rows.load(Ordering::Relaxed) as i64;
+            self.log("model", &m.name, None, 0, n, n, 0, t, Some(c.version));
+        }
+        Ok(())
+    }
+
+    async fn load_source(&mut self, src: &Source, period: Option<Period>) -> Result<()> {
+        let t = Instant::now();
+        let files = sources::files_for(src, period)?;
+        let checks = CheckContext {
+            references: self.reference_sets(src).await?,
+            timezone: Some(self.pipeline.timezone),
+        };
+        let nfiles = files.len();
+        let load = sources::load(src, files, period, checks);
+        let mode = match period {
+            Some(p) => WriteMode::Replace(vec![("period".into(), p.to_string())]),
+            None => WriteMode::Overwrite,
+        };
+        let written = self
+            .wh
+            .write(self.ctx, &src.name, load.stream, mode, &self.run_id)
+            .await;
+        if let Some(e) = load.failure.lock().ok().and_then(|mut f| f.take()) {
+            self.fail("source", &src.name, period, &e.to_string(), t);
+            return Err(e.into());
+        }
+        let committed = match written {
+            Ok(c) => c,
+            Err(e) => {
+                self.fail("source", &src.name, period, &e.to_string(), t);
+                return Err(e.into());
+            }
+        };
+        let stats: LoadStats = load.stats.lock().map(|s| s.clone()).unwrap_or_default();
+        let rejected = load
+            .rejected
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        let period_key = period
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "snapshot".into());
+        // Always replace this source+period's quarantine, so a re-run that
+        // fixed the extract clears the old rejects.
+        let qbatch = log::quarantine_batch(&self.run_id, &src.name, &period_key, &rejected);
+        let mode = WriteMode::Replace(vec![
+            ("source".into(), src.name.clone()),
+            ("period".into(), period_key),
+        ]);
+        self.wh
+            .write(
+                self.ctx,
+                QUARANTINE,
+                batch_stream(qbatch),
+                mode,
+                &self.run_id,
+            )
+            .await?;
+        self.log(
+            "source",
+            &src.name,
+            period,
+            nfiles as i64,
+            stats.rows_read as i64,
+            stats.rows_loaded as i64,
+            stats.rows_quarantined as i64,
+            t,
+            Some(committed.version),
+        );
+        Ok(())
+    }
+
+    /// The values of every column this source references, read from the
+    /// warehouse (loaded earlier in this run).
+    async fn reference_sets(&self, src: &Source) -> Result<HashMap<String, Arc<HashSet<String>>>> {
+        let mut out = HashMap::new();
+        for c in &src.columns {
+            let Some((rs, rc)) = &c.references else {
+                continue;
+            };
+            let ctx = crate::sql::session();
+            ctx.register_table(rs.as_str(), self.wh.provider(rs).await?)?;
+            let sql = format!(
+                "SELECT DISTINCT CAST(\"{rc}\" AS VARCHAR) AS v FROM \"{rs}\" WHERE \"{rc}\" IS NOT NULL"
+            );
+            let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
+            let mut set = HashSet::new();
+            while let Some(b) = stream.next().await {
+                let b = b?;
+                let col = datafusion::arrow::compute::cast(
+                    b.column(0),
+                    &datafusion::arrow::datatypes::DataType::Utf8,
+                )
+                .map_err(datafusion::error::DataFusionError::from)?;
+                if let Some(s) = col.as_any().downcast_ref::<StringArray>() {
+                    set.extend(s.iter().flatten().map(str::to_string));
+                }
+            }
+            out.insert(c.name.clone(), Arc::new(set));
+        }
+        Ok(out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn log(
+        &mut self,
+        kind: &str,
+        table: &str,
+        period: Option<Period>,
+        files: i64,
+        read: i64,
+        loaded: i64,
+        quarantined: i64,
+        t: Instant,
+        version: Option<i64>,
+    ) {
+        let secs = t.elapsed().as_secs_f64();
+        let p = period.map(|p| format!(" {p}")).unwrap_or_default();
+        let line = match kind {
+            "source" => format!(
+                "load  {table}{p}: {files} files, {read} rows read = {loaded} loaded + {quarantined} quarantined ({secs:.1}s)"
+            ),
+            _ => format!("build {table}: {loaded} rows ({secs:.1}s)"),
+        };
+        let _ = writeln!(self.progress, "{line}");
+        self.steps.push(StepLog {
+            run_id: self.run_id.clone(),
+            pipeline: self.pipeline.name.clone(),
+            started_at: now_micros() - t.elapsed().as_micros() as i64,
+            kind: kind.into(),
+            table: table.into(),
+            period: period.map(|p| p.to_string()),
+            files,
+            rows_read: read,
+            rows_loaded: loaded,
+            rows_quarantined: quarantined,
+            seconds: secs,
+            status: "ok".into(),
+            message: None,
+            table_version: version,
+        });
+    }
+
+    fn fail(&mut self, kind: &str, table: &str, period: Option<Period>, msg: &str, t: Instant) {
+        self.steps.push(StepLog {
+            run_id: self.run_id.clone(),
+            pipeline: self.pipeline.name.clone(),
+            started_at: now_micros() - t.elapsed().as_micros() as i64,
+            kind: kind.into(),
+            table: table.into(),
+            period: period.map(|p| p.to_string()),
+            seconds: t.elapsed().as_secs_f64(),
+            status: "failed".into(),
+            message: Some(msg.to_string()),
+            ..Default::default()
+        });
+    }
+}
+
+/// Count rows as they pass, without holding them.
+fn counting(stream: SendableRecordBatchStream) -> (SendableRecordBatchStream, Arc<AtomicU64>) {
+    let n = Arc::new(AtomicU64::new(0));
+    let n2 = n.clone();
+    let schema = stream.schema();
+    let s = stream.inspect(move |b| {
+        if let Ok(b) = b {
+            n2.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+        }
+    });
+    (Box::pin(RecordBatchStreamAdapter::new(schema, s)), n)
+}
+
+pub fn batch_stream(batch: RecordBatch) -> SendableRecordBatchStream {
+    let schema = batch.schema();
+    Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        futures::stream::iter(vec![Ok(batch)]),
+    ))
+}
+
+pub fn seed_schema(seed: &Seed) -> SchemaRef {
+    Arc::new(Schema::new(
+        seed.columns
+            .iter()
+            .map(|(n, t)| Field::new(n, t.arrow(), true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Build a seed's rows from its YAML values.
+pub fn seed_batch(seed: &Seed) -> Result<RecordBatch> {
+    let bad = |col: &str, v: &serde_yaml::Value, t: &ColumnType| crate::Error::Usage {
+        message: format!(
+            "seed `{}`: value {v:?} in column `{col}` is not a {t}",
+            seed.name
+        ),
+        help: Some("fix the seed's rows in the pipeline file".into()),
+    };
+    let text = |v: &serde_yaml::Value| -> Option<String> {
+        match v {
+            serde_yaml::Value::Null => None,
+            serde_yaml::Value::String(s) => Some(s.clone()),
+            serde_yaml::Value::Number(n) => Some(n.to_string()),
+            serde_yaml::Value::Bool(b) => Some(b.to_string()),
+            other => Some(format!("{other:?}")),
+        }
+    };
+    let mut cols: Vec<ArrayRef> = Vec::new();
+    for (i, (name, ty)) in seed.columns.iter().enumerate() {
+        let vals: Vec<Option<String>> = seed
+            .spec
+            .rows
+            .iter()
+            .map(|r| r.get(i).and_then(text))
+            .collect();
+        let raw = &seed.spec.rows;
+        let arr: ArrayRef = match ty {
+            ColumnType::String => Arc::new(StringArray::from(vals)),
+            ColumnType::Int => Arc::new(
+                vals.iter()
+                    .enumerate()
+                    .map(|(r, v)| {
+                        v.as_ref()
+                            .map(|s| s.parse::<i64>().map_err(|_| bad(name, &raw[r][i], ty)))
+                            .transpose()
+                    })
+                    .collect::<Result<Int64Array>>()?,
+            ),
+            ColumnType::Double => Arc::new(
+                vals.iter()
+                    .enumerate()
+                    .map(|(r, v)| {
+                        v.as_ref()
+                            .map(|s| s.parse::<f64>().map_err(|_| bad(name, &raw[r][i], ty)))
+                            .transpose()
+                    })
+                    .collect::<Result<Float64Array>>()?,
+            ),
+            ColumnType::Bool => Arc::new(
+                vals.iter()
+                    .enumerate()
+                    .map(|(r, v)| {
+                        v.as_ref()
+                            .map(|s| s.parse::<bool>().map_err(|_| bad(name, &raw[r][i], ty)))
+                            .transpose()
+                    })
+                    .collect::<Result<BooleanArray>>()?,
+            ),
+            ColumnType::Decimal { precision, scale } => {
+                let a = vals
+                    .iter()
+                    .enumerate()
+                    .map(|(r, v)| {
+                        v.as_ref()
+                            .map(|s| {
+                                sources::conform::parse_decimal(s, *precision, *scale)
+                                    .map_err(|_| bad(name, &raw[r][i], ty))
+                            })
+                            .transpose()
+                    })
+                    .collect::<Result<Decimal128Array>>()?;
+                Arc::new(
+                    a.with_precision_and_scale(*precision, *scale)
+                        .map_err(|e| crate::Error::Query(e.to_string()))?,
+                )
+            }
+            ColumnType::Date => Arc::new(
+                vals.iter()
+                    .enumerate()
+                    .map(|(r, v)| {
+                        v.as_ref()
+                            .map(|s| {
+                                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                                    .map(|d| {
+                                        (d - chrono::DateTime::UNIX_EPOCH.date_naive()).num_days()
+                                            as i32
+                                    })
+                                    .map_err(|_| bad(name, &raw[r][i], ty))
+                            })
+                            .transpose()
+                    })
+                    .collect::<Result<Date32Array>>()?,
+            ),
+            ColumnType::Timestamp => {
+                return Err(crate::Error::usage(
+                    format!(
+                        "seed `{}`: timestamp columns are not supported in seeds",
+                        seed.name
+                    ),
+                    "use a date or string column",
+                ));
+            }
+        };
+        cols.push(arr);
+    }
+    RecordBatch::try_new(seed_schema(seed), cols).map_err(|e| crate::Error::Query(e.to_string()))
+}

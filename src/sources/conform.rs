@@ -1,0 +1,544 @@
+//! Raw columns → the declared schema. Each value is parsed to its type
+//! (exact decimals, timestamps normalised to UTC), then the row is checked:
+//! required, min/max, accepted values, references, the run's period and
+//! duplicate keys. A row with any problem is quarantined with the first one.
+
+use super::{CheckContext, RawBatch};
+use crate::pipeline::{Column, Period, Source};
+use crate::spec::types::ColumnType;
+use crate::warehouse::log::Rejected;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, BooleanBuilder, Date32Array, Date32Builder, Decimal128Array,
+    Decimal128Builder, Float64Array, Float64Builder, Int64Array, Int64Builder, StringArray,
+    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::compute::{cast, filter_record_batch};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::array_value_to_string;
+use std::collections::HashSet;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+const EPOCH_DAYS_CE: i32 = 719_163;
+
+pub struct Conformer {
+    columns: Vec<Column>,
+    schema: SchemaRef,
+    period: Option<Period>,
+    period_col: Option<usize>,
+    key_cols: Vec<usize>,
+    checks: CheckContext,
+    /// 128-bit digests of keys seen in this load (two independent hashers),
+    /// so memory is 16 bytes per row rather than the key text.
+    seen: HashSet<u128>,
+    hashers: (std::hash::RandomState, std::hash::RandomState),
+    bounds: Vec<(Option<Bound>, Option<Bound>)>,
+}
+
+#[derive(Clone, Copy)]
+enum Bound {
+    Int(f64),
+    Dec(i128),
+}
+
+/// A row's first problem.
+struct Problem {
+    column: Option<usize>,
+    reason: String,
+}
+
+impl Conformer {
+    pub fn new(
+        src: &Source,
+        schema: SchemaRef,
+        period: Option<Period>,
+        checks: CheckContext,
+    ) -> Self {
+        let idx = |n: &str| src.columns.iter().position(|c| c.name == n);
+        let bounds = src
+            .columns
+            .iter()
+            .map(|c| {
+                let b = |s: &Option<String>| {
+                    s.as_deref().and_then(|v| match c.ty {
+                        ColumnType::Decimal { scale, .. } => {
+                            parse_decimal(v, 38, scale).ok().map(Bound::Dec)
+                        }
+                        _ => v.parse::<f64>().ok().map(Bound::Int),
+                    })
+                };
+                (b(&c.min), b(&c.max))
+            })
+            .collect();
+        Conformer {
+            columns: src.columns.clone(),
+            schema,
+            period: if src.is_periodic() { period } else { None },
+            period_col: src.period_column.as_deref().and_then(idx),
+            key_cols: src.key.iter().filter_map(|k| idx(k)).collect(),
+            checks,
+            seen: HashSet::new(),
+            hashers: (std::hash::RandomState::new(), std::hash::RandomState::new()),
+            bounds,
+        }
+    }
+
+    /// Conform one raw batch: returns the good rows, pushes the bad ones.
+    pub fn conform(&mut self, raw: RawBatch, bad: &mut Vec<Rejected>) -> RecordBatch {
+        let n = raw.lines.len();
+        let mut problems: Vec<Option<Problem>> = (0..n).map(|_| None).collect();
+        let mut typed: Vec<ArrayRef> = Vec::with_capacity(self.columns.len() + 1);
+        for (ci, c) in self.columns.iter().enumerate() {
+            let arr = self.type_column(ci, c, &raw.columns[ci], &mut problems);
+            typed.push(arr);
+        }
+        self.check_rows(&typed, &mut problems);
+        if let Some(p) = self.period {
+            typed.push(Arc::new(StringArray::from_iter_values(
+                std::iter::repeat_n(p.to_string(), n),
+            )));
+        }
+        let keep: BooleanArray = problems.iter().map(|p| Some(p.is_none())).collect();
+        for (row, p) in problems.into_iter().enumerate() {
+            if let Some(p) = p {
+                let record = raw
+                    .columns
+                    .iter()
+                    .map(|a| cell(a, row))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                bad.push(Rejected {
+                    file: raw.file.to_string(),
+                    line: raw.lines[row],
+                    column: p.column.map(|c| self.columns[c].name.clone()),
+                    value: p.column.map(|c| cell(&raw.columns[c], row)),
+                    reason: p.reason,
+                    record: Some(record),
+                });
+            }
+        }
+        // Columns are typed to the schema by construction.
+        let batch = RecordBatch::try_new(self.schema.clone(), typed)
+            .unwrap_or_else(|e| unreachable!("conformed schema: {e}"));
+        filter_record_batch(&batch, &keep).unwrap_or_else(|e| unreachable!("filter: {e}"))
+    }
+
+    fn type_column(
+        &self,
+        ci: usize,
+        c: &Column,
+        raw: &ArrayRef,
+        problems: &mut [Option<Problem>],
+    ) -> ArrayRef {
+        let target = c.ty.arrow();
+        if raw.data_type() == &target {
+            return raw.clone();
+        }
+        let Some(strings) = raw.as_any().downcast_ref::<StringArray>() else {
+            // Typed input of another type (Parquet): cast, and flag values the cast lost.
+            return match cast(raw, &target) {
+                Ok(a) => {
+                    for (row, p) in problems.iter_mut().enumerate() {
+                        if p.is_none() && raw.is_valid(row) && a.is_null(row) {
+                            *p = Some(Problem {
+                                column: Some(ci),
+                                reason: format!("cannot convert to {}", c.ty),
+                            });
+                        }
+                    }
+                    a
+                }
+                Err(e) => {
+                    for p in problems.iter_mut().filter(|p| p.is_none()) {
+                        *p = Some(Problem {
+                            column: Some(ci),
+                            reason: format!("cannot convert to {}: {e}", c.ty),
+                        });
+                    }
+                    datafusion::arrow::array::new_null_array(&target, raw.len())
+                }
+            };
+        };
+        let mut fail = |row: usize, reason: String| {
+            if problems[row].is_none() {
+                problems[row] = Some(Problem {
+                    column: Some(ci),
+                    reason,
+                });
+            }
+        };
+        macro_rules! parse_into {
+            ($builder:expr, $parse:expr) => {{
+                let mut b = $builder;
+                for (row, v) in strings.iter().enumerate() {
+                    match v {
+                        None => b.append_null(),
+                        Some(s) => match $parse(s) {
+                            Ok(x) => b.append_value(x),
+                            Err(reason) => {
+                                fail(row, reason);
+                                b.append_null()
+                            }
+                        },
+                    }
+                }
+                Arc::new(b.finish()) as ArrayRef
+            }};
+        }
+        let tz = c.timezone.or(self.checks.timezone).unwrap_or(Tz::UTC);
+        match c.ty {
+            ColumnType::String => raw.clone(),
+            ColumnType::Int => {
+                parse_into!(Int64Builder::with_capacity(strings.len()), |s: &str| s
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| format!("cannot parse `{s}` as int")))
+            }
+            ColumnType::Double => {
+                parse_into!(Float64Builder::with_capacity(strings.len()), |s: &str| s
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| format!("cannot parse `{s}` as double")))
+            }
+            ColumnType::Bool => {
+                parse_into!(BooleanBuilder::with_capacity(strings.len()), parse_bool)
+            }
+            ColumnType::Date => {
+                let fmt = c.format.as_deref().unwrap_or("%Y-%m-%d");
+                parse_into!(Date32Builder::with_capacity(strings.len()), |s: &str| {
+                    NaiveDate::parse_from_str(s.trim(), fmt)
+                        .map(|d| d.num_days_from_ce_() - EPOCH_DAYS_CE)
+                        .map_err(|e| format!("cannot parse `{s}` as a date ({fmt}): {e}"))
+                })
+            }
+            ColumnType::Timestamp => {
+                let fmt = c.format.as_deref();
+                parse_into!(
+                    TimestampMicrosecondBuilder::with_capacity(strings.len()).with_timezone("UTC"),
+                    |s: &str| { parse_timestamp(s, fmt, tz) }
+                )
+            }
+            ColumnType::Decimal { precision, scale } => parse_into!(
+                Decimal128Builder::with_capacity(strings.len())
+                    .with_precision_and_scale(precision, scale)
+                    .unwrap_or_default(),
+                |s: &str| parse_decimal(s, precision, scale)
+            ),
+        }
+    }
+
+    fn check_rows(&mut self, typed: &[ArrayRef], problems: &mut [Option<Problem>]) {
+        let set =
+            |problems: &mut [Option<Problem>], row: usize, ci: Option<usize>, reason: String| {
+                if problems[row].is_none() {
+                    problems[row] = Some(Problem { column: ci, reason });
+                }
+            };
+        for (ci, c) in self.columns.iter().enumerate() {
+            let a = &typed[ci];
+            if c.required {
+                for row in 0..a.len() {
+                    if a.is_null(row) && problems[row].is_none() {
+                        set(problems, row, Some(ci), "missing required value".into());
+                    }
+                }
+            }
+            let (lo, hi) = self.bounds[ci];
+            if lo.is_some() || hi.is_some() {
+                for row in 0..a.len() {
+                    if problems[row].is_some() || a.is_null(row) {
+                        continue;
+                    }
+                    if let Some(reason) = out_of_range(a, row, lo, hi, c) {
+                        set(problems, row, Some(ci), reason);
+                    }
+                }
+            }
+            if let Some(values) = &c.values {
+                if let Some(s) = a.as_any().downcast_ref::<StringArray>() {
+                    for (row, v) in s.iter().enumerate() {
+                        if let Some(v) = v {
+                            if problems[row].is_none() && !values.iter().any(|x| x == v) {
+                                set(
+                                    problems,
+                                    row,
+                                    Some(ci),
+                                    format!(
+                                        "`{v}` is not an accepted value ({})",
+                                        values.join(", ")
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some((rs, rc)) = &c.references {
+                if let Some(known) = self.checks.references.get(&c.name) {
+                    for row in 0..a.len() {
+                        if problems[row].is_none() && a.is_valid(row) {
+                            let v = array_value_to_string(a, row).unwrap_or_default();
+                            if !known.contains(&v) {
+                                set(
+                                    problems,
+                                    row,
+                                    Some(ci),
+                                    format!("`{v}` not found in {rs}.{rc}"),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let (Some(p), Some(pc)) = (self.period, self.period_col) {
+            let tz = self.checks.timezone.unwrap_or(Tz::UTC);
+            let a = &typed[pc];
+            for row in 0..a.len() {
+                if problems[row].is_some() || a.is_null(row) {
+                    continue;
+                }
+                let local = local_date(a, row, tz);
+                if let Some(d) = local {
+                    let rp = Period::of(d);
+                    if rp != p {
+                        set(
+                            problems,
+                            row,
+                            Some(pc),
+                            format!("belongs to period {rp}, not {p} (the run's period)"),
+                        );
+                    }
+                }
+            }
+        }
+        if !self.key_cols.is_empty() {
+            for row in 0..problems.len() {
+                if problems[row].is_some() {
+                    continue;
+                }
+                let (mut h1, mut h2) =
+                    (self.hashers.0.build_hasher(), self.hashers.1.build_hasher());
+                let mut text = Vec::new();
+                for &k in &self.key_cols {
+                    let v = array_value_to_string(&typed[k], row).unwrap_or_default();
+                    h1.write(v.as_bytes());
+                    h1.write_u8(0);
+                    h2.write(v.as_bytes());
+                    h2.write_u8(0);
+                    text.push(format!("{}={v}", self.columns[k].name));
+                }
+                let digest = (u128::from(h1.finish()) << 64) | u128::from(h2.finish());
+                if !self.seen.insert(digest) {
+                    set(
+                        problems,
+                        row,
+                        Some(self.key_cols[0]),
+                        format!(
+                            "duplicate key {} (the first copy was kept)",
+                            text.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+trait DaysFromCe {
+    fn num_days_from_ce_(&self) -> i32;
+}
+impl DaysFromCe for NaiveDate {
+    fn num_days_from_ce_(&self) -> i32 {
+        chrono::Datelike::num_days_from_ce(self)
+    }
+}
+
+fn cell(a: &ArrayRef, row: usize) -> String {
+    if a.is_null(row) {
+        String::new()
+    } else {
+        array_value_to_string(a, row).unwrap_or_default()
+    }
+}
+
+/// The local calendar date of a date or UTC-timestamp cell in `tz`.
+fn local_date(a: &ArrayRef, row: usize, tz: Tz) -> Option<NaiveDate> {
+    if let Some(t) = a.as_any().downcast_ref::<TimestampMicrosecondArray>() {
+        let utc = DateTime::<Utc>::from_timestamp_micros(t.value(row))?;
+        return Some(utc.with_timezone(&tz).date_naive());
+    }
+    if let Some(d) = a.as_any().downcast_ref::<Date32Array>() {
+        return NaiveDate::from_num_days_from_ce_opt(d.value(row) + EPOCH_DAYS_CE);
+    }
+    None
+}
+
+fn out_of_range(
+    a: &ArrayRef,
+    row: usize,
+    lo: Option<Bound>,
+    hi: Option<Bound>,
+    c: &Column,
+) -> Option<String> {
+    let v = if let Some(d) = a.as_any().downcast_ref::<Decimal128Array>() {
+        Bound::Dec(d.value(row))
+    } else if let Some(i) = a.as_any().downcast_ref::<Int64Array>() {
+        Bound::Int(i.value(row) as f64)
+    } else if let Some(f) = a.as_any().downcast_ref::<Float64Array>() {
+        Bound::Int(f.value(row))
+    } else {
+        return None;
+    };
+    let below = |b: Bound| match (v, b) {
+        (Bound::Dec(x), Bound::Dec(y)) => x < y,
+        (Bound::Int(x), Bound::Int(y)) => x < y,
+        _ => false,
+    };
+    let above = |b: Bound| match (v, b) {
+        (Bound::Dec(x), Bound::Dec(y)) => x > y,
+        (Bound::Int(x), Bound::Int(y)) => x > y,
+        _ => false,
+    };
+    let shown = array_value_to_string(a, row).unwrap_or_default();
+    if lo.is_some_and(below) {
+        return Some(format!(
+            "{shown} is below the minimum {}",
+            c.min.as_deref().unwrap_or_default()
+        ));
+    }
+    if hi.is_some_and(above) {
+        return Some(format!(
+            "{shown} is above the maximum {}",
+            c.max.as_deref().unwrap_or_default()
+        ));
+    }
+    None
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "t" | "1" | "y" | "yes" => Ok(true),
+        "false" | "f" | "0" | "n" | "no" => Ok(false),
+        _ => Err(format!("cannot parse `{s}` as bool (true/false, Y/N, 1/0)")),
+    }
+}
+
+/// Exact decimal text → unscaled i128. Never goes through floating point;
+/// more fractional digits than the scale is an error, not a rounding.
+pub fn parse_decimal(s: &str, precision: u8, scale: i8) -> Result<i128, String> {
+    let t = s.trim();
+    let bad = || format!("cannot parse `{s}` as decimal({precision},{scale})");
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if (int.is_empty() && frac.is_empty())
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let scale = scale.max(0) as usize;
+    if frac.len() > scale {
+        return Err(format!("`{s}` has more than {scale} decimal places"));
+    }
+    let int = int.trim_start_matches('0');
+    if int.len() + scale > precision as usize {
+        return Err(format!("`{s}` does not fit decimal({precision},{scale})"));
+    }
+    let mut v: i128 = 0;
+    for b in int
+        .bytes()
+        .chain(frac.bytes())
+        .chain(std::iter::repeat_n(b'0', scale - frac.len()))
+    {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(i128::from(b - b'0')))
+            .ok_or_else(bad)?;
+    }
+    Ok(if neg { -v } else { v })
+}
+
+/// Timestamp text → microseconds since the epoch, UTC. Without a format,
+/// RFC 3339 (with offset) or `YYYY-MM-DD HH:MM:SS` local to `tz`.
+pub fn parse_timestamp(s: &str, fmt: Option<&str>, tz: Tz) -> Result<i64, String> {
+    let t = s.trim();
+    let local = |n: NaiveDateTime| -> Result<i64, String> {
+        tz.from_local_datetime(&n)
+            .earliest()
+            .map(|d| d.with_timezone(&Utc).timestamp_micros())
+            .ok_or_else(|| format!("`{s}` does not exist in time zone {tz}"))
+    };
+    match fmt {
+        Some(f) if f.contains("%z") || f.contains("%:z") => DateTime::parse_from_str(t, f)
+            .map(|d| d.with_timezone(&Utc).timestamp_micros())
+            .map_err(|e| format!("cannot parse `{s}` as a timestamp ({f}): {e}")),
+        Some(f) => local(
+            NaiveDateTime::parse_from_str(t, f)
+                .map_err(|e| format!("cannot parse `{s}` as a timestamp ({f}): {e}"))?,
+        ),
+        None => {
+            if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+                return Ok(d.with_timezone(&Utc).timestamp_micros());
+            }
+            local(
+                NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").map_err(|e| {
+                    format!(
+                        "cannot parse `{s}` as a timestamp (RFC 3339 or YYYY-MM-DD HH:MM:SS): {e}"
+                    )
+                })?,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_are_exact() {
+        assert_eq!(parse_decimal("123.45", 18, 2), Ok(12345));
+        assert_eq!(parse_decimal("-0.5", 18, 2), Ok(-50));
+        assert_eq!(parse_decimal("7", 18, 2), Ok(700));
+        assert!(parse_decimal("1.234", 18, 2).is_err());
+        assert!(parse_decimal("12x.50", 18, 2).is_err());
+        assert!(parse_decimal("", 18, 2).is_err());
+        assert!(parse_decimal("12345", 5, 2).is_err());
+        // 0.1 + 0.2 style values stay exact.
+        assert_eq!(parse_decimal("0.30", 18, 2), Ok(30));
+    }
+
+    #[test]
+    fn timestamps_normalise_to_utc() {
+        let hk: Tz = "Asia/Hong_Kong".parse().expect("tz");
+        // 09:00 in Hong Kong is 01:00 UTC.
+        let want = DateTime::parse_from_rfc3339("2024-01-03T01:00:00Z")
+            .expect("ts")
+            .timestamp_micros();
+        assert_eq!(parse_timestamp("2024-01-03 09:00:00", None, hk), Ok(want));
+        assert_eq!(
+            parse_timestamp("03/01/2024 09:00:00", Some("%d/%m/%Y %H:%M:%S"), hk),
+            Ok(want)
+        );
+        assert_eq!(
+            parse_timestamp("2024-01-03T09:00:00+08:00", None, Tz::UTC),
+            Ok(want)
+        );
+        assert!(parse_timestamp("2024-02-30 10:00:00", None, hk).is_err());
+        assert!(parse_timestamp("2024-13-01 10:00:00", None, hk).is_err());
+    }
+
+    #[test]
+    fn bools_in_bank_forms() {
+        assert_eq!(parse_bool("Y"), Ok(true));
+        assert_eq!(parse_bool("no"), Ok(false));
+        assert!(parse_bool("maybe").is_err());
+    }
+}

@@ -1,0 +1,216 @@
+//! Extract → Arrow: finds a source's files for a period, reads them by
+//! format, and conforms every row to the declared schema. Rows that fail go to
+//! the quarantine with file, line, column, value and reason; the rest stream
+//! out as typed batches. Counts always reconcile:
+//! rows read = rows loaded + rows quarantined.
+
+pub mod conform;
+pub mod parquet;
+pub mod text;
+
+use crate::pipeline::{Period, Source};
+use crate::warehouse::log::Rejected;
+use chrono_tz::Tz;
+use conform::Conformer;
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Rows per batch handed to the warehouse writer.
+pub const BATCH_ROWS: usize = 8192;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("source `{source_name}`: cannot read `{file}`: {reason}")]
+    Read {
+        source_name: String,
+        file: String,
+        reason: String,
+    },
+    #[error("source `{source_name}`: `{file}` has no column{} {}\n  help: the file's header has: {found}; fix the extract or the source's `columns`", if missing.len() == 1 { "" } else { "s" }, missing.join(", "))]
+    MissingColumns {
+        source_name: String,
+        file: String,
+        missing: Vec<String>,
+        found: String,
+    },
+    #[error("source `{source_name}`: bad file pattern `{pattern}`: {reason}")]
+    Pattern {
+        source_name: String,
+        pattern: String,
+        reason: String,
+    },
+    #[error("source `{source_name}`: {reason}")]
+    Other { source_name: String, reason: String },
+}
+
+/// The warehouse schema of a source: declared columns, typed, then `period`
+/// for periodic sources (the partition column, last).
+pub fn table_schema(src: &Source) -> SchemaRef {
+    let mut fields: Vec<Field> = src
+        .columns
+        .iter()
+        .map(|c| Field::new(&c.name, c.ty.arrow(), !c.required))
+        .collect();
+    if src.is_periodic() {
+        fields.push(Field::new("period", DataType::Utf8, false));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// Files of `src` for `period` (all files for a snapshot), sorted so loads
+/// are repeatable.
+pub fn files_for(src: &Source, period: Option<Period>) -> Result<Vec<PathBuf>, Error> {
+    let pattern = match period {
+        Some(p) if src.is_periodic() => p.expand(&src.pattern),
+        _ => crate::pipeline::period::any_period(&src.pattern),
+    };
+    let perr = |reason: String| Error::Pattern {
+        source_name: src.name.clone(),
+        pattern: pattern.clone(),
+        reason,
+    };
+    let mut files: Vec<PathBuf> = glob::glob(&pattern)
+        .map_err(|e| perr(e.to_string()))?
+        .filter_map(|r| r.ok())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Counters of one source load, shared with the reading thread.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct LoadStats {
+    pub files: u64,
+    pub bytes: u64,
+    pub rows_read: u64,
+    pub rows_loaded: u64,
+    pub rows_quarantined: u64,
+}
+
+/// One raw batch from a reader: a column per declared column (text as Utf8,
+/// Parquet already typed) and the line (or row) each row came from.
+pub struct RawBatch {
+    pub file: Arc<str>,
+    pub lines: Vec<i64>,
+    pub columns: Vec<ArrayRef>,
+}
+
+/// Everything a load needs to check rows beyond their own values.
+#[derive(Default, Clone)]
+pub struct CheckContext {
+    /// column → the referenced source's values.
+    pub references: HashMap<String, Arc<HashSet<String>>>,
+    /// Business time zone: periods are local months here.
+    pub timezone: Option<Tz>,
+}
+
+/// A running load: its output stream, and the quarantine and counters that
+/// are complete once the stream has ended.
+pub struct Load {
+    pub stream: SendableRecordBatchStream,
+    pub rejected: Arc<Mutex<Vec<Rejected>>>,
+    pub stats: Arc<Mutex<LoadStats>>,
+    /// Set when reading failed as a whole (the stream also ends in an error).
+    pub failure: Arc<Mutex<Option<Error>>>,
+}
+
+/// Start loading `files` on a blocking thread; batches flow through a bounded
+/// channel, so memory stays flat however large the extracts are.
+pub fn load(
+    src: &Source,
+    files: Vec<PathBuf>,
+    period: Option<Period>,
+    checks: CheckContext,
+) -> Load {
+    let schema = table_schema(src);
+    let (tx, rx) = tokio::sync::mpsc::channel::<datafusion::error::Result<RecordBatch>>(4);
+    let rejected = Arc::new(Mutex::new(Vec::new()));
+    let stats = Arc::new(Mutex::new(LoadStats::default()));
+    let failure = Arc::new(Mutex::new(None));
+    let (src2, rej2, stats2, fail2, schema2) = (
+        src.clone(),
+        rejected.clone(),
+        stats.clone(),
+        failure.clone(),
+        schema.clone(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let mut conformer = Conformer::new(&src2, schema2, period, checks);
+        let result = read_all(&src2, &files, &mut conformer, &tx, &rej2, &stats2);
+        if let Err(e) = result {
+            let msg = e.to_string();
+            if let Ok(mut f) = fail2.lock() {
+                *f = Some(e);
+            }
+            let _ = tx.blocking_send(Err(datafusion::error::DataFusionError::External(
+                msg.into(),
+            )));
+        }
+    });
+    let stream =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+    Load {
+        stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+        rejected,
+        stats,
+        failure,
+    }
+}
+
+fn read_all(
+    src: &Source,
+    files: &[PathBuf],
+    conformer: &mut Conformer,
+    tx: &tokio::sync::mpsc::Sender<datafusion::error::Result<RecordBatch>>,
+    rejected: &Mutex<Vec<Rejected>>,
+    stats: &Mutex<LoadStats>,
+) -> Result<(), Error> {
+    for file in files {
+        let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        let mut bad: Vec<Rejected> = Vec::new();
+        let mut read = 0u64;
+        let mut loaded = 0u64;
+        let mut emit = |raw: RawBatch, bad: &mut Vec<Rejected>| -> Result<(), Error> {
+            read += raw.lines.len() as u64;
+            let batch = conformer.conform(raw, bad);
+            if batch.num_rows() > 0 {
+                loaded += batch.num_rows() as u64;
+                tx.blocking_send(Ok(batch)).map_err(|_| Error::Other {
+                    source_name: src.name.clone(),
+                    reason: "the warehouse writer stopped".into(),
+                })?;
+            }
+            Ok(())
+        };
+        let early = match src.format {
+            crate::pipeline::Format::Csv { .. } => text::read_csv(src, file, &mut emit, &mut bad)?,
+            crate::pipeline::Format::Jsonl => text::read_jsonl(src, file, &mut emit, &mut bad)?,
+            crate::pipeline::Format::Parquet => {
+                parquet::read_parquet(src, file, &mut emit, &mut bad)?
+            }
+        };
+        // Rows rejected before they became a batch were read too.
+        read += early;
+        let mut st = stats.lock().map_err(|_| Error::Other {
+            source_name: src.name.clone(),
+            reason: "stats lock".into(),
+        })?;
+        st.files += 1;
+        st.bytes += bytes;
+        st.rows_read += read;
+        st.rows_loaded += loaded;
+        st.rows_quarantined += bad.len() as u64;
+        drop(st);
+        if let Ok(mut r) = rejected.lock() {
+            r.extend(bad);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! Delimited text and JSON lines → raw string columns, one per declared column.
+//! A line that cannot even be split into the declared fields is rejected here;
+//! value-level problems are left to the conformer.
+
+use super::{BATCH_ROWS, Error, RawBatch};
+use crate::pipeline::{Format, Source};
+use crate::warehouse::log::Rejected;
+use datafusion::arrow::array::{ArrayRef, StringBuilder};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::sync::Arc;
+
+type Emit<'a> = dyn FnMut(RawBatch, &mut Vec<Rejected>) -> Result<(), Error> + 'a;
+
+struct Builders {
+    file: Arc<str>,
+    lines: Vec<i64>,
+    cols: Vec<StringBuilder>,
+}
+
+impl Builders {
+    fn new(file: Arc<str>, n: usize) -> Self {
+        Builders {
+            file,
+            lines: Vec::with_capacity(BATCH_ROWS),
+            cols: (0..n).map(|_| StringBuilder::new()).collect(),
+        }
+    }
+
+    fn take(&mut self) -> RawBatch {
+        let columns: Vec<ArrayRef> = self
+            .cols
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef)
+            .collect();
+        RawBatch {
+            file: self.file.clone(),
+            lines: std::mem::take(&mut self.lines),
+            columns,
+        }
+    }
+
+    fn flush_if_full(&mut self, emit: &mut Emit, bad: &mut Vec<Rejected>) -> Result<(), Error> {
+        if self.lines.len() >= BATCH_ROWS {
+            emit(self.take(), bad)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, emit: &mut Emit, bad: &mut Vec<Rejected>) -> Result<(), Error> {
+        if !self.lines.is_empty() {
+            emit(self.take(), bad)?;
+        }
+        Ok(())
+    }
+}
+
+fn open(src: &Source, path: &Path) -> Result<std::fs::File, Error> {
+    std::fs::File::open(path).map_err(|e| Error::Read {
+        source_name: src.name.clone(),
+        file: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Read a delimited file; returns how many rows were rejected before
+/// reaching a batch (they count as read).
+pub fn read_csv(
+    src: &Source,
+    path: &Path,
+    emit: &mut Emit,
+    bad: &mut Vec<Rejected>,
+) -> Result<u64, Error> {
+    let Format::Csv {
+        delimiter,
+        header,
+        quote,
+    } = src.format
+    else {
+        return Ok(0);
+    };
+    let fname: Arc<str> = path.display().to_string().into();
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .quote(quote)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(BufReader::with_capacity(1 << 20, open(src, path)?));
+    let rerr = |e: csv::Error| Error::Read {
+        source_name: src.name.clone(),
+        file: fname.to_string(),
+        reason: e.to_string(),
+    };
+    let mut record = csv::ByteRecord::new();
+    // Position of each declared column in the file's records.
+    let (positions, width) = if header {
+        if !rdr.read_byte_record(&mut record).map_err(rerr)? {
+            return Ok(0); // empty file
+        }
+        let names: Vec<String> = record
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).trim().to_string())
+            .collect();
+        let mut pos = Vec::new();
+        let mut missing = Vec::new();
+        for c in &src.columns {
+            match names.iter().position(|n| n == &c.name) {
+                Some(i) => pos.push(i),
+                None => missing.push(c.name.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::MissingColumns {
+                source_name: src.name.clone(),
+                file: fname.to_string(),
+                missing,
+                found: names.join(", "),
+            });
+        }
+        (pos, names.len())
+    } else {
+        ((0..src.columns.len()).collect(), src.columns.len())
+    };
+    let delim = char::from(delimiter).to_string();
+    let mut b = Builders::new(fname.clone(), src.columns.len());
+    let mut early = 0u64;
+    loop {
+        match rdr.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                // A broken quote or similar: reject the rest of the line, go on.
+                let line = e.position().map(|p| p.line() as i64).unwrap_or(0);
+                bad.push(Rejected {
+                    file: fname.to_string(),
+                    line,
+                    reason: format!("malformed record: {e}"),
+                    ..Default::default()
+                });
+                early += 1;
+                continue;
+            }
+        }
+        let line = record.position().map(|p| p.line() as i64).unwrap_or(0);
+        let joined = || {
+            record
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect::<Vec<_>>()
+                .join(&delim)
+        };
+        if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
+            continue; // blank line
+        }
+        if record.len() != width {
+            bad.push(Rejected {
+                file: fname.to_string(),
+                line,
+                reason: format!(
+                    "malformed record: expected {width} fields, found {}",
+                    record.len()
+                ),
+                record: Some(joined()),
+                ..Default::default()
+            });
+            early += 1;
+            continue;
+        }
+        let mut fields: Vec<&str> = Vec::with_capacity(positions.len());
+        let mut utf8_error = None;
+        for (ci, &p) in positions.iter().enumerate() {
+            match std::str::from_utf8(record.get(p).unwrap_or_default()) {
+                Ok(s) => fields.push(s),
+                Err(_) => {
+                    utf8_error = Some(ci);
+                    break;
+                }
+            }
+        }
+        if let Some(ci) = utf8_error {
+            bad.push(Rejected {
+                file: fname.to_string(),
+                line,
+                column: Some(src.columns[ci].name.clone()),
+                reason: "not valid UTF-8 text (declare the source's encoding)".into(),
+                record: Some(joined()),
+                ..Default::default()
+            });
+            early += 1;
+            continue;
+        }
+        for (ci, f) in fields.iter().enumerate() {
+            if f.is_empty() {
+                b.cols[ci].append_null()
+            } else {
+                b.cols[ci].append_value(f)
+            }
+        }
+        b.lines.push(line);
+        b.flush_if_full(emit, bad)?;
+    }
+    b.finish(emit, bad)?;
+    Ok(early)
+}
+
+/// Read JSON lines; a line that is not a JSON object is rejected whole.
+pub fn read_jsonl(
+    src: &Source,
+    path: &Path,
+    emit: &mut Emit,
+    bad: &mut Vec<Rejected>,
+) -> Result<u64, Error> {
+    let fname: Arc<str> = path.display().to_string().into();
+    let mut reader = BufReader::with_capacity(1 << 20, open(src, path)?);
+    let mut b = Builders::new(fname.clone(), src.columns.len());
+    let mut buf = Vec::new();
+    let mut line = 0i64;
+    let mut early = 0u64;
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::Read {
+                source_name: src.name.clone(),
+                file: fname.to_string(),
+                reason: e.to_string(),
+            })?;
+        if n == 0 {
+            break;
+        }
+        line += 1;
+        let text = String::from_utf8_lossy(&buf);
+        let text = text.trim_end_matches(['\n', '\r']);
+        if text.trim().is_empty() {
+            continue;
+        }
+        let obj = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
+            Ok(o) => o,
+            Err(e) => {
+                bad.push(Rejected {
+                    file: fname.to_string(),
+                    line,
+                    reason: format!("malformed JSON: {e}"),
+                    record: Some(text.chars().take(2000).collect()),
+                    ..Default::default()
+                });
+                early += 1;
+                continue;
+            }
+        };
+        for (ci, c) in src.columns.iter().enumerate() {
+            match obj.get(&c.name) {
+                None | Some(serde_json::Value::Null) => b.cols[ci].append_null(),
+                Some(serde_json::Value::String(s)) if s.is_empty() => b.cols[ci].append_null(),
+                Some(serde_json::Value::String(s)) => b.cols[ci].append_value(s),
+                Some(other) => b.cols[ci].append_value(other.to_string()),
+            }
+        }
+        b.lines.push(line);
+        b.flush_if_full(emit, bad)?;
+    }
+    b.finish(emit, bad)?;
+    Ok(early)
+}

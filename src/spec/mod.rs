@@ -1,0 +1,416 @@
+//! The pipeline file: YAML → plain `…Spec` structs (syntax only).
+//!
+//! Every entry (a source, a model, …) is deserialised on its own so that one
+//! bad entry does not hide the problems of the others; each failure becomes a
+//! [`Diagnostic`] located with the [`Locator`]. Semantic checks (files, SQL,
+//! dependencies) happen later, in `pipeline::compile`.
+
+pub mod diagnostic;
+pub mod locate;
+pub mod types;
+
+pub use diagnostic::{Diagnostic, did_you_mean};
+pub use locate::Locator;
+
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+/// A YAML mapping that keeps the order it was written in (sources are shown,
+/// and seeds written, in the order a person declared them).
+#[derive(Debug, Clone, Default)]
+pub struct Ordered<V>(pub Vec<(String, V)>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Ordered<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V2<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for V2<V> {
+            type Value = Ordered<V>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of names to entries")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, V>()? {
+                    if out.iter().any(|(name, _)| name == &k) {
+                        return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
+                    }
+                    out.push((k, v));
+                }
+                Ok(Ordered(out))
+            }
+        }
+        d.deserialize_map(V2(PhantomData))
+    }
+}
+
+impl<V> Ordered<V> {
+    pub fn iter(&self) -> impl Iterator<Item = &(String, V)> {
+        self.0.iter()
+    }
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+/// CSV (or any delimited text) options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvSpec {
+    /// One character; `"|"` for pipe-delimited, `"\t"` for tabs.
+    #[serde(default = "default_delimiter")]
+    pub delimiter: String,
+    /// Whether the first line names the columns.
+    #[serde(default = "default_true")]
+    pub header: bool,
+    #[serde(default = "default_quote")]
+    pub quote: String,
+}
+
+fn default_delimiter() -> String {
+    ",".into()
+}
+fn default_quote() -> String {
+    "\"".into()
+}
+fn default_true() -> bool {
+    true
+}
+
+/// JSON lines: one object per line; no options yet.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonlSpec {}
+
+/// Parquet: typed already; declared columns are cast and checked.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParquetSpec {}
+
+/// How analysts see a personal-data column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Personal {
+    /// Only the last four characters are shown (`****5678`).
+    Mask,
+    /// A stable SHA-256 digest: joinable, not readable.
+    Hash,
+    /// Personal, but this pipeline lets analysts read it.
+    Clear,
+}
+
+/// One declared column of a source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    /// string, int, double, bool, date, timestamp, decimal(P,S).
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// chrono format for date / timestamp text (`%d/%m/%Y %H:%M:%S`).
+    pub format: Option<String>,
+    /// IANA time zone of timestamps written without an offset.
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    pub personal: Option<Personal>,
+    pub min: Option<serde_yaml::Number>,
+    pub max: Option<serde_yaml::Number>,
+    /// Accepted values (enums).
+    pub values: Option<Vec<String>>,
+    /// `source.column` every value must exist in (checked at load).
+    pub references: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// Glob relative to the pipeline file, or an object-store URL. Periodic
+    /// sources use `{period}` (YYYY-MM), `{yyyy}`, `{mm}` or `{yyyymm}`.
+    pub path: String,
+    pub description: Option<String>,
+    pub csv: Option<CsvSpec>,
+    pub jsonl: Option<JsonlSpec>,
+    pub parquet: Option<ParquetSpec>,
+    /// The date/timestamp column whose local month is the row's period. A
+    /// source without one is a snapshot, replaced whole on every run.
+    pub period_column: Option<String>,
+    /// Columns that identify a record; later copies are quarantined.
+    #[serde(default)]
+    pub key: Vec<String>,
+    pub columns: Ordered<ColumnSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// SQL file relative to the pipeline file.
+    pub sql: String,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedSpec {
+    pub description: Option<String>,
+    /// Column name → type, in order.
+    pub columns: Ordered<String>,
+    pub rows: Vec<Vec<serde_yaml::Value>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSpec {
+    /// minijinja template relative to the pipeline file (`*.html.j2`).
+    pub template: String,
+    pub title: Option<String>,
+    /// Warehouse tables the template reads (each becomes a list of rows).
+    pub tables: Vec<String>,
+}
+
+/// The whole pipeline file, after per-entry deserialisation.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineSpec {
+    pub file: PathBuf,
+    pub name: String,
+    pub description: Option<String>,
+    /// Business time zone: periods are local months here.
+    pub timezone: String,
+    pub currency: String,
+    pub warehouse: Option<String>,
+    pub seeds: Vec<(String, SeedSpec)>,
+    pub sources: Vec<(String, SourceSpec)>,
+    pub models: Vec<(String, ModelSpec)>,
+    pub reports: Vec<(String, ReportSpec)>,
+}
+
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "timezone",
+    "currency",
+    "warehouse",
+    "seeds",
+    "sources",
+    "models",
+    "reports",
+];
+
+/// Parse a pipeline file; every problem is returned, not only the first.
+pub fn load(file: &Path) -> Result<(PipelineSpec, Locator), Vec<Diagnostic>> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        vec![
+            Diagnostic::new(file, None, "", format!("cannot read pipeline file: {e}"))
+                .with_help("check the path; pipelines usually live in `pipelines/`"),
+        ]
+    })?;
+    parse(file, &text)
+}
+
+pub fn parse(file: &Path, text: &str) -> Result<(PipelineSpec, Locator), Vec<Diagnostic>> {
+    let locator = Locator::new(text);
+    let root: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
+        let pos = e.location().map(|l| (l.line(), l.column()));
+        vec![Diagnostic::new(file, pos, "", format!("invalid YAML: {e}"))]
+    })?;
+    let mut diags = Vec::new();
+    let mut spec = PipelineSpec {
+        file: file.to_path_buf(),
+        ..Default::default()
+    };
+    let Some(map) = root.as_mapping() else {
+        return Err(vec![
+            Diagnostic::new(file, None, "", "a pipeline file must be a mapping of keys")
+                .with_help(format!("top-level keys: {}", TOP_KEYS.join(", "))),
+        ]);
+    };
+    for (k, v) in map {
+        let key = k.as_str().unwrap_or_default();
+        let scalar = |diags: &mut Vec<Diagnostic>| -> Option<String> {
+            match v {
+                serde_yaml::Value::String(s) => Some(s.clone()),
+                _ => {
+                    diags.push(Diagnostic::new(
+                        file,
+                        locator.value(key),
+                        key,
+                        format!("`{key}` must be a string"),
+                    ));
+                    None
+                }
+            }
+        };
+        match key {
+            "name" => spec.name = scalar(&mut diags).unwrap_or_default(),
+            "description" => spec.description = scalar(&mut diags),
+            "timezone" => spec.timezone = scalar(&mut diags).unwrap_or_default(),
+            "currency" => spec.currency = scalar(&mut diags).unwrap_or_default(),
+            "warehouse" => spec.warehouse = scalar(&mut diags),
+            "seeds" => spec.seeds = entries(file, &locator, key, v, &mut diags),
+            "sources" => spec.sources = entries(file, &locator, key, v, &mut diags),
+            "models" => spec.models = entries(file, &locator, key, v, &mut diags),
+            "reports" => spec.reports = entries(file, &locator, key, v, &mut diags),
+            other => diags.push(unknown_key(file, &locator, "", other, TOP_KEYS)),
+        }
+    }
+    if spec.name.is_empty() {
+        diags.push(
+            Diagnostic::new(file, Some((1, 1)), "name", "missing required key `name`")
+                .with_help("add `name: my_pipeline` at the top of the file"),
+        );
+    }
+    if spec.timezone.is_empty() {
+        spec.timezone = "UTC".into();
+    }
+    if spec.currency.is_empty() {
+        spec.currency = "HKD".into();
+    }
+    if diags.is_empty() {
+        Ok((spec, locator))
+    } else {
+        Err(diags)
+    }
+}
+
+fn unknown_key(file: &Path, loc: &Locator, parent: &str, key: &str, valid: &[&str]) -> Diagnostic {
+    let path = if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    };
+    let d = Diagnostic::new(file, loc.key(&path), &path, format!("unknown key `{key}`"));
+    match did_you_mean(key, valid.iter().copied()) {
+        Some(s) => d.with_help(format!(
+            "did you mean `{s}`? valid keys: {}",
+            valid.join(", ")
+        )),
+        None => d.with_help(format!("valid keys: {}", valid.join(", "))),
+    }
+}
+
+/// Deserialise every entry of a `name: {…}` section on its own.
+fn entries<T: DeserializeOwned>(
+    file: &Path,
+    loc: &Locator,
+    section: &str,
+    value: &serde_yaml::Value,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<(String, T)> {
+    let Some(map) = value.as_mapping() else {
+        if !value.is_null() {
+            diags.push(Diagnostic::new(
+                file,
+                loc.value(section),
+                section,
+                format!("`{section}` must be a mapping of names to entries"),
+            ));
+        }
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, v) in map {
+        let Some(name) = k.as_str() else {
+            diags.push(Diagnostic::new(
+                file,
+                loc.value(section),
+                section,
+                "entry names must be strings",
+            ));
+            continue;
+        };
+        let base = format!("{section}.{name}");
+        match serde_path_to_error::deserialize::<_, T>(v.clone()) {
+            Ok(t) => out.push((name.to_string(), t)),
+            Err(e) => diags.push(serde_diagnostic(file, loc, &base, e)),
+        }
+    }
+    out
+}
+
+fn serde_diagnostic(
+    file: &Path,
+    loc: &Locator,
+    base: &str,
+    e: serde_path_to_error::Error<serde_yaml::Error>,
+) -> Diagnostic {
+    let inner = e.path().to_string();
+    let mut path = if inner.is_empty() || inner == "." {
+        base.to_string()
+    } else {
+        format!("{base}.{inner}")
+    };
+    let msg = e.inner().to_string();
+    // serde: "unknown field `delimter`, expected one of `delimiter`, `header`"
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        let valid: Vec<&str> = rest.split('`').skip(2).step_by(2).collect();
+        if !path.ends_with(&format!(".{field}")) {
+            path = format!("{path}.{field}");
+        }
+        let d = Diagnostic::new(
+            file,
+            loc.key(&path),
+            &path,
+            format!("unknown key `{field}`"),
+        );
+        return match did_you_mean(field, valid.iter().copied()) {
+            Some(s) => d.with_help(format!(
+                "did you mean `{s}`? valid keys: {}",
+                valid.join(", ")
+            )),
+            None => d.with_help(format!("valid keys: {}", valid.join(", "))),
+        };
+    }
+    let help = if msg.starts_with("missing field") {
+        "add the missing key; see the YAML reference in README.md"
+    } else {
+        "see the YAML reference in README.md"
+    };
+    Diagnostic::new(file, loc.value(&path), &path, msg).with_help(help)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "name: t\nsources:\n  atm:\n    path: a.csv\n    csv: {}\n    columns:\n      id: {type: string}\n";
+
+    #[test]
+    fn parses_a_minimal_pipeline() {
+        let (spec, _) = parse(Path::new("p.yaml"), GOOD).expect("parses");
+        assert_eq!(spec.sources.len(), 1);
+        assert_eq!(spec.timezone, "UTC");
+        let csv = spec.sources[0].1.csv.as_ref().expect("csv");
+        assert_eq!(csv.delimiter, ",");
+        assert!(csv.header);
+    }
+
+    #[test]
+    fn reports_every_unknown_key_with_position() {
+        let text = "name: t\nsourcs: {}\nsources:\n  atm:\n    path: a.csv\n    csv: {delimter: '|'}\n    columns:\n      id: {type: string, requird: true}\n";
+        let diags = parse(Path::new("p.yaml"), text).expect_err("fails");
+        assert_eq!(diags.len(), 2, "{diags:#?}");
+        assert_eq!((diags[0].line, diags[0].column), (2, 1));
+        assert_eq!(diags[0].path, "sourcs");
+        assert!(diags[0].help.as_deref().unwrap_or("").contains("`sources`"));
+        // The first error inside one entry is reported for that entry.
+        assert_eq!(diags[1].path, "sources.atm.csv.delimter");
+        assert_eq!((diags[1].line, diags[1].column), (6, 11));
+        assert!(
+            diags[1]
+                .help
+                .as_deref()
+                .unwrap_or("")
+                .contains("`delimiter`")
+        );
+    }
+
+    #[test]
+    fn rejects_duplicate_names() {
+        let text = "name: t\nsources:\n  a:\n    path: a.csv\n    csv: {}\n    columns:\n      id: {type: string}\n      id: {type: int}\n";
+        let diags = parse(Path::new("p.yaml"), text).expect_err("fails");
+        assert!(diags[0].message.contains("duplicate"), "{diags:?}");
+    }
+}

@@ -1,0 +1,275 @@
+//! SQL sessions over the warehouse: the memory-bounded DataFusion context,
+//! registering every warehouse table (with personal data masked for
+//! analysts), planning checks used by `validate`, and helpful error text.
+
+pub mod output;
+
+use crate::pipeline::Pipeline;
+use crate::spec::Personal;
+use crate::warehouse::Warehouse;
+use datafusion::arrow::array::{Array, ArrayRef, StringArray};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::{ColumnarValue, Expr, Volatility, col, create_udf, lit};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use std::sync::Arc;
+
+/// Memory DataFusion may use before it spills to disk; `TOUCHPOINT_MEMORY_MB`
+/// overrides the default of 1024 MiB.
+pub fn memory_limit() -> usize {
+    std::env::var("TOUCHPOINT_MEMORY_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1024)
+        * 1024
+        * 1024
+}
+
+/// A session with a bounded, spilling memory pool.
+pub fn session() -> SessionContext {
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .set_bool("datafusion.sql_parser.collect_spans", true)
+        .set_bool(
+            "datafusion.execution.parquet.schema_force_view_types",
+            false,
+        );
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit())))
+        .build_arc();
+    match runtime {
+        Ok(rt) => SessionContext::new_with_config_rt(config, rt),
+        // The builder only fails on a bad disk-manager setup; fall back to defaults.
+        Err(_) => SessionContext::new_with_config(config),
+    }
+}
+
+/// Register every warehouse table. Personal columns that `pipeline` declares
+/// are replaced by their masked or hashed form unless `unmasked`; the raw
+/// table is never registered, so no SQL can reach it.
+pub async fn register_warehouse(
+    ctx: &SessionContext,
+    wh: &Warehouse,
+    pipeline: Option<&Pipeline>,
+    unmasked: bool,
+) -> crate::Result<Vec<String>> {
+    ctx.register_udf(mask_udf());
+    let names = wh.list().await?;
+    for name in &names {
+        let provider = wh.provider(name).await?;
+        let personal: Vec<(String, Personal)> = pipeline
+            .and_then(|p| p.source(name))
+            .map(|s| {
+                s.columns
+                    .iter()
+                    .filter_map(|c| c.personal.map(|p| (c.name.clone(), p)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let masked: Vec<&(String, Personal)> = personal
+            .iter()
+            .filter(|(_, p)| *p != Personal::Clear)
+            .collect();
+        if unmasked || masked.is_empty() {
+            ctx.register_table(name.as_str(), provider)?;
+            continue;
+        }
+        let df = ctx.read_table(provider)?;
+        let exprs: Vec<Expr> = df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                let c = col(format!("\"{}\"", f.name()));
+                match masked.iter().find(|(n, _)| n == f.name()) {
+                    Some((_, Personal::Mask)) => mask_expr(c).alias(f.name()),
+                    Some((_, Personal::Hash)) => datafusion::functions::expr_fn::encode(
+                        datafusion::functions::crypto::expr_fn::sha256(c),
+                        lit("hex"),
+                    )
+                    .alias(f.name()),
+                    _ => c,
+                }
+            })
+            .collect();
+        ctx.register_table(name.as_str(), df.select(exprs)?.into_view())?;
+    }
+    Ok(names)
+}
+
+fn mask_expr(e: Expr) -> Expr {
+    mask_udf().call(vec![datafusion::logical_expr::cast(e, DataType::Utf8)])
+}
+
+/// `****5678` for digit-like values (phones, cards), `C***` for names.
+pub fn mask_value(v: &str) -> String {
+    let chars: Vec<char> = v.chars().collect();
+    let digits = chars.iter().filter(|c| c.is_ascii_digit()).count();
+    if digits >= 6 && digits * 2 >= chars.len() {
+        let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+        format!("****{tail}")
+    } else {
+        match chars.first() {
+            Some(c) => format!("{c}***"),
+            None => String::new(),
+        }
+    }
+}
+
+fn mask_udf() -> datafusion::logical_expr::ScalarUDF {
+    create_udf(
+        "pii_mask",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let a = arrays[0]
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| DataFusionError::Internal("pii_mask takes text".into()))?;
+            let out: StringArray = a.iter().map(|v| v.map(mask_value)).collect();
+            let out: ArrayRef = Arc::new(out);
+            if matches!(args[0], ColumnarValue::Scalar(_)) {
+                Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
+            } else {
+                Ok(ColumnarValue::Array(out))
+            }
+        }),
+    )
+}
+
+/// The tables a SQL text reads (CTE names excluded), or a located syntax error.
+pub fn table_references(
+    ctx: &SessionContext,
+    sql: &str,
+) -> Result<Vec<String>, (String, Option<(usize, usize)>)> {
+    let state = ctx.state();
+    let stmt = state
+        .sql_to_statement(sql, &datafusion::config::Dialect::default())
+        .map_err(|e| (describe_error(&e), locate(&e, sql)))?;
+    let refs = state
+        .resolve_table_references(&stmt)
+        .map_err(|e| (describe_error(&e), locate(&e, sql)))?;
+    let mut out: Vec<String> = Vec::new();
+    for r in refs {
+        let t = r.table().to_string();
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+/// Plan `sql` and return its output schema, or a located error with a hint.
+pub async fn plan_schema(
+    ctx: &SessionContext,
+    sql: &str,
+) -> Result<SchemaRef, (String, Option<(usize, usize)>, Option<String>)> {
+    match ctx.sql(sql).await {
+        Ok(df) => Ok(Arc::new(df.schema().as_arrow().clone())),
+        Err(e) => {
+            let msg = describe_error(&e);
+            let pos = locate(&e, sql);
+            let help = e.diagnostic().and_then(|d| d.helps.first().map(|h| h.message.clone())).or_else(|| {
+                msg.contains("No field named").then(|| "check the column names of the tables this model reads (`touchpoint tables`)".to_string())
+            });
+            Err((msg, pos, help))
+        }
+    }
+}
+
+/// The SQL position an error points at: DataFusion's span when it has one,
+/// else the first whole-word occurrence of the name the message quotes.
+pub fn locate(e: &DataFusionError, sql: &str) -> Option<(usize, usize)> {
+    if let Some(span) = e.diagnostic().and_then(|d| d.span) {
+        if span.start.line > 0 {
+            return Some((span.start.line as usize, span.start.column as usize));
+        }
+    }
+    let msg = e.to_string();
+    // "No field named foo." / "table 'x' not found" / "column 'y'"
+    let name = msg
+        .split("No field named ")
+        .nth(1)
+        .map(|r| {
+            r.split(['.', ' '])
+                .next()
+                .unwrap_or_default()
+                .trim_matches(['"', '\''])
+                .to_string()
+        })
+        .or_else(|| {
+            msg.split('\'')
+                .nth(1)
+                .map(|s| s.rsplit('.').next().unwrap_or(s).to_string())
+        })?;
+    find_word(sql, &name)
+}
+
+/// 1-based (line, column) of the first whole-word, case-insensitive `word` in `text`.
+pub fn find_word(text: &str, word: &str) -> Option<(usize, usize)> {
+    if word.is_empty() {
+        return None;
+    }
+    let lower = text.to_lowercase();
+    let w = word.to_lowercase();
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut start = 0;
+    while let Some(i) = lower[start..].find(&w) {
+        let at = start + i;
+        let before = lower[..at].chars().next_back();
+        let after = lower[at + w.len()..].chars().next();
+        if !before.is_some_and(is_ident) && !after.is_some_and(is_ident) {
+            let line = lower[..at].matches('\n').count() + 1;
+            let col = at - lower[..at].rfind('\n').map(|n| n + 1).unwrap_or(0) + 1;
+            return Some((line, col));
+        }
+        start = at + w.len();
+    }
+    None
+}
+
+/// DataFusion's message without the nested "Error during planning:" noise.
+pub fn describe_error(e: &DataFusionError) -> String {
+    if let Some(d) = e.diagnostic() {
+        return d.message.clone();
+    }
+    let root = e.find_root();
+    let s = root.to_string();
+    for prefix in [
+        "Error during planning: ",
+        "Schema error: ",
+        "SQL error: ",
+        "Execution error: ",
+    ] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            return rest.to_string();
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_numbers_and_names() {
+        assert_eq!(mask_value("+852 9123 4567"), "****4567");
+        assert_eq!(mask_value("4000123412341234"), "****1234");
+        assert_eq!(mask_value("Chan Tai Man"), "C***");
+        assert_eq!(mask_value(""), "");
+    }
+
+    #[test]
+    fn finds_whole_words() {
+        assert_eq!(
+            find_word("select a,\n  amount_x, amount from t", "amount"),
+            Some((2, 20))
+        );
+        assert_eq!(find_word("select x", "amount"), None);
+    }
+}

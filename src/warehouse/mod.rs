@@ -1,0 +1,368 @@
+//! The warehouse: one Delta table per source, seed and model, plus the
+//! `_runs` log and the `_quarantine` table, under one root (a local folder or
+//! an object-store URL).
+//!
+//! Owns opening, atomic writes (whole-table overwrite or replace of one
+//! period) and handing tables to DataFusion. Does not know about sources or
+//! SQL models.
+
+pub mod lock;
+pub mod log;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, col, lit};
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::prelude::SessionContext;
+use deltalake::DeltaTable;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::protocol::SaveMode;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("warehouse location `{location}` is not a folder or URL: {reason}")]
+    Location { location: String, reason: String },
+    #[error("warehouse table `{table}`: {source}")]
+    Delta {
+        table: String,
+        source: deltalake::DeltaTableError,
+    },
+    #[error("warehouse table `{table}` does not exist")]
+    NoTable {
+        table: String,
+        available: Vec<String>,
+    },
+    #[error("warehouse: {0}")]
+    Query(#[from] datafusion::error::DataFusionError),
+    #[error("another run is using the warehouse (lock `{path}` held by process {holder})")]
+    Locked { path: String, holder: String },
+    #[error("cannot list warehouse `{location}`: {reason}")]
+    List { location: String, reason: String },
+}
+
+impl Error {
+    pub fn help(&self) -> Option<String> {
+        match self {
+            Error::NoTable { table, available } => {
+                if available.is_empty() {
+                    Some("the warehouse is empty: run `touchpoint run PIPELINE --period YYYY-MM` first".into())
+                } else {
+                    let near = crate::spec::did_you_mean(table, available.iter().map(String::as_str));
+                    Some(match near {
+                        Some(n) => format!("did you mean `{n}`? tables: {}", available.join(", ")),
+                        None => format!("tables: {}", available.join(", ")),
+                    })
+                }
+            }
+            Error::Locked { .. } => Some("wait for the other run to finish; touchpoint runs one pipeline at a time per warehouse".into()),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How a write replaces what a table held.
+#[derive(Debug, Clone)]
+pub enum WriteMode {
+    /// Replace the whole table (snapshots, seeds, models).
+    Overwrite,
+    /// Replace only the rows matching `column = value` for each pair, in one
+    /// commit; the table is partitioned by those columns.
+    Replace(Vec<(String, String)>),
+    /// Add rows (the run log).
+    Append,
+}
+
+/// What a committed write did.
+#[derive(Debug, Clone, Copy)]
+pub struct Committed {
+    pub version: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    root: Url,
+    /// Local root folder, when the warehouse is on this machine.
+    local: Option<PathBuf>,
+}
+
+impl Warehouse {
+    /// Open (and for a local folder, create) the warehouse at `location`:
+    /// a path or a URL such as `s3://bucket/prefix`.
+    pub fn open(location: &str) -> Result<Self> {
+        let err = |reason: String| Error::Location {
+            location: location.to_string(),
+            reason,
+        };
+        if location.contains("://") {
+            let mut root = Url::parse(location).map_err(|e| err(e.to_string()))?;
+            if !root.path().ends_with('/') {
+                root.set_path(&format!("{}/", root.path()));
+            }
+            if root.scheme() == "file" {
+                let p = root
+                    .to_file_path()
+                    .map_err(|_| err("not a local path".into()))?;
+                return Self::open_local(&p, location);
+            }
+            // Object-store warehouses (s3://…) need the cloud handlers, which
+            // this build does not include yet.
+            return Err(err(format!(
+                "the `{}` scheme is not supported yet; use a local folder",
+                root.scheme()
+            )));
+        }
+        Self::open_local(Path::new(location), location)
+    }
+
+    fn open_local(path: &Path, location: &str) -> Result<Self> {
+        let err = |reason: String| Error::Location {
+            location: location.to_string(),
+            reason,
+        };
+        std::fs::create_dir_all(path).map_err(|e| err(e.to_string()))?;
+        let abs = std::fs::canonicalize(path).map_err(|e| err(e.to_string()))?;
+        let root =
+            Url::from_directory_path(&abs).map_err(|_| err("not an absolute path".into()))?;
+        Ok(Warehouse {
+            root,
+            local: Some(abs),
+        })
+    }
+
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    pub fn table_url(&self, name: &str) -> Url {
+        // Names are validated identifiers, so joining cannot escape the root.
+        self.root
+            .join(&format!("{name}/"))
+            .unwrap_or_else(|_| self.root.clone())
+    }
+
+    /// The table's latest state, or `None` when it was never written.
+    pub async fn table(&self, name: &str) -> Result<Option<DeltaTable>> {
+        let url = self.table_url(name);
+        let t = DeltaTable::try_from_url(url)
+            .await
+            .map_err(|source| Error::Delta {
+                table: name.into(),
+                source,
+            })?;
+        Ok(if t.version().is_some() { Some(t) } else { None })
+    }
+
+    /// The table as of `version` (time travel).
+    pub async fn table_at(&self, name: &str, version: i64) -> Result<DeltaTable> {
+        let mut t = self.table(name).await?.ok_or_else(|| Error::NoTable {
+            table: name.into(),
+            available: vec![],
+        })?;
+        t.load_version(version.try_into().unwrap_or_default())
+            .await
+            .map_err(|source| Error::Delta {
+                table: name.into(),
+                source,
+            })?;
+        Ok(t)
+    }
+
+    /// Names of every table under the root, sorted.
+    pub async fn list(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        if let Some(dir) = &self.local {
+            let err = |e: std::io::Error| Error::List {
+                location: dir.display().to_string(),
+                reason: e.to_string(),
+            };
+            for entry in std::fs::read_dir(dir).map_err(err)? {
+                let entry = entry.map_err(err)?;
+                if entry.path().join("_delta_log").is_dir() {
+                    names.push(entry.file_name().to_string_lossy().into_owned());
+                }
+            }
+        } else {
+            let t = DeltaTable::try_from_url(self.root.clone())
+                .await
+                .map_err(|source| Error::Delta {
+                    table: String::new(),
+                    source,
+                })?;
+            let store = t.log_store().root_object_store(None);
+            let listed = store
+                .list_with_delimiter(None)
+                .await
+                .map_err(|e| Error::List {
+                    location: self.root.to_string(),
+                    reason: e.to_string(),
+                })?;
+            for p in listed.common_prefixes {
+                if let Some(name) = p.filename() {
+                    let log = p.clone().join("_delta_log");
+                    let has_log = store
+                        .list_with_delimiter(Some(&log))
+                        .await
+                        .map(|l| !l.objects.is_empty())
+                        .unwrap_or(false);
+                    if has_log {
+                        names.push(name.to_string());
+                    }
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// A DataFusion provider over the table's current version.
+    pub async fn provider(&self, name: &str) -> Result<Arc<dyn TableProvider>> {
+        match self.table(name).await? {
+            Some(t) => self.provider_of(name, &t).await,
+            None => Err(Error::NoTable {
+                table: name.into(),
+                available: self.list().await.unwrap_or_default(),
+            }),
+        }
+    }
+
+    pub async fn provider_of(&self, name: &str, t: &DeltaTable) -> Result<Arc<dyn TableProvider>> {
+        t.table_provider().await.map_err(|e| Error::Delta {
+            table: name.into(),
+            source: e.into(),
+        })
+    }
+
+    /// Write `stream` to table `name` in one atomic commit.
+    pub async fn write(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        stream: SendableRecordBatchStream,
+        mode: WriteMode,
+        run_id: &str,
+    ) -> Result<Committed> {
+        let derr = |source: deltalake::DeltaTableError| Error::Delta {
+            table: name.into(),
+            source,
+        };
+        if let Some(dir) = &self.local {
+            // delta-rs needs the folder to exist before the first local write.
+            std::fs::create_dir_all(dir.join(name))
+                .map_err(|e| derr(deltalake::DeltaTableError::from(e)))?;
+        }
+        let table = DeltaTable::try_from_url(self.table_url(name))
+            .await
+            .map_err(derr)?;
+        let exists = table.version().is_some();
+        let schema = stream.schema();
+        let plan = ctx
+            .read_table(one_shot_table(stream))?
+            .into_unoptimized_plan();
+        let commit = CommitProperties::default().with_metadata([(
+            "touchpoint.run_id".to_string(),
+            serde_json::Value::String(run_id.to_string()),
+        )]);
+        let mut builder = table
+            .write(std::iter::empty::<RecordBatch>())
+            .with_input_plan(plan)
+            .with_session_state(Arc::new(ctx.state()))
+            .with_commit_properties(commit);
+        builder = match &mode {
+            WriteMode::Overwrite => builder
+                .with_save_mode(SaveMode::Overwrite)
+                .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite),
+            WriteMode::Append => builder.with_save_mode(SaveMode::Append),
+            WriteMode::Replace(parts) => {
+                let mut pred: Option<Expr> = None;
+                for (c, v) in parts {
+                    let e = col(c.as_str()).eq(lit(v.clone()));
+                    pred = Some(match pred {
+                        None => e,
+                        Some(p) => p.and(e),
+                    });
+                }
+                let parts_cols: Vec<String> = parts.iter().map(|(c, _)| c.clone()).collect();
+                let b = builder
+                    .with_partition_columns(parts_cols)
+                    .with_save_mode(if exists {
+                        SaveMode::Overwrite
+                    } else {
+                        SaveMode::Append
+                    });
+                match pred {
+                    Some(p) if exists => b.with_replace_where(p),
+                    _ => b,
+                }
+            }
+        };
+        let _ = schema;
+        let table = builder.await.map_err(derr)?;
+        Ok(Committed {
+            version: table.version().map(|v| v as i64).unwrap_or(0),
+        })
+    }
+}
+
+/// Wraps a stream as a table that can be scanned exactly once, so a write
+/// can consume it as a DataFusion plan without collecting it.
+pub fn one_shot_table(stream: SendableRecordBatchStream) -> Arc<dyn TableProvider> {
+    let schema = stream.schema();
+    let part = Arc::new(OneShot {
+        schema: schema.clone(),
+        stream: Mutex::new(Some(stream)),
+    });
+    match StreamingTable::try_new(schema, vec![part]) {
+        Ok(t) => Arc::new(t),
+        // Only fails when partition schemas differ, which they cannot here.
+        Err(_) => unreachable!("one partition with its own schema"),
+    }
+}
+
+struct OneShot {
+    schema: SchemaRef,
+    stream: Mutex<Option<SendableRecordBatchStream>>,
+}
+
+impl std::fmt::Debug for OneShot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OneShot")
+    }
+}
+
+impl PartitionStream for OneShot {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let taken = self.stream.lock().ok().and_then(|mut s| s.take());
+        match taken {
+            Some(s) => s,
+            None => Box::pin(
+                datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                    self.schema.clone(),
+                    futures::stream::once(async {
+                        Err(datafusion::error::DataFusionError::Execution(
+                            "input stream was already consumed".into(),
+                        ))
+                    }),
+                ),
+            ),
+        }
+    }
+}
+
+/// Storage options are taken from the environment by object_store itself
+/// (AWS_*, GOOGLE_*, AZURE_*): nothing secret is ever read from YAML.
+pub fn storage_options() -> HashMap<String, String> {
+    HashMap::new()
+}

@@ -1,0 +1,83 @@
+//! Helpers: a temporary project with the shipped pipeline, and running the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_touchpoint")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("entry");
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).expect("copy");
+        }
+    }
+}
+
+/// A temp project holding copies of `pipelines/`, `queries/` and `reports/`.
+pub fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for d in ["pipelines", "queries", "reports"] {
+        copy_dir(&src.join(d), &dir.path().join(d));
+    }
+    dir
+}
+
+pub fn touchpoint(dir: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TOUCHPOINT_WAREHOUSE")
+        .output()
+        .expect("run touchpoint")
+}
+
+/// Run and require success; returns stdout.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = touchpoint(dir, args);
+    assert!(
+        out.status.success(),
+        "touchpoint {args:?} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
+/// A query's result as JSON rows.
+pub fn query(dir: &Path, sql: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let text = ok(dir, &["query", "--format", "json", sql]);
+    let v: serde_json::Value =
+        serde_json::from_str(text.trim()).unwrap_or(serde_json::Value::Array(vec![]));
+    v.as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|r| r.as_object().cloned())
+        .collect()
+}
+
+pub fn f(row: &serde_json::Map<String, serde_json::Value>, key: &str) -> f64 {
+    match row.get(key) {
+        Some(serde_json::Value::Number(n)) => n.as_f64().expect("number"),
+        Some(serde_json::Value::String(s)) => s
+            .parse()
+            .unwrap_or_else(|_| panic!("{key}: `{s}` is not a number")),
+        other => panic!("{key}: {other:?} in {row:?}"),
+    }
+}
+
+pub fn close(got: f64, want: f64, what: &str) {
+    assert!(
+        (got - want).abs() <= 1e-6 * want.abs().max(1.0),
+        "{what}: got {got}, want {want}"
+    );
+}

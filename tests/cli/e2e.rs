@@ -1,0 +1,278 @@
+//! The demo bank end to end: generate → run → report, with reconciliation
+//! against what the generator says it wrote, an idempotent re-run, escaping
+//! of customer text, and the report rendered in headless Chromium.
+
+use crate::common::{ok, project, query, touchpoint};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+const SCRIPT: &str = "<script>alert(1)</script>";
+
+/// Pipeline source name → the generator's manifest key.
+const SOURCES: [(&str, &str); 7] = [
+    ("customers", "customers"),
+    ("balances", "balances"),
+    ("atm", "atm"),
+    ("branch_visits", "branch"),
+    ("online_sessions", "online"),
+    ("calls", "callcentre"),
+    ("surveys", "surveys"),
+];
+
+/// Every table's rows as sorted CSV lines (run ids left out).
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for row in query(
+        dir,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
+    ) {
+        let t = row["table_name"].as_str().expect("name").to_string();
+        let sql = match t.as_str() {
+            "_runs" => continue,
+            "_quarantine" => "SELECT file, line, column_name, value, reason, record, source, period FROM _quarantine".to_string(),
+            _ => format!("SELECT * FROM \"{t}\""),
+        };
+        let csv = ok(dir, &["query", "--format", "csv", &sql]);
+        let mut lines: Vec<String> = csv.lines().map(str::to_string).collect();
+        lines.sort();
+        out.insert(t, lines);
+    }
+    out
+}
+
+#[test]
+fn demo_bank_end_to_end() {
+    let tmp = project();
+    let dir = tmp.path();
+    ok(
+        dir,
+        &[
+            "generate",
+            "--customers",
+            "400",
+            "--months",
+            "3",
+            "--start",
+            "2024-01",
+            "--seed",
+            "7",
+            "--out",
+            "data",
+        ],
+    );
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("data/_truth/manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+
+    // A detractor's comment with a script in it, appended as a clean row.
+    let survey = dir.join("data/surveys/surveys_2024-03.csv");
+    let text = std::fs::read_to_string(&survey).expect("survey file");
+    let mut fh = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&survey)
+        .expect("open");
+    if !text.ends_with('\n') {
+        writeln!(fh).expect("newline");
+    }
+    writeln!(
+        fh,
+        "R0000000,C0000001,2024-03-15T02:00:00Z,branch,teller,post,1,0,7,5,\"{SCRIPT}\""
+    )
+    .expect("append");
+    drop(fh);
+
+    ok(dir, &["validate", "pipelines/monthly_cx.yaml"]);
+    let summary: serde_json::Value = serde_json::from_str(&ok(
+        dir,
+        &[
+            "run",
+            "pipelines/monthly_cx.yaml",
+            "--period",
+            "2024-01..2024-03",
+            "--json",
+        ],
+    ))
+    .expect("summary");
+
+    // Reconciliation: per source and period, read = loaded + quarantined, and
+    // the counts are exactly what the generator wrote (clean / dirty).
+    let steps = summary["steps"].as_array().expect("steps");
+    for (source, key) in SOURCES {
+        let tally = &manifest[key];
+        let mine: Vec<&serde_json::Value> = steps
+            .iter()
+            .filter(|s| s["kind"] == "source" && s["table"] == source)
+            .collect();
+        assert!(!mine.is_empty(), "no step for {source}");
+        for s in mine {
+            let (read, loaded, quarantined) = (
+                s["rows_read"].as_i64().expect("n"),
+                s["rows_loaded"].as_i64().expect("n"),
+                s["rows_quarantined"].as_i64().expect("n"),
+            );
+            assert_eq!(
+                read,
+                loaded + quarantined,
+                "{source} {:?} does not reconcile",
+                s["period"]
+            );
+            let (want_read, want_clean, want_dirty) = match s["period"].as_str() {
+                Some(p) => {
+                    let t = &tally["by_period"][p];
+                    (
+                        t["rows_written"].as_i64().expect("n"),
+                        t["clean"].as_i64().expect("n"),
+                        t["dirty"].as_i64().expect("n"),
+                    )
+                }
+                None => {
+                    let dirty: i64 = tally["dirty"]
+                        .as_object()
+                        .map(|m| m.values().filter_map(|v| v.as_i64()).sum())
+                        .unwrap_or(0);
+                    (
+                        tally["rows_written"].as_i64().expect("n"),
+                        tally["clean"].as_i64().expect("n"),
+                        dirty,
+                    )
+                }
+            };
+            let extra = i64::from(source == "surveys" && s["period"] == "2024-03");
+            assert_eq!(
+                read,
+                want_read + extra,
+                "{source} {:?}: rows read",
+                s["period"]
+            );
+            assert_eq!(
+                loaded,
+                want_clean + extra,
+                "{source} {:?}: rows loaded",
+                s["period"]
+            );
+            assert_eq!(
+                quarantined, want_dirty,
+                "{source} {:?}: rows quarantined",
+                s["period"]
+            );
+        }
+    }
+    // Every quarantined row says where it came from and why.
+    let q = query(
+        dir,
+        "SELECT COUNT(*) AS n, SUM(CASE WHEN reason = '' OR file = '' OR line < 1 THEN 1 ELSE 0 END) AS unlocated FROM _quarantine",
+    );
+    assert!(
+        crate::common::f(&q[0], "n") > 0.0,
+        "the generator's dirty rows must be quarantined"
+    );
+    assert_eq!(crate::common::f(&q[0], "unlocated"), 0.0);
+
+    // Re-running a period changes nothing.
+    let before = snapshot(dir);
+    assert!(before.len() >= 20, "tables: {:?}", before.keys());
+    ok(
+        dir,
+        &["run", "pipelines/monthly_cx.yaml", "--period", "2024-02"],
+    );
+    let after = snapshot(dir);
+    for (t, rows) in &before {
+        assert_eq!(
+            rows.len(),
+            after[t].len(),
+            "{t}: row count changed on re-run"
+        );
+        assert!(rows == &after[t], "{t}: contents changed on re-run");
+    }
+
+    // Personal data is masked for analysts.
+    let names = query(dir, "SELECT full_name, phone FROM customers LIMIT 5");
+    for r in names {
+        assert!(
+            r["full_name"].as_str().expect("name").ends_with("***"),
+            "{r:?}"
+        );
+        assert!(
+            r["phone"].as_str().expect("phone").starts_with("****"),
+            "{r:?}"
+        );
+    }
+
+    // The report escapes customer text.
+    let path = ok(dir, &["report", "executive_monthly", "--period", "2024-03"]);
+    let html_path = Path::new(path.trim());
+    let html = std::fs::read_to_string(html_path).expect("report");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;")
+            || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "escaped comment missing"
+    );
+    assert!(!html.contains(SCRIPT), "raw script tag in report");
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "external reference in report"
+    );
+    browser_check(html_path);
+}
+
+/// Render in headless Chromium with a network log: the page must draw its
+/// charts and make no network request.
+fn browser_check(html: &Path) {
+    let chromium = ["chromium", "chromium-browser"].into_iter().find(|c| {
+        std::process::Command::new(c)
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    });
+    let Some(chromium) = chromium else {
+        panic!("chromium is not installed: `apt-get install chromium` (bash .ci/run installs it)");
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let netlog = tmp.path().join("net.json");
+    let shot = tmp.path().join("report.png");
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=1100,2400",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            tmp.path().join("profile").display()
+        ))
+        .arg(format!("--log-net-log={}", netlog.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("run chromium");
+    assert!(
+        shot.exists(),
+        "chromium did not render: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::metadata(&shot).expect("png").len() > 20_000,
+        "screenshot is nearly empty"
+    );
+    if let Ok(dir) = std::env::var("TOUCHPOINT_ARTIFACTS") {
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::copy(&shot, Path::new(&dir).join("executive_monthly.png"));
+    }
+    let log = std::fs::read_to_string(&netlog).unwrap_or_default();
+    for scheme in ["\"http://", "\"https://", "\"ws://", "\"wss://"] {
+        assert!(
+            !log.contains(&format!("\"url\":{scheme}")),
+            "the report made a network request ({scheme})"
+        );
+    }
+    let _ = touchpoint;
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real `touchpoint` binary on temporary projects.
+
+mod common;
+mod e2e;
+mod metrics;
+mod validate;

@@ -1,0 +1,473 @@
+//! Every first-version metric on a hand-made bank of four customers over four
+//! months, checked against values worked out by hand (in the comments).
+
+use crate::common::{close, f, ok, project, query};
+use datafusion::arrow::array::{
+    ArrayRef, Decimal128Array, Int32Array, StringArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use std::path::Path;
+use std::sync::Arc;
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    std::fs::write(p, text).expect("write");
+}
+
+fn micros(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .expect("ts")
+        .timestamp_micros()
+}
+
+fn fixture(dir: &Path) {
+    write(
+        dir,
+        "data/crm/customers.csv",
+        "customer_id,full_name,phone,birth_year,region,home_branch,opened_date,closed_date,referred_by\n\
+C0000001,Chan Tai Man,+852 9123 4567,1980,Kowloon,B05,2020-01-15,,\n\
+C0000002,Wong Mei Ling,+852 9234 5678,1995,Kowloon,B05,2023-06-01,,C0000001\n\
+C0000003,Lee Ka Yan,+852 9345 6789,1960,Kowloon,B06,2015-03-01,2024-04-10,\n\
+C0000004,Ho Siu Fung,+852 9456 7890,1975,Kowloon,B06,2018-01-01,,\n",
+    );
+    let head = "customer_id,as_of_date,product,balance\n";
+    let c1 = |d: &str| {
+        format!(
+            "C0000001,{d},savings,5000000.00\nC0000001,{d},investment,4000000.00\nC0000001,{d},mortgage,1000000.00\nC0000002,{d},savings,15000.50\n"
+        )
+    };
+    write(
+        dir,
+        "data/crm/balances/balances_2024-01.csv",
+        &format!(
+            "{head}{}C0000003,2024-01-31,savings,100000.00\nC0000004,2024-01-31,time_deposit,2000000.00\n",
+            c1("2024-01-31")
+        ),
+    );
+    write(
+        dir,
+        "data/crm/balances/balances_2024-02.csv",
+        &format!(
+            "{head}{}C0000003,2024-02-29,savings,100000.00\nC0000004,2024-02-29,time_deposit,2000000.00\n",
+            c1("2024-02-29")
+        ),
+    );
+    write(
+        dir,
+        "data/crm/balances/balances_2024-03.csv",
+        &format!(
+            "{head}{}C0000003,2024-03-31,savings,70000.00\nC0000004,2024-03-31,time_deposit,2000000.00\n",
+            c1("2024-03-31")
+        ),
+    );
+    write(
+        dir,
+        "data/crm/balances/balances_2024-04.csv",
+        &format!(
+            "{head}{}C0000004,2024-04-30,time_deposit,1500000.00\n",
+            c1("2024-04-30")
+        ),
+    );
+
+    let atm = "txn_id,card_number,customer_id,atm_id,txn_time,txn_type,amount,currency,status\n";
+    write(
+        dir,
+        "data/atm/2024/01/atm_20240105.csv",
+        &format!(
+            "{atm}\
+A1,4000111122223333,C0000003,ATM001,2024-01-05 10:00:00,withdrawal,500.00,HKD,approved\n\
+A2,4000111122223333,C0000003,ATM001,2024-01-05 11:00:00,withdrawal,1000.00,HKD,approved\n\
+A3,4000222233334444,C0000001,ATM002,2024-01-05 12:00:00,balance_inquiry,0.00,HKD,approved\n\
+A4,4000333344445555,C0000004,ATM002,2024-01-05 13:00:00,deposit,20000.00,HKD,approved\n"
+        ),
+    );
+    // 00:30 local on 1 Feb is still 31 Jan in UTC: it belongs to February.
+    write(
+        dir,
+        "data/atm/2024/02/atm_20240201.csv",
+        &format!(
+            "{atm}A5,4000333344445555,C0000004,ATM002,2024-02-01 00:30:00,deposit,20000.00,HKD,approved\n"
+        ),
+    );
+    write(
+        dir,
+        "data/atm/2024/02/atm_20240210.csv",
+        &format!(
+            "{atm}\
+A6,4000111122223333,C0000003,ATM001,2024-02-10 10:00:00,withdrawal,300.00,HKD,approved\n\
+A7,4000111122223333,C0000003,ATM001,2024-02-10 10:05:00,withdrawal,300.00,HKD,approved\n"
+        ),
+    );
+    write(
+        dir,
+        "data/atm/2024/03/atm_20240301.csv",
+        &format!(
+            "{atm}A8,4000333344445555,C0000004,ATM002,2024-03-01 09:00:00,deposit,20000.00,HKD,approved\n"
+        ),
+    );
+    write(
+        dir,
+        "data/atm/2024/04/atm_20240401.csv",
+        &format!(
+            "{atm}A9,4000333344445555,C0000004,ATM002,2024-04-01 09:00:00,deposit,1000.00,HKD,approved\n"
+        ),
+    );
+
+    write(
+        dir,
+        "data/branch/2024/01/tickets_20240110.jsonl",
+        "\
+{\"ticket_id\":\"T1\",\"branch_id\":\"B05\",\"customer_id\":\"C0000001\",\"service_type\":\"wealth_advice\",\"issued_at\":\"2024-01-10T09:00:00+08:00\",\"called_at\":\"2024-01-10T09:10:00+08:00\",\"served_at\":\"2024-01-10T09:25:00+08:00\"}\n\
+{\"ticket_id\":\"T2\",\"branch_id\":\"B05\",\"customer_id\":\"C0000002\",\"service_type\":\"cash\",\"issued_at\":\"2024-01-10T10:00:00+08:00\",\"called_at\":\"2024-01-10T10:40:00+08:00\",\"served_at\":\"2024-01-10T10:50:00+08:00\"}\n",
+    );
+    write(
+        dir,
+        "data/branch/2024/02/tickets_20240212.jsonl",
+        "\
+{\"ticket_id\":\"T3\",\"branch_id\":\"B06\",\"customer_id\":\"C0000003\",\"service_type\":\"complaint\",\"issued_at\":\"2024-02-12T11:00:00+08:00\",\"called_at\":\"2024-02-12T11:20:00+08:00\",\"served_at\":\"2024-02-12T11:50:00+08:00\"}\n",
+    );
+
+    write(
+        dir,
+        "data/callcentre/2024/01/calls_15012024.txt",
+        "call_id|customer_id|call_start|queue_seconds|handle_seconds|reason|outcome\nK1|C0000003|15/01/2024 10:00:00|120|300|complaint|resolved\n",
+    );
+
+    let sv = "response_id,customer_id,responded_at,channel,touchpoint,stage,csat,nps,effort,expectation,comment\n";
+    write(
+        dir,
+        "data/surveys/surveys_2024-01.csv",
+        &format!(
+            "{sv}\
+S1,C0000001,2024-01-05T04:00:00Z,branch,teller,in,5,10,2,4,\n\
+S2,C0000002,2024-01-06T04:00:00Z,branch,queue,post,2,3,6,4,排队时间太长\n\
+S3,C0000003,2024-01-07T04:00:00Z,atm,cash withdrawal,in,4,9,1,5,\n\
+S4,C0000004,2024-01-08T04:00:00Z,online,mobile transfer,in,3,7,3,3,ok\n"
+        ),
+    );
+    write(
+        dir,
+        "data/surveys/surveys_2024-02.csv",
+        &format!(
+            "{sv}S5,C0000003,2024-02-10T04:00:00Z,branch,complaint,post,1,0,7,4,still waiting\n"
+        ),
+    );
+
+    // Online sessions: Parquet, as the online-banking platform writes it.
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("session_id", DataType::Utf8, false),
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new("channel", DataType::Utf8, false),
+        Field::new("device", DataType::Utf8, false),
+        Field::new("login_at", ts, false),
+        Field::new("duration_seconds", DataType::Int32, false),
+        Field::new("actions", DataType::Int32, false),
+        Field::new("transactions", DataType::Int32, false),
+        Field::new("amount", DataType::Decimal128(18, 2), false),
+        Field::new("failures", DataType::Int32, false),
+    ]));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec!["O1", "O2", "O3"])),
+        Arc::new(StringArray::from(vec!["C0000001", "C0000002", "C0000002"])),
+        Arc::new(StringArray::from(vec!["web", "mobile", "mobile"])),
+        Arc::new(StringArray::from(vec!["desktop", "ios", "ios"])),
+        Arc::new(
+            TimestampMicrosecondArray::from(vec![
+                micros("2024-01-03T02:00:00Z"),
+                micros("2024-01-04T02:00:00Z"),
+                micros("2024-01-20T02:00:00Z"),
+            ])
+            .with_timezone("UTC"),
+        ),
+        Arc::new(Int32Array::from(vec![300, 120, 60])),
+        Arc::new(Int32Array::from(vec![5, 3, 2])),
+        Arc::new(Int32Array::from(vec![1, 1, 0])),
+        Arc::new(
+            Decimal128Array::from(vec![500000_i128, 10000, 0])
+                .with_precision_and_scale(18, 2)
+                .expect("decimal"),
+        ),
+        Arc::new(Int32Array::from(vec![0, 0, 0])),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), cols).expect("batch");
+    std::fs::create_dir_all(dir.join("data/online")).expect("mkdir");
+    let file =
+        std::fs::File::create(dir.join("data/online/sessions_2024-01.parquet")).expect("create");
+    let mut w =
+        datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, None).expect("writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+}
+
+fn one(dir: &Path, sql: &str) -> serde_json::Map<String, serde_json::Value> {
+    let rows = query(dir, sql);
+    assert_eq!(rows.len(), 1, "{sql}: {rows:?}");
+    rows.into_iter().next().expect("row")
+}
+
+#[test]
+fn hand_computed_metrics() {
+    let tmp = project();
+    let dir = tmp.path();
+    fixture(dir);
+    ok(
+        dir,
+        &[
+            "run",
+            "pipelines/monthly_cx.yaml",
+            "--period",
+            "2024-01..2024-04",
+        ],
+    );
+
+    // Nothing in the fixture is dirty; the 1 Feb 00:30 local ATM row is February's.
+    close(
+        f(&one(dir, "SELECT COUNT(*) AS n FROM _quarantine"), "n"),
+        0.0,
+        "quarantined rows",
+    );
+    close(
+        f(
+            &one(
+                dir,
+                "SELECT COUNT(*) AS n FROM atm WHERE period = '2024-02'",
+            ),
+            "n",
+        ),
+        3.0,
+        "February ATM rows",
+    );
+
+    // Value pyramid, January: one customer per tier (share 1/4); mortgage is
+    // not relationship balance: C1 = 5,000,000 + 4,000,000.
+    for (tier, balance) in [
+        ("Premier Top", 9_000_000.0),
+        ("Premier", 2_000_000.0),
+        ("Advance", 100_000.0),
+        ("Personal", 15_000.50),
+    ] {
+        let r = one(
+            dir,
+            &format!(
+                "SELECT customers, share, total_balance FROM segment_pyramid WHERE period = '2024-01' AND tier = '{tier}'"
+            ),
+        );
+        close(f(&r, "customers"), 1.0, tier);
+        close(f(&r, "share"), 0.25, tier);
+        close(f(&r, "total_balance"), balance, tier);
+    }
+    // April: C3 closed; three customers, one third each, C4 down to 1.5M.
+    let r = one(
+        dir,
+        "SELECT customers, share, total_balance FROM segment_pyramid WHERE period = '2024-04' AND tier = 'Premier'",
+    );
+    close(f(&r, "share"), 1.0 / 3.0, "April Premier share");
+    close(f(&r, "total_balance"), 1_500_000.0, "April Premier balance");
+
+    // Channel mix, January, all tiers: ATM 4 (A1-A4: 500 + 1000 + 0 + 20000),
+    // branch 2, online 3 (5000 + 100 + 0), call centre 1; of 10.
+    for (ch, n, share, amount) in [
+        ("atm", 4.0, 0.4, 21_500.0),
+        ("branch", 2.0, 0.2, 0.0),
+        ("online", 3.0, 0.3, 5_100.0),
+        ("call_centre", 1.0, 0.1, 0.0),
+    ] {
+        let r = one(
+            dir,
+            &format!(
+                "SELECT interactions, share, amount FROM channel_mix_monthly WHERE period = '2024-01' AND tier = 'All' AND channel = '{ch}'"
+            ),
+        );
+        close(f(&r, "interactions"), n, ch);
+        close(f(&r, "share"), share, ch);
+        close(f(&r, "amount"), amount, ch);
+    }
+    // Premier Top (C1) alone: atm, branch, online, a third each.
+    let r = one(
+        dir,
+        "SELECT share FROM channel_mix_monthly WHERE period = '2024-01' AND tier = 'Premier Top' AND channel = 'online'",
+    );
+    close(f(&r, "share"), 1.0 / 3.0, "Premier Top online share");
+
+    // Satisfaction, January, all channels: csat (5,2,4,3) → 2 of 4 score 4-5;
+    // nps (10,3,9,7) → 2 promoters − 1 detractor of 4 = 25 points; effort
+    // (2+6+1+3)/4 = 3; gap ((5-4)+(2-4)+(4-5)+(3-3))/4 = −0.5.
+    let r = one(
+        dir,
+        "SELECT responses, csat, nps, effort, expectation_gap, small_sample FROM satisfaction_monthly WHERE period = '2024-01' AND channel = 'all'",
+    );
+    close(f(&r, "responses"), 4.0, "responses");
+    close(f(&r, "csat"), 0.5, "csat");
+    close(f(&r, "nps"), 25.0, "nps");
+    close(f(&r, "effort"), 3.0, "effort");
+    close(f(&r, "expectation_gap"), -0.5, "gap");
+    assert_eq!(r["small_sample"], serde_json::Value::Bool(true));
+    // Branch only: (5, 2) → csat 1/2, nps (1 − 1)/2 = 0, effort 4, gap −0.5.
+    let r = one(
+        dir,
+        "SELECT csat, nps, effort, expectation_gap FROM satisfaction_monthly WHERE period = '2024-01' AND channel = 'branch'",
+    );
+    close(f(&r, "csat"), 0.5, "branch csat");
+    close(f(&r, "nps"), 0.0, "branch nps");
+    close(f(&r, "effort"), 4.0, "branch effort");
+    // February: one detractor scoring 1 → csat 0, nps −100.
+    let r = one(
+        dir,
+        "SELECT csat, nps FROM satisfaction_monthly WHERE period = '2024-02' AND channel = 'all'",
+    );
+    close(f(&r, "csat"), 0.0, "Feb csat");
+    close(f(&r, "nps"), -100.0, "Feb nps");
+
+    // Churn points, by the rules in churn_risk.sql:
+    //  C3 Feb: complaints (call Jan + branch complaint Feb) 20, csat mean (4,1)=2.5 → 10: 30, medium.
+    //  C3 Mar: silent after 3,3 interactions → 30, complaints 20, unhappy 10: 60, high; at risk 70,000 × 0.6.
+    //  C2 Mar: silent after (3, 0) → 30, csat 2 → 20: 50, high.
+    //  C1 Mar: silent → 30: medium.  C4 Apr: 1.5M < 0.8 × 2M (Jan) → outflow 30: medium.
+    for (c, p, points, band) in [
+        ("C0000003", "2024-01", 10.0, "low"),
+        ("C0000003", "2024-02", 30.0, "medium"),
+        ("C0000003", "2024-03", 60.0, "high"),
+        ("C0000002", "2024-01", 20.0, "low"),
+        ("C0000002", "2024-03", 50.0, "high"),
+        ("C0000001", "2024-03", 30.0, "medium"),
+        ("C0000001", "2024-02", 0.0, "low"),
+        ("C0000004", "2024-03", 0.0, "low"),
+        ("C0000004", "2024-04", 30.0, "medium"),
+    ] {
+        let r = one(
+            dir,
+            &format!(
+                "SELECT points, score, band FROM churn_risk WHERE customer_id = '{c}' AND period = '{p}'"
+            ),
+        );
+        close(f(&r, "points"), points, &format!("{c} {p} points"));
+        close(f(&r, "score"), points / 100.0, &format!("{c} {p} score"));
+        assert_eq!(r["band"], band, "{c} {p}");
+    }
+    let r = one(
+        dir,
+        "SELECT balance_at_risk, reasons FROM churn_risk WHERE customer_id = 'C0000003' AND period = '2024-03'",
+    );
+    close(f(&r, "balance_at_risk"), 42_000.0, "C3 balance at risk");
+    assert_eq!(
+        r["reasons"],
+        "activity down; recent complaints; low satisfaction"
+    );
+    let r = one(
+        dir,
+        "SELECT balance_at_risk, reasons FROM churn_risk WHERE customer_id = 'C0000004' AND period = '2024-04'",
+    );
+    close(f(&r, "balance_at_risk"), 450_000.0, "C4 balance at risk");
+    assert_eq!(r["reasons"], "balance outflow");
+    // March by tier: Advance = C3 alone, high.
+    let r = one(
+        dir,
+        "SELECT customers, high_risk, avg_score FROM churn_by_tier WHERE period = '2024-03' AND tier = 'Advance'",
+    );
+    close(f(&r, "high_risk"), 1.0, "Advance high risk");
+    close(f(&r, "avg_score"), 0.6, "Advance mean score");
+
+    // CLV = m·r/(1+d−r), d = 0.10. Premier Top: m = 5M×1.5% + 4M×1.2% + 1M×0.9%
+    // = 132,000; nobody left → r = 1 → CLV = 132,000/0.1. Advance: C3 closes in
+    // April, seen in Jan-Mar → monthly retention 2/3, r = (2/3)^12; m = 1,500.
+    let r = one(
+        dir,
+        "SELECT annual_margin, annual_retention, clv FROM clv_by_tier WHERE period = '2024-01' AND tier = 'Premier Top'",
+    );
+    close(f(&r, "annual_margin"), 132_000.0, "Premier Top margin");
+    close(f(&r, "clv"), 1_320_000.0, "Premier Top CLV");
+    let r = one(
+        dir,
+        "SELECT monthly_retention, clv FROM clv_by_tier WHERE period = '2024-01' AND tier = 'Advance'",
+    );
+    let ann = (2.0f64 / 3.0).powi(12);
+    close(
+        f(&r, "monthly_retention"),
+        2.0 / 3.0,
+        "Advance monthly retention",
+    );
+    close(f(&r, "clv"), 1_500.0 * ann / (1.1 - ann), "Advance CLV");
+    let r = one(
+        dir,
+        "SELECT clv FROM clv_by_tier WHERE period = '2024-01' AND tier = 'Personal'",
+    );
+    close(f(&r, "clv"), 15_000.50 * 0.015 / 0.1, "Personal CLV");
+
+    // Branch service, January: waits 10 and 40 minutes → median 25, half over 30;
+    // service 15 and 10 → median 12.5.
+    let r = one(
+        dir,
+        "SELECT visits, median_wait, share_over_30, median_service, p90_wait FROM branch_service WHERE period = '2024-01' AND branch_id = 'ALL'",
+    );
+    close(f(&r, "visits"), 2.0, "visits");
+    close(f(&r, "median_wait"), 25.0, "median wait");
+    close(f(&r, "share_over_30"), 0.5, "share over 30");
+    close(f(&r, "median_service"), 12.5, "median service");
+    // p90 by linear interpolation: 10 + 0.9 × (40 − 10) = 37.
+    close(f(&r, "p90_wait"), 37.0, "p90 wait");
+
+    // KPIs, January: 4 customers all active; balance 9M + 15,000.50 + 100,000 + 2M;
+    // one complaint (C3's call); digital share 3/10; NPS 25. March: 2 high-risk.
+    let r = one(
+        dir,
+        "SELECT customers, active_customers, relationship_balance, complaints, digital_share, nps FROM kpi_monthly WHERE period = '2024-01'",
+    );
+    close(f(&r, "customers"), 4.0, "customers");
+    close(f(&r, "active_customers"), 4.0, "active");
+    close(
+        f(&r, "relationship_balance"),
+        11_115_000.50,
+        "relationship balance",
+    );
+    close(f(&r, "complaints"), 1.0, "complaints");
+    close(f(&r, "digital_share"), 0.3, "digital share");
+    close(f(&r, "nps"), 25.0, "kpi nps");
+    let r = one(
+        dir,
+        "SELECT high_risk_customers, avg_churn_score, closed_customers FROM kpi_monthly WHERE period = '2024-03'",
+    );
+    close(f(&r, "high_risk_customers"), 2.0, "March high risk");
+    close(
+        f(&r, "avg_churn_score"),
+        (0.3 + 0.5 + 0.6 + 0.0) / 4.0,
+        "March mean score",
+    );
+    close(
+        f(
+            &one(
+                dir,
+                "SELECT closed_customers FROM kpi_monthly WHERE period = '2024-04'",
+            ),
+            "closed_customers",
+        ),
+        1.0,
+        "April closures",
+    );
+
+    // Tenure: C1 opened 2020-01 → 48 months in 2024-01; C2 opened 2023-06 → 7.
+    close(
+        f(
+            &one(
+                dir,
+                "SELECT tenure_months FROM customer_month WHERE customer_id = 'C0000001' AND period = '2024-01'",
+            ),
+            "tenure_months",
+        ),
+        48.0,
+        "tenure C1",
+    );
+    close(
+        f(
+            &one(
+                dir,
+                "SELECT tenure_months FROM customer_month WHERE customer_id = 'C0000002' AND period = '2024-01'",
+            ),
+            "tenure_months",
+        ),
+        7.0,
+        "tenure C2",
+    );
+}
