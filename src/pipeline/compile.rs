@@ -16,8 +16,10 @@ use std::sync::Arc;
 
 /// Load and validate a pipeline file.
 pub async fn compile(file: &Path) -> Result<Pipeline, Vec<Diagnostic>> {
-    let (spec, loc) = spec::load(file)?;
-    Compiler::new(&spec, &loc).run(&spec).await
+    let (spec, loc, problems) = spec::load(file)?;
+    let mut compiler = Compiler::new(&spec, &loc);
+    compiler.diags = problems;
+    compiler.run(&spec).await
 }
 
 struct Compiler<'a> {
@@ -110,13 +112,11 @@ impl<'a> Compiler<'a> {
             .iter()
             .filter_map(|(n, s)| self.seed(n, s))
             .collect();
-        let source_names: Vec<&str> = spec.sources.iter().map(|(n, _)| n.as_str()).collect();
         let sources: Vec<Source> = spec
             .sources
             .iter()
             .filter_map(|(n, s)| self.source(n, s, spec))
             .collect();
-        let _ = source_names;
         let reports = self.reports(spec);
         let models = self.models(spec, &seeds, &sources).await;
         if !self.diags.is_empty() {
@@ -476,6 +476,7 @@ impl<'a> Compiler<'a> {
             .map(|(n, _)| n.as_str())
             .chain(spec.sources.iter().map(|(n, _)| n.as_str()))
             .filter(|n| !schemas.contains_key(*n))
+            .chain(spec.unreadable.iter().map(String::as_str))
             .collect();
         let model_names: BTreeSet<&str> = spec.models.iter().map(|(n, _)| n.as_str()).collect();
 

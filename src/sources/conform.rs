@@ -14,8 +14,9 @@ use datafusion::arrow::array::{
     Decimal128Builder, Float64Array, Float64Builder, Int64Array, Int64Builder, StringArray,
     TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::compute::{cast, filter_record_batch};
+use datafusion::arrow::compute::{cast, filter};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::array_value_to_string;
 use std::collections::HashSet;
@@ -87,7 +88,11 @@ impl Conformer {
     }
 
     /// Conform one raw batch: returns the good rows, pushes the bad ones.
-    pub fn conform(&mut self, raw: RawBatch, bad: &mut Vec<Rejected>) -> RecordBatch {
+    pub fn conform(
+        &mut self,
+        raw: RawBatch,
+        bad: &mut Vec<Rejected>,
+    ) -> Result<RecordBatch, ArrowError> {
         let n = raw.lines.len();
         let mut problems: Vec<Option<Problem>> = (0..n).map(|_| None).collect();
         let mut typed: Vec<ArrayRef> = Vec::with_capacity(self.columns.len() + 1);
@@ -120,10 +125,13 @@ impl Conformer {
                 });
             }
         }
-        // Columns are typed to the schema by construction.
-        let batch = RecordBatch::try_new(self.schema.clone(), typed)
-            .unwrap_or_else(|e| unreachable!("conformed schema: {e}"));
-        filter_record_batch(&batch, &keep).unwrap_or_else(|e| unreachable!("filter: {e}"))
+        // Drop bad rows before assembling the batch: a required column may
+        // hold nulls exactly in the rows that are quarantined.
+        let typed = typed
+            .iter()
+            .map(|a| filter(a.as_ref(), &keep))
+            .collect::<Result<Vec<_>, _>>()?;
+        RecordBatch::try_new(self.schema.clone(), typed)
     }
 
     fn type_column(

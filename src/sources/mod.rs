@@ -142,8 +142,23 @@ pub fn load(
         schema.clone(),
     );
     tokio::task::spawn_blocking(move || {
-        let mut conformer = Conformer::new(&src2, schema2, period, checks);
-        let result = read_all(&src2, &files, &mut conformer, &tx, &rej2, &stats2);
+        // A panic here must fail the load, not end the stream early and
+        // look like a short (but successful) read.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut conformer = Conformer::new(&src2, schema2, period, checks);
+            read_all(&src2, &files, &mut conformer, &tx, &rej2, &stats2)
+        }))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(Error::Other {
+                source_name: src2.name.clone(),
+                reason: format!("internal error while reading: {what}"),
+            })
+        });
         if let Err(e) = result {
             let msg = e.to_string();
             if let Ok(mut f) = fail2.lock() {
@@ -179,7 +194,10 @@ fn read_all(
         let mut loaded = 0u64;
         let mut emit = |raw: RawBatch, bad: &mut Vec<Rejected>| -> Result<(), Error> {
             read += raw.lines.len() as u64;
-            let batch = conformer.conform(raw, bad);
+            let batch = conformer.conform(raw, bad).map_err(|e| Error::Other {
+                source_name: src.name.clone(),
+                reason: format!("could not assemble rows: {e}"),
+            })?;
             if batch.num_rows() > 0 {
                 loaded += batch.num_rows() as u64;
                 tx.blocking_send(Ok(batch)).map_err(|_| Error::Other {

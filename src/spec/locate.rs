@@ -129,6 +129,7 @@ impl Locator {
 
     fn lookup(&self, path: &str, prefer_value: bool) -> Option<(usize, usize)> {
         let mut p = path.to_string();
+        let mut prefer_value = prefer_value;
         loop {
             let hit = if prefer_value {
                 self.values.get(&p).or_else(|| self.keys.get(&p))
@@ -138,6 +139,9 @@ impl Locator {
             if let Some(pos) = hit {
                 return Some(*pos);
             }
+            // An ancestor is named by its key: a block mapping's own mark
+            // points past its first key, which would mislead.
+            prefer_value = false;
             match p.rfind('.') {
                 Some(i) => p.truncate(i),
                 None => return None,
@@ -156,7 +160,7 @@ mod tests {
         let loc = Locator::new(text);
         assert_eq!(loc.key("sources.atm.path"), Some((4, 5)));
         assert_eq!(loc.value("sources.atm.path"), Some((4, 11)));
-        assert_eq!(loc.value("sources.atm.columns.amount.type"), Some((6, 21)));
+        assert_eq!(loc.value("sources.atm.columns.amount.type"), Some((6, 22)));
         assert_eq!(loc.value("list.1"), Some((9, 5)));
         // Unknown leaf falls back to the parent.
         assert_eq!(loc.value("sources.atm.nope"), Some((3, 3)));

@@ -184,6 +184,9 @@ pub struct PipelineSpec {
     pub sources: Vec<(String, SourceSpec)>,
     pub models: Vec<(String, ModelSpec)>,
     pub reports: Vec<(String, ReportSpec)>,
+    /// Entries whose YAML could not be read (already reported); checks that
+    /// depend on them are skipped so one typo gives one error.
+    pub unreadable: Vec<String>,
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -198,8 +201,13 @@ const TOP_KEYS: &[&str] = &[
     "reports",
 ];
 
+/// A parsed pipeline: the spec holds every entry that could be read, and
+/// `problems` what could not, so later checks still run on the rest.
+pub type Parsed = (PipelineSpec, Locator, Vec<Diagnostic>);
+
 /// Parse a pipeline file; every problem is returned, not only the first.
-pub fn load(file: &Path) -> Result<(PipelineSpec, Locator), Vec<Diagnostic>> {
+/// `Err` only when the file is not a readable YAML mapping at all.
+pub fn load(file: &Path) -> Result<Parsed, Vec<Diagnostic>> {
     let text = std::fs::read_to_string(file).map_err(|e| {
         vec![
             Diagnostic::new(file, None, "", format!("cannot read pipeline file: {e}"))
@@ -209,7 +217,7 @@ pub fn load(file: &Path) -> Result<(PipelineSpec, Locator), Vec<Diagnostic>> {
     parse(file, &text)
 }
 
-pub fn parse(file: &Path, text: &str) -> Result<(PipelineSpec, Locator), Vec<Diagnostic>> {
+pub fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> {
     let locator = Locator::new(text);
     let root: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
         let pos = e.location().map(|l| (l.line(), l.column()));
@@ -248,10 +256,18 @@ pub fn parse(file: &Path, text: &str) -> Result<(PipelineSpec, Locator), Vec<Dia
             "timezone" => spec.timezone = scalar(&mut diags).unwrap_or_default(),
             "currency" => spec.currency = scalar(&mut diags).unwrap_or_default(),
             "warehouse" => spec.warehouse = scalar(&mut diags),
-            "seeds" => spec.seeds = entries(file, &locator, key, v, &mut diags),
-            "sources" => spec.sources = entries(file, &locator, key, v, &mut diags),
-            "models" => spec.models = entries(file, &locator, key, v, &mut diags),
-            "reports" => spec.reports = entries(file, &locator, key, v, &mut diags),
+            "seeds" => {
+                spec.seeds = entries(file, &locator, key, v, &mut diags, &mut spec.unreadable)
+            }
+            "sources" => {
+                spec.sources = entries(file, &locator, key, v, &mut diags, &mut spec.unreadable)
+            }
+            "models" => {
+                spec.models = entries(file, &locator, key, v, &mut diags, &mut spec.unreadable)
+            }
+            "reports" => {
+                spec.reports = entries(file, &locator, key, v, &mut diags, &mut spec.unreadable)
+            }
             other => diags.push(unknown_key(file, &locator, "", other, TOP_KEYS)),
         }
     }
@@ -267,11 +283,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(PipelineSpec, Locator), Vec<Dia
     if spec.currency.is_empty() {
         spec.currency = "HKD".into();
     }
-    if diags.is_empty() {
-        Ok((spec, locator))
-    } else {
-        Err(diags)
-    }
+    Ok((spec, locator, diags))
 }
 
 fn unknown_key(file: &Path, loc: &Locator, parent: &str, key: &str, valid: &[&str]) -> Diagnostic {
@@ -297,6 +309,7 @@ fn entries<T: DeserializeOwned>(
     section: &str,
     value: &serde_yaml::Value,
     diags: &mut Vec<Diagnostic>,
+    unreadable: &mut Vec<String>,
 ) -> Vec<(String, T)> {
     let Some(map) = value.as_mapping() else {
         if !value.is_null() {
@@ -323,7 +336,10 @@ fn entries<T: DeserializeOwned>(
         let base = format!("{section}.{name}");
         match serde_path_to_error::deserialize::<_, T>(v.clone()) {
             Ok(t) => out.push((name.to_string(), t)),
-            Err(e) => diags.push(serde_diagnostic(file, loc, &base, e)),
+            Err(e) => {
+                diags.push(serde_diagnostic(file, loc, &base, e));
+                unreadable.push(name.to_string());
+            }
         }
     }
     out
@@ -379,7 +395,8 @@ mod tests {
 
     #[test]
     fn parses_a_minimal_pipeline() {
-        let (spec, _) = parse(Path::new("p.yaml"), GOOD).expect("parses");
+        let (spec, _, problems) = parse(Path::new("p.yaml"), GOOD).expect("parses");
+        assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(spec.sources.len(), 1);
         assert_eq!(spec.timezone, "UTC");
         let csv = spec.sources[0].1.csv.as_ref().expect("csv");
@@ -390,7 +407,7 @@ mod tests {
     #[test]
     fn reports_every_unknown_key_with_position() {
         let text = "name: t\nsourcs: {}\nsources:\n  atm:\n    path: a.csv\n    csv: {delimter: '|'}\n    columns:\n      id: {type: string, requird: true}\n";
-        let diags = parse(Path::new("p.yaml"), text).expect_err("fails");
+        let (_, _, diags) = parse(Path::new("p.yaml"), text).expect("parses");
         assert_eq!(diags.len(), 2, "{diags:#?}");
         assert_eq!((diags[0].line, diags[0].column), (2, 1));
         assert_eq!(diags[0].path, "sourcs");
@@ -410,7 +427,9 @@ mod tests {
     #[test]
     fn rejects_duplicate_names() {
         let text = "name: t\nsources:\n  a:\n    path: a.csv\n    csv: {}\n    columns:\n      id: {type: string}\n      id: {type: int}\n";
+        // A duplicate key is a YAML error: nothing after it can be trusted.
         let diags = parse(Path::new("p.yaml"), text).expect_err("fails");
         assert!(diags[0].message.contains("duplicate"), "{diags:?}");
+        assert_eq!((diags[0].line, diags[0].column), (7, 7));
     }
 }

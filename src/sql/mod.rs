@@ -10,10 +10,12 @@ use crate::warehouse::Warehouse;
 use datafusion::arrow::array::{Array, ArrayRef, StringArray};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{ColumnarValue, Expr, Volatility, col, create_udf, lit};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use deltalake::delta_datafusion::planner::DeltaPlanner;
 use std::sync::Arc;
 
 /// Memory DataFusion may use before it spills to disk; `TOUCHPOINT_MEMORY_MB`
@@ -39,11 +41,17 @@ pub fn session() -> SessionContext {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit())))
         .build_arc();
-    match runtime {
-        Ok(rt) => SessionContext::new_with_config_rt(config, rt),
-        // The builder only fails on a bad disk-manager setup; fall back to defaults.
-        Err(_) => SessionContext::new_with_config(config),
-    }
+    // The builder only fails on a bad disk-manager setup; fall back to defaults.
+    let runtime = runtime.unwrap_or_default();
+    // Delta writes plan custom nodes (write metrics, constraint checks) that
+    // only delta-rs's planner can turn into execution plans.
+    let state = SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_query_planner(DeltaPlanner::new())
+        .build();
+    SessionContext::new_with_state(state)
 }
 
 /// Register every warehouse table. Personal columns that `pipeline` declares
@@ -268,7 +276,7 @@ mod tests {
     fn finds_whole_words() {
         assert_eq!(
             find_word("select a,\n  amount_x, amount from t", "amount"),
-            Some((2, 20))
+            Some((2, 13))
         );
         assert_eq!(find_word("select x", "amount"), None);
     }
