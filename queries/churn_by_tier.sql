@@ -6,7 +6,7 @@ SELECT period,
        COUNT(*) AS customers,
        SUM(CASE WHEN band = 'high' THEN 1 ELSE 0 END) AS high_risk,
        CAST(SUM(CASE WHEN band = 'high' THEN 1 ELSE 0 END) AS DOUBLE) / COUNT(*) AS high_risk_share,
-       AVG(score) AS avg_score,
+       AVG(points) / 100.0 AS avg_score,
        SUM(balance_at_risk) AS balance_at_risk
 FROM churn_risk
 GROUP BY period, tier, tier_rank

@@ -48,5 +48,6 @@ SELECT customer_id,
            CASE WHEN pts_outflow > 0 THEN 'balance outflow' END,
            CASE WHEN pts_complaints > 0 THEN 'recent complaints' END,
            CASE WHEN pts_unhappy > 0 THEN 'low satisfaction' END) AS reasons,
-       CAST(relationship_balance AS DOUBLE) * points / 100.0 AS balance_at_risk
+       -- exact: money stays decimal so sums do not depend on row order
+       CAST(relationship_balance * CAST(points AS DECIMAL(3, 0)) / 100 AS DECIMAL(22, 4)) AS balance_at_risk
 FROM s

@@ -22,11 +22,11 @@ SELECT f.period,
        f.tier,
        f.tier_rank,
        COUNT(*) AS customers,
-       AVG(f.annual_margin) AS annual_margin,
+       CAST(AVG(f.annual_margin) AS DOUBLE) AS annual_margin,
        r.monthly_retention,
        power(r.monthly_retention, 12) AS annual_retention,
        s.discount_rate,
-       AVG(f.annual_margin) * power(r.monthly_retention, 12)
+       CAST(AVG(f.annual_margin) AS DOUBLE) * power(r.monthly_retention, 12)
            / (1 + s.discount_rate - power(r.monthly_retention, 12)) AS clv
 FROM flagged f
 JOIN retention r ON r.tier = f.tier

@@ -14,7 +14,7 @@ WITH bal AS (
            SUM(CASE WHEN b.product = 'mortgage' THEN b.balance ELSE 0 END) AS mortgage,
            SUM(CASE WHEN b.product = 'credit_card' THEN b.balance ELSE 0 END) AS credit_card,
            COUNT(*) AS products_held,
-           SUM(CAST(b.balance AS DOUBLE) * m.annual_margin) AS annual_margin
+           SUM(b.balance * m.annual_margin) AS annual_margin
     FROM balances b
     JOIN product_margins m ON m.product = b.product
     GROUP BY b.customer_id, b.period

@@ -21,7 +21,7 @@ sat AS (
 ),
 risk AS (
     SELECT period,
-           AVG(score) AS avg_churn_score,
+           AVG(points) / 100.0 AS avg_churn_score,
            SUM(balance_at_risk) AS balance_at_risk,
            SUM(CASE WHEN band = 'high' THEN 1 ELSE 0 END) AS high_risk_customers
     FROM churn_risk
