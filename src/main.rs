@@ -18,10 +18,10 @@ fn main() {
     let result = runtime.block_on(touchpoint::cli::run(cli));
     if let Err(e) = result {
         // `touchpoint query … | head` closes stdout early: that is not an error.
-        if let touchpoint::Error::Io { source, .. } = &e {
-            if source.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(0);
-            }
+        if let touchpoint::Error::Io { source, .. } = &e
+            && source.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            std::process::exit(0);
         }
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "error: {e}");

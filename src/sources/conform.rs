@@ -265,38 +265,36 @@ impl Conformer {
                     }
                 }
             }
-            if let Some(values) = &c.values {
-                if let Some(s) = a.as_any().downcast_ref::<StringArray>() {
-                    for (row, v) in s.iter().enumerate() {
-                        if let Some(v) = v {
-                            if problems[row].is_none() && !values.iter().any(|x| x == v) {
-                                set(
-                                    problems,
-                                    row,
-                                    Some(ci),
-                                    format!(
-                                        "`{v}` is not an accepted value ({})",
-                                        values.join(", ")
-                                    ),
-                                );
-                            }
-                        }
+            if let Some(values) = &c.values
+                && let Some(s) = a.as_any().downcast_ref::<StringArray>()
+            {
+                for (row, v) in s.iter().enumerate() {
+                    if let Some(v) = v
+                        && problems[row].is_none()
+                        && !values.iter().any(|x| x == v)
+                    {
+                        set(
+                            problems,
+                            row,
+                            Some(ci),
+                            format!("`{v}` is not an accepted value ({})", values.join(", ")),
+                        );
                     }
                 }
             }
-            if let Some((rs, rc)) = &c.references {
-                if let Some(known) = self.checks.references.get(&c.name) {
-                    for row in 0..a.len() {
-                        if problems[row].is_none() && a.is_valid(row) {
-                            let v = array_value_to_string(a, row).unwrap_or_default();
-                            if !known.contains(&v) {
-                                set(
-                                    problems,
-                                    row,
-                                    Some(ci),
-                                    format!("`{v}` not found in {rs}.{rc}"),
-                                );
-                            }
+            if let Some((rs, rc)) = &c.references
+                && let Some(known) = self.checks.references.get(&c.name)
+            {
+                for row in 0..a.len() {
+                    if problems[row].is_none() && a.is_valid(row) {
+                        let v = array_value_to_string(a, row).unwrap_or_default();
+                        if !known.contains(&v) {
+                            set(
+                                problems,
+                                row,
+                                Some(ci),
+                                format!("`{v}` not found in {rs}.{rc}"),
+                            );
                         }
                     }
                 }

@@ -149,11 +149,11 @@ fn mask_udf() -> datafusion::logical_expr::ScalarUDF {
     )
 }
 
+/// A message and the (line, column) it points at, when known.
+pub type Located = (String, Option<(usize, usize)>);
+
 /// The tables a SQL text reads (CTE names excluded), or a located syntax error.
-pub fn table_references(
-    ctx: &SessionContext,
-    sql: &str,
-) -> Result<Vec<String>, (String, Option<(usize, usize)>)> {
+pub fn table_references(ctx: &SessionContext, sql: &str) -> Result<Vec<String>, Located> {
     let state = ctx.state();
     let stmt = state
         .sql_to_statement(sql, &datafusion::config::Dialect::default())
@@ -192,10 +192,10 @@ pub async fn plan_schema(
 /// The SQL position an error points at: DataFusion's span when it has one,
 /// else the first whole-word occurrence of the name the message quotes.
 pub fn locate(e: &DataFusionError, sql: &str) -> Option<(usize, usize)> {
-    if let Some(span) = e.diagnostic().and_then(|d| d.span) {
-        if span.start.line > 0 {
-            return Some((span.start.line as usize, span.start.column as usize));
-        }
+    if let Some(span) = e.diagnostic().and_then(|d| d.span)
+        && span.start.line > 0
+    {
+        return Some((span.start.line as usize, span.start.column as usize));
     }
     let msg = e.to_string();
     // "No field named foo." / "table 'x' not found" / "column 'y'"

@@ -32,7 +32,9 @@ pub enum Error {
     #[error("warehouse table `{table}`: {source}")]
     Delta {
         table: String,
-        source: deltalake::DeltaTableError,
+        // Boxed: delta-rs and DataFusion errors are large, and every
+        // `Result` in the crate would pay for them.
+        source: Box<deltalake::DeltaTableError>,
     },
     #[error("warehouse table `{table}` does not exist")]
     NoTable {
@@ -40,14 +42,27 @@ pub enum Error {
         available: Vec<String>,
     },
     #[error("warehouse: {0}")]
-    Query(#[from] datafusion::error::DataFusionError),
+    Query(Box<datafusion::error::DataFusionError>),
     #[error("another run is using the warehouse (lock `{path}` held by process {holder})")]
     Locked { path: String, holder: String },
     #[error("cannot list warehouse `{location}`: {reason}")]
     List { location: String, reason: String },
 }
 
+impl From<datafusion::error::DataFusionError> for Error {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        Error::Query(Box::new(e))
+    }
+}
+
 impl Error {
+    fn delta(table: impl Into<String>, source: deltalake::DeltaTableError) -> Self {
+        Error::Delta {
+            table: table.into(),
+            source: Box::new(source),
+        }
+    }
+
     pub fn help(&self) -> Option<String> {
         match self {
             Error::NoTable { table, available } => {
@@ -154,10 +169,7 @@ impl Warehouse {
         let url = self.table_url(name);
         let t = DeltaTable::try_from_url(url)
             .await
-            .map_err(|source| Error::Delta {
-                table: name.into(),
-                source,
-            })?;
+            .map_err(|source| Error::delta(name, source))?;
         Ok(if t.version().is_some() { Some(t) } else { None })
     }
 
@@ -169,10 +181,7 @@ impl Warehouse {
         })?;
         t.load_version(version.try_into().unwrap_or_default())
             .await
-            .map_err(|source| Error::Delta {
-                table: name.into(),
-                source,
-            })?;
+            .map_err(|source| Error::delta(name, source))?;
         Ok(t)
     }
 
@@ -193,10 +202,7 @@ impl Warehouse {
         } else {
             let t = DeltaTable::try_from_url(self.root.clone())
                 .await
-                .map_err(|source| Error::Delta {
-                    table: String::new(),
-                    source,
-                })?;
+                .map_err(|source| Error::delta(String::new(), source))?;
             let store = t.log_store().root_object_store(None);
             let listed = store
                 .list_with_delimiter(None)
@@ -235,10 +241,9 @@ impl Warehouse {
     }
 
     pub async fn provider_of(&self, name: &str, t: &DeltaTable) -> Result<Arc<dyn TableProvider>> {
-        t.table_provider().await.map_err(|e| Error::Delta {
-            table: name.into(),
-            source: e.into(),
-        })
+        t.table_provider()
+            .await
+            .map_err(|e| Error::delta(name, e.into()))
     }
 
     /// Write `stream` to table `name` in one atomic commit.
@@ -250,10 +255,7 @@ impl Warehouse {
         mode: WriteMode,
         run_id: &str,
     ) -> Result<Committed> {
-        let derr = |source: deltalake::DeltaTableError| Error::Delta {
-            table: name.into(),
-            source,
-        };
+        let derr = |source: deltalake::DeltaTableError| Error::delta(name, source);
         if let Some(dir) = &self.local {
             // delta-rs needs the folder to exist before the first local write.
             std::fs::create_dir_all(dir.join(name))

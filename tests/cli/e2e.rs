@@ -2,7 +2,7 @@
 //! against what the generator says it wrote, an idempotent re-run, escaping
 //! of customer text, and the report rendered in headless Chromium.
 
-use crate::common::{ok, project, query, touchpoint};
+use crate::common::{ok, project, query};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -217,23 +217,31 @@ fn demo_bank_end_to_end() {
     browser_check(html_path);
 }
 
-/// Render in headless Chromium with a network log: the page must draw its
-/// charts and make no network request.
-fn browser_check(html: &Path) {
-    let chromium = ["chromium", "chromium-browser"].into_iter().find(|c| {
-        std::process::Command::new(c)
-            .arg("--version")
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    });
-    let Some(chromium) = chromium else {
-        panic!("chromium is not installed: `apt-get install chromium` (bash .ci/run installs it)");
-    };
-    let tmp = tempfile::tempdir().expect("tmp");
-    let netlog = tmp.path().join("net.json");
-    let shot = tmp.path().join("report.png");
-    let out = std::process::Command::new(chromium)
+/// The chromium binary, or a loud failure: CI installs it (`bash .ci/run`).
+fn chromium() -> &'static str {
+    ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "chromium is not installed: `apt-get install chromium` (bash .ci/run installs it)"
+            )
+        })
+}
+
+/// Load `page` in headless Chromium with `mode` (`--screenshot=…` or
+/// `--dump-dom`), logging the network; returns stdout and the requests the
+/// page itself made.
+fn chromium_run(page: &Path, mode: &str, work: &Path) -> (String, Vec<String>) {
+    let netlog = work.join("net.json");
+    let _ = std::fs::remove_file(&netlog);
+    let out = std::process::Command::new(chromium())
         .args([
             "--headless",
             "--no-sandbox",
@@ -244,35 +252,91 @@ fn browser_check(html: &Path) {
             "--no-first-run",
             "--hide-scrollbars",
             "--window-size=1100,2400",
+            mode,
         ])
         .arg(format!(
             "--user-data-dir={}",
-            tmp.path().join("profile").display()
+            work.join("profile").display()
         ))
         .arg(format!("--log-net-log={}", netlog.display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", html.display()))
+        .arg(format!("file://{}", page.display()))
         .output()
         .expect("run chromium");
+    let log: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&netlog).expect("net log")).expect("json");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        page_requests(&log),
+    )
+}
+
+/// Requests the page made, told apart from Chromium's own background traffic
+/// (update checks, clock sync) by their network isolation key: a page opened
+/// from disk fetches under `file://`, the browser under `null` or its own site.
+fn page_requests(log: &serde_json::Value) -> Vec<String> {
+    let start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"].as_i64();
+    log["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["type"].as_i64() == start_job)
+        .filter(|e| {
+            e["params"]["network_isolation_key"]
+                .as_str()
+                .is_some_and(|k| k.contains("file://"))
+        })
+        .filter_map(|e| e["params"]["url"].as_str())
+        .filter(|u| !u.starts_with("file:") && !u.starts_with("data:"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Render in headless Chromium: the page must draw its charts and make no
+/// network request. A control page with an external image proves the
+/// request detector can fail.
+fn browser_check(html: &Path) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let control = tmp.path().join("control.html");
+    std::fs::write(
+        &control,
+        "<html><body><img src=\"http://127.0.0.1:9/pixel.png\"></body></html>",
+    )
+    .expect("control page");
+    let (_, seen) = chromium_run(&control, "--dump-dom", tmp.path());
     assert!(
-        shot.exists(),
-        "chromium did not render: {}",
-        String::from_utf8_lossy(&out.stderr)
+        seen.iter().any(|u| u.contains("127.0.0.1:9")),
+        "the request detector missed a control request: {seen:?}"
+    );
+
+    let shot = tmp.path().join("report.png");
+    let (_, requests) = chromium_run(
+        html,
+        &format!("--screenshot={}", shot.display()),
+        tmp.path(),
     );
     assert!(
-        std::fs::metadata(&shot).expect("png").len() > 20_000,
-        "screenshot is nearly empty"
+        requests.is_empty(),
+        "the report made network requests: {requests:?}"
+    );
+    assert!(
+        std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 20_000,
+        "chromium did not render the report (no or empty screenshot)"
     );
     if let Ok(dir) = std::env::var("TOUCHPOINT_ARTIFACTS") {
         let _ = std::fs::create_dir_all(&dir);
         let _ = std::fs::copy(&shot, Path::new(&dir).join("executive_monthly.png"));
     }
-    let log = std::fs::read_to_string(&netlog).unwrap_or_default();
-    for scheme in ["\"http://", "\"https://", "\"ws://", "\"wss://"] {
-        assert!(
-            !log.contains(&format!("\"url\":{scheme}")),
-            "the report made a network request ({scheme})"
-        );
-    }
-    let _ = touchpoint;
+    // The DOM Chromium built holds the charts: one SVG per chart, each with
+    // drawn marks, not empty frames.
+    let (dom, _) = chromium_run(html, "--dump-dom", tmp.path());
+    let charts = dom.matches("<svg").count();
+    assert!(
+        charts >= 5,
+        "expected at least 5 charts, the browser built {charts}"
+    );
+    assert!(
+        dom.matches("<rect").count() > 20
+            && dom.matches("<polyline").count() + dom.matches("<path").count() >= 2,
+        "charts have no marks"
+    );
 }
