@@ -396,6 +396,21 @@ pub fn seed_schema(seed: &Seed) -> SchemaRef {
 }
 
 /// Build a seed's rows from its YAML values.
+/// Parse a seed column's cells; the first that does not parse is an error.
+fn parse_cells<T>(
+    vals: &[Option<String>],
+    parse: impl Fn(&str) -> Option<T>,
+    fail: impl Fn(usize) -> crate::Error,
+) -> Result<Vec<Option<T>>> {
+    vals.iter()
+        .enumerate()
+        .map(|(r, v)| match v {
+            None => Ok(None),
+            Some(s) => parse(s).map(Some).ok_or_else(|| fail(r)),
+        })
+        .collect()
+}
+
 pub fn seed_batch(seed: &Seed) -> Result<RecordBatch> {
     let bad = |col: &str, v: &serde_yaml::Value, t: &ColumnType| crate::Error::Usage {
         message: format!(
@@ -422,73 +437,49 @@ pub fn seed_batch(seed: &Seed) -> Result<RecordBatch> {
             .map(|r| r.get(i).and_then(text))
             .collect();
         let raw = &seed.spec.rows;
+        let fail = |r: usize| bad(name, &raw[r][i], ty);
         let arr: ArrayRef = match ty {
             ColumnType::String => Arc::new(StringArray::from(vals)),
-            ColumnType::Int => Arc::new(
-                vals.iter()
-                    .enumerate()
-                    .map(|(r, v)| {
-                        v.as_ref()
-                            .map(|s| s.parse::<i64>().map_err(|_| bad(name, &raw[r][i], ty)))
-                            .transpose()
-                    })
-                    .collect::<Result<Int64Array>>()?,
-            ),
-            ColumnType::Double => Arc::new(
-                vals.iter()
-                    .enumerate()
-                    .map(|(r, v)| {
-                        v.as_ref()
-                            .map(|s| s.parse::<f64>().map_err(|_| bad(name, &raw[r][i], ty)))
-                            .transpose()
-                    })
-                    .collect::<Result<Float64Array>>()?,
-            ),
-            ColumnType::Bool => Arc::new(
-                vals.iter()
-                    .enumerate()
-                    .map(|(r, v)| {
-                        v.as_ref()
-                            .map(|s| s.parse::<bool>().map_err(|_| bad(name, &raw[r][i], ty)))
-                            .transpose()
-                    })
-                    .collect::<Result<BooleanArray>>()?,
-            ),
+            ColumnType::Int => Arc::new(Int64Array::from(parse_cells(
+                &vals,
+                |s| s.parse().ok(),
+                fail,
+            )?)),
+            ColumnType::Double => Arc::new(Float64Array::from(parse_cells(
+                &vals,
+                |s| s.parse().ok(),
+                fail,
+            )?)),
+            ColumnType::Bool => Arc::new(BooleanArray::from(parse_cells(
+                &vals,
+                |s| s.parse().ok(),
+                fail,
+            )?)),
             ColumnType::Decimal { precision, scale } => {
-                let a = vals
-                    .iter()
-                    .enumerate()
-                    .map(|(r, v)| {
-                        v.as_ref()
-                            .map(|s| {
-                                sources::conform::parse_decimal(s, *precision, *scale)
-                                    .map_err(|_| bad(name, &raw[r][i], ty))
-                            })
-                            .transpose()
-                    })
-                    .collect::<Result<Decimal128Array>>()?;
+                let cells = parse_cells(
+                    &vals,
+                    |s| sources::conform::parse_decimal(s, *precision, *scale).ok(),
+                    fail,
+                )?;
                 Arc::new(
-                    a.with_precision_and_scale(*precision, *scale)
+                    Decimal128Array::from(cells)
+                        .with_precision_and_scale(*precision, *scale)
                         .map_err(|e| crate::Error::Query(e.to_string()))?,
                 )
             }
-            ColumnType::Date => Arc::new(
-                vals.iter()
-                    .enumerate()
-                    .map(|(r, v)| {
-                        v.as_ref()
-                            .map(|s| {
-                                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                                    .map(|d| {
-                                        (d - chrono::DateTime::UNIX_EPOCH.date_naive()).num_days()
-                                            as i32
-                                    })
-                                    .map_err(|_| bad(name, &raw[r][i], ty))
-                            })
-                            .transpose()
-                    })
-                    .collect::<Result<Date32Array>>()?,
-            ),
+            ColumnType::Date => {
+                let epoch = chrono::DateTime::UNIX_EPOCH.date_naive();
+                let cells = parse_cells(
+                    &vals,
+                    |s| {
+                        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                            .ok()
+                            .map(|d| (d - epoch).num_days() as i32)
+                    },
+                    fail,
+                )?;
+                Arc::new(Date32Array::from(cells))
+            }
             ColumnType::Timestamp => {
                 return Err(crate::Error::usage(
                     format!(

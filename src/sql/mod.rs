@@ -254,15 +254,36 @@ pub fn describe_error(e: &DataFusionError) -> String {
         "Execution error: ",
     ] {
         if let Some(rest) = s.strip_prefix(prefix) {
-            return rest.to_string();
+            return unwrap_parser_error(rest);
         }
     }
     s
 }
 
+/// sqlparser's errors print as `ParserError("…")`: keep the sentence only.
+fn unwrap_parser_error(s: &str) -> String {
+    for kind in ["ParserError(\"", "TokenizerError(\""] {
+        if let Some(inner) = s.strip_prefix(kind).and_then(|r| r.strip_suffix("\")")) {
+            return format!("SQL syntax: {}", inner.replace("\\\"", "\""));
+        }
+    }
+    s.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syntax_errors_read_as_sentences() {
+        assert_eq!(
+            unwrap_parser_error(
+                r#"ParserError("Expected: an SQL statement, found: SELEC at Line: 1, Column: 1")"#
+            ),
+            "SQL syntax: Expected: an SQL statement, found: SELEC at Line: 1, Column: 1"
+        );
+        assert_eq!(unwrap_parser_error("No field named x"), "No field named x");
+    }
 
     #[test]
     fn masks_numbers_and_names() {
