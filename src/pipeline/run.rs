@@ -18,7 +18,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,8 +74,23 @@ pub async fn run(
         run_id: run_id.clone(),
         steps: Vec::new(),
         progress,
+        before: BTreeMap::new(),
     };
-    let result = r.all(periods).await;
+    let mut result = r.all(periods).await;
+    if result.is_err() {
+        // A failed run leaves the warehouse as it was: every table it wrote
+        // goes back to its earlier version (the run itself stays in `_runs`).
+        for (table, version) in std::mem::take(&mut r.before) {
+            if let Err(e) = wh.roll_back(&table, version).await {
+                result = result.map_err(|first| {
+                    crate::Error::usage(
+                        format!("{first}; and rolling back `{table}` failed: {e}"),
+                        "the table may hold part of this run; re-run the period",
+                    )
+                });
+            }
+        }
+    }
     let status = if result.is_ok() { "ok" } else { "failed" };
     let summary_step = StepLog {
         run_id: run_id.clone(),
@@ -136,22 +151,38 @@ struct Runner<'a> {
     run_id: String,
     steps: Vec<StepLog>,
     progress: &'a mut dyn Write,
+    /// table → its version before this run wrote it (`None`: it is new).
+    before: BTreeMap<String, Option<u64>>,
 }
 
 impl Runner<'_> {
+    /// Write a table, remembering its version before this run's first write
+    /// so a failed run can put it back.
+    async fn commit(
+        &mut self,
+        ctx: &SessionContext,
+        name: &str,
+        stream: SendableRecordBatchStream,
+        mode: WriteMode,
+    ) -> Result<crate::warehouse::Committed> {
+        if !self.before.contains_key(name) {
+            let v = self.wh.version(name).await?;
+            self.before.insert(name.to_string(), v);
+        }
+        Ok(self.wh.write(ctx, name, stream, mode, &self.run_id).await?)
+    }
+
     async fn all(&mut self, periods: &[Period]) -> Result<()> {
         for seed in &self.pipeline.seeds {
             let t = Instant::now();
             let batch = seed_batch(seed)?;
             let rows = batch.num_rows() as i64;
             let c = self
-                .wh
-                .write(
+                .commit(
                     self.ctx,
                     &seed.name,
                     batch_stream(batch),
                     WriteMode::Overwrite,
-                    &self.run_id,
                 )
                 .await?;
             self.log(
@@ -202,8 +233,7 @@ impl Runner<'_> {
             let stream = ctx.sql(&m.sql).await?.execute_stream().await?;
             let (stream, rows) = counting(stream);
             let c = self
-                .wh
-                .write(&ctx, &m.name, stream, WriteMode::Overwrite, &self.run_id)
+                .commit(&ctx, &m.name, stream, WriteMode::Overwrite)
                 .await?;
             let n = rows.load(Ordering::Relaxed) as i64;
             self.log("model", &m.name, None, 0, n, n, 0, t, Some(c.version));
@@ -224,10 +254,7 @@ impl Runner<'_> {
             Some(p) => WriteMode::Replace(vec![("period".into(), p.to_string())]),
             None => WriteMode::Overwrite,
         };
-        let written = self
-            .wh
-            .write(self.ctx, &src.name, load.stream, mode, &self.run_id)
-            .await;
+        let written = self.commit(self.ctx, &src.name, load.stream, mode).await;
         if let Some(e) = load.failure.lock().ok().and_then(|mut f| f.take()) {
             self.fail("source", &src.name, period, &e.to_string(), t);
             return Err(e.into());
@@ -236,7 +263,7 @@ impl Runner<'_> {
             Ok(c) => c,
             Err(e) => {
                 self.fail("source", &src.name, period, &e.to_string(), t);
-                return Err(e.into());
+                return Err(e);
             }
         };
         let stats: LoadStats = load.stats.lock().map(|s| s.clone()).unwrap_or_default();
@@ -255,14 +282,7 @@ impl Runner<'_> {
             ("source".into(), src.name.clone()),
             ("period".into(), period_key),
         ]);
-        self.wh
-            .write(
-                self.ctx,
-                QUARANTINE,
-                batch_stream(qbatch),
-                mode,
-                &self.run_id,
-            )
+        self.commit(self.ctx, QUARANTINE, batch_stream(qbatch), mode)
             .await?;
         self.log(
             "source",

@@ -47,6 +47,8 @@ pub enum Error {
     Locked { path: String, holder: String },
     #[error("cannot list warehouse `{location}`: {reason}")]
     List { location: String, reason: String },
+    #[error("cannot remove table `{table}` created by a failed run: {reason}")]
+    RollBack { table: String, reason: String },
 }
 
 impl From<datafusion::error::DataFusionError> for Error {
@@ -166,11 +168,51 @@ impl Warehouse {
 
     /// The table's latest state, or `None` when it was never written.
     pub async fn table(&self, name: &str) -> Result<Option<DeltaTable>> {
+        if let Some(dir) = &self.local
+            && !dir.join(name).join("_delta_log").is_dir()
+        {
+            return Ok(None);
+        }
         let url = self.table_url(name);
         let t = DeltaTable::try_from_url(url)
             .await
             .map_err(|source| Error::delta(name, source))?;
         Ok(if t.version().is_some() { Some(t) } else { None })
+    }
+
+    /// The table's current version, `None` when it was never written.
+    pub async fn version(&self, name: &str) -> Result<Option<u64>> {
+        Ok(self.table(name).await?.and_then(|t| t.version()))
+    }
+
+    /// Put a table back as it was before a failed run: restore `version`
+    /// (a new commit, so time travel still shows what happened), or remove a
+    /// table the run created.
+    pub async fn roll_back(&self, name: &str, version: Option<u64>) -> Result<()> {
+        match version {
+            Some(v) => {
+                if let Some(t) = self.table(name).await?
+                    && t.version() != Some(v)
+                {
+                    t.restore()
+                        .with_version_to_restore(v)
+                        .await
+                        .map_err(|source| Error::delta(name, source))?;
+                }
+            }
+            None => {
+                if let Some(dir) = &self.local {
+                    let path = dir.join(name);
+                    if path.exists() {
+                        std::fs::remove_dir_all(&path).map_err(|e| Error::RollBack {
+                            table: name.into(),
+                            reason: e.to_string(),
+                        })?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The table as of `version` (time travel).

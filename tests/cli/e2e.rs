@@ -2,7 +2,7 @@
 //! against what the generator says it wrote, an idempotent re-run, escaping
 //! of customer text, and the report rendered in headless Chromium.
 
-use crate::common::{ok, project, query};
+use crate::common::{ok, project, query, touchpoint};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -215,6 +215,76 @@ fn demo_bank_end_to_end() {
         "external reference in report"
     );
     browser_check(html_path);
+}
+
+/// A run that fails half-way (a corrupt extract in its second period) puts
+/// every table it had already written back as it was, and says so in `_runs`.
+#[test]
+fn a_failed_run_leaves_the_warehouse_as_it_was() {
+    let tmp = project();
+    let dir = tmp.path();
+    ok(
+        dir,
+        &[
+            "generate",
+            "--customers",
+            "200",
+            "--months",
+            "2",
+            "--start",
+            "2024-01",
+            "--seed",
+            "3",
+            "--out",
+            "data",
+        ],
+    );
+    ok(
+        dir,
+        &["run", "pipelines/monthly_cx.yaml", "--period", "2024-01"],
+    );
+    let before = snapshot(dir);
+    let runs_before = query(dir, "SELECT COUNT(*) AS n FROM _runs");
+
+    // Sources of 2024-01 and some of 2024-02 commit before this file fails.
+    let online = dir.join("data/online/sessions_2024-02.parquet");
+    let bytes = std::fs::read(&online).expect("parquet");
+    std::fs::write(&online, &bytes[..bytes.len() / 2]).expect("truncate");
+    let out = touchpoint(
+        dir,
+        &[
+            "run",
+            "pipelines/monthly_cx.yaml",
+            "--period",
+            "2024-01..2024-02",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("sessions_2024-02.parquet"), "{stderr}");
+    assert!(
+        stderr.contains("load  atm 2024-02"),
+        "atm 2024-02 should have loaded first: {stderr}"
+    );
+
+    let after = snapshot(dir);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "tables"
+    );
+    for (t, rows) in &before {
+        assert!(rows == &after[t], "{t}: changed by a failed run");
+    }
+    let failed = query(
+        dir,
+        "SELECT COUNT(*) AS n FROM _runs WHERE kind = 'run' AND status = 'failed'",
+    );
+    assert_eq!(crate::common::f(&failed[0], "n"), 1.0);
+    assert!(
+        crate::common::f(&query(dir, "SELECT COUNT(*) AS n FROM _runs")[0], "n")
+            > crate::common::f(&runs_before[0], "n")
+    );
 }
 
 /// The chromium binary, or a loud failure: CI installs it (`bash .ci/run`).
