@@ -29,6 +29,11 @@ pub struct Args {
     /// unknown customers, duplicates).
     #[arg(long, default_value_t = 0.005)]
     pub dirty_rate: f64,
+    /// Relationship-balance thresholds (whole HKD) of the value pyramid's top
+    /// three tiers, highest first: Premier Top, Premier, Advance. Keep them in
+    /// step with the pipeline's `tier_rules` seed.
+    #[arg(long, value_delimiter = ',', default_values_t = [8_000_000i64, 1_000_000, 20_000])]
+    pub tiers: Vec<i64>,
 }
 
 pub fn options(a: &Args) -> Result<GenerateOptions> {
@@ -42,6 +47,13 @@ pub fn options(a: &Args) -> Result<GenerateOptions> {
             "the default is 0.005 (0.5%)",
         ));
     }
+    // `generate` checks that they fall.
+    let tiers: [i64; 3] = a.tiers.as_slice().try_into().map_err(|_| {
+        crate::Error::usage(
+            "--tiers takes three thresholds",
+            "e.g. --tiers 8000000,1000000,20000",
+        )
+    })?;
     Ok(GenerateOptions {
         customers: a.customers,
         months: a.months,
@@ -49,7 +61,7 @@ pub fn options(a: &Args) -> Result<GenerateOptions> {
         seed: a.seed,
         out: a.out.clone(),
         dirty_rate: a.dirty_rate,
-        ..GenerateOptions::default()
+        tier_thresholds: tiers,
     })
 }
 
