@@ -3,7 +3,7 @@
 //! The data path reads like the modules: `spec` (YAML) → `pipeline`
 //! (validated, ordered) → `sources` (extracts → typed Arrow, quarantine) →
 //! `warehouse` (Delta tables, run log) → SQL models (`sql`) → `report`
-//! (HTML). `generate` makes a synthetic bank for the demo and the tests.
+//! (HTML). `store` opens object stores. `generate` makes a synthetic bank for the demo and the tests.
 
 pub mod cli;
 pub mod error;
@@ -13,6 +13,7 @@ pub mod report;
 pub mod sources;
 pub mod spec;
 pub mod sql;
+pub mod store;
 pub mod warehouse;
 
 pub use error::{Error, Result};

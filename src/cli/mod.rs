@@ -69,7 +69,14 @@ pub async fn load_pipeline(path: &Path) -> Result<Pipeline> {
             "pass the pipeline file, e.g. `--pipeline pipelines/monthly_cx.yaml`, or run from the project folder",
         ));
     }
-    crate::pipeline::compile(path)
+    // `TOUCHPOINT_EXTRACTS` points the same pipeline at another copy of the
+    // extracts (a bucket, a test folder) without editing the file.
+    let over = crate::pipeline::Overrides {
+        extracts: std::env::var("TOUCHPOINT_EXTRACTS")
+            .ok()
+            .filter(|v| !v.is_empty()),
+    };
+    crate::pipeline::compile_with(path, &over)
         .await
         .map_err(crate::Error::Invalid)
 }

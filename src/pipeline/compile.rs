@@ -14,12 +14,34 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
+/// Settings given outside the pipeline file (flags, environment).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Replaces the pipeline's `extracts:` (e.g. the same pipeline reading
+    /// a bucket instead of a local folder).
+    pub extracts: Option<String>,
+}
+
 /// Load and validate a pipeline file.
 pub async fn compile(file: &Path) -> Result<Pipeline, Vec<Diagnostic>> {
-    let (spec, loc, problems) = spec::load(file)?;
+    compile_with(file, &Overrides::default()).await
+}
+
+/// [`compile`], with settings from outside the file.
+pub async fn compile_with(file: &Path, over: &Overrides) -> Result<Pipeline, Vec<Diagnostic>> {
+    let (mut spec, loc, problems) = spec::load(file)?;
+    if let Some(e) = &over.extracts {
+        spec.extracts = Some(e.clone());
+    }
     let mut compiler = Compiler::new(&spec, &loc);
     compiler.diags = problems;
     compiler.run(&spec).await
+}
+
+/// Where source paths start: a local folder or an object-store URL.
+enum Base {
+    Local(PathBuf),
+    Remote(String),
 }
 
 struct Compiler<'a> {
@@ -27,6 +49,8 @@ struct Compiler<'a> {
     loc: &'a Locator,
     dir: PathBuf,
     root: PathBuf,
+    /// Source paths are relative to this (the pipeline folder by default).
+    extracts: Option<Base>,
     diags: Vec<Diagnostic>,
 }
 
@@ -70,6 +94,7 @@ impl<'a> Compiler<'a> {
             loc,
             dir: normalize(&dir),
             root: normalize(&root),
+            extracts: None,
             diags: Vec::new(),
         }
     }
@@ -94,6 +119,44 @@ impl<'a> Compiler<'a> {
         Some(full)
     }
 
+    /// A source's absolute pattern: a URL as written, or its path joined to
+    /// `extracts:` (which it may not leave).
+    fn source_pattern(&mut self, at: &str, p: &str) -> Option<String> {
+        if crate::store::is_url(p) {
+            return Some(p.to_string());
+        }
+        let escapes = Path::new(p)
+            .components()
+            .any(|c| matches!(c, Component::ParentDir | Component::RootDir));
+        match &self.extracts {
+            Some(Base::Remote(base)) => {
+                if escapes {
+                    self.err(
+                        at,
+                        format!("path `{p}` leaves the extracts location `{base}`"),
+                        Some("write the path inside `extracts:`, or give a full URL".into()),
+                    );
+                    return None;
+                }
+                Some(format!("{base}/{p}"))
+            }
+            Some(Base::Local(dir)) => {
+                let full = normalize(&dir.join(p));
+                if !full.starts_with(&self.root) {
+                    self.err(
+                        at,
+                        format!("path `{p}` leaves the project folder `{}`", self.root.display()),
+                        Some("keep extracts inside the project, or use an object-store URL".into()),
+                    );
+                    return None;
+                }
+                Some(full.to_string_lossy().into_owned())
+            }
+            // `extracts:` itself is wrong; already reported.
+            None => None,
+        }
+    }
+
     async fn run(mut self, spec: &PipelineSpec) -> Result<Pipeline, Vec<Diagnostic>> {
         let timezone: Tz = match spec.timezone.parse() {
             Ok(tz) => tz,
@@ -106,17 +169,21 @@ impl<'a> Compiler<'a> {
                 Tz::UTC
             }
         };
+        self.extracts = match &spec.extracts {
+            Some(e) if crate::store::is_url(e) => Some(Base::Remote(e.trim_end_matches('/').into())),
+            Some(e) => self.resolve("extracts", e).map(Base::Local),
+            None => Some(Base::Local(self.dir.clone())),
+        };
         self.check_names(spec);
         let seeds: Vec<Seed> = spec
             .seeds
             .iter()
             .filter_map(|(n, s)| self.seed(n, s))
             .collect();
-        let sources: Vec<Source> = spec
-            .sources
-            .iter()
-            .filter_map(|(n, s)| self.source(n, s, spec))
-            .collect();
+        let mut sources: Vec<Source> = Vec::new();
+        for (n, s) in &spec.sources {
+            sources.extend(self.source(n, s, spec).await);
+        }
         let reports = self.reports(spec);
         let models = self.models(spec, &seeds, &sources).await;
         if !self.diags.is_empty() {
@@ -197,7 +264,12 @@ impl<'a> Compiler<'a> {
         })
     }
 
-    fn source(&mut self, name: &str, s: &SourceSpec, spec: &PipelineSpec) -> Option<Source> {
+    async fn source(
+        &mut self,
+        name: &str,
+        s: &SourceSpec,
+        spec: &PipelineSpec,
+    ) -> Option<Source> {
         let at = format!("sources.{name}");
         let before = self.diags.len();
         let format = match (&s.csv, &s.jsonl, &s.parquet) {
@@ -375,27 +447,29 @@ impl<'a> Compiler<'a> {
                 None,
             );
         }
-        let pattern = if s.path.contains("://") {
-            self.err(
-                &format!("{at}.path"),
-                "object-store sources are not supported yet",
-                Some("copy the extracts to a local folder".into()),
-            );
-            None
-        } else {
-            self.resolve(&format!("{at}.path"), &s.path)
-        };
+        let pattern = self.source_pattern(&format!("{at}.path"), &s.path);
         if let Some(p) = &pattern {
-            let any = period::any_period(&p.to_string_lossy());
-            let found = glob::glob(&any).map(|mut g| g.next().is_some());
-            match found {
-                Ok(true) => {}
-                Ok(false) => self.err(
+            let probe = Source {
+                name: name.into(),
+                pattern: p.clone(),
+                format,
+                period_column: None,
+                key: vec![],
+                columns: vec![],
+                description: None,
+            };
+            match crate::sources::files_for(&probe, None).await {
+                Ok(files) if !files.is_empty() => {}
+                Ok(_) => self.err(
                     &format!("{at}.path"),
-                    format!("no file matches `{}`", s.path),
-                    Some("check the path (it is relative to the pipeline file); for the demo data run `touchpoint generate`".into()),
+                    format!("no file matches `{}` (looked for `{p}`)", s.path),
+                    Some("check the path (it is relative to `extracts:`, else to the pipeline file); for the demo data run `touchpoint generate`".into()),
                 ),
-                Err(e) => self.err(&format!("{at}.path"), format!("bad glob pattern: {e}"), None),
+                Err(e) => self.err(
+                    &format!("{at}.path"),
+                    e.to_string(),
+                    Some("check the pattern; for object stores, the AWS_*/GOOGLE_*/AZURE_* environment variables".into()),
+                ),
             }
         }
         if self.diags.len() > before {
@@ -403,7 +477,7 @@ impl<'a> Compiler<'a> {
         }
         Some(Source {
             name: name.into(),
-            pattern: pattern?.to_string_lossy().into_owned(),
+            pattern: pattern?,
             format,
             period_column: s.period_column.clone(),
             key: s.key.clone(),

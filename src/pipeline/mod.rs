@@ -10,7 +10,7 @@ pub mod graph;
 pub mod period;
 pub mod run;
 
-pub use compile::compile;
+pub use compile::{Overrides, compile, compile_with};
 pub use period::Period;
 
 use crate::spec::types::ColumnType;
@@ -74,7 +74,8 @@ pub struct Column {
 #[derive(Debug, Clone)]
 pub struct Source {
     pub name: String,
-    /// Absolute glob pattern, possibly with period placeholders.
+    /// Absolute glob pattern (a local path or an object-store URL),
+    /// possibly with period placeholders.
     pub pattern: String,
     pub format: Format,
     pub period_column: Option<String>,

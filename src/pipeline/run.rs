@@ -63,7 +63,7 @@ pub async fn run(
     periods: &[Period],
     progress: &mut dyn Write,
 ) -> Result<RunSummary> {
-    let _lock = crate::warehouse::lock::RunLock::acquire(wh, &pipeline.name)?;
+    let lock = crate::warehouse::lock::RunLock::acquire(wh, &pipeline.name).await?;
     let run_id = new_run_id();
     let started = Instant::now();
     let ctx = crate::sql::session();
@@ -134,6 +134,7 @@ pub async fn run(
     let logged = wh
         .write(&ctx, RUNS, batch_stream(batch), WriteMode::Append, &run_id)
         .await;
+    lock.release().await;
     result?;
     logged?;
     Ok(RunSummary {
@@ -243,7 +244,7 @@ impl Runner<'_> {
 
     async fn load_source(&mut self, src: &Source, period: Option<Period>) -> Result<()> {
         let t = Instant::now();
-        let files = sources::files_for(src, period)?;
+        let files = sources::files_for(src, period).await?;
         let checks = CheckContext {
             references: self.reference_sets(src).await?,
             timezone: Some(self.pipeline.timezone),

@@ -5,6 +5,7 @@
 //! rows read = rows loaded + rows quarantined.
 
 pub mod conform;
+pub mod extract;
 pub mod parquet;
 pub mod text;
 
@@ -12,13 +13,13 @@ use crate::pipeline::{Period, Source};
 use crate::warehouse::log::Rejected;
 use chrono_tz::Tz;
 use conform::Conformer;
+pub use extract::{ExtractFile, files_for};
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// Rows per batch handed to the warehouse writer.
@@ -63,27 +64,6 @@ pub fn table_schema(src: &Source) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Files of `src` for `period` (all files for a snapshot), sorted so loads
-/// are repeatable.
-pub fn files_for(src: &Source, period: Option<Period>) -> Result<Vec<PathBuf>, Error> {
-    let pattern = match period {
-        Some(p) if src.is_periodic() => p.expand(&src.pattern),
-        _ => crate::pipeline::period::any_period(&src.pattern),
-    };
-    let perr = |reason: String| Error::Pattern {
-        source_name: src.name.clone(),
-        pattern: pattern.clone(),
-        reason,
-    };
-    let mut files: Vec<PathBuf> = glob::glob(&pattern)
-        .map_err(|e| perr(e.to_string()))?
-        .filter_map(|r| r.ok())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
 /// Counters of one source load, shared with the reading thread.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct LoadStats {
@@ -125,7 +105,7 @@ pub struct Load {
 /// channel, so memory stays flat however large the extracts are.
 pub fn load(
     src: &Source,
-    files: Vec<PathBuf>,
+    files: Vec<ExtractFile>,
     period: Option<Period>,
     checks: CheckContext,
 ) -> Load {
@@ -181,14 +161,16 @@ pub fn load(
 
 fn read_all(
     src: &Source,
-    files: &[PathBuf],
+    files: &[ExtractFile],
     conformer: &mut Conformer,
     tx: &tokio::sync::mpsc::Sender<datafusion::error::Result<RecordBatch>>,
     rejected: &Mutex<Vec<Rejected>>,
     stats: &Mutex<LoadStats>,
 ) -> Result<(), Error> {
     for file in files {
-        let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        let bytes = file.size;
+        let copy = file.local_copy(&src.name)?;
+        let (path, name) = (copy.path.as_path(), file.name.as_str());
         let mut bad: Vec<Rejected> = Vec::new();
         let mut read = 0u64;
         let mut loaded = 0u64;
@@ -208,10 +190,10 @@ fn read_all(
             Ok(())
         };
         let early = match src.format {
-            crate::pipeline::Format::Csv { .. } => text::read_csv(src, file, &mut emit, &mut bad)?,
-            crate::pipeline::Format::Jsonl => text::read_jsonl(src, file, &mut emit, &mut bad)?,
+            crate::pipeline::Format::Csv { .. } => text::read_csv(src, path, name, &mut emit, &mut bad)?,
+            crate::pipeline::Format::Jsonl => text::read_jsonl(src, path, name, &mut emit, &mut bad)?,
             crate::pipeline::Format::Parquet => {
-                parquet::read_parquet(src, file, &mut emit, &mut bad)?
+                parquet::read_parquet(src, path, name, &mut emit, &mut bad)?
             }
         };
         // Rows rejected before they became a batch were read too.

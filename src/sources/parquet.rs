@@ -13,10 +13,11 @@ type Emit<'a> = dyn FnMut(RawBatch, &mut Vec<Rejected>) -> Result<(), Error> + '
 pub fn read_parquet(
     src: &Source,
     path: &Path,
+    name: &str,
     emit: &mut Emit,
     bad: &mut Vec<Rejected>,
 ) -> Result<u64, Error> {
-    let fname: Arc<str> = path.display().to_string().into();
+    let fname: Arc<str> = name.into();
     let rerr = |reason: String| Error::Read {
         source_name: src.name.clone(),
         file: fname.to_string(),

@@ -55,10 +55,10 @@ impl Builders {
     }
 }
 
-fn open(src: &Source, path: &Path) -> Result<std::fs::File, Error> {
+fn open(src: &Source, path: &Path, name: &str) -> Result<std::fs::File, Error> {
     std::fs::File::open(path).map_err(|e| Error::Read {
         source_name: src.name.clone(),
-        file: path.display().to_string(),
+        file: name.to_string(),
         reason: e.to_string(),
     })
 }
@@ -68,6 +68,7 @@ fn open(src: &Source, path: &Path) -> Result<std::fs::File, Error> {
 pub fn read_csv(
     src: &Source,
     path: &Path,
+    name: &str,
     emit: &mut Emit,
     bad: &mut Vec<Rejected>,
 ) -> Result<u64, Error> {
@@ -79,13 +80,13 @@ pub fn read_csv(
     else {
         return Ok(0);
     };
-    let fname: Arc<str> = path.display().to_string().into();
+    let fname: Arc<str> = name.into();
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .quote(quote)
         .has_headers(false)
         .flexible(true)
-        .from_reader(BufReader::with_capacity(1 << 20, open(src, path)?));
+        .from_reader(BufReader::with_capacity(1 << 20, open(src, path, name)?));
     let rerr = |e: csv::Error| Error::Read {
         source_name: src.name.clone(),
         file: fname.to_string(),
@@ -207,11 +208,12 @@ pub fn read_csv(
 pub fn read_jsonl(
     src: &Source,
     path: &Path,
+    name: &str,
     emit: &mut Emit,
     bad: &mut Vec<Rejected>,
 ) -> Result<u64, Error> {
-    let fname: Arc<str> = path.display().to_string().into();
-    let mut reader = BufReader::with_capacity(1 << 20, open(src, path)?);
+    let fname: Arc<str> = name.into();
+    let mut reader = BufReader::with_capacity(1 << 20, open(src, path, name)?);
     let mut b = Builders::new(fname.clone(), src.columns.len());
     let mut buf = Vec::new();
     let mut line = 0i64;

@@ -180,6 +180,8 @@ pub struct PipelineSpec {
     pub timezone: String,
     pub currency: String,
     pub warehouse: Option<String>,
+    /// Folder or object-store URL that source paths are relative to.
+    pub extracts: Option<String>,
     pub seeds: Vec<(String, SeedSpec)>,
     pub sources: Vec<(String, SourceSpec)>,
     pub models: Vec<(String, ModelSpec)>,
@@ -195,6 +197,7 @@ const TOP_KEYS: &[&str] = &[
     "timezone",
     "currency",
     "warehouse",
+    "extracts",
     "seeds",
     "sources",
     "models",
@@ -256,6 +259,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> {
             "timezone" => spec.timezone = scalar(&mut diags).unwrap_or_default(),
             "currency" => spec.currency = scalar(&mut diags).unwrap_or_default(),
             "warehouse" => spec.warehouse = scalar(&mut diags),
+            "extracts" => spec.extracts = scalar(&mut diags),
             "seeds" => {
                 spec.seeds = entries(file, &locator, key, v, &mut diags, &mut spec.unreadable)
             }

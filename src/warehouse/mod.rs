@@ -130,12 +130,9 @@ impl Warehouse {
                     .map_err(|_| err("not a local path".into()))?;
                 return Self::open_local(&p, location);
             }
-            // Object-store warehouses (s3://…) need the cloud handlers, which
-            // this build does not include yet.
-            return Err(err(format!(
-                "the `{}` scheme is not supported yet; use a local folder",
-                root.scheme()
-            )));
+            crate::store::open(&root).map_err(|e| err(e.to_string()))?;
+            crate::store::register_with_delta();
+            return Ok(Warehouse { root, local: None });
         }
         Self::open_local(Path::new(location), location)
     }
@@ -174,10 +171,12 @@ impl Warehouse {
             return Ok(None);
         }
         let url = self.table_url(name);
-        let t = DeltaTable::try_from_url(url)
-            .await
-            .map_err(|source| Error::delta(name, source))?;
-        Ok(if t.version().is_some() { Some(t) } else { None })
+        match DeltaTable::try_from_url(url).await {
+            Ok(t) => Ok(if t.version().is_some() { Some(t) } else { None }),
+            // An object-store prefix without a log: never written.
+            Err(deltalake::DeltaTableError::NotATable(_)) => Ok(None),
+            Err(source) => Err(Error::delta(name, source)),
+        }
     }
 
     /// The table's current version, `None` when it was never written.
@@ -201,14 +200,25 @@ impl Warehouse {
                 }
             }
             None => {
+                let fail = |reason: String| Error::RollBack {
+                    table: name.into(),
+                    reason,
+                };
                 if let Some(dir) = &self.local {
                     let path = dir.join(name);
                     if path.exists() {
-                        std::fs::remove_dir_all(&path).map_err(|e| Error::RollBack {
-                            table: name.into(),
-                            reason: e.to_string(),
-                        })?;
+                        std::fs::remove_dir_all(&path).map_err(|e| fail(e.to_string()))?;
                     }
+                } else {
+                    use futures::{StreamExt, TryStreamExt};
+                    let (store, prefix) = crate::store::open(&self.table_url(name))
+                        .map_err(|e| fail(e.to_string()))?;
+                    let paths = store.list(Some(&prefix)).map_ok(|m| m.location).boxed();
+                    store
+                        .delete_stream(paths)
+                        .try_collect::<Vec<_>>()
+                        .await
+                        .map_err(|e| fail(e.to_string()))?;
                 }
             }
         }
@@ -242,12 +252,12 @@ impl Warehouse {
                 }
             }
         } else {
-            let t = DeltaTable::try_from_url(self.root.clone())
-                .await
-                .map_err(|source| Error::delta(String::new(), source))?;
-            let store = t.log_store().root_object_store(None);
+            let (store, prefix) = crate::store::open(&self.root).map_err(|e| Error::List {
+                location: self.root.to_string(),
+                reason: e.to_string(),
+            })?;
             let listed = store
-                .list_with_delimiter(None)
+                .list_with_delimiter(Some(&prefix))
                 .await
                 .map_err(|e| Error::List {
                     location: self.root.to_string(),

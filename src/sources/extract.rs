@@ -1,0 +1,169 @@
+//! An extract file, on local disk or in an object store, and how to find a
+//! source's files for a period.
+//!
+//! Readers work on local files (the CSV, JSON-lines and Parquet parsers want
+//! `Read + Seek`), so an object is first streamed to a private temporary
+//! file: memory stays bounded by the copy buffer, not by the file size.
+
+use super::Error;
+use crate::pipeline::{Period, Source};
+use futures::StreamExt;
+use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::path::Path as StorePath;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use url::Url;
+
+#[derive(Clone)]
+pub struct ExtractFile {
+    /// How the file is named in quarantine rows and errors: a path or a URL.
+    pub name: String,
+    pub size: u64,
+    at: Where,
+}
+
+#[derive(Clone)]
+enum Where {
+    Local(PathBuf),
+    Remote(Arc<dyn ObjectStore>, StorePath),
+}
+
+impl std::fmt::Debug for ExtractFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// A local copy of an extract, removed when dropped (if it was a copy).
+pub struct LocalCopy {
+    pub path: PathBuf,
+    temporary: bool,
+}
+
+impl Drop for LocalCopy {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl ExtractFile {
+    pub fn local(path: PathBuf) -> Self {
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        ExtractFile {
+            name: path.display().to_string(),
+            size,
+            at: Where::Local(path),
+        }
+    }
+
+    /// The file on local disk; an object is downloaded first. Call from a
+    /// blocking thread inside the Tokio runtime.
+    pub fn local_copy(&self, source_name: &str) -> Result<LocalCopy, Error> {
+        match &self.at {
+            Where::Local(p) => Ok(LocalCopy {
+                path: p.clone(),
+                temporary: false,
+            }),
+            Where::Remote(store, path) => {
+                let fail = |reason: String| Error::Read {
+                    source_name: source_name.to_string(),
+                    file: self.name.clone(),
+                    reason,
+                };
+                let ext = Path::new(path.as_ref())
+                    .extension()
+                    .map(|e| format!(".{}", e.to_string_lossy()))
+                    .unwrap_or_default();
+                let tmp = std::env::temp_dir().join(format!(
+                    "touchpoint-{}{ext}",
+                    uuid::Uuid::new_v4().simple()
+                ));
+                // Owns the file from here on, so an error below removes it.
+                let copy = LocalCopy {
+                    path: tmp,
+                    temporary: true,
+                };
+                let mut out = std::io::BufWriter::new(
+                    std::fs::File::create(&copy.path).map_err(|e| fail(e.to_string()))?,
+                );
+                let handle = tokio::runtime::Handle::current();
+                handle.block_on(async {
+                    let got = store.get(path).await.map_err(|e| fail(e.to_string()))?;
+                    let mut chunks = got.into_stream();
+                    while let Some(chunk) = chunks.next().await {
+                        let chunk = chunk.map_err(|e| fail(e.to_string()))?;
+                        out.write_all(&chunk).map_err(|e| fail(e.to_string()))?;
+                    }
+                    out.flush().map_err(|e| fail(e.to_string()))
+                })?;
+                Ok(copy)
+            }
+        }
+    }
+}
+
+/// Files of `src` for `period` (all files for a snapshot), sorted so loads
+/// are repeatable.
+pub async fn files_for(src: &Source, period: Option<Period>) -> Result<Vec<ExtractFile>, Error> {
+    let pattern = match period {
+        Some(p) if src.is_periodic() => p.expand(&src.pattern),
+        _ => crate::pipeline::period::any_period(&src.pattern),
+    };
+    let perr = |reason: String| Error::Pattern {
+        source_name: src.name.clone(),
+        pattern: pattern.clone(),
+        reason,
+    };
+    let mut files = if crate::store::is_url(&pattern) {
+        list_remote(&pattern).await.map_err(perr)?
+    } else {
+        glob::glob(&pattern)
+            .map_err(|e| perr(e.to_string()))?
+            .filter_map(|r| r.ok())
+            .filter(|p| p.is_file())
+            .map(ExtractFile::local)
+            .collect()
+    };
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(files)
+}
+
+/// Objects matching a URL glob such as `s3://bank/raw/atm/2024/*/atm_*.csv`:
+/// list under the part before the first wildcard, then match the rest.
+async fn list_remote(pattern: &str) -> Result<Vec<ExtractFile>, String> {
+    let wild = pattern.find(['*', '?', '[']).unwrap_or(pattern.len());
+    let fixed = &pattern[..wild];
+    let listing_root = &fixed[..fixed.rfind('/').map(|i| i + 1).unwrap_or(fixed.len())];
+    let url = Url::parse(listing_root).map_err(|e| e.to_string())?;
+    let (store, prefix) = crate::store::open(&url).map_err(|e| e.to_string())?;
+    // The key pattern: the store path of the fixed part, then the wildcards.
+    let key_pattern = format!(
+        "{}{}{}",
+        prefix.as_ref(),
+        if prefix.as_ref().is_empty() { "" } else { "/" },
+        &pattern[listing_root.len()..]
+    );
+    let matcher = glob::Pattern::new(&key_pattern).map_err(|e| e.to_string())?;
+    let opts = glob::MatchOptions {
+        require_literal_separator: true,
+        ..Default::default()
+    };
+    // Objects are named `scheme://bucket/key` in quarantine rows.
+    let base = &url[..url::Position::BeforePath];
+    let mut listed = store.list(Some(&prefix));
+    let mut out = Vec::new();
+    while let Some(meta) = listed.next().await {
+        let meta = meta.map_err(|e| e.to_string())?;
+        if matcher.matches_with(meta.location.as_ref(), opts) {
+            out.push(ExtractFile {
+                name: format!("{base}/{}", meta.location),
+                size: meta.size,
+                at: Where::Remote(store.clone(), meta.location),
+            });
+        }
+    }
+    Ok(out)
+}
