@@ -145,7 +145,10 @@ impl<'a> Compiler<'a> {
                 if !full.starts_with(&self.root) {
                     self.err(
                         at,
-                        format!("path `{p}` leaves the project folder `{}`", self.root.display()),
+                        format!(
+                            "path `{p}` leaves the project folder `{}`",
+                            self.root.display()
+                        ),
                         Some("keep extracts inside the project, or use an object-store URL".into()),
                     );
                     return None;
@@ -170,7 +173,9 @@ impl<'a> Compiler<'a> {
             }
         };
         self.extracts = match &spec.extracts {
-            Some(e) if crate::store::is_url(e) => Some(Base::Remote(e.trim_end_matches('/').into())),
+            Some(e) if crate::store::is_url(e) => {
+                Some(Base::Remote(e.trim_end_matches('/').into()))
+            }
             Some(e) => self.resolve("extracts", e).map(Base::Local),
             None => Some(Base::Local(self.dir.clone())),
         };
@@ -264,12 +269,7 @@ impl<'a> Compiler<'a> {
         })
     }
 
-    async fn source(
-        &mut self,
-        name: &str,
-        s: &SourceSpec,
-        spec: &PipelineSpec,
-    ) -> Option<Source> {
+    async fn source(&mut self, name: &str, s: &SourceSpec, spec: &PipelineSpec) -> Option<Source> {
         let at = format!("sources.{name}");
         let before = self.diags.len();
         let format = match (&s.csv, &s.jsonl, &s.parquet) {

@@ -8,8 +8,8 @@
 use super::Error;
 use crate::pipeline::{Period, Source};
 use futures::StreamExt;
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -77,10 +77,8 @@ impl ExtractFile {
                     .extension()
                     .map(|e| format!(".{}", e.to_string_lossy()))
                     .unwrap_or_default();
-                let tmp = std::env::temp_dir().join(format!(
-                    "touchpoint-{}{ext}",
-                    uuid::Uuid::new_v4().simple()
-                ));
+                let tmp = std::env::temp_dir()
+                    .join(format!("touchpoint-{}{ext}", uuid::Uuid::new_v4().simple()));
                 // Owns the file from here on, so an error below removes it.
                 let copy = LocalCopy {
                     path: tmp,

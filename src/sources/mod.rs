@@ -13,12 +13,12 @@ use crate::pipeline::{Period, Source};
 use crate::warehouse::log::Rejected;
 use chrono_tz::Tz;
 use conform::Conformer;
-pub use extract::{ExtractFile, files_for};
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+pub use extract::{ExtractFile, files_for};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -190,8 +190,12 @@ fn read_all(
             Ok(())
         };
         let early = match src.format {
-            crate::pipeline::Format::Csv { .. } => text::read_csv(src, path, name, &mut emit, &mut bad)?,
-            crate::pipeline::Format::Jsonl => text::read_jsonl(src, path, name, &mut emit, &mut bad)?,
+            crate::pipeline::Format::Csv { .. } => {
+                text::read_csv(src, path, name, &mut emit, &mut bad)?
+            }
+            crate::pipeline::Format::Jsonl => {
+                text::read_jsonl(src, path, name, &mut emit, &mut bad)?
+            }
             crate::pipeline::Format::Parquet => {
                 parquet::read_parquet(src, path, name, &mut emit, &mut bad)?
             }

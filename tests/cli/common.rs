@@ -1,5 +1,6 @@
 //! Helpers: a temporary project with the shipped pipeline, and running the binary.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -30,18 +31,32 @@ pub fn project() -> tempfile::TempDir {
     dir
 }
 
+/// Extra environment for a run (warehouse and extracts locations, store
+/// credentials); the caller's own settings of these are never inherited.
+pub type Env<'a> = &'a [(&'a str, String)];
+
 pub fn touchpoint(dir: &Path, args: &[&str]) -> Output {
+    touchpoint_env(dir, args, &[])
+}
+
+pub fn touchpoint_env(dir: &Path, args: &[&str], env: Env) -> Output {
     Command::new(bin())
         .args(args)
         .current_dir(dir)
         .env_remove("TOUCHPOINT_WAREHOUSE")
+        .env_remove("TOUCHPOINT_EXTRACTS")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run touchpoint")
 }
 
 /// Run and require success; returns stdout.
 pub fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = touchpoint(dir, args);
+    ok_env(dir, args, &[])
+}
+
+pub fn ok_env(dir: &Path, args: &[&str], env: Env) -> String {
+    let out = touchpoint_env(dir, args, env);
     assert!(
         out.status.success(),
         "touchpoint {args:?} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
@@ -54,7 +69,15 @@ pub fn ok(dir: &Path, args: &[&str]) -> String {
 
 /// A query's result as JSON rows.
 pub fn query(dir: &Path, sql: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
-    let text = ok(dir, &["query", "--format", "json", sql]);
+    query_env(dir, sql, &[])
+}
+
+pub fn query_env(
+    dir: &Path,
+    sql: &str,
+    env: Env,
+) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let text = ok_env(dir, &["query", "--format", "json", sql], env);
     let v: serde_json::Value =
         serde_json::from_str(text.trim()).unwrap_or(serde_json::Value::Array(vec![]));
     v.as_array()
@@ -80,4 +103,29 @@ pub fn close(got: f64, want: f64, what: &str) {
         (got - want).abs() <= 1e-6 * want.abs().max(1.0),
         "{what}: got {got}, want {want}"
     );
+}
+
+/// Every table's rows as sorted CSV lines (run ids left out); quarantine
+/// file names lose `extracts` so copies of the same extracts compare equal.
+pub fn snapshot(dir: &Path, env: Env, extracts: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for row in query_env(
+        dir,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
+        env,
+    ) {
+        let t = row["table_name"].as_str().expect("name").to_string();
+        let sql = match t.as_str() {
+            "_runs" => continue,
+            "_quarantine" => format!(
+                "SELECT replace(file, '{extracts}', '') AS file, line, column_name, value, reason, record, source, period FROM _quarantine"
+            ),
+            _ => format!("SELECT * FROM \"{t}\""),
+        };
+        let csv = ok_env(dir, &["query", "--format", "csv", &sql], env);
+        let mut lines: Vec<String> = csv.lines().map(str::to_string).collect();
+        lines.sort();
+        out.insert(t, lines);
+    }
+    out
 }

@@ -2,8 +2,7 @@
 //! against what the generator says it wrote, an idempotent re-run, escaping
 //! of customer text, and the report rendered in headless Chromium.
 
-use crate::common::{ok, project, query, touchpoint};
-use std::collections::BTreeMap;
+use crate::common::{ok, project, query, snapshot, touchpoint};
 use std::io::Write;
 use std::path::Path;
 
@@ -19,27 +18,6 @@ const SOURCES: [(&str, &str); 7] = [
     ("calls", "callcentre"),
     ("surveys", "surveys"),
 ];
-
-/// Every table's rows as sorted CSV lines (run ids left out).
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<String>> {
-    let mut out = BTreeMap::new();
-    for row in query(
-        dir,
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
-    ) {
-        let t = row["table_name"].as_str().expect("name").to_string();
-        let sql = match t.as_str() {
-            "_runs" => continue,
-            "_quarantine" => "SELECT file, line, column_name, value, reason, record, source, period FROM _quarantine".to_string(),
-            _ => format!("SELECT * FROM \"{t}\""),
-        };
-        let csv = ok(dir, &["query", "--format", "csv", &sql]);
-        let mut lines: Vec<String> = csv.lines().map(str::to_string).collect();
-        lines.sort();
-        out.insert(t, lines);
-    }
-    out
-}
 
 #[test]
 fn demo_bank_end_to_end() {
@@ -171,13 +149,13 @@ fn demo_bank_end_to_end() {
     assert_eq!(crate::common::f(&q[0], "unlocated"), 0.0);
 
     // Re-running a period changes nothing.
-    let before = snapshot(dir);
+    let before = snapshot(dir, &[], "");
     assert!(before.len() >= 20, "tables: {:?}", before.keys());
     ok(
         dir,
         &["run", "pipelines/monthly_cx.yaml", "--period", "2024-02"],
     );
-    let after = snapshot(dir);
+    let after = snapshot(dir, &[], "");
     for (t, rows) in &before {
         assert_eq!(
             rows.len(),
@@ -243,7 +221,7 @@ fn a_failed_run_leaves_the_warehouse_as_it_was() {
         dir,
         &["run", "pipelines/monthly_cx.yaml", "--period", "2024-01"],
     );
-    let before = snapshot(dir);
+    let before = snapshot(dir, &[], "");
     let runs_before = query(dir, "SELECT COUNT(*) AS n FROM _runs");
 
     // Sources of 2024-01 and some of 2024-02 commit before this file fails.
@@ -267,7 +245,7 @@ fn a_failed_run_leaves_the_warehouse_as_it_was() {
         "atm 2024-02 should have loaded first: {stderr}"
     );
 
-    let after = snapshot(dir);
+    let after = snapshot(dir, &[], "");
     assert_eq!(
         before.keys().collect::<Vec<_>>(),
         after.keys().collect::<Vec<_>>(),

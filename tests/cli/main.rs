@@ -3,4 +3,5 @@
 mod common;
 mod e2e;
 mod metrics;
+mod s3;
 mod validate;

