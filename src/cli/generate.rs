@@ -34,6 +34,12 @@ pub struct Args {
     /// step with the pipeline's `tier_rules` seed.
     #[arg(long, value_delimiter = ',', default_values_t = [8_000_000i64, 1_000_000, 20_000])]
     pub tiers: Vec<i64>,
+    /// Customers simulated at a time; memory holds one chunk, so it bounds
+    /// memory whatever --customers is. Output depends on it (same seed and
+    /// chunk size, same bytes); later chunks append to the daily files and
+    /// add `sessions_YYYY-MM_partN.parquet` files.
+    #[arg(long, default_value_t = crate::generate::CHUNK_CUSTOMERS)]
+    pub chunk_customers: u64,
 }
 
 pub fn options(a: &Args) -> Result<GenerateOptions> {
@@ -62,6 +68,7 @@ pub fn options(a: &Args) -> Result<GenerateOptions> {
         out: a.out.clone(),
         dirty_rate: a.dirty_rate,
         tier_thresholds: tiers,
+        chunk_customers: a.chunk_customers,
     })
 }
 

@@ -124,12 +124,14 @@ pub(crate) fn write_day(
     events: &mut [AtmEvent],
     day: &Day,
     customers: &[Customer],
+    base: u32,
     next_id: &mut u64,
     fields: &mut Vec<String>,
 ) -> Result<(), GenerateError> {
     events.sort_by_key(|e| (e.secs, e.cust));
     for e in events.iter() {
-        let card = customers[e.cust as usize].card;
+        // Events carry global customer numbers; this chunk starts at `base`.
+        let card = customers[(e.cust - base) as usize].card;
         file.emit(dice, &LAYOUT, e.amount > 0, false, fields, |f| {
             *next_id += 1;
             fill(f, e, day, card, *next_id);

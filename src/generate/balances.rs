@@ -54,6 +54,7 @@ pub(crate) fn write_month(
     dice: &mut Dice,
     rng: &mut ChaCha8Rng,
     customers: &mut [Customer],
+    base: u32,
     cal: &Calendar,
     m: usize,
     fields: &mut Vec<String>,
@@ -84,7 +85,7 @@ pub(crate) fn write_month(
             }
             file.emit(dice, &LAYOUT, false, false, fields, |f| {
                 reset(f, 4);
-                customer_id(&mut f[0], customer_number(i as u32));
+                customer_id(&mut f[0], customer_number(base + i as u32));
                 f[1].push_str(&as_of);
                 f[2].push_str(PRODUCTS[p]);
                 money(&mut f[3], bal);

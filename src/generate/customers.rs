@@ -208,7 +208,10 @@ pub(crate) fn purchase_draws(
     (gap_days, dropout, r)
 }
 
+/// One chunk of the customer base: customers `base + 1 ..= base + len`.
 pub(crate) struct Population {
+    /// Global index of `customers[0]`.
+    pub base: u32,
     pub customers: Vec<Customer>,
 }
 
@@ -287,12 +290,27 @@ fn age_factor(birth_year: u16) -> f64 {
 }
 
 impl Population {
+    /// The whole customer base as one chunk.
+    #[cfg(test)]
     pub(crate) fn generate(
         opts: &GenerateOptions,
         cal: &Calendar,
     ) -> Result<Population, GenerateError> {
-        let n = opts.customers as usize;
         let mut rng = rng::stream(opts.seed, rng::SALT_POPULATION);
+        Self::chunk(&mut rng, opts, cal, 0, opts.customers as usize)
+    }
+
+    /// `n` customers from global index `base`, drawn from the population
+    /// stream `rng` (shared by the chunks in order, so the draws are the same
+    /// whatever is in memory). Tier quotas, opening order and referrals hold
+    /// within the chunk.
+    pub(crate) fn chunk(
+        mut rng: &mut ChaCha8Rng,
+        opts: &GenerateOptions,
+        cal: &Calendar,
+        base: u32,
+        n: usize,
+    ) -> Result<Population, GenerateError> {
         let bad = |e: rand_distr::GammaError| GenerateError::Invalid(format!("distribution: {e}"));
         let lambda_d = Gamma::new(BGNBD_R, 1.0 / BGNBD_ALPHA).map_err(bad)?;
         let nu_d = Gamma::new(SPEND_Q, 1.0 / SPEND_GAMMA).map_err(bad)?;
@@ -309,7 +327,7 @@ impl Population {
         tiers.extend(std::iter::repeat_n(Tier::High, high));
         tiers.extend(std::iter::repeat_n(Tier::Low, low));
         tiers.extend(std::iter::repeat_n(Tier::Middle, n - top - high - low));
-        tiers.shuffle(&mut rng);
+        tiers.shuffle(rng);
 
         // Opening dates, sorted so that ids follow opening order.
         let window = cal.len();
@@ -329,6 +347,7 @@ impl Population {
         let window_f = f64::from(window);
         let mut customers = Vec::with_capacity(n);
         for i in 0..n {
+            let global = base + i as u32;
             let tier = tiers[i];
             let birth_year: u16 = rng.random_range(1940..=2005);
             let region = rng::pick(&mut rng, &[0.18, 0.30, 0.52]) as u8;
@@ -341,7 +360,7 @@ impl Population {
             let name_style = rng::pick(&mut rng, &[0.5, 0.35, 0.15]) as u8;
             let phone = 90_000_000 + rng.random_range(0..10_000_000u32);
             let card = 4_000_000_000_000_000u64
-                + (i as u64) * 10_000_000
+                + u64::from(global) * 10_000_000
                 + rng.random_range(0..10_000_000u64);
             let rel = draw_relationship(&mut rng, tier, opts.tier_thresholds);
             let mut balances = split(&mut rng, tier, rel);
@@ -359,7 +378,7 @@ impl Population {
             balances[5] = card_typical;
             let referred_by = if rng.random::<f64>() < REFERRAL_SHARE {
                 let earlier = opened.partition_point(|&d| d < opened[i]);
-                (earlier > 0).then(|| rng.random_range(0..earlier) as u32)
+                (earlier > 0).then(|| base + rng.random_range(0..earlier) as u32)
             } else {
                 None
             };
@@ -376,12 +395,12 @@ impl Population {
 
             // Pre-simulate the purchase process to find the dropout day.
             let start = f64::from(opened[i].max(0));
-            let (gap0, _, _) = purchase_draws(opts.seed, i as u32, 0, lambda, p);
+            let (gap0, _, _) = purchase_draws(opts.seed, global, 0, lambda, p);
             let mut t = start;
             let mut k = 0u32;
             let mut dropout_day = None;
             loop {
-                let (gap, dropout, _) = purchase_draws(opts.seed, i as u32, k, lambda, p);
+                let (gap, dropout, _) = purchase_draws(opts.seed, global, k, lambda, p);
                 t += gap;
                 if t >= window_f {
                     break;
@@ -426,7 +445,7 @@ impl Population {
                 purchasing: true,
             });
         }
-        Ok(Population { customers })
+        Ok(Population { base, customers })
     }
 }
 
@@ -435,30 +454,34 @@ pub(crate) fn customer_number(idx: u32) -> u32 {
     idx + 1
 }
 
-/// Write `crm/customers.csv` (end-of-window snapshot). Returns the row count.
+/// Write `crm/customers.csv` (end-of-window snapshot), or with `append`
+/// add a later chunk. Returns the row count.
 pub(crate) fn write_crm(
     path: &Path,
     pop: &Population,
     cal: &Calendar,
+    append: bool,
 ) -> Result<u64, GenerateError> {
-    let out = super::sink::create(path)?;
+    let out = super::sink::open(path, append)?;
     let mut w = csv::Writer::from_writer(out);
     let map = |e: csv::Error| GenerateError::Io {
         path: path.to_path_buf(),
         source: e.into(),
     };
-    w.write_record([
-        "customer_id",
-        "full_name",
-        "phone",
-        "birth_year",
-        "region",
-        "home_branch",
-        "opened_date",
-        "closed_date",
-        "referred_by",
-    ])
-    .map_err(map)?;
+    if !append {
+        w.write_record([
+            "customer_id",
+            "full_name",
+            "phone",
+            "birth_year",
+            "region",
+            "home_branch",
+            "opened_date",
+            "closed_date",
+            "referred_by",
+        ])
+        .map_err(map)?;
+    }
     let window = cal.len();
     let mut opened = String::new();
     let mut closed = String::new();
@@ -479,7 +502,7 @@ pub(crate) fn write_crm(
             .map(|r| format!("C{:07}", customer_number(r)))
             .unwrap_or_default();
         w.write_record([
-            format!("C{:07}", customer_number(i as u32)).as_str(),
+            format!("C{:07}", customer_number(pop.base + i as u32)).as_str(),
             c.full_name().as_str(),
             phone.as_str(),
             c.birth_year.to_string().as_str(),

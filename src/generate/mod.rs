@@ -2,9 +2,11 @@
 //! extracts (CRM, balances, ATM, branch queue tickets, online sessions,
 //! call centre, surveys) with ground truth and deliberate defects.
 //!
-//! [`generate`] is deterministic for a seed (same bytes on every run) and
-//! streams to disk: it keeps O(customers) per-customer state, and at most
-//! one day's events (one Parquet row group for online sessions) in memory.
+//! [`generate`] is deterministic for a seed and chunk size (same bytes on
+//! every run) and streams to disk: it simulates the customer base in chunks
+//! (`chunk_customers` at a time, each chunk over the whole window, appending
+//! to the daily files), so memory holds one chunk's state and one day's
+//! events whatever the number of customers or months.
 //!
 //! Layout: [`customers`] draws the population and writes the CRM file,
 //! [`sim`] runs the day loop over the channel modules ([`atm`], [`branch`],
@@ -52,7 +54,13 @@ pub struct GenerateOptions {
     pub dirty_rate: f64,
     /// Relationship-balance tier thresholds in whole HKD: top, high, middle.
     pub tier_thresholds: [i64; 3],
+    /// Customers simulated at a time: bounds memory. Output depends on it
+    /// (the same seed and chunk size give the same bytes).
+    pub chunk_customers: u64,
 }
+
+/// Default chunk: ~10 MB of customer state.
+pub const CHUNK_CUSTOMERS: u64 = 50_000;
 
 impl Default for GenerateOptions {
     fn default() -> Self {
@@ -64,6 +72,7 @@ impl Default for GenerateOptions {
             out: PathBuf::from("data"),
             dirty_rate: 0.005,
             tier_thresholds: [8_000_000, 1_000_000, 20_000],
+            chunk_customers: CHUNK_CUSTOMERS,
         }
     }
 }
@@ -137,9 +146,11 @@ impl Tallies {
     }
 
     /// Count one closed file of `source` belonging to month `period`.
-    pub(crate) fn add(&mut self, source: &str, period: &str, counts: &Counts) {
+    /// Count a file's rows; `new_file` is false when a later customer chunk
+    /// appended to a file already counted.
+    pub(crate) fn add(&mut self, source: &str, period: &str, counts: &Counts, new_file: bool) {
         let t = self.map.entry(source.to_string()).or_default();
-        t.files += 1;
+        t.files += u64::from(new_file);
         t.rows_written += counts.rows;
         t.clean += counts.clean;
         for k in Kind::ALL {
@@ -181,6 +192,9 @@ fn validate(opts: &GenerateOptions) -> Result<(), GenerateError> {
             opts.start.year()
         ));
     }
+    if opts.chunk_customers == 0 {
+        return bad("chunk_customers must be at least 1".into());
+    }
     if !(opts.dirty_rate.is_finite() && (0.0..=1.0).contains(&opts.dirty_rate)) {
         return bad(format!(
             "dirty_rate must be between 0 and 1, got {}",
@@ -201,12 +215,35 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateSummary, GenerateError
     let started = std::time::Instant::now();
     validate(opts)?;
     let cal = time::Calendar::new(opts.start.year(), opts.start.month(), opts.months);
-    let mut pop = customers::Population::generate(opts, &cal)?;
     let mut tallies = Tallies::new();
-
-    sim::run(opts, &cal, &mut pop, &mut tallies)?;
-
-    let rows = customers::write_crm(&opts.out.join("crm").join("customers.csv"), &pop, &cal)?;
+    let mut sim = sim::Sim::new(opts)?;
+    let mut pop_rng = rng::stream(opts.seed, rng::SALT_POPULATION);
+    let truth_dir = opts.out.join("_truth");
+    let chunk = opts.chunk_customers;
+    let chunks = opts.customers.div_ceil(chunk);
+    let mut rows = 0;
+    for part in 0..chunks {
+        let base = part * chunk;
+        let n = chunk.min(opts.customers - base);
+        let mut pop =
+            customers::Population::chunk(&mut pop_rng, opts, &cal, base as u32, n as usize)?;
+        let append = part > 0;
+        sim.run(
+            opts,
+            &cal,
+            &mut pop,
+            part as usize,
+            part + 1 == chunks,
+            &mut tallies,
+        )?;
+        rows += customers::write_crm(
+            &opts.out.join("crm").join("customers.csv"),
+            &pop,
+            &cal,
+            append,
+        )?;
+        truth::write_customers(&truth_dir.join("customers.csv"), &pop, &cal, append)?;
+    }
     let last_period = cal.periods.last().cloned().unwrap_or_default();
     tallies.add(
         "customers",
@@ -216,10 +253,9 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateSummary, GenerateError
             clean: rows,
             dirty: [0; 6],
         },
+        true,
     );
 
-    let truth_dir = opts.out.join("_truth");
-    truth::write_customers(&truth_dir.join("customers.csv"), &pop, &cal)?;
     truth::write_params(&truth_dir.join("params.json"), opts, &cal)?;
     truth::write_manifest(&truth_dir.join("manifest.json"), &tallies.map)?;
 

@@ -138,177 +138,253 @@ fn finish(
     tallies: &mut Tallies,
     source: &str,
     period: &str,
+    new_file: bool,
 ) -> Result<(), GenerateError> {
     let (counts, truncated) = file.finish(*truncate)?;
     if truncated {
         *truncate = false;
     }
-    tallies.add(source, period, &counts);
+    tallies.add(source, period, &counts, new_file);
     Ok(())
 }
 
-/// Run the whole window, writing every extract except `customers.csv`.
-pub(crate) fn run(
-    opts: &GenerateOptions,
-    cal: &Calendar,
-    pop: &mut Population,
-    tallies: &mut Tallies,
-) -> Result<(), GenerateError> {
-    let out: &Path = &opts.out;
-    let seed = opts.seed;
-    let mut rng = rng::stream(seed, rng::SALT_ACTIVITY);
-    let mut bal_rng = rng::stream(seed, rng::SALT_BALANCES);
-    let mut dice: [Dice; 6] = std::array::from_fn(|s| {
-        Dice::new(
-            rng::stream(seed, rng::SALT_DIRTY + s as u64),
-            opts.dirty_rate,
-        )
-    });
-    let spend = Gamma::new(SPEND_P, 1.0)
-        .map_err(|e| GenerateError::Invalid(format!("distribution: {e}")))?;
-    let mut ids = [0u64; 5];
-    let mut fields: Vec<String> = Vec::new();
-    let mut ev = DayEvents::default();
-    let mut queue = Queue::default();
+/// The day loop's state that carries over from one customer chunk to the
+/// next: random streams, defect dice, record ids, pending truncations.
+pub(crate) struct Sim {
+    rng: ChaCha8Rng,
+    bal_rng: ChaCha8Rng,
+    dice: [Dice; 6],
+    spend: Gamma<f64>,
+    ids: [u64; 5],
+    fields: Vec<String>,
+    ev: DayEvents,
+    /// A source whose target file has no data line truncates its next file instead.
+    truncate: [bool; 6],
+    script_seen: bool,
+}
 
-    let months = cal.periods.len();
-    let trunc_day = cal.len() / 2;
-    let trunc_month = months / 2;
-    // A source whose target file has no data line truncates its next file instead.
-    let mut truncate = [false; 6];
-    // A zero dirty rate gives a fully clean data set (no truncated lines either).
-    let dirty_on = opts.dirty_rate > 0.0;
-    let mut script_seen = false;
-    let first_month_end = cal.month_days(0).last().map_or(0, |d| d.index);
-
-    for m in 0..months {
-        let period = cal.periods[m].as_str();
-        let rates = Rates {
-            branch_trend: BRANCH_TREND.powi(m as i32),
-            online_trend: ONLINE_TREND.powi(m as i32),
-        };
-        let mut online_file = OnlineFile::create(
-            out.join("online")
-                .join(format!("sessions_{period}.parquet")),
-        )?;
-        let mut survey_file = TextFile::create(
-            out.join("surveys").join(format!("surveys_{period}.csv")),
-            Format::Csv,
-            &surveys::HEADER,
-        )?;
-
-        for day in cal.month_days(m) {
-            let (y, mo, dd) = (day.year, day.month, day.day);
-            let atm_path = out
-                .join("atm")
-                .join(format!("{y:04}"))
-                .join(format!("{mo:02}"))
-                .join(format!("atm_{y:04}{mo:02}{dd:02}.csv"));
-            let branch_path = out
-                .join("branch")
-                .join(format!("{y:04}"))
-                .join(format!("{mo:02}"))
-                .join(format!("tickets_{y:04}{mo:02}{dd:02}.jsonl"));
-            let call_path = out
-                .join("callcentre")
-                .join(format!("{y:04}"))
-                .join(format!("{mo:02}"))
-                .join(format!("calls_{dd:02}{mo:02}{y:04}.txt"));
-
-            ev.clear();
-            for (i, c) in pop.customers.iter_mut().enumerate() {
-                if c.is_open(day.index) {
-                    simulate_customer_day(
-                        &mut rng, seed, &spend, i as u32, c, day, &rates, &mut ev, &mut queue,
-                    );
-                }
-            }
-
-            if dirty_on && day.index == trunc_day {
-                truncate[ATM] = true;
-                truncate[BRANCH] = true;
-                truncate[CALLS] = true;
-            }
-
-            let mut f = TextFile::create(atm_path, Format::Csv, &atm::HEADER)?;
-            atm::write_day(
-                &mut f,
-                &mut dice[ATM],
-                &mut ev.atm,
-                day,
-                &pop.customers,
-                &mut ids[ATM],
-                &mut fields,
-            )?;
-            finish(f, &mut truncate[ATM], tallies, "atm", period)?;
-
-            let mut f = TextFile::create(branch_path, Format::Jsonl(&branch::KEYS), &branch::KEYS)?;
-            branch::write_day(
-                &mut f,
-                &mut dice[BRANCH],
-                &mut ev.branch,
-                day,
-                &mut ids[BRANCH],
-                &mut fields,
-            )?;
-            finish(f, &mut truncate[BRANCH], tallies, "branch", period)?;
-
-            let mut f = TextFile::create(call_path, Format::Pipe, &callcentre::HEADER)?;
-            callcentre::write_day(
-                &mut f,
-                &mut dice[CALLS],
-                &mut ev.calls,
-                day,
-                &mut ids[CALLS],
-                &mut fields,
-            )?;
-            finish(f, &mut truncate[CALLS], tallies, "callcentre", period)?;
-
-            online_file.write_day(&mut dice[ONLINE], &mut ev.online, day, &mut ids[ONLINE])?;
-
-            let force = !script_seen && day.index >= first_month_end;
-            script_seen |= surveys::write_day(
-                &mut survey_file,
-                &mut dice[SURVEYS],
-                &mut queue.today,
-                force,
-                &mut ids[SURVEYS],
-                &mut fields,
-            )?;
-            queue.advance();
-        }
-
-        let counts = online_file.finish()?;
-        tallies.add("online", period, &counts);
-        if dirty_on && m == trunc_month {
-            truncate[SURVEYS] = true;
-            truncate[BALANCES] = true;
-        }
-        finish(
-            survey_file,
-            &mut truncate[SURVEYS],
-            tallies,
-            "surveys",
-            period,
-        )?;
-
-        let mut f = TextFile::create(
-            out.join("crm")
-                .join("balances")
-                .join(format!("balances_{period}.csv")),
-            Format::Csv,
-            &balances::HEADER,
-        )?;
-        balances::write_month(
-            &mut f,
-            &mut dice[BALANCES],
-            &mut bal_rng,
-            &mut pop.customers,
-            cal,
-            m,
-            &mut fields,
-        )?;
-        finish(f, &mut truncate[BALANCES], tallies, "balances", period)?;
+impl Sim {
+    pub(crate) fn new(opts: &GenerateOptions) -> Result<Sim, GenerateError> {
+        let seed = opts.seed;
+        Ok(Sim {
+            rng: rng::stream(seed, rng::SALT_ACTIVITY),
+            bal_rng: rng::stream(seed, rng::SALT_BALANCES),
+            dice: std::array::from_fn(|s| {
+                Dice::new(
+                    rng::stream(seed, rng::SALT_DIRTY + s as u64),
+                    opts.dirty_rate,
+                )
+            }),
+            spend: Gamma::new(SPEND_P, 1.0)
+                .map_err(|e| GenerateError::Invalid(format!("distribution: {e}")))?,
+            ids: [0u64; 5],
+            fields: Vec::new(),
+            ev: DayEvents::default(),
+            truncate: [false; 6],
+            script_seen: false,
+        })
     }
-    Ok(())
+
+    /// Run the whole window for one chunk of customers, writing every extract
+    /// except `customers.csv`. Chunk `part` > 0 appends to the daily and
+    /// monthly text files and writes its own Parquet part; only the `last`
+    /// chunk truncates lines, so a truncated line is always a file's end.
+    pub(crate) fn run(
+        &mut self,
+        opts: &GenerateOptions,
+        cal: &Calendar,
+        pop: &mut Population,
+        part: usize,
+        last: bool,
+        tallies: &mut Tallies,
+    ) -> Result<(), GenerateError> {
+        let out: &Path = &opts.out;
+        let seed = opts.seed;
+        let append = part > 0;
+        let base = pop.base;
+        let Sim {
+            rng,
+            bal_rng,
+            dice,
+            spend,
+            ids,
+            fields,
+            ev,
+            truncate,
+            script_seen,
+        } = self;
+        let mut queue = Queue::default();
+
+        let months = cal.periods.len();
+        let trunc_day = cal.len() / 2;
+        let trunc_month = months / 2;
+        // A zero dirty rate gives a fully clean data set (no truncated lines either).
+        let dirty_on = opts.dirty_rate > 0.0 && last;
+        let first_month_end = cal.month_days(0).last().map_or(0, |d| d.index);
+
+        for m in 0..months {
+            let period = cal.periods[m].as_str();
+            let rates = Rates {
+                branch_trend: BRANCH_TREND.powi(m as i32),
+                online_trend: ONLINE_TREND.powi(m as i32),
+            };
+            let online_name = if append {
+                format!("sessions_{period}_part{part}.parquet")
+            } else {
+                format!("sessions_{period}.parquet")
+            };
+            let mut online_file = OnlineFile::create(out.join("online").join(online_name))?;
+            let mut survey_file = TextFile::open(
+                out.join("surveys").join(format!("surveys_{period}.csv")),
+                Format::Csv,
+                &surveys::HEADER,
+                append,
+            )?;
+
+            for day in cal.month_days(m) {
+                let (y, mo, dd) = (day.year, day.month, day.day);
+                let atm_path = out
+                    .join("atm")
+                    .join(format!("{y:04}"))
+                    .join(format!("{mo:02}"))
+                    .join(format!("atm_{y:04}{mo:02}{dd:02}.csv"));
+                let branch_path = out
+                    .join("branch")
+                    .join(format!("{y:04}"))
+                    .join(format!("{mo:02}"))
+                    .join(format!("tickets_{y:04}{mo:02}{dd:02}.jsonl"));
+                let call_path = out
+                    .join("callcentre")
+                    .join(format!("{y:04}"))
+                    .join(format!("{mo:02}"))
+                    .join(format!("calls_{dd:02}{mo:02}{y:04}.txt"));
+
+                ev.clear();
+                for (i, c) in pop.customers.iter_mut().enumerate() {
+                    if c.is_open(day.index) {
+                        simulate_customer_day(
+                            rng,
+                            seed,
+                            spend,
+                            base + i as u32,
+                            c,
+                            day,
+                            &rates,
+                            ev,
+                            &mut queue,
+                        );
+                    }
+                }
+
+                if dirty_on && day.index == trunc_day {
+                    truncate[ATM] = true;
+                    truncate[BRANCH] = true;
+                    truncate[CALLS] = true;
+                }
+
+                let mut f = TextFile::open(atm_path, Format::Csv, &atm::HEADER, append)?;
+                atm::write_day(
+                    &mut f,
+                    &mut dice[ATM],
+                    &mut ev.atm,
+                    day,
+                    &pop.customers,
+                    base,
+                    &mut ids[ATM],
+                    fields,
+                )?;
+                finish(f, &mut truncate[ATM], tallies, "atm", period, !append)?;
+
+                let mut f = TextFile::open(
+                    branch_path,
+                    Format::Jsonl(&branch::KEYS),
+                    &branch::KEYS,
+                    append,
+                )?;
+                branch::write_day(
+                    &mut f,
+                    &mut dice[BRANCH],
+                    &mut ev.branch,
+                    day,
+                    &mut ids[BRANCH],
+                    fields,
+                )?;
+                finish(f, &mut truncate[BRANCH], tallies, "branch", period, !append)?;
+
+                let mut f = TextFile::open(call_path, Format::Pipe, &callcentre::HEADER, append)?;
+                callcentre::write_day(
+                    &mut f,
+                    &mut dice[CALLS],
+                    &mut ev.calls,
+                    day,
+                    &mut ids[CALLS],
+                    fields,
+                )?;
+                finish(
+                    f,
+                    &mut truncate[CALLS],
+                    tallies,
+                    "callcentre",
+                    period,
+                    !append,
+                )?;
+
+                online_file.write_day(&mut dice[ONLINE], &mut ev.online, day, &mut ids[ONLINE])?;
+
+                let force = !*script_seen && day.index >= first_month_end;
+                *script_seen |= surveys::write_day(
+                    &mut survey_file,
+                    &mut dice[SURVEYS],
+                    &mut queue.today,
+                    force,
+                    &mut ids[SURVEYS],
+                    fields,
+                )?;
+                queue.advance();
+            }
+
+            let counts = online_file.finish()?;
+            tallies.add("online", period, &counts, true);
+            if dirty_on && m == trunc_month {
+                truncate[SURVEYS] = true;
+                truncate[BALANCES] = true;
+            }
+            finish(
+                survey_file,
+                &mut truncate[SURVEYS],
+                tallies,
+                "surveys",
+                period,
+                !append,
+            )?;
+
+            let mut f = TextFile::open(
+                out.join("crm")
+                    .join("balances")
+                    .join(format!("balances_{period}.csv")),
+                Format::Csv,
+                &balances::HEADER,
+                append,
+            )?;
+            balances::write_month(
+                &mut f,
+                &mut dice[BALANCES],
+                bal_rng,
+                &mut pop.customers,
+                base,
+                cal,
+                m,
+                fields,
+            )?;
+            finish(
+                f,
+                &mut truncate[BALANCES],
+                tallies,
+                "balances",
+                period,
+                !append,
+            )?;
+        }
+        Ok(())
+    }
 }

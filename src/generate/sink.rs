@@ -24,10 +24,23 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> GenerateErro
 
 /// Create the parent directory of `path` and open it for buffered writing.
 pub(crate) fn create(path: &Path) -> Result<BufWriter<File>, GenerateError> {
+    open(path, false)
+}
+
+/// [`create`], or with `append` add to the file a previous customer chunk
+/// wrote.
+pub(crate) fn open(path: &Path, append: bool) -> Result<BufWriter<File>, GenerateError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io_err(path))?;
     }
-    let f = File::create(path).map_err(io_err(path))?;
+    let f = if append {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(io_err(path))?
+    } else {
+        File::create(path).map_err(io_err(path))?
+    };
     Ok(BufWriter::with_capacity(1 << 16, f))
 }
 
@@ -87,13 +100,15 @@ pub(crate) struct TextFile {
 }
 
 impl TextFile {
-    /// Create the file and write its header line.
-    pub(crate) fn create(
+    /// Create the file and write its header line, or (`append`) continue
+    /// the one an earlier customer chunk wrote, without a second header.
+    pub(crate) fn open(
         path: PathBuf,
         format: Format,
         header: &[&str],
+        append: bool,
     ) -> Result<TextFile, GenerateError> {
-        let out = create(&path)?;
+        let out = open(&path, append)?;
         let shared = Shared::default();
         let csv = csv::WriterBuilder::new()
             .flexible(true)
@@ -116,6 +131,7 @@ impl TextFile {
         };
         match format {
             Format::Jsonl(_) => {}
+            _ if append => {}
             _ => {
                 let header: Vec<String> = header.iter().map(|h| (*h).to_string()).collect();
                 file.format_line(&header)?;

@@ -27,24 +27,27 @@ pub(crate) fn write_customers(
     path: &Path,
     pop: &Population,
     cal: &Calendar,
+    append: bool,
 ) -> Result<(), GenerateError> {
-    let out = create(path)?;
+    let out = super::sink::open(path, append)?;
     let mut w = csv::Writer::from_writer(out);
     let map = |e: csv::Error| GenerateError::Io {
         path: path.to_path_buf(),
         source: e.into(),
     };
-    w.write_record([
-        "customer_id",
-        "tier",
-        "churn_date",
-        "closed_date",
-        "lambda_per_week",
-        "p_dropout",
-        "spend_nu",
-        "relationship_balance_start",
-    ])
-    .map_err(map)?;
+    if !append {
+        w.write_record([
+            "customer_id",
+            "tier",
+            "churn_date",
+            "closed_date",
+            "lambda_per_week",
+            "p_dropout",
+            "spend_nu",
+            "relationship_balance_start",
+        ])
+        .map_err(map)?;
+    }
     let window = cal.len();
     let (mut churn, mut closed, mut rel) = (String::new(), String::new(), String::new());
     for (i, c) in pop.customers.iter().enumerate() {
@@ -59,7 +62,7 @@ pub(crate) fn write_customers(
         }
         money(&mut rel, c.rel_start);
         w.write_record([
-            format!("C{:07}", customer_number(i as u32)).as_str(),
+            format!("C{:07}", customer_number(pop.base + i as u32)).as_str(),
             c.tier.name(),
             churn.as_str(),
             closed.as_str(),

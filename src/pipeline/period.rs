@@ -110,10 +110,31 @@ impl Period {
 pub const PLACEHOLDERS: [&str; 4] = ["{period}", "{yyyymm}", "{yyyy}", "{mm}"];
 
 /// The pattern with placeholders replaced by wildcards: matches every period.
+/// A placeholder next to a `*` adds none (`{period}*` is `*`, not the
+/// recursive `**`).
 pub fn any_period(pattern: &str) -> String {
-    PLACEHOLDERS
+    const MARK: char = '\u{0}';
+    let marked = PLACEHOLDERS
         .iter()
-        .fold(pattern.to_string(), |p, ph| p.replace(ph, "*"))
+        .fold(pattern.to_string(), |p, ph| p.replace(ph, "\u{0}"));
+    let mut out = String::with_capacity(marked.len());
+    // Whether the last character out is a `*`, and whether a placeholder made it.
+    let (mut star, mut from_mark) = (false, false);
+    for c in marked.chars() {
+        match c {
+            MARK if star => {}
+            MARK => {
+                out.push('*');
+                (star, from_mark) = (true, true);
+            }
+            '*' if from_mark => from_mark = false,
+            c => {
+                out.push(c);
+                (star, from_mark) = (c == '*', false);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -138,6 +159,10 @@ mod tests {
             4
         );
         assert!("2024-13".parse::<Period>().is_err());
+        assert_eq!(any_period("s/{period}*.parquet"), "s/*.parquet");
+        assert_eq!(any_period("a/{yyyy}/{mm}/x_*.csv"), "a/*/*/x_*.csv");
+        assert_eq!(any_period("a/**/x_{period}.csv"), "a/**/x_*.csv");
+        assert_eq!(any_period("a/*{mm}/x.csv"), "a/*/x.csv");
         assert!(Period::parse_range("2024-05..2024-01").is_err());
     }
 }

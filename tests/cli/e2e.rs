@@ -37,6 +37,10 @@ fn demo_bank_end_to_end() {
             "7",
             "--out",
             "data",
+            // Three customer chunks: appended daily files and Parquet parts
+            // must load exactly like one pass.
+            "--chunk-customers",
+            "150",
         ],
     );
     let manifest: serde_json::Value = serde_json::from_str(
