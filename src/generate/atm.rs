@@ -4,7 +4,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::GenerateError;
-use super::customers::{Customer, customer_number};
+use super::customers::{Customer, Population, customer_number};
 use super::dirty::{DateStyle, Dice, Layout};
 use super::rng::{lognormal, pick, time_of_day};
 use super::sink::{TextFile, customer_id, money, reset};
@@ -123,15 +123,14 @@ pub(crate) fn write_day(
     dice: &mut Dice,
     events: &mut [AtmEvent],
     day: &Day,
-    customers: &[Customer],
-    base: u32,
+    pop: &Population,
     next_id: &mut u64,
     fields: &mut Vec<String>,
 ) -> Result<(), GenerateError> {
     events.sort_by_key(|e| (e.secs, e.cust));
     for e in events.iter() {
         // Events carry global customer numbers; this chunk starts at `base`.
-        let card = customers[(e.cust - base) as usize].card;
+        let card = pop.customers[(e.cust - pop.base) as usize].card;
         file.emit(dice, &LAYOUT, e.amount > 0, false, fields, |f| {
             *next_id += 1;
             fill(f, e, day, card, *next_id);

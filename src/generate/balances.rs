@@ -10,7 +10,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::GenerateError;
-use super::customers::{Customer, PRODUCTS, customer_number};
+use super::customers::{Customer, PRODUCTS, Population, customer_number};
 use super::dirty::{DateStyle, Dice, Layout};
 use super::rng::{lognormal, std_normal};
 use super::sink::{TextFile, customer_id, money, reset};
@@ -53,8 +53,7 @@ pub(crate) fn write_month(
     file: &mut TextFile,
     dice: &mut Dice,
     rng: &mut ChaCha8Rng,
-    customers: &mut [Customer],
-    base: u32,
+    pop: &mut Population,
     cal: &Calendar,
     m: usize,
     fields: &mut Vec<String>,
@@ -66,7 +65,8 @@ pub(crate) fn write_month(
     };
     let mut as_of = String::new();
     fmt_date(&mut as_of, cal.civil(last));
-    for (i, c) in customers.iter_mut().enumerate() {
+    let base = pop.base;
+    for (i, c) in pop.customers.iter_mut().enumerate() {
         if !c.is_open(last) {
             continue;
         }

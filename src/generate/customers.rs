@@ -305,7 +305,7 @@ impl Population {
     /// whatever is in memory). Tier quotas, opening order and referrals hold
     /// within the chunk.
     pub(crate) fn chunk(
-        mut rng: &mut ChaCha8Rng,
+        rng: &mut ChaCha8Rng,
         opts: &GenerateOptions,
         cal: &Calendar,
         base: u32,
@@ -350,26 +350,26 @@ impl Population {
             let global = base + i as u32;
             let tier = tiers[i];
             let birth_year: u16 = rng.random_range(1940..=2005);
-            let region = rng::pick(&mut rng, &[0.18, 0.30, 0.52]) as u8;
+            let region = rng::pick(rng, &[0.18, 0.30, 0.52]) as u8;
             let home_branch = region * 4 + rng.random_range(1..=4u8);
             let name = [
                 rng.random_range(0..24u8),
                 rng.random_range(0..24u8),
                 rng.random_range(0..24u8),
             ];
-            let name_style = rng::pick(&mut rng, &[0.5, 0.35, 0.15]) as u8;
+            let name_style = rng::pick(rng, &[0.5, 0.35, 0.15]) as u8;
             let phone = 90_000_000 + rng.random_range(0..10_000_000u32);
             let card = 4_000_000_000_000_000u64
                 + u64::from(global) * 10_000_000
                 + rng.random_range(0..10_000_000u64);
-            let rel = draw_relationship(&mut rng, tier, opts.tier_thresholds);
-            let mut balances = split(&mut rng, tier, rel);
+            let rel = draw_relationship(rng, tier, opts.tier_thresholds);
+            let mut balances = split(rng, tier, rel);
             if rng.random::<f64>() < MORTGAGE_SHARE[tier.i()] {
-                balances[4] = (lognormal(&mut rng, MORTGAGE_MEDIAN_HKD[tier.i()], 0.5) * 100.0)
-                    .round() as i64;
+                balances[4] =
+                    (lognormal(rng, MORTGAGE_MEDIAN_HKD[tier.i()], 0.5) * 100.0).round() as i64;
             }
             let card_typical = if rng.random::<f64>() < CARD_SHARE[tier.i()] {
-                (lognormal(&mut rng, CARD_MEDIAN_HKD[tier.i()], 0.8) * 100.0)
+                (lognormal(rng, CARD_MEDIAN_HKD[tier.i()], 0.8) * 100.0)
                     .round()
                     .max(100.0) as i64
             } else {
@@ -382,13 +382,13 @@ impl Population {
             } else {
                 None
             };
-            let lambda: f64 = lambda_d.sample(&mut rng).max(1e-9);
-            let p: f64 = p_d.sample(&mut rng);
-            let nu: f64 = nu_d.sample(&mut rng).max(1e-12);
+            let lambda: f64 = lambda_d.sample(rng).max(1e-9);
+            let p: f64 = p_d.sample(rng);
+            let nu: f64 = nu_d.sample(rng).max(1e-12);
             let ramp_len = rng.random_range(60..=90);
             let close_after = rng.random_range(20..=60);
             let background = if lambda < SLOW_LAMBDA {
-                Some(exponential(&mut rng, BACKGROUND_HAZARD_MONTHLY / 30.4375))
+                Some(exponential(rng, BACKGROUND_HAZARD_MONTHLY / 30.4375))
             } else {
                 None
             };

@@ -288,8 +288,7 @@ impl Sim {
                     &mut dice[ATM],
                     &mut ev.atm,
                     day,
-                    &pop.customers,
-                    base,
+                    pop,
                     &mut ids[ATM],
                     fields,
                 )?;
@@ -366,16 +365,7 @@ impl Sim {
                 &balances::HEADER,
                 append,
             )?;
-            balances::write_month(
-                &mut f,
-                &mut dice[BALANCES],
-                bal_rng,
-                &mut pop.customers,
-                base,
-                cal,
-                m,
-                fields,
-            )?;
+            balances::write_month(&mut f, &mut dice[BALANCES], bal_rng, pop, cal, m, fields)?;
             finish(
                 f,
                 &mut truncate[BALANCES],
