@@ -78,7 +78,8 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
             "run from the project folder, or pass --warehouse",
         ));
     }
-    let wh = Warehouse::open(&location)?;
+    // Readers see the last finished run, never half of one.
+    let wh = Warehouse::open(&location)?.committed().await?;
     let ctx = crate::sql::session();
     let tables = crate::sql::register_warehouse(&ctx, &wh, pipeline.as_ref(), false).await?;
     let df = ctx

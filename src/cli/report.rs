@@ -46,7 +46,10 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
             },
         ));
     }
-    let wh = Warehouse::open(&p.warehouse_location(a.warehouse.warehouse.as_deref()))?;
+    // Readers see the last finished run, never half of one.
+    let wh = Warehouse::open(&p.warehouse_location(a.warehouse.warehouse.as_deref()))?
+        .committed()
+        .await?;
     let dir = a.out.unwrap_or_else(|| p.root.join("out").join("reports"));
     let path = crate::report::render(&p, &wh, &a.report, period, &dir).await?;
     writeln!(out, "{}", path.display()).map_err(super::io_err("stdout"))?;

@@ -29,7 +29,8 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
             .clone()
             .unwrap_or_else(|| "warehouse".into())
     };
-    let wh = Warehouse::open(&location)?;
+    // Readers see the last finished run, never half of one.
+    let wh = Warehouse::open(&location)?.committed().await?;
     let io = super::io_err("stdout");
     let ctx = crate::sql::session();
     writeln!(

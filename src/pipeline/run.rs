@@ -63,7 +63,7 @@ pub async fn run(
     periods: &[Period],
     progress: &mut dyn Write,
 ) -> Result<RunSummary> {
-    let lock = crate::warehouse::lock::RunLock::acquire(wh, &pipeline.name).await?;
+    let (lock, stale) = crate::warehouse::lock::RunLock::acquire(wh, &pipeline.name).await?;
     let run_id = new_run_id();
     let started = Instant::now();
     let ctx = crate::sql::session();
@@ -75,17 +75,27 @@ pub async fn run(
         steps: Vec::new(),
         progress,
         before: BTreeMap::new(),
+        lock,
+        commits: 0,
     };
-    let mut result = r.all(periods).await;
+    let mut result = match stale {
+        Some(stale) => r.recover(stale).await,
+        None => Ok(()),
+    };
+    if result.is_ok() {
+        result = r.all(periods).await;
+    }
+    let mut restored = true;
     if result.is_err() {
         // A failed run leaves the warehouse as it was: every table it wrote
         // goes back to its earlier version (the run itself stays in `_runs`).
         for (table, version) in std::mem::take(&mut r.before) {
             if let Err(e) = wh.roll_back(&table, version).await {
+                restored = false;
                 result = result.map_err(|first| {
                     crate::Error::usage(
                         format!("{first}; and rolling back `{table}` failed: {e}"),
-                        "the table may hold part of this run; re-run the period",
+                        "the next run restores it (the lock keeps its earlier version); re-run the period",
                     )
                 });
             }
@@ -134,7 +144,11 @@ pub async fn run(
     let logged = wh
         .write(&ctx, RUNS, batch_stream(batch), WriteMode::Append, &run_id)
         .await;
-    lock.release().await;
+    // A table that could not be restored keeps the lock and its journal:
+    // readers stay on the earlier versions and the next run restores them.
+    if restored {
+        r.lock.release().await;
+    }
     result?;
     logged?;
     Ok(RunSummary {
@@ -154,6 +168,10 @@ struct Runner<'a> {
     progress: &'a mut dyn Write,
     /// table → its version before this run wrote it (`None`: it is new).
     before: BTreeMap<String, Option<u64>>,
+    /// The run lock, also the journal of `before` that survives a crash.
+    lock: crate::warehouse::lock::RunLock,
+    /// Tables committed so far (for the fault-injection hook).
+    commits: u64,
 }
 
 impl Runner<'_> {
@@ -168,9 +186,40 @@ impl Runner<'_> {
     ) -> Result<crate::warehouse::Committed> {
         if !self.before.contains_key(name) {
             let v = self.wh.version(name).await?;
+            // Journal first: if the process dies during the write, the next
+            // run (and every reader meanwhile) knows the version to go back to.
+            self.lock.record(name, v).await?;
             self.before.insert(name.to_string(), v);
         }
-        Ok(self.wh.write(ctx, name, stream, mode, &self.run_id).await?)
+        let c = self.wh.write(ctx, name, stream, mode, &self.run_id).await?;
+        self.commits += 1;
+        fault_hook(self.commits, name);
+        Ok(c)
+    }
+
+    /// Restore the tables of a run that died (killed, machine lost) to their
+    /// versions before it, and log that in `_runs`.
+    async fn recover(&mut self, stale: crate::warehouse::lock::Stale) -> Result<()> {
+        let t = Instant::now();
+        let pins = crate::warehouse::lock::pins(&stale.journal);
+        for (table, version) in &pins {
+            self.wh.roll_back(table, *version).await?;
+        }
+        let _ = writeln!(
+            self.progress,
+            "recovered: restored {} table(s) written by an unfinished run ({})",
+            pins.len(),
+            stale.holder
+        );
+        self.log("recover", "", None, 0, 0, 0, 0, t, None);
+        if let Some(last) = self.steps.last_mut() {
+            last.message = Some(format!(
+                "restored {} to their versions before the unfinished run of {}",
+                pins.keys().cloned().collect::<Vec<_>>().join(", "),
+                stale.holder
+            ));
+        }
+        Ok(())
     }
 
     async fn all(&mut self, periods: &[Period]) -> Result<()> {
@@ -349,9 +398,13 @@ impl Runner<'_> {
             "source" => format!(
                 "load  {table}{p}: {files} files, {read} rows read = {loaded} loaded + {quarantined} quarantined ({secs:.1}s)"
             ),
+            // `recover` prints its own line.
+            "recover" => String::new(),
             _ => format!("build {table}: {loaded} rows ({secs:.1}s)"),
         };
-        let _ = writeln!(self.progress, "{line}");
+        if !line.is_empty() {
+            let _ = writeln!(self.progress, "{line}");
+        }
         self.steps.push(StepLog {
             run_id: self.run_id.clone(),
             pipeline: self.pipeline.name.clone(),
@@ -514,4 +567,22 @@ pub fn seed_batch(seed: &Seed) -> Result<RecordBatch> {
         cols.push(arr);
     }
     RecordBatch::try_new(seed_schema(seed), cols).map_err(|e| crate::Error::Query(e.to_string()))
+}
+
+/// Fault injection for the crash tests: with
+/// `TOUCHPOINT_FAULT_PAUSE_AFTER_COMMIT=N` the run stops dead after its Nth
+/// table commit (says so on stderr) and waits to be killed.
+fn fault_hook(commits: u64, table: &str) {
+    let Some(n) = std::env::var("TOUCHPOINT_FAULT_PAUSE_AFTER_COMMIT")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return;
+    };
+    if commits == n {
+        eprintln!("fault: paused after commit {n} ({table})");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
 }

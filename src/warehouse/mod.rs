@@ -109,6 +109,9 @@ pub struct Warehouse {
     root: Url,
     /// Local root folder, when the warehouse is on this machine.
     local: Option<PathBuf>,
+    /// For readers while a run is unfinished (running, or killed): the
+    /// version of each table it touched as it was before the run.
+    pins: Option<Arc<std::collections::BTreeMap<String, Option<u64>>>>,
 }
 
 impl Warehouse {
@@ -132,7 +135,11 @@ impl Warehouse {
             }
             crate::store::open(&root).map_err(|e| err(e.to_string()))?;
             crate::store::register_with_delta();
-            return Ok(Warehouse { root, local: None });
+            return Ok(Warehouse {
+                root,
+                local: None,
+                pins: None,
+            });
         }
         Self::open_local(Path::new(location), location)
     }
@@ -149,7 +156,19 @@ impl Warehouse {
         Ok(Warehouse {
             root,
             local: Some(abs),
+            pins: None,
         })
+    }
+
+    /// The warehouse as of its last finished run: tables an unfinished
+    /// (running or killed) run has written are read at their earlier
+    /// versions, so readers never see half a run. For `query`, `report`,
+    /// `tables`; a run itself reads its own writes.
+    pub async fn committed(mut self) -> Result<Self> {
+        if let Some(journal) = lock::unfinished(&self).await? {
+            self.pins = Some(Arc::new(lock::pins(&journal)));
+        }
+        Ok(self)
     }
 
     pub fn root(&self) -> &Url {
@@ -163,8 +182,26 @@ impl Warehouse {
             .unwrap_or_else(|_| self.root.clone())
     }
 
-    /// The table's latest state, or `None` when it was never written.
+    /// The table's latest state (for a reader, its last finished run's), or
+    /// `None` when it was never written.
     pub async fn table(&self, name: &str) -> Result<Option<DeltaTable>> {
+        let pin = self.pins.as_ref().and_then(|p| p.get(name).copied());
+        match pin {
+            None => self.latest(name).await,
+            Some(None) => Ok(None),
+            Some(Some(v)) => match self.latest(name).await? {
+                Some(mut t) => {
+                    t.load_version(v)
+                        .await
+                        .map_err(|source| Error::delta(name, source))?;
+                    Ok(Some(t))
+                }
+                None => Ok(None),
+            },
+        }
+    }
+
+    async fn latest(&self, name: &str) -> Result<Option<DeltaTable>> {
         if let Some(dir) = &self.local
             && !dir.join(name).join("_delta_log").is_dir()
         {
@@ -276,6 +313,10 @@ impl Warehouse {
                     }
                 }
             }
+        }
+        // A table an unfinished run created does not exist yet for readers.
+        if let Some(p) = &self.pins {
+            names.retain(|n| !matches!(p.get(n), Some(None)));
         }
         names.sort();
         Ok(names)

@@ -2,6 +2,7 @@
 
 mod common;
 mod e2e;
+mod faults;
 mod metrics;
 mod s3;
 mod validate;
