@@ -447,12 +447,27 @@ impl<'a> Compiler<'a> {
                 None,
             );
         }
+        let compression = match s.compression.as_deref() {
+            None => None,
+            Some("gzip") => Some(super::Compression::Gzip),
+            Some("zstd") => Some(super::Compression::Zstd),
+            Some("none") => Some(super::Compression::None),
+            Some(other) => {
+                self.err(
+                    &format!("{at}.compression"),
+                    format!("unknown compression `{other}`"),
+                    Some("use gzip, zstd or none (default: by extension, .gz / .zst)".into()),
+                );
+                None
+            }
+        };
         let pattern = self.source_pattern(&format!("{at}.path"), &s.path);
         if let Some(p) = &pattern {
             let probe = Source {
                 name: name.into(),
                 pattern: p.clone(),
                 format,
+                compression: None,
                 period_column: None,
                 key: vec![],
                 columns: vec![],
@@ -479,6 +494,7 @@ impl<'a> Compiler<'a> {
             name: name.into(),
             pattern: pattern?,
             format,
+            compression,
             period_column: s.period_column.clone(),
             key: s.key.clone(),
             columns,

@@ -78,10 +78,35 @@ pub struct Source {
     /// possibly with period placeholders.
     pub pattern: String,
     pub format: Format,
+    /// `None`: by file extension (`.gz`, `.zst`).
+    pub compression: Option<Compression>,
     pub period_column: Option<String>,
     pub key: Vec<String>,
     pub columns: Vec<Column>,
     pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// The codec a file uses: the declared one, else by its extension.
+    pub fn of(declared: Option<Compression>, file_name: &str) -> Compression {
+        declared.unwrap_or_else(|| {
+            let lower = file_name.to_ascii_lowercase();
+            if lower.ends_with(".gz") || lower.ends_with(".gzip") {
+                Compression::Gzip
+            } else if lower.ends_with(".zst") || lower.ends_with(".zstd") {
+                Compression::Zstd
+            } else {
+                Compression::None
+            }
+        })
+    }
 }
 
 impl Source {

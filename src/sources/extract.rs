@@ -6,7 +6,7 @@
 //! file: memory stays bounded by the copy buffer, not by the file size.
 
 use super::Error;
-use crate::pipeline::{Period, Source};
+use crate::pipeline::{Compression, Period, Source};
 use futures::StreamExt;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -59,9 +59,49 @@ impl ExtractFile {
         }
     }
 
-    /// The file on local disk; an object is downloaded first. Call from a
-    /// blocking thread inside the Tokio runtime.
-    pub fn local_copy(&self, source_name: &str) -> Result<LocalCopy, Error> {
+    /// The file on local disk, decompressed: an object is downloaded and a
+    /// `.gz` / `.zst` file inflated into a private temporary file first.
+    /// Call from a blocking thread inside the Tokio runtime. A broken
+    /// compressed stream is [`Error::Corrupt`]: the file is quarantined
+    /// before any of its rows is read.
+    pub fn local_copy(&self, src: &Source) -> Result<LocalCopy, Error> {
+        let codec = Compression::of(src.compression, &self.name);
+        let raw = self.raw_copy(&src.name)?;
+        if codec == Compression::None {
+            return Ok(raw);
+        }
+        let fail = |reason: String| Error::Read {
+            source_name: src.name.clone(),
+            file: self.name.clone(),
+            reason,
+        };
+        let corrupt = |e: std::io::Error| Error::Corrupt {
+            source_name: src.name.clone(),
+            file: self.name.clone(),
+            reason: format!("{codec:?} stream: {e}").to_lowercase(),
+        };
+        let copy = LocalCopy {
+            path: temp_path(""),
+            temporary: true,
+        };
+        let input = std::io::BufReader::new(
+            std::fs::File::open(&raw.path).map_err(|e| fail(e.to_string()))?,
+        );
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(&copy.path).map_err(|e| fail(e.to_string()))?,
+        );
+        let mut decoder: Box<dyn std::io::Read> = match codec {
+            // Multi-member gzip (concatenated files) is valid gzip.
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+            _ => Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(corrupt)?),
+        };
+        std::io::copy(&mut decoder, &mut out).map_err(corrupt)?;
+        out.flush().map_err(|e| fail(e.to_string()))?;
+        Ok(copy)
+    }
+
+    /// The file's bytes on local disk (an object is downloaded).
+    fn raw_copy(&self, source_name: &str) -> Result<LocalCopy, Error> {
         match &self.at {
             Where::Local(p) => Ok(LocalCopy {
                 path: p.clone(),
@@ -77,11 +117,9 @@ impl ExtractFile {
                     .extension()
                     .map(|e| format!(".{}", e.to_string_lossy()))
                     .unwrap_or_default();
-                let tmp = std::env::temp_dir()
-                    .join(format!("touchpoint-{}{ext}", uuid::Uuid::new_v4().simple()));
                 // Owns the file from here on, so an error below removes it.
                 let copy = LocalCopy {
-                    path: tmp,
+                    path: temp_path(&ext),
                     temporary: true,
                 };
                 let mut out = std::io::BufWriter::new(
@@ -101,6 +139,10 @@ impl ExtractFile {
             }
         }
     }
+}
+
+fn temp_path(ext: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("touchpoint-{}{ext}", uuid::Uuid::new_v4().simple()))
 }
 
 /// Files of `src` for `period` (all files for a snapshot), sorted so loads

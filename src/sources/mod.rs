@@ -7,6 +7,7 @@
 pub mod conform;
 pub mod extract;
 pub mod parquet;
+pub mod staging;
 pub mod text;
 
 use crate::pipeline::{Period, Source};
@@ -44,6 +45,14 @@ pub enum Error {
     Pattern {
         source_name: String,
         pattern: String,
+        reason: String,
+    },
+    /// The file cannot be read as a whole (corrupt or truncated Parquet,
+    /// a broken gzip/zstd stream): it is quarantined whole, the rest loads.
+    #[error("source `{source_name}`: `{file}` is corrupt or truncated: {reason}")]
+    Corrupt {
+        source_name: String,
+        file: String,
         reason: String,
     },
     #[error("source `{source_name}`: {reason}")]
@@ -169,36 +178,80 @@ fn read_all(
 ) -> Result<(), Error> {
     for file in files {
         let bytes = file.size;
-        let copy = file.local_copy(&src.name)?;
-        let (path, name) = (copy.path.as_path(), file.name.as_str());
         let mut bad: Vec<Rejected> = Vec::new();
         let mut read = 0u64;
         let mut loaded = 0u64;
-        let mut emit = |raw: RawBatch, bad: &mut Vec<Rejected>| -> Result<(), Error> {
-            read += raw.lines.len() as u64;
-            let batch = conformer.conform(raw, bad).map_err(|e| Error::Other {
+        let read_file = (|| -> Result<u64, Error> {
+            let copy = file.local_copy(src)?;
+            let (path, name) = (copy.path.as_path(), file.name.as_str());
+            // Parquet can turn out corrupt after its first pages: hold its
+            // rows until the whole file has been read.
+            let staged = matches!(src.format, crate::pipeline::Format::Parquet);
+            let mut staging = staging::Staging::default();
+            let writer_stopped = || Error::Other {
                 source_name: src.name.clone(),
-                reason: format!("could not assemble rows: {e}"),
-            })?;
-            if batch.num_rows() > 0 {
-                loaded += batch.num_rows() as u64;
-                tx.blocking_send(Ok(batch)).map_err(|_| Error::Other {
+                reason: "the warehouse writer stopped".into(),
+            };
+            let mut emit = |raw: RawBatch, bad: &mut Vec<Rejected>| -> Result<(), Error> {
+                read += raw.lines.len() as u64;
+                let batch = conformer.conform(raw, bad).map_err(|e| Error::Other {
                     source_name: src.name.clone(),
-                    reason: "the warehouse writer stopped".into(),
+                    reason: format!("could not assemble rows: {e}"),
                 })?;
+                if batch.num_rows() > 0 {
+                    loaded += batch.num_rows() as u64;
+                    if staged {
+                        staging.push(batch).map_err(|reason| Error::Other {
+                            source_name: src.name.clone(),
+                            reason: format!("staging `{name}`: {reason}"),
+                        })?;
+                    } else {
+                        tx.blocking_send(Ok(batch)).map_err(|_| writer_stopped())?;
+                    }
+                }
+                Ok(())
+            };
+            let early = match src.format {
+                crate::pipeline::Format::Csv { .. } => {
+                    text::read_csv(src, path, name, &mut emit, &mut bad)?
+                }
+                crate::pipeline::Format::Jsonl => {
+                    text::read_jsonl(src, path, name, &mut emit, &mut bad)?
+                }
+                crate::pipeline::Format::Parquet => {
+                    parquet::read_parquet(src, path, name, &mut emit, &mut bad)?
+                }
+            };
+            staging
+                .drain(&mut |b| {
+                    tx.blocking_send(Ok(b))
+                        .map_err(|_| "the warehouse writer stopped".to_string())
+                })
+                .map_err(|reason| Error::Other {
+                    source_name: src.name.clone(),
+                    reason,
+                })?;
+            Ok(early)
+        })();
+        let early = match read_file {
+            Ok(early) => early,
+            Err(Error::Corrupt { reason, .. }) => {
+                // One quarantine row stands for the whole file; nothing of
+                // it loads.
+                bad = vec![Rejected {
+                    file: file.name.clone(),
+                    line: 0,
+                    column: None,
+                    value: None,
+                    reason: format!(
+                        "whole file quarantined, corrupt or truncated: {reason} ({read} rows decoded before the error were not loaded)"
+                    ),
+                    record: None,
+                }];
+                (read, loaded) = (0, 0);
+                1
             }
-            Ok(())
-        };
-        let early = match src.format {
-            crate::pipeline::Format::Csv { .. } => {
-                text::read_csv(src, path, name, &mut emit, &mut bad)?
-            }
-            crate::pipeline::Format::Jsonl => {
-                text::read_jsonl(src, path, name, &mut emit, &mut bad)?
-            }
-            crate::pipeline::Format::Parquet => {
-                parquet::read_parquet(src, path, name, &mut emit, &mut bad)?
-            }
+            Err(e) => return Err(e),
         };
         // Rows rejected before they became a batch were read too.
         read += early;

@@ -18,12 +18,18 @@ pub fn read_parquet(
     bad: &mut Vec<Rejected>,
 ) -> Result<u64, Error> {
     let fname: Arc<str> = name.into();
-    let rerr = |reason: String| Error::Read {
+    // Opening is the environment's problem (fail the load); decoding is
+    // the file's (quarantine it whole).
+    let file = std::fs::File::open(path).map_err(|e| Error::Read {
+        source_name: src.name.clone(),
+        file: fname.to_string(),
+        reason: e.to_string(),
+    })?;
+    let rerr = |reason: String| Error::Corrupt {
         source_name: src.name.clone(),
         file: fname.to_string(),
         reason,
     };
-    let file = std::fs::File::open(path).map_err(|e| rerr(e.to_string()))?;
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| rerr(e.to_string()))?;
     let schema = builder.schema().clone();

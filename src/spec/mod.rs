@@ -134,6 +134,8 @@ pub struct SourceSpec {
     pub csv: Option<CsvSpec>,
     pub jsonl: Option<JsonlSpec>,
     pub parquet: Option<ParquetSpec>,
+    /// `gzip`, `zstd` or `none`; default by extension (`.gz`, `.zst`).
+    pub compression: Option<String>,
     /// The date/timestamp column whose local month is the row's period. A
     /// source without one is a snapshot, replaced whole on every run.
     pub period_column: Option<String>,

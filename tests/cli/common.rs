@@ -8,7 +8,7 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_touchpoint")
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for e in std::fs::read_dir(from).expect("read_dir") {
         let e = e.expect("entry");

@@ -228,10 +228,12 @@ fn a_failed_run_leaves_the_warehouse_as_it_was() {
     let before = snapshot(dir, &[], "");
     let runs_before = query(dir, "SELECT COUNT(*) AS n FROM _runs");
 
-    // Sources of 2024-01 and some of 2024-02 commit before this file fails.
-    let online = dir.join("data/online/sessions_2024-02.parquet");
-    let bytes = std::fs::read(&online).expect("parquet");
-    std::fs::write(&online, &bytes[..bytes.len() / 2]).expect("truncate");
+    // Sources of 2024-01 and some of 2024-02 commit before this extract
+    // fails: its header lost a declared column (a schema break fails the
+    // load; a corrupt file would only be quarantined).
+    let surveys = dir.join("data/surveys/surveys_2024-02.csv");
+    let text = std::fs::read_to_string(&surveys).expect("surveys");
+    std::fs::write(&surveys, text.replacen("nps", "nps_score", 1)).expect("rewrite");
     let out = touchpoint(
         dir,
         &[
@@ -243,7 +245,7 @@ fn a_failed_run_leaves_the_warehouse_as_it_was() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("sessions_2024-02.parquet"), "{stderr}");
+    assert!(stderr.contains("surveys_2024-02.csv"), "{stderr}");
     assert!(
         stderr.contains("load  atm 2024-02"),
         "atm 2024-02 should have loaded first: {stderr}"

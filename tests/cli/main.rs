@@ -1,6 +1,7 @@
 //! Integration tests: the real `touchpoint` binary on temporary projects.
 
 mod common;
+mod corrupt;
 mod e2e;
 mod faults;
 mod metrics;

@@ -1,0 +1,161 @@
+//! Compressed and corrupt extracts: gzip and zstd files load exactly like
+//! their plain copies; a truncated gzip stream and a truncated Parquet file
+//! are each quarantined as one whole-file row with the reason, and the rest
+//! of the source loads. Checked against a second warehouse loaded from the
+//! same extracts with the two broken files simply absent.
+
+use crate::common::{copy_dir, ok, ok_env, project, query_env};
+use std::io::Write;
+use std::path::Path;
+
+fn gzip(path: &Path) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&std::fs::read(path).expect("read"))
+        .expect("gzip");
+    e.finish().expect("gzip")
+}
+
+fn rows(dir: &Path, env: &[(&str, String)], sql: &str) -> Vec<String> {
+    let csv = ok_env(dir, &["query", "--format", "csv", sql], env);
+    let mut v: Vec<String> = csv.lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn compressed_load_and_corrupt_files_are_quarantined_whole() {
+    let tmp = project();
+    let dir = tmp.path();
+    ok(
+        dir,
+        &[
+            "generate",
+            "--customers",
+            "200",
+            "--months",
+            "1",
+            "--start",
+            "2024-01",
+            "--seed",
+            "9",
+            "--out",
+            "data",
+        ],
+    );
+    // ATM files may now be compressed: match `atm_*.csv`, `.csv.gz`, `.csv.zst`.
+    let yaml = dir.join("pipelines/monthly_cx.yaml");
+    let text = std::fs::read_to_string(&yaml).expect("yaml");
+    std::fs::write(&yaml, text.replace("atm_*.csv", "atm_*.csv*")).expect("yaml");
+
+    copy_dir(&dir.join("data"), &dir.join("data_ref"));
+    let atm = dir.join("data/atm/2024/01");
+    // A: gzip, B: gzip cut short (corrupt), C: zstd.
+    let a = atm.join("atm_20240105.csv");
+    std::fs::write(atm.join("atm_20240105.csv.gz"), gzip(&a)).expect("write");
+    std::fs::remove_file(&a).expect("rm");
+    let b = atm.join("atm_20240110.csv");
+    let gz = gzip(&b);
+    std::fs::write(atm.join("atm_20240110.csv.gz"), &gz[..gz.len() * 2 / 3]).expect("write");
+    std::fs::remove_file(&b).expect("rm");
+    let c = atm.join("atm_20240115.csv");
+    let zst = zstd::encode_all(std::fs::read(&c).expect("read").as_slice(), 3).expect("zstd");
+    std::fs::write(atm.join("atm_20240115.csv.zst"), zst).expect("write");
+    std::fs::remove_file(&c).expect("rm");
+    // A Parquet file cut in half.
+    let online = dir.join("data/online/sessions_2024-01.parquet");
+    let bytes = std::fs::read(&online).expect("parquet");
+    std::fs::write(&online, &bytes[..bytes.len() / 2]).expect("truncate");
+    // The reference: the same extracts, without the two broken files.
+    std::fs::remove_file(dir.join("data_ref/atm/2024/01/atm_20240110.csv")).expect("rm");
+    // (Moved to another month: `validate` wants every source to have files.)
+    std::fs::rename(
+        dir.join("data_ref/online/sessions_2024-01.parquet"),
+        dir.join("data_ref/online/sessions_2023-12.parquet"),
+    )
+    .expect("mv");
+
+    let run = [
+        "run",
+        "pipelines/monthly_cx.yaml",
+        "--period",
+        "2024-01",
+        "--json",
+    ];
+    let summary: serde_json::Value = serde_json::from_str(&ok(dir, &run)).expect("json");
+    let reference = [
+        ("TOUCHPOINT_WAREHOUSE", "warehouse_ref".to_string()),
+        (
+            "TOUCHPOINT_EXTRACTS",
+            dir.join("data_ref").display().to_string(),
+        ),
+    ];
+    ok_env(dir, &run, &reference);
+
+    // Every good row loaded: the tables equal the reference's.
+    for t in ["atm", "online_sessions", "customers", "surveys"] {
+        let sql = format!("SELECT * FROM {t}");
+        let got = rows(dir, &[], &sql);
+        let want = rows(dir, &reference, &sql);
+        assert!(got.len() > 1 || t == "online_sessions", "{t} is empty");
+        assert!(got == want, "{t} differs from the reference load");
+    }
+    // The broken files are one quarantine row each, with the reason.
+    let q = query_env(
+        dir,
+        "SELECT source, file, line, reason FROM _quarantine WHERE line = 0 ORDER BY source",
+        &[],
+    );
+    assert_eq!(q.len(), 2, "{q:?}");
+    assert_eq!(q[0]["source"], "atm");
+    assert!(
+        q[0]["file"]
+            .as_str()
+            .expect("file")
+            .ends_with("atm_20240110.csv.gz")
+    );
+    assert!(
+        q[1]["file"]
+            .as_str()
+            .expect("file")
+            .ends_with("sessions_2024-01.parquet")
+    );
+    for r in &q {
+        let reason = r["reason"].as_str().expect("reason");
+        assert!(reason.starts_with("whole file quarantined"), "{reason}");
+    }
+    // The rest of the quarantine is the reference's, less B's own rejects.
+    let other = "SELECT file, line, column_name, reason FROM _quarantine WHERE line > 0 AND file NOT LIKE '%atm_20240110%'";
+    let got: Vec<String> = rows(dir, &[], other)
+        .into_iter()
+        .map(|l| l.replace("/data/", "/"))
+        .map(|l| l.replace(".csv.gz", ".csv").replace(".csv.zst", ".csv"))
+        .collect();
+    let want: Vec<String> = rows(dir, &reference, other)
+        .into_iter()
+        .map(|l| l.replace("/data_ref/", "/"))
+        .collect();
+    assert!(got == want, "row-level quarantine differs");
+    // Reconciliation holds with the whole-file rows counted once each.
+    for s in summary["steps"].as_array().expect("steps") {
+        if s["kind"] == "source" {
+            assert_eq!(
+                s["rows_read"].as_i64(),
+                Some(
+                    s["rows_loaded"].as_i64().expect("n")
+                        + s["rows_quarantined"].as_i64().expect("n")
+                ),
+                "{s}"
+            );
+        }
+    }
+    let online = summary["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["table"] == "online_sessions")
+        .expect("online step");
+    assert_eq!(
+        (online["rows_read"].as_i64(), online["rows_loaded"].as_i64()),
+        (Some(1), Some(0))
+    );
+}
