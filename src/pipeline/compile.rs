@@ -461,6 +461,15 @@ impl<'a> Compiler<'a> {
                 None
             }
         };
+        if let Some(f) = s.max_bad_fraction
+            && !(0.0..=1.0).contains(&f)
+        {
+            self.err(
+                &format!("{at}.max_bad_fraction"),
+                format!("max_bad_fraction {f} is not a share"),
+                Some("use a number from 0 to 1, e.g. 0.01 for 1%".into()),
+            );
+        }
         let pattern = self.source_pattern(&format!("{at}.path"), &s.path);
         if let Some(p) = &pattern {
             let probe = Source {
@@ -468,6 +477,8 @@ impl<'a> Compiler<'a> {
                 pattern: p.clone(),
                 format,
                 compression: None,
+                max_bad_rows: None,
+                max_bad_fraction: None,
                 period_column: None,
                 key: vec![],
                 columns: vec![],
@@ -495,6 +506,8 @@ impl<'a> Compiler<'a> {
             pattern: pattern?,
             format,
             compression,
+            max_bad_rows: s.max_bad_rows,
+            max_bad_fraction: s.max_bad_fraction,
             period_column: s.period_column.clone(),
             key: s.key.clone(),
             columns,

@@ -80,6 +80,10 @@ pub struct Source {
     pub format: Format,
     /// `None`: by file extension (`.gz`, `.zst`).
     pub compression: Option<Compression>,
+    /// The load fails (nothing committed) above this many quarantined rows…
+    pub max_bad_rows: Option<u64>,
+    /// …or above this share of the rows read.
+    pub max_bad_fraction: Option<f64>,
     pub period_column: Option<String>,
     pub key: Vec<String>,
     pub columns: Vec<Column>,

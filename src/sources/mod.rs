@@ -55,6 +55,16 @@ pub enum Error {
         file: String,
         reason: String,
     },
+    #[error(
+        "source `{source_name}`: {bad} of {read} rows failed their checks, over `{limit}`; nothing of it was committed (most common: {top})\n  help: fix the extract, or raise the limit in the source's YAML; see `touchpoint query \"SELECT * FROM _quarantine WHERE source = '{source_name}'\"` after a run without the limit"
+    )]
+    TooManyBad {
+        source_name: String,
+        bad: u64,
+        read: u64,
+        limit: String,
+        top: String,
+    },
     #[error("source `{source_name}`: {reason}")]
     Other { source_name: String, reason: String },
 }
@@ -269,5 +279,57 @@ fn read_all(
             r.extend(bad);
         }
     }
-    Ok(())
+    check_threshold(src, stats, rejected)
+}
+
+/// Fail the load (before anything is committed: the error ends the stream
+/// the warehouse is writing) when more rows were quarantined than the
+/// source allows.
+fn check_threshold(
+    src: &Source,
+    stats: &Mutex<LoadStats>,
+    rejected: &Mutex<Vec<Rejected>>,
+) -> Result<(), Error> {
+    let (read, bad) = stats
+        .lock()
+        .map(|s| (s.rows_read, s.rows_quarantined))
+        .unwrap_or_default();
+    let over_rows = src
+        .max_bad_rows
+        .filter(|&m| bad > m)
+        .map(|m| format!("max_bad_rows: {m}"));
+    let over_fraction = src
+        .max_bad_fraction
+        .filter(|&f| read > 0 && bad as f64 > f * read as f64)
+        .map(|f| format!("max_bad_fraction: {f}"));
+    let Some(limit) = over_rows.or(over_fraction) else {
+        return Ok(());
+    };
+    let mut reasons: HashMap<String, u64> = HashMap::new();
+    if let Ok(r) = rejected.lock() {
+        for x in r.iter() {
+            // The kind of problem and its column, without the row's value
+            // (values are quoted in backticks).
+            let what = x.reason.split('`').next().unwrap_or_default().trim();
+            let kind = match &x.column {
+                Some(c) => format!("{c}: {what}"),
+                None => what.to_string(),
+            };
+            *reasons.entry(kind).or_default() += 1;
+        }
+    }
+    let mut top: Vec<(String, u64)> = reasons.into_iter().collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let top: Vec<String> = top
+        .iter()
+        .take(3)
+        .map(|(k, n)| format!("{n} × {k}"))
+        .collect();
+    Err(Error::TooManyBad {
+        source_name: src.name.clone(),
+        bad,
+        read,
+        limit,
+        top: top.join("; "),
+    })
 }

@@ -136,6 +136,11 @@ pub struct SourceSpec {
     pub parquet: Option<ParquetSpec>,
     /// `gzip`, `zstd` or `none`; default by extension (`.gz`, `.zst`).
     pub compression: Option<String>,
+    /// Fail the source's load (nothing committed) above this many rows in
+    /// quarantine…
+    pub max_bad_rows: Option<u64>,
+    /// …or above this share (0-1) of the rows read.
+    pub max_bad_fraction: Option<f64>,
     /// The date/timestamp column whose local month is the row's period. A
     /// source without one is a snapshot, replaced whole on every run.
     pub period_column: Option<String>,

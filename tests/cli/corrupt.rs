@@ -159,3 +159,83 @@ fn compressed_load_and_corrupt_files_are_quarantined_whole() {
         (Some(1), Some(0))
     );
 }
+
+/// `max_bad_rows` / `max_bad_fraction`: over the limit the run fails, says
+/// why, and leaves the source's table (and every other) as it was.
+#[test]
+fn a_source_over_its_bad_row_limit_commits_nothing() {
+    let tmp = project();
+    let dir = tmp.path();
+    ok(
+        dir,
+        &[
+            "generate",
+            "--customers",
+            "150",
+            "--months",
+            "1",
+            "--start",
+            "2024-01",
+            "--seed",
+            "4",
+            "--out",
+            "data",
+            "--dirty-rate",
+            "0.02",
+        ],
+    );
+    let run = ["run", "pipelines/monthly_cx.yaml", "--period", "2024-01"];
+    ok(dir, &run);
+    let before = crate::common::snapshot(dir, &[], "");
+    let atm_bad = crate::common::f(
+        &crate::common::query(
+            dir,
+            "SELECT COUNT(*) AS n FROM _quarantine WHERE source = 'atm'",
+        )[0],
+        "n",
+    );
+    assert!(
+        atm_bad > 2.0,
+        "the generator should have made dirty ATM rows"
+    );
+
+    let yaml = dir.join("pipelines/monthly_cx.yaml");
+    let text = std::fs::read_to_string(&yaml).expect("yaml");
+    let with = |limit: &str| {
+        text.replacen(
+            "    key: [txn_id]\n",
+            &format!("    key: [txn_id]\n    {limit}\n"),
+            1,
+        )
+    };
+    // One fewer than the ATM rejects: over the limit.
+    std::fs::write(
+        &yaml,
+        with(&format!("max_bad_rows: {}", atm_bad as u64 - 1)),
+    )
+    .expect("yaml");
+    let out = crate::common::touchpoint(dir, &run);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("source `atm`: {} of", atm_bad as u64)),
+        "{err}"
+    );
+    assert!(err.contains("max_bad_rows"), "{err}");
+    assert!(
+        crate::common::snapshot(dir, &[], "") == before,
+        "a failed source changed tables"
+    );
+    // Exactly at the limit passes; so does a generous fraction.
+    std::fs::write(&yaml, with(&format!("max_bad_rows: {}", atm_bad as u64))).expect("yaml");
+    ok(dir, &run);
+    std::fs::write(&yaml, with("max_bad_fraction: 0.0001")).expect("yaml");
+    let out = crate::common::touchpoint(dir, &run);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max_bad_fraction"));
+    std::fs::write(&yaml, with("max_bad_fraction: 0.5")).expect("yaml");
+    ok(dir, &run);
+    std::fs::write(&yaml, with("max_bad_fraction: 2")).expect("yaml");
+    let out = crate::common::touchpoint(dir, &["validate", "pipelines/monthly_cx.yaml"]);
+    assert_eq!(out.status.code(), Some(78));
+}
