@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod generate;
+pub mod graph;
 pub mod query;
 pub mod report;
 pub mod run;
@@ -30,6 +31,7 @@ pub struct Cli {
 pub enum Command {
     Generate(generate::Args),
     Validate(validate::Args),
+    Graph(graph::Args),
     Run(run::Args),
     Query(query::Args),
     Report(report::Args),
@@ -53,6 +55,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Generate(a) => generate::run(a, &mut out),
         Command::Validate(a) => validate::run(a, &mut out).await,
+        Command::Graph(a) => graph::run(a, &mut out).await,
         Command::Run(a) => run::run(a, &mut out).await,
         Command::Query(a) => query::run(a, &mut out).await,
         Command::Report(a) => report::run(a, &mut out).await,

@@ -156,3 +156,36 @@ fn usage_errors_are_plain() {
     );
     assert!(stderr.contains("help:"), "{stderr}");
 }
+
+/// `graph` shows what each model reads, as read off its SQL by hand here.
+#[test]
+fn graph_shows_each_models_inputs() {
+    let tmp = project();
+    let dir = tmp.path();
+    ok(dir, &["generate", "--customers", "50", "--months", "1"]);
+    let text = ok(dir, &["graph", "pipelines/monthly_cx.yaml"]);
+    // queries/customer_month.sql: FROM balances, product_margins, tier_rules,
+    // interactions, surveys, customers.
+    assert!(
+        text.lines().any(|l| l
+            == "model  customer_month ← balances, customers, interactions, product_margins, surveys, tier_rules"),
+        "{text}"
+    );
+    assert!(text.contains("source atm ← customers"), "{text}");
+    // Run order: a model's line comes after the lines of what it reads.
+    let at = |name: &str| {
+        text.lines()
+            .position(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    assert!(at("interactions") < at("customer_month"));
+    assert!(at("customer_month") < at("churn_risk"));
+    let dot = ok(dir, &["graph", "pipelines/monthly_cx.yaml", "--dot"]);
+    assert!(dot.starts_with("digraph \"monthly_cx\" {"), "{dot}");
+    assert!(
+        dot.contains("\"interactions\" -> \"customer_month\";"),
+        "{dot}"
+    );
+    assert!(dot.contains("\"atm\" [shape=cylinder];"), "{dot}");
+    assert!(dot.trim_end().ends_with('}'));
+}
