@@ -461,6 +461,32 @@ impl<'a> Compiler<'a> {
                 None
             }
         };
+        let encoding = match s.encoding.as_deref() {
+            None => None,
+            Some(label) => match encoding_rs::Encoding::for_label(label.trim().as_bytes()) {
+                Some(e) if e == encoding_rs::UTF_8 => None,
+                Some(e) if matches!(format, Format::Parquet) => {
+                    self.err(
+                        &format!("{at}.encoding"),
+                        format!(
+                            "Parquet text is always UTF-8; `encoding: {}` does not apply",
+                            e.name()
+                        ),
+                        Some("remove `encoding:` from this source".into()),
+                    );
+                    None
+                }
+                Some(e) => Some(e),
+                None => {
+                    self.err(
+                        &format!("{at}.encoding"),
+                        format!("unknown text encoding `{label}`"),
+                        Some("use utf-8, gbk, gb18030 or big5 (any WHATWG label)".into()),
+                    );
+                    None
+                }
+            },
+        };
         if let Some(f) = s.max_bad_fraction
             && !(0.0..=1.0).contains(&f)
         {
@@ -477,6 +503,7 @@ impl<'a> Compiler<'a> {
                 pattern: p.clone(),
                 format,
                 compression: None,
+                encoding: None,
                 max_bad_rows: None,
                 max_bad_fraction: None,
                 period_column: None,
@@ -506,6 +533,7 @@ impl<'a> Compiler<'a> {
             pattern: pattern?,
             format,
             compression,
+            encoding,
             max_bad_rows: s.max_bad_rows,
             max_bad_fraction: s.max_bad_fraction,
             period_column: s.period_column.clone(),

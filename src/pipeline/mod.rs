@@ -80,6 +80,8 @@ pub struct Source {
     pub format: Format,
     /// `None`: by file extension (`.gz`, `.zst`).
     pub compression: Option<Compression>,
+    /// Text encoding of the extract; `None` is UTF-8.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
     /// The load fails (nothing committed) above this many quarantined rows…
     pub max_bad_rows: Option<u64>,
     /// …or above this share of the rows read.

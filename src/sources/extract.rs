@@ -65,16 +65,33 @@ impl ExtractFile {
     /// compressed stream is [`Error::Corrupt`]: the file is quarantined
     /// before any of its rows is read.
     pub fn local_copy(&self, src: &Source) -> Result<LocalCopy, Error> {
+        let mut copy = self.raw_copy(&src.name)?;
         let codec = Compression::of(src.compression, &self.name);
-        let raw = self.raw_copy(&src.name)?;
-        if codec == Compression::None {
-            return Ok(raw);
+        if codec != Compression::None {
+            copy = self.inflate(src, &copy, codec)?;
         }
-        let fail = |reason: String| Error::Read {
-            source_name: src.name.clone(),
-            file: self.name.clone(),
+        if let Some(enc) = src.encoding {
+            copy = self.transcode(src, &copy, enc)?;
+        }
+        Ok(copy)
+    }
+
+    fn fail(&self, src: &Source) -> impl Fn(String) -> Error {
+        let (source_name, file) = (src.name.clone(), self.name.clone());
+        move |reason| Error::Read {
+            source_name: source_name.clone(),
+            file: file.clone(),
             reason,
-        };
+        }
+    }
+
+    fn inflate(
+        &self,
+        src: &Source,
+        raw: &LocalCopy,
+        codec: Compression,
+    ) -> Result<LocalCopy, Error> {
+        let fail = self.fail(src);
         let corrupt = |e: std::io::Error| Error::Corrupt {
             source_name: src.name.clone(),
             file: self.name.clone(),
@@ -96,6 +113,62 @@ impl ExtractFile {
             _ => Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(corrupt)?),
         };
         std::io::copy(&mut decoder, &mut out).map_err(corrupt)?;
+        out.flush().map_err(|e| fail(e.to_string()))?;
+        Ok(copy)
+    }
+
+    /// Re-encode a GBK / GB18030 / Big5 (…) file as UTF-8, line by line (a
+    /// newline byte is never part of a character in these encodings). A
+    /// byte sequence that is not valid in the encoding becomes the byte
+    /// 0xFF, never valid UTF-8, so the reader quarantines that row with
+    /// the reason instead of loading a guessed character.
+    fn transcode(
+        &self,
+        src: &Source,
+        raw: &LocalCopy,
+        enc: &'static encoding_rs::Encoding,
+    ) -> Result<LocalCopy, Error> {
+        use std::io::BufRead;
+        let fail = self.fail(src);
+        let copy = LocalCopy {
+            path: temp_path(""),
+            temporary: true,
+        };
+        let mut input = std::io::BufReader::with_capacity(
+            1 << 16,
+            std::fs::File::open(&raw.path).map_err(|e| fail(e.to_string()))?,
+        );
+        let mut out = std::io::BufWriter::with_capacity(
+            1 << 16,
+            std::fs::File::create(&copy.path).map_err(|e| fail(e.to_string()))?,
+        );
+        let mut decoder = enc.new_decoder_without_bom_handling();
+        let (mut line, mut buf) = (Vec::new(), vec![0u8; 1 << 14]);
+        loop {
+            line.clear();
+            let n = input
+                .read_until(b'\n', &mut line)
+                .map_err(|e| fail(e.to_string()))?;
+            let last = n == 0;
+            let mut rest: &[u8] = &line;
+            loop {
+                let (result, read, written) =
+                    decoder.decode_to_utf8_without_replacement(rest, &mut buf, last);
+                out.write_all(&buf[..written])
+                    .map_err(|e| fail(e.to_string()))?;
+                rest = &rest[read..];
+                match result {
+                    encoding_rs::DecoderResult::InputEmpty => break,
+                    encoding_rs::DecoderResult::OutputFull => {}
+                    encoding_rs::DecoderResult::Malformed(_, _) => {
+                        out.write_all(&[0xFF]).map_err(|e| fail(e.to_string()))?;
+                    }
+                }
+            }
+            if last {
+                break;
+            }
+        }
         out.flush().map_err(|e| fail(e.to_string()))?;
         Ok(copy)
     }

@@ -55,6 +55,15 @@ impl Builders {
     }
 }
 
+/// Why a field is not text: bytes that are not UTF-8, or not the source's
+/// declared encoding (transcoding marks those).
+fn not_text(src: &Source) -> String {
+    match src.encoding {
+        Some(e) => format!("not valid {} text", e.name()),
+        None => "not valid UTF-8 text (declare the source's `encoding:`)".into(),
+    }
+}
+
 fn open(src: &Source, path: &Path, name: &str) -> Result<std::fs::File, Error> {
     std::fs::File::open(path).map_err(|e| Error::Read {
         source_name: src.name.clone(),
@@ -183,7 +192,7 @@ pub fn read_csv(
                 file: fname.to_string(),
                 line,
                 column: Some(src.columns[ci].name.clone()),
-                reason: "not valid UTF-8 text (declare the source's encoding)".into(),
+                reason: not_text(src),
                 record: Some(joined()),
                 ..Default::default()
             });
@@ -231,7 +240,18 @@ pub fn read_jsonl(
             break;
         }
         line += 1;
-        let text = String::from_utf8_lossy(&buf);
+        // Never decode lossily: a byte that is not text quarantines the line.
+        let Ok(text) = std::str::from_utf8(&buf) else {
+            bad.push(Rejected {
+                file: fname.to_string(),
+                line,
+                reason: not_text(src),
+                record: Some(String::from_utf8_lossy(&buf).chars().take(2000).collect()),
+                ..Default::default()
+            });
+            early += 1;
+            continue;
+        };
         let text = text.trim_end_matches(['\n', '\r']);
         if text.trim().is_empty() {
             continue;

@@ -136,6 +136,9 @@ pub struct SourceSpec {
     pub parquet: Option<ParquetSpec>,
     /// `gzip`, `zstd` or `none`; default by extension (`.gz`, `.zst`).
     pub compression: Option<String>,
+    /// Text encoding: `utf-8` (default), `gbk`, `gb18030`, `big5`, or any
+    /// WHATWG label.
+    pub encoding: Option<String>,
     /// Fail the source's load (nothing committed) above this many rows in
     /// quarantine…
     pub max_bad_rows: Option<u64>,

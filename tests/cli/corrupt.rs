@@ -239,3 +239,91 @@ fn a_source_over_its_bad_row_limit_commits_nothing() {
     let out = crate::common::touchpoint(dir, &["validate", "pipelines/monthly_cx.yaml"]);
     assert_eq!(out.status.code(), Some(78));
 }
+
+/// A GB18030 survey extract (Chinese comments) loads exactly like its UTF-8
+/// original; a line with bytes that are not GB18030 is quarantined with
+/// the reason, not loaded with a guessed character.
+#[test]
+fn gb18030_extracts_load_as_text() {
+    let tmp = project();
+    let dir = tmp.path();
+    ok(
+        dir,
+        &[
+            "generate",
+            "--customers",
+            "150",
+            "--months",
+            "1",
+            "--start",
+            "2024-01",
+            "--seed",
+            "8",
+            "--out",
+            "data",
+        ],
+    );
+    copy_dir(&dir.join("data"), &dir.join("data_ref"));
+    let surveys = dir.join("data/surveys/surveys_2024-01.csv");
+    let text = std::fs::read_to_string(&surveys).expect("utf-8 original");
+    assert!(
+        text.contains("还可以") || text.contains("一般般") || text.chars().any(|c| c > '\u{2E80}')
+    );
+    let (mut bytes, _, unmappable) = encoding_rs::GB18030.encode(&text);
+    assert!(!unmappable);
+    let mut bytes = bytes.to_mut().clone();
+    if !bytes.ends_with(b"\n") {
+        bytes.push(b'\n');
+    }
+    // 0x81 0x20 is not a GB18030 character.
+    bytes.extend_from_slice(
+        b"R999999999,C0000001,2024-01-20T02:00:00Z,branch,teller,post,5,10,1,5,bad \x81\x20 bytes\n",
+    );
+    std::fs::write(&surveys, &bytes).expect("write");
+
+    let yaml = dir.join("pipelines/monthly_cx.yaml");
+    let y = std::fs::read_to_string(&yaml).expect("yaml");
+    std::fs::write(
+        &yaml,
+        y.replacen(
+            "    path: surveys/surveys_{period}.csv\n",
+            "    path: surveys/surveys_{period}.csv\n    encoding: gb18030\n",
+            1,
+        ),
+    )
+    .expect("yaml");
+    let run = ["run", "pipelines/monthly_cx.yaml", "--period", "2024-01"];
+    ok(dir, &run);
+    // The reference reads the UTF-8 original (declared GB18030 would not
+    // apply to it), from a pipeline copy without `encoding:`.
+    std::fs::write(dir.join("pipelines/reference.yaml"), &y).expect("yaml");
+    let reference = [
+        ("TOUCHPOINT_WAREHOUSE", "warehouse_ref".to_string()),
+        (
+            "TOUCHPOINT_EXTRACTS",
+            dir.join("data_ref").display().to_string(),
+        ),
+    ];
+    ok_env(
+        dir,
+        &["run", "pipelines/reference.yaml", "--period", "2024-01"],
+        &reference,
+    );
+    let sql = "SELECT * FROM surveys";
+    let got = rows(dir, &[], sql);
+    assert!(
+        got == rows(dir, &reference, sql),
+        "surveys differ from the UTF-8 load"
+    );
+    assert!(
+        got.iter()
+            .any(|l| l.contains("还可以") || l.contains("一般般"))
+    );
+    let q = query_env(
+        dir,
+        "SELECT line, column_name, reason FROM _quarantine WHERE source = 'surveys' AND reason LIKE 'not valid gb18030%'",
+        &[],
+    );
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0]["column_name"], "comment");
+}
