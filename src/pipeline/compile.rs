@@ -272,8 +272,44 @@ impl<'a> Compiler<'a> {
     async fn source(&mut self, name: &str, s: &SourceSpec, spec: &PipelineSpec) -> Option<Source> {
         let at = format!("sources.{name}");
         let before = self.diags.len();
-        let format = match (&s.csv, &s.jsonl, &s.parquet) {
-            (Some(c), None, None) => {
+        let format = match (&s.csv, &s.jsonl, &s.parquet, &s.fixed_width) {
+            (None, None, None, Some(fw)) => {
+                let mut ranges = Vec::new();
+                for (cname, _) in s.columns.iter() {
+                    match fw.positions.get(cname) {
+                        Some([start, width]) if *start >= 1 && *width >= 1 => {
+                            ranges.push((start - 1, *width));
+                        }
+                        Some(_) => self.err(
+                            &format!("{at}.fixed_width.positions.{cname}"),
+                            "start and width must be at least 1",
+                            Some(
+                                "positions are [start, width] in bytes, start counted from 1"
+                                    .into(),
+                            ),
+                        ),
+                        None => self.err(
+                            &format!("{at}.fixed_width.positions"),
+                            format!("column `{cname}` has no position"),
+                            Some(format!("add `{cname}: [start, width]`")),
+                        ),
+                    }
+                }
+                for (pname, _) in fw.positions.iter() {
+                    if s.columns.get(pname).is_none() {
+                        self.err(
+                            &format!("{at}.fixed_width.positions.{pname}"),
+                            format!("position for undeclared column `{pname}`"),
+                            None,
+                        );
+                    }
+                }
+                Format::FixedWidth {
+                    skip_lines: fw.skip_lines,
+                    ranges: ranges.into(),
+                }
+            }
+            (Some(c), None, None, None) => {
                 let one = |v: &str| -> Option<u8> {
                     let v = if v == "\\t" { "\t" } else { v };
                     (v.len() == 1).then(|| v.as_bytes()[0])
@@ -300,12 +336,12 @@ impl<'a> Compiler<'a> {
                     quote: quote.unwrap_or(b'"'),
                 }
             }
-            (None, Some(_), None) => Format::Jsonl,
-            (None, None, Some(_)) => Format::Parquet,
+            (None, Some(_), None, None) => Format::Jsonl,
+            (None, None, Some(_), None) => Format::Parquet,
             _ => {
                 self.err(
                     &at,
-                    "a source needs exactly one format: `csv`, `jsonl` or `parquet`",
+                    "a source needs exactly one format: `csv`, `jsonl`, `parquet` or `fixed_width`",
                     Some("add e.g. `csv: {delimiter: \",\"}`".into()),
                 );
                 Format::Csv {
@@ -501,7 +537,7 @@ impl<'a> Compiler<'a> {
             let probe = Source {
                 name: name.into(),
                 pattern: p.clone(),
-                format,
+                format: format.clone(),
                 compression: None,
                 encoding: None,
                 max_bad_rows: None,

@@ -44,7 +44,7 @@ pub struct Seed {
     pub spec: SeedSpec,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Format {
     Csv {
         delimiter: u8,
@@ -53,6 +53,11 @@ pub enum Format {
     },
     Jsonl,
     Parquet,
+    /// Byte ranges (0-based start, width) per declared column, in order.
+    FixedWidth {
+        skip_lines: usize,
+        ranges: std::sync::Arc<[(usize, usize)]>,
+    },
 }
 
 #[derive(Debug, Clone)]

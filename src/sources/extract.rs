@@ -70,7 +70,10 @@ impl ExtractFile {
         if codec != Compression::None {
             copy = self.inflate(src, &copy, codec)?;
         }
-        if let Some(enc) = src.encoding {
+        // Fixed-width positions are bytes of the original encoding: that
+        // reader decodes field by field itself.
+        let fixed = matches!(src.format, crate::pipeline::Format::FixedWidth { .. });
+        if let Some(enc) = src.encoding.filter(|_| !fixed) {
             copy = self.transcode(src, &copy, enc)?;
         }
         Ok(copy)

@@ -231,6 +231,9 @@ fn read_all(
                 crate::pipeline::Format::Parquet => {
                     parquet::read_parquet(src, path, name, &mut emit, &mut bad)?
                 }
+                crate::pipeline::Format::FixedWidth { .. } => {
+                    text::read_fixed(src, path, name, &mut emit, &mut bad)?
+                }
             };
             staging
                 .drain(&mut |b| {

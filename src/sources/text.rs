@@ -284,3 +284,93 @@ pub fn read_jsonl(
     b.finish(emit, bad)?;
     Ok(early)
 }
+
+/// Read fixed-width text: each declared column is a byte range of the line,
+/// decoded in the source's encoding and trimmed of padding spaces. Bytes
+/// past a short line's end are an empty field (exports often trim trailing
+/// blanks); a field that is not valid text quarantines its row.
+pub fn read_fixed(
+    src: &Source,
+    path: &Path,
+    name: &str,
+    emit: &mut Emit,
+    bad: &mut Vec<Rejected>,
+) -> Result<u64, Error> {
+    let Format::FixedWidth { skip_lines, ranges } = &src.format else {
+        return Ok(0);
+    };
+    let fname: Arc<str> = name.into();
+    let mut reader = BufReader::with_capacity(1 << 20, open(src, path, name)?);
+    let mut b = Builders::new(fname.clone(), src.columns.len());
+    let enc = src.encoding.unwrap_or(encoding_rs::UTF_8);
+    let mut buf = Vec::new();
+    let mut line = 0i64;
+    let mut early = 0u64;
+    let mut fields: Vec<String> = vec![String::new(); ranges.len()];
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::Read {
+                source_name: src.name.clone(),
+                file: fname.to_string(),
+                reason: e.to_string(),
+            })?;
+        if n == 0 {
+            break;
+        }
+        line += 1;
+        if line as usize <= *skip_lines {
+            continue;
+        }
+        let raw = buf
+            .strip_suffix(b"\n")
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .unwrap_or(&buf);
+        if raw.iter().all(|c| c.is_ascii_whitespace()) {
+            continue;
+        }
+        let mut invalid = None;
+        for (ci, &(start, width)) in ranges.iter().enumerate() {
+            let bytes = raw
+                .get(start..(start + width).min(raw.len()))
+                .unwrap_or(&[]);
+            match enc.decode_without_bom_handling_and_without_replacement(bytes) {
+                Some(text) => {
+                    fields[ci].clear();
+                    fields[ci].push_str(text.trim());
+                }
+                None => {
+                    invalid = Some(ci);
+                    break;
+                }
+            }
+        }
+        if let Some(ci) = invalid {
+            bad.push(Rejected {
+                file: fname.to_string(),
+                line,
+                column: Some(src.columns[ci].name.clone()),
+                reason: format!(
+                    "not valid {} text (or a character cut by the layout)",
+                    enc.name()
+                ),
+                record: Some(String::from_utf8_lossy(raw).chars().take(2000).collect()),
+                ..Default::default()
+            });
+            early += 1;
+            continue;
+        }
+        for (ci, f) in fields.iter().enumerate() {
+            if f.is_empty() {
+                b.cols[ci].append_null();
+            } else {
+                b.cols[ci].append_value(f);
+            }
+        }
+        b.lines.push(line);
+        b.flush_if_full(emit, bad)?;
+    }
+    b.finish(emit, bad)?;
+    Ok(early)
+}

@@ -84,6 +84,18 @@ fn default_true() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct JsonlSpec {}
 
+/// Fixed-width text (legacy core-banking exports): each declared column at
+/// a 1-based byte position and width, in the source's encoding.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedWidthSpec {
+    /// Lines to skip first (a title or header line).
+    #[serde(default)]
+    pub skip_lines: usize,
+    /// Column → `[start, width]`, start counted from 1, in bytes.
+    pub positions: Ordered<[usize; 2]>,
+}
+
 /// Parquet: typed already; declared columns are cast and checked.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,6 +146,7 @@ pub struct SourceSpec {
     pub csv: Option<CsvSpec>,
     pub jsonl: Option<JsonlSpec>,
     pub parquet: Option<ParquetSpec>,
+    pub fixed_width: Option<FixedWidthSpec>,
     /// `gzip`, `zstd` or `none`; default by extension (`.gz`, `.zst`).
     pub compression: Option<String>,
     /// Text encoding: `utf-8` (default), `gbk`, `gb18030`, `big5`, or any

@@ -4,6 +4,7 @@ mod common;
 mod corrupt;
 mod e2e;
 mod faults;
+mod formats;
 mod metrics;
 mod s3;
 mod validate;

@@ -1,0 +1,124 @@
+//! Fixed-width text in GBK, as a legacy core-banking system exports it:
+//! byte positions, a title line, padding, and every kind of bad line.
+
+use crate::common::{ok, project};
+
+fn query(dir: &std::path::Path, sql: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let text = ok(
+        dir,
+        &[
+            "query",
+            "--pipeline",
+            "pipelines/core.yaml",
+            "--format",
+            "json",
+            sql,
+        ],
+    );
+    serde_json::from_str::<Vec<serde_json::Map<String, serde_json::Value>>>(text.trim())
+        .expect("json rows")
+}
+
+const PIPELINE: &str = r#"
+name: core
+timezone: Asia/Hong_Kong
+extracts: ../data
+sources:
+  accounts:
+    path: core/accounts.txt
+    encoding: gbk
+    fixed_width:
+      skip_lines: 1
+      positions: {account_id: [1, 10], holder: [11, 10], balance: [21, 11], as_of: [33, 10]}
+    key: [account_id]
+    columns:
+      account_id: {type: string, required: true}
+      holder: {type: string, personal: clear}
+      balance: {type: "decimal(18,2)", required: true, min: 0}
+      as_of: {type: date}
+"#;
+
+fn gbk(s: &str) -> Vec<u8> {
+    let (b, _, unmappable) = encoding_rs::GBK.encode(s);
+    assert!(!unmappable, "{s}");
+    b.into_owned()
+}
+
+#[test]
+fn fixed_width_gbk_by_byte_position() {
+    let tmp = project();
+    let dir = tmp.path();
+    std::fs::write(dir.join("pipelines/core.yaml"), PIPELINE).expect("yaml");
+    std::fs::create_dir_all(dir.join("data/core")).expect("mkdir");
+    let mut file = Vec::new();
+    file.extend(b"ACCT-EXPORT 20240131\r\n");
+    // 10 + 10 (GBK: two bytes per Chinese character) + 11 + 1 + 10 bytes.
+    file.extend(gbk("0000000001王小明    00001234.50 2024-01-31\r\n"));
+    file.extend(gbk("0000000002陈大文    00000100.00 2024-01-31\r\n"));
+    // Negative balance: fails `min: 0`.
+    file.extend(gbk("0000000003李        -0000005.00 2024-01-31\r\n"));
+    // The layout cuts 王 in half at byte 20: not valid GBK in `holder`.
+    file.extend(gbk("0000000004ABCDEFGHI王0001.00 2024-01-31\r\n"));
+    // Trailing blanks trimmed by the exporter: no balance, which is required.
+    file.extend(gbk("0000000005周\r\n"));
+    std::fs::write(dir.join("data/core/accounts.txt"), file).expect("write");
+
+    let summary: serde_json::Value = serde_json::from_str(&ok(
+        dir,
+        &[
+            "run",
+            "pipelines/core.yaml",
+            "--period",
+            "2024-01",
+            "--json",
+        ],
+    ))
+    .expect("json");
+    let step = summary["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["table"] == "accounts")
+        .expect("accounts step")
+        .clone();
+    assert_eq!(
+        (
+            step["rows_read"].as_i64(),
+            step["rows_loaded"].as_i64(),
+            step["rows_quarantined"].as_i64()
+        ),
+        (Some(5), Some(2), Some(3)),
+        "{step}"
+    );
+    let rows = query(
+        dir,
+        "SELECT account_id, holder, CAST(balance AS VARCHAR) AS balance, CAST(as_of AS VARCHAR) AS as_of FROM accounts ORDER BY account_id",
+    );
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["account_id"], "0000000001");
+    assert_eq!(rows[0]["holder"], "王小明");
+    assert_eq!(rows[0]["balance"], "1234.50");
+    assert_eq!(rows[0]["as_of"], "2024-01-31");
+    assert_eq!(rows[1]["holder"], "陈大文");
+    assert_eq!(rows[1]["balance"], "100.00");
+    let q = query(
+        dir,
+        "SELECT line, column_name, reason FROM _quarantine WHERE source = 'accounts' ORDER BY line",
+    );
+    let got: Vec<(i64, String, String)> = q
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_i64().expect("line"),
+                r["column_name"].as_str().unwrap_or("").to_string(),
+                r["reason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), 3, "{got:?}");
+    // Lines count from the title line (line 1).
+    assert_eq!((got[0].0, got[0].1.as_str()), (4, "balance"));
+    assert_eq!((got[1].0, got[1].1.as_str()), (5, "holder"));
+    assert!(got[1].2.starts_with("not valid GBK text"), "{got:?}");
+    assert_eq!((got[2].0, got[2].1.as_str()), (6, "balance"));
+}
