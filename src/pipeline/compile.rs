@@ -523,6 +523,23 @@ impl<'a> Compiler<'a> {
                 }
             },
         };
+        let on_schema_change = match s.on_schema_change.as_deref() {
+            None | Some("fail") => super::SchemaChange::Fail,
+            Some("ignore") => super::SchemaChange::Ignore,
+            Some(other) => {
+                let help = if other == "evolve" || other == "append_new_columns" {
+                    "evolving the table's schema is not supported yet; use fail or ignore"
+                } else {
+                    "use fail (default) or ignore"
+                };
+                self.err(
+                    &format!("{at}.on_schema_change"),
+                    format!("unknown on_schema_change `{other}`"),
+                    Some(help.into()),
+                );
+                super::SchemaChange::Fail
+            }
+        };
         if let Some(f) = s.max_bad_fraction
             && !(0.0..=1.0).contains(&f)
         {
@@ -540,6 +557,7 @@ impl<'a> Compiler<'a> {
                 format: format.clone(),
                 compression: None,
                 encoding: None,
+                on_schema_change: super::SchemaChange::Fail,
                 max_bad_rows: None,
                 max_bad_fraction: None,
                 period_column: None,
@@ -570,6 +588,7 @@ impl<'a> Compiler<'a> {
             format,
             compression,
             encoding,
+            on_schema_change,
             max_bad_rows: s.max_bad_rows,
             max_bad_fraction: s.max_bad_fraction,
             period_column: s.period_column.clone(),

@@ -87,6 +87,8 @@ pub struct Source {
     pub compression: Option<Compression>,
     /// Text encoding of the extract; `None` is UTF-8.
     pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// What a new, missing or retyped column in an extract does.
+    pub on_schema_change: SchemaChange,
     /// The load fails (nothing committed) above this many quarantined rows…
     pub max_bad_rows: Option<u64>,
     /// …or above this share of the rows read.
@@ -95,6 +97,17 @@ pub struct Source {
     pub key: Vec<String>,
     pub columns: Vec<Column>,
     pub description: Option<String>,
+}
+
+/// Schema drift policy (dbt's `on_schema_change`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SchemaChange {
+    /// The load fails and names the changed columns.
+    #[default]
+    Fail,
+    /// Load the declared columns (missing ones as null); report the drift
+    /// in the run summary and `_runs`.
+    Ignore,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -345,6 +345,13 @@ impl Runner<'_> {
             t,
             Some(committed.version),
         );
+        if !stats.drift.is_empty() {
+            let what = format!("schema drift (on_schema_change: ignore): {}", stats.drift);
+            let _ = writeln!(self.progress, "      {}: {what}", src.name);
+            if let Some(step) = self.steps.last_mut() {
+                step.message = Some(what);
+            }
+        }
         Ok(())
     }
 

@@ -34,12 +34,13 @@ pub enum Error {
         file: String,
         reason: String,
     },
-    #[error("source `{source_name}`: `{file}` has no column{} {}\n  help: the file's header has: {found}; fix the extract or the source's `columns`", if missing.len() == 1 { "" } else { "s" }, missing.join(", "))]
-    MissingColumns {
+    #[error(
+        "source `{source_name}`: `{file}` does not match the declared columns: {drift}\n  help: update the source's `columns` (or fix the extract); `on_schema_change: ignore` loads the declared columns and reports the drift"
+    )]
+    SchemaDrift {
         source_name: String,
         file: String,
-        missing: Vec<String>,
-        found: String,
+        drift: Drift,
     },
     #[error("source `{source_name}`: bad file pattern `{pattern}`: {reason}")]
     Pattern {
@@ -83,6 +84,64 @@ pub fn table_schema(src: &Source) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// How an extract's columns differ from the declared ones.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Drift {
+    pub new: std::collections::BTreeSet<String>,
+    pub missing: std::collections::BTreeSet<String>,
+    /// `column (file type, declared type)`.
+    pub retyped: std::collections::BTreeSet<String>,
+}
+
+impl Drift {
+    pub fn is_empty(&self) -> bool {
+        self.new.is_empty() && self.missing.is_empty() && self.retyped.is_empty()
+    }
+
+    fn merge(&mut self, other: Drift) {
+        self.new.extend(other.new);
+        self.missing.extend(other.missing);
+        self.retyped.extend(other.retyped);
+    }
+
+    /// Per the source's policy: fail the load, or remember the drift.
+    pub fn check(self, src: &Source, file: &str, seen: &mut Drift) -> Result<(), Error> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        match src.on_schema_change {
+            crate::pipeline::SchemaChange::Fail => Err(Error::SchemaDrift {
+                source_name: src.name.clone(),
+                file: file.to_string(),
+                drift: self,
+            }),
+            crate::pipeline::SchemaChange::Ignore => {
+                seen.merge(self);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Drift {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        let list = |s: &std::collections::BTreeSet<String>| {
+            s.iter().cloned().collect::<Vec<_>>().join(", ")
+        };
+        if !self.new.is_empty() {
+            parts.push(format!("new column(s) {}", list(&self.new)));
+        }
+        if !self.missing.is_empty() {
+            parts.push(format!("missing column(s) {}", list(&self.missing)));
+        }
+        if !self.retyped.is_empty() {
+            parts.push(format!("retyped column(s) {}", list(&self.retyped)));
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
 /// Counters of one source load, shared with the reading thread.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct LoadStats {
@@ -91,6 +150,8 @@ pub struct LoadStats {
     pub rows_read: u64,
     pub rows_loaded: u64,
     pub rows_quarantined: u64,
+    /// Column drift seen and ignored (`on_schema_change: ignore`).
+    pub drift: Drift,
 }
 
 /// One raw batch from a reader: a column per declared column (text as Utf8,
@@ -191,6 +252,7 @@ fn read_all(
         let mut bad: Vec<Rejected> = Vec::new();
         let mut read = 0u64;
         let mut loaded = 0u64;
+        let mut drift = Drift::default();
         let read_file = (|| -> Result<u64, Error> {
             let copy = file.local_copy(src)?;
             let (path, name) = (copy.path.as_path(), file.name.as_str());
@@ -223,13 +285,13 @@ fn read_all(
             };
             let early = match src.format {
                 crate::pipeline::Format::Csv { .. } => {
-                    text::read_csv(src, path, name, &mut emit, &mut bad)?
+                    text::read_csv(src, path, name, &mut emit, &mut bad, &mut drift)?
                 }
                 crate::pipeline::Format::Jsonl => {
-                    text::read_jsonl(src, path, name, &mut emit, &mut bad)?
+                    text::read_jsonl(src, path, name, &mut emit, &mut bad, &mut drift)?
                 }
                 crate::pipeline::Format::Parquet => {
-                    parquet::read_parquet(src, path, name, &mut emit, &mut bad)?
+                    parquet::read_parquet(src, path, name, &mut emit, &mut bad, &mut drift)?
                 }
                 crate::pipeline::Format::FixedWidth { .. } => {
                     text::read_fixed(src, path, name, &mut emit, &mut bad)?
@@ -277,6 +339,7 @@ fn read_all(
         st.rows_read += read;
         st.rows_loaded += loaded;
         st.rows_quarantined += bad.len() as u64;
+        st.drift.merge(std::mem::take(&mut drift));
         drop(st);
         if let Ok(mut r) = rejected.lock() {
             r.extend(bad);

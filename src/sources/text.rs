@@ -2,7 +2,7 @@
 //! A line that cannot even be split into the declared fields is rejected here;
 //! value-level problems are left to the conformer.
 
-use super::{BATCH_ROWS, Error, RawBatch};
+use super::{BATCH_ROWS, Drift, Error, RawBatch};
 use crate::pipeline::{Format, Source};
 use crate::warehouse::log::Rejected;
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
@@ -80,6 +80,7 @@ pub fn read_csv(
     name: &str,
     emit: &mut Emit,
     bad: &mut Vec<Rejected>,
+    drift: &mut Drift,
 ) -> Result<u64, Error> {
     let Format::Csv {
         delimiter,
@@ -112,24 +113,26 @@ pub fn read_csv(
             .map(|f| String::from_utf8_lossy(f).trim().to_string())
             .collect();
         let mut pos = Vec::new();
-        let mut missing = Vec::new();
+        let mut change = Drift::default();
         for c in &src.columns {
-            match names.iter().position(|n| n == &c.name) {
-                Some(i) => pos.push(i),
-                None => missing.push(c.name.clone()),
+            let at = names.iter().position(|n| n == &c.name);
+            if at.is_none() {
+                change.missing.insert(c.name.clone());
             }
+            pos.push(at);
         }
-        if !missing.is_empty() {
-            return Err(Error::MissingColumns {
-                source_name: src.name.clone(),
-                file: fname.to_string(),
-                missing,
-                found: names.join(", "),
-            });
-        }
+        change.new = names
+            .iter()
+            .filter(|n| !n.is_empty() && !src.columns.iter().any(|c| &&c.name == n))
+            .cloned()
+            .collect();
+        change.check(src, &fname, drift)?;
         (pos, names.len())
     } else {
-        ((0..src.columns.len()).collect(), src.columns.len())
+        (
+            (0..src.columns.len()).map(Some).collect(),
+            src.columns.len(),
+        )
     };
     let delim = char::from(delimiter).to_string();
     let mut b = Builders::new(fname.clone(), src.columns.len());
@@ -179,7 +182,8 @@ pub fn read_csv(
         let mut fields: Vec<&str> = Vec::with_capacity(positions.len());
         let mut utf8_error = None;
         for (ci, &p) in positions.iter().enumerate() {
-            match std::str::from_utf8(record.get(p).unwrap_or_default()) {
+            // A column missing from the file (drift ignored) reads as empty.
+            match std::str::from_utf8(p.and_then(|p| record.get(p)).unwrap_or_default()) {
                 Ok(s) => fields.push(s),
                 Err(_) => {
                     utf8_error = Some(ci);
@@ -220,7 +224,10 @@ pub fn read_jsonl(
     name: &str,
     emit: &mut Emit,
     bad: &mut Vec<Rejected>,
+    drift: &mut Drift,
 ) -> Result<u64, Error> {
+    // Keys no column declares (JSON omits nulls, so absent keys are not drift).
+    let mut new_keys = std::collections::BTreeSet::new();
     let fname: Arc<str> = name.into();
     let mut reader = BufReader::with_capacity(1 << 20, open(src, path, name)?);
     let mut b = Builders::new(fname.clone(), src.columns.len());
@@ -270,6 +277,11 @@ pub fn read_jsonl(
                 continue;
             }
         };
+        for k in obj.keys() {
+            if !src.columns.iter().any(|c| &c.name == k) && !new_keys.contains(k) {
+                new_keys.insert(k.clone());
+            }
+        }
         for (ci, c) in src.columns.iter().enumerate() {
             match obj.get(&c.name) {
                 None | Some(serde_json::Value::Null) => b.cols[ci].append_null(),
@@ -282,6 +294,11 @@ pub fn read_jsonl(
         b.flush_if_full(emit, bad)?;
     }
     b.finish(emit, bad)?;
+    Drift {
+        new: new_keys,
+        ..Default::default()
+    }
+    .check(src, &fname, drift)?;
     Ok(early)
 }
 

@@ -152,6 +152,9 @@ pub struct SourceSpec {
     /// Text encoding: `utf-8` (default), `gbk`, `gb18030`, `big5`, or any
     /// WHATWG label.
     pub encoding: Option<String>,
+    /// `fail` (default) or `ignore`: what a new, missing or retyped column
+    /// in an extract does.
+    pub on_schema_change: Option<String>,
     /// Fail the source's load (nothing committed) above this many rows in
     /// quarantine…
     pub max_bad_rows: Option<u64>,

@@ -122,3 +122,107 @@ fn fixed_width_gbk_by_byte_position() {
     assert!(got[1].2.starts_with("not valid GBK text"), "{got:?}");
     assert_eq!((got[2].0, got[2].1.as_str()), (6, "balance"));
 }
+
+/// Schema drift: a new or missing column in an extract fails the load by
+/// default and names the columns; with `on_schema_change: ignore` the
+/// declared columns load and the drift is reported in the run and `_runs`.
+#[test]
+fn schema_drift_fails_or_is_reported() {
+    let tmp = project();
+    let dir = tmp.path();
+    ok(
+        dir,
+        &[
+            "generate",
+            "--customers",
+            "100",
+            "--months",
+            "1",
+            "--seed",
+            "2",
+            "--out",
+            "data",
+        ],
+    );
+    let atm = dir.join("data/atm/2024/01");
+    // A new last column in one file…
+    let f = atm.join("atm_20240103.csv");
+    let text = std::fs::read_to_string(&f).expect("atm");
+    let added: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| format!("{l},{}\n", if i == 0 { "branch_code" } else { "X" }))
+        .collect();
+    std::fs::write(&f, added).expect("write");
+    // …and a missing `currency` column (the 8th) in another.
+    let g = atm.join("atm_20240104.csv");
+    let text = std::fs::read_to_string(&g).expect("atm");
+    let dropped: String = text
+        .lines()
+        .map(|l| {
+            let mut v: Vec<&str> = l.split(',').collect();
+            if v.len() == 9 {
+                v.remove(7);
+            }
+            format!("{}\n", v.join(","))
+        })
+        .collect();
+    std::fs::write(&g, dropped).expect("write");
+
+    let run = ["run", "pipelines/monthly_cx.yaml", "--period", "2024-01"];
+    let out = crate::common::touchpoint(dir, &run);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("atm_20240103.csv"), "{err}");
+    assert!(err.contains("new column(s) branch_code"), "{err}");
+
+    let yaml = dir.join("pipelines/monthly_cx.yaml");
+    let y = std::fs::read_to_string(&yaml).expect("yaml");
+    std::fs::write(
+        &yaml,
+        y.replacen(
+            "    key: [txn_id]\n",
+            "    key: [txn_id]\n    on_schema_change: ignore\n",
+            1,
+        ),
+    )
+    .expect("yaml");
+    let out = crate::common::touchpoint(dir, &run);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(
+            "atm: schema drift (on_schema_change: ignore): new column(s) branch_code; missing column(s) currency"
+        ),
+        "{err}"
+    );
+    let logged = crate::common::query(
+        dir,
+        "SELECT message FROM _runs WHERE kind = 'source' AND table_name = 'atm'",
+    );
+    assert!(
+        logged[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("branch_code")),
+        "{logged:?}"
+    );
+    // The file without `currency` loaded, with nulls there.
+    let nulls = crate::common::query(
+        dir,
+        "SELECT COUNT(*) AS n FROM atm WHERE currency IS NULL AND CAST(txn_time AS DATE) IN (DATE '2024-01-04', DATE '2024-01-03')",
+    );
+    assert!(crate::common::f(&nulls[0], "n") > 0.0);
+
+    // A new key in JSON lines is drift too.
+    let b = dir.join("data/branch/2024/01/tickets_20240105.jsonl");
+    let text = std::fs::read_to_string(&b).expect("branch");
+    std::fs::write(
+        &b,
+        text.replacen("{\"ticket_id\"", "{\"kiosk\":1,\"ticket_id\"", 1),
+    )
+    .expect("write");
+    let out = crate::common::touchpoint(dir, &run);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("new column(s) kiosk"), "{err}");
+}
