@@ -17,6 +17,8 @@ pub enum Error {
     Report(#[from] crate::report::Error),
     #[error(transparent)]
     Generate(#[from] crate::generate::GenerateError),
+    #[error(transparent)]
+    Discover(#[from] crate::discover::Error),
     #[error("query failed: {0}")]
     Query(String),
     #[error("{message}")]

@@ -6,6 +6,7 @@
 //! (HTML). `store` opens object stores. `generate` makes a synthetic bank for the demo and the tests.
 
 pub mod cli;
+pub mod discover;
 pub mod error;
 pub mod generate;
 pub mod pipeline;

@@ -2,6 +2,7 @@
 //! work is in the library. One file per subcommand.
 
 pub mod demo;
+pub mod discover;
 pub mod generate;
 pub mod graph;
 pub mod query;
@@ -32,6 +33,7 @@ pub enum Command {
     Generate(generate::Args),
     Validate(validate::Args),
     Graph(graph::Args),
+    Discover(discover::Args),
     Run(run::Args),
     Query(query::Args),
     Report(report::Args),
@@ -56,6 +58,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => generate::run(a, &mut out),
         Command::Validate(a) => validate::run(a, &mut out).await,
         Command::Graph(a) => graph::run(a, &mut out).await,
+        Command::Discover(a) => discover::run(a, &mut out),
         Command::Run(a) => run::run(a, &mut out).await,
         Command::Query(a) => query::run(a, &mut out).await,
         Command::Report(a) => report::run(a, &mut out).await,

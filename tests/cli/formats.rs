@@ -226,3 +226,99 @@ fn schema_drift_fails_or_is_reported() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("new column(s) kiosk"), "{err}");
 }
+
+/// `discover` proposes a source block that validates and loads as is.
+#[test]
+fn discover_proposes_a_source_that_loads() {
+    let tmp = project();
+    let dir = tmp.path();
+    ok(
+        dir,
+        &[
+            "generate",
+            "--customers",
+            "200",
+            "--months",
+            "1",
+            "--seed",
+            "6",
+            "--out",
+            "data",
+        ],
+    );
+    let calls = ok(
+        dir,
+        &["discover", "data/callcentre/2024/01/calls_02012024.txt"],
+    );
+    assert!(
+        calls.contains("csv: {delimiter: \"|\", header: true}"),
+        "{calls}"
+    );
+    assert!(
+        calls.contains(
+            "call_start: {type: timestamp, format: \"%d/%m/%Y %H:%M:%S\", required: true}"
+        ),
+        "{calls}"
+    );
+    assert!(calls.contains("queue_seconds: {type: int"), "{calls}");
+
+    ok(
+        dir,
+        &[
+            "discover",
+            "data/atm/2024/01/atm_20240102.csv",
+            "--out",
+            "atm.yaml",
+        ],
+    );
+    let block = std::fs::read_to_string(dir.join("atm.yaml")).expect("block");
+    for want in [
+        "txn_time: {type: timestamp, format: \"%Y-%m-%d %H:%M:%S\"",
+        "amount: {type: \"decimal(18,2)\"",
+        "card_number: {type: string, required: true, personal: mask}",
+    ] {
+        assert!(block.contains(want), "{want} missing in\n{block}");
+    }
+    // Pasted under a pipeline header, it validates and loads.
+    std::fs::write(
+        dir.join("pipelines/discovered.yaml"),
+        format!(
+            "name: discovered\ntimezone: Asia/Hong_Kong\nextracts: ../data/atm/2024/01\n{block}"
+        ),
+    )
+    .expect("yaml");
+    ok(dir, &["validate", "pipelines/discovered.yaml"]);
+    let summary: serde_json::Value = serde_json::from_str(&ok(
+        dir,
+        &[
+            "run",
+            "pipelines/discovered.yaml",
+            "--period",
+            "2024-01",
+            "--json",
+            "--warehouse",
+            "discovered_wh",
+        ],
+    ))
+    .expect("json");
+    let step = summary["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["table"] == "atm")
+        .expect("atm step")
+        .clone();
+    let data_lines = std::fs::read_to_string(dir.join("data/atm/2024/01/atm_20240102.csv"))
+        .expect("atm")
+        .lines()
+        .count() as i64
+        - 1;
+    let (read, loaded, bad) = (
+        step["rows_read"].as_i64().expect("n"),
+        step["rows_loaded"].as_i64().expect("n"),
+        step["rows_quarantined"].as_i64().expect("n"),
+    );
+    assert_eq!(read, data_lines);
+    assert_eq!(read, loaded + bad);
+    assert!(loaded as f64 >= 0.97 * read as f64, "{step}");
+}
