@@ -59,8 +59,9 @@ impl ExtractFile {
         }
     }
 
-    /// The file on local disk, decompressed: an object is downloaded and a
-    /// `.gz` / `.zst` file inflated into a private temporary file first.
+    /// The file on local disk as UTF-8 text (or Parquet): an object is
+    /// downloaded, a `.gz` / `.zst` file inflated and a declared encoding
+    /// transcoded, each into a private temporary file.
     /// Call from a blocking thread inside the Tokio runtime. A broken
     /// compressed stream is [`Error::Corrupt`]: the file is quarantined
     /// before any of its rows is read.
