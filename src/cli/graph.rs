@@ -22,7 +22,7 @@ pub struct Args {
 }
 
 pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
-    let p = super::load_pipeline(&a.pipeline).await?;
+    let p = super::load_pipeline_for_reading(&a.pipeline).await?;
     let text = if a.dot {
         crate::pipeline::graph::dot(&p)
     } else {

@@ -69,6 +69,16 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 /// Compile the pipeline, turning a missing default file into a usage hint.
 pub async fn load_pipeline(path: &Path) -> Result<Pipeline> {
+    load(path, false).await
+}
+
+/// [`load_pipeline`] for commands that only read the warehouse: the
+/// extracts are not listed (on a bucket that is a request per source).
+pub async fn load_pipeline_for_reading(path: &Path) -> Result<Pipeline> {
+    load(path, true).await
+}
+
+async fn load(path: &Path, skip_file_checks: bool) -> Result<Pipeline> {
     if !path.exists() {
         return Err(crate::Error::usage(
             format!("pipeline file `{}` not found", path.display()),
@@ -81,6 +91,7 @@ pub async fn load_pipeline(path: &Path) -> Result<Pipeline> {
         extracts: std::env::var("TOUCHPOINT_EXTRACTS")
             .ok()
             .filter(|v| !v.is_empty()),
+        skip_file_checks,
     };
     crate::pipeline::compile_with(path, &over)
         .await

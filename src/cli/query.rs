@@ -57,7 +57,7 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
     // The pipeline is optional for queries: without it nothing is known to be
     // personal, so refuse rather than show raw personal data.
     let pipeline = if a.pipeline.exists() {
-        Some(super::load_pipeline(&a.pipeline).await?)
+        Some(super::load_pipeline_for_reading(&a.pipeline).await?)
     } else {
         None
     };

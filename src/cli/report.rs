@@ -34,7 +34,7 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
         .period
         .parse()
         .map_err(|e: String| crate::Error::usage(e, "e.g. --period 2024-12"))?;
-    let p = super::load_pipeline(&a.pipeline).await?;
+    let p = super::load_pipeline_for_reading(&a.pipeline).await?;
     if p.report(&a.report).is_none() {
         let names: Vec<&str> = p.reports.iter().map(|r| r.name.as_str()).collect();
         let near = crate::spec::did_you_mean(&a.report, names.iter().copied());

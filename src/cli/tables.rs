@@ -20,7 +20,7 @@ pub struct Args {
 
 pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
     let location = if a.pipeline.exists() {
-        super::load_pipeline(&a.pipeline)
+        super::load_pipeline_for_reading(&a.pipeline)
             .await?
             .warehouse_location(a.warehouse.warehouse.as_deref())
     } else {

@@ -20,6 +20,10 @@ pub struct Overrides {
     /// Replaces the pipeline's `extracts:` (e.g. the same pipeline reading
     /// a bucket instead of a local folder).
     pub extracts: Option<String>,
+    /// Skip checking that every source has files: for commands that only
+    /// read the warehouse (`query`, `report`, `tables`, `graph`), where
+    /// listing a bucket's extracts would only cost time.
+    pub skip_file_checks: bool,
 }
 
 /// Load and validate a pipeline file.
@@ -35,6 +39,7 @@ pub async fn compile_with(file: &Path, over: &Overrides) -> Result<Pipeline, Vec
     }
     let mut compiler = Compiler::new(&spec, &loc);
     compiler.diags = problems;
+    compiler.skip_file_checks = over.skip_file_checks;
     compiler.run(&spec).await
 }
 
@@ -51,6 +56,7 @@ struct Compiler<'a> {
     root: PathBuf,
     /// Source paths are relative to this (the pipeline folder by default).
     extracts: Option<Base>,
+    skip_file_checks: bool,
     diags: Vec<Diagnostic>,
 }
 
@@ -95,6 +101,7 @@ impl<'a> Compiler<'a> {
             dir: normalize(&dir),
             root: normalize(&root),
             extracts: None,
+            skip_file_checks: false,
             diags: Vec::new(),
         }
     }
@@ -550,7 +557,7 @@ impl<'a> Compiler<'a> {
             );
         }
         let pattern = self.source_pattern(&format!("{at}.path"), &s.path);
-        if let Some(p) = &pattern {
+        if let Some(p) = pattern.as_ref().filter(|_| !self.skip_file_checks) {
             let probe = Source {
                 name: name.into(),
                 pattern: p.clone(),
