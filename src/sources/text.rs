@@ -55,6 +55,22 @@ impl Builders {
     }
 }
 
+/// Read the next line (with its newline) into `buf`; `false` at the end.
+fn next_line(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    src: &Source,
+    fname: &str,
+) -> Result<bool, Error> {
+    buf.clear();
+    let n = reader.read_until(b'\n', buf).map_err(|e| Error::Read {
+        source_name: src.name.clone(),
+        file: fname.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(n > 0)
+}
+
 /// Why a field is not text: bytes that are not UTF-8, or not the source's
 /// declared encoding (transcoding marks those).
 fn not_text(src: &Source) -> String {
@@ -234,18 +250,7 @@ pub fn read_jsonl(
     let mut buf = Vec::new();
     let mut line = 0i64;
     let mut early = 0u64;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::Read {
-                source_name: src.name.clone(),
-                file: fname.to_string(),
-                reason: e.to_string(),
-            })?;
-        if n == 0 {
-            break;
-        }
+    while next_line(&mut reader, &mut buf, src, &fname)? {
         line += 1;
         // Never decode lossily: a byte that is not text quarantines the line.
         let Ok(text) = std::str::from_utf8(&buf) else {
@@ -324,18 +329,7 @@ pub fn read_fixed(
     let mut line = 0i64;
     let mut early = 0u64;
     let mut fields: Vec<String> = vec![String::new(); ranges.len()];
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::Read {
-                source_name: src.name.clone(),
-                file: fname.to_string(),
-                reason: e.to_string(),
-            })?;
-        if n == 0 {
-            break;
-        }
+    while next_line(&mut reader, &mut buf, src, &fname)? {
         line += 1;
         if line as usize <= *skip_lines {
             continue;

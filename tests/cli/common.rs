@@ -50,6 +50,26 @@ pub fn touchpoint_env(dir: &Path, args: &[&str], env: Env) -> Output {
         .expect("run touchpoint")
 }
 
+/// `touchpoint generate` into `dir/data`, from 2024-01, with `extra` flags.
+pub fn generate(dir: &Path, customers: u32, months: u32, seed: u64, extra: &[&str]) {
+    let (c, m, s) = (customers.to_string(), months.to_string(), seed.to_string());
+    let mut args = vec![
+        "generate",
+        "--customers",
+        &c,
+        "--months",
+        &m,
+        "--start",
+        "2024-01",
+        "--seed",
+        &s,
+        "--out",
+        "data",
+    ];
+    args.extend_from_slice(extra);
+    ok(dir, &args);
+}
+
 /// Run and require success; returns stdout.
 pub fn ok(dir: &Path, args: &[&str]) -> String {
     ok_env(dir, args, &[])

@@ -4,7 +4,7 @@
 //! of the source loads. Checked against a second warehouse loaded from the
 //! same extracts with the two broken files simply absent.
 
-use crate::common::{copy_dir, ok, ok_env, project, query_env};
+use crate::common::{copy_dir, generate, ok, ok_env, project, query_env};
 use std::io::Write;
 use std::path::Path;
 
@@ -13,6 +13,17 @@ fn gzip(path: &Path) -> Vec<u8> {
     e.write_all(&std::fs::read(path).expect("read"))
         .expect("gzip");
     e.finish().expect("gzip")
+}
+
+/// A second warehouse, `warehouse_ref`, loaded from the extracts in `data_ref`.
+fn reference_env(dir: &Path) -> [(&'static str, String); 2] {
+    [
+        ("TOUCHPOINT_WAREHOUSE", "warehouse_ref".to_string()),
+        (
+            "TOUCHPOINT_EXTRACTS",
+            dir.join("data_ref").display().to_string(),
+        ),
+    ]
 }
 
 fn rows(dir: &Path, env: &[(&str, String)], sql: &str) -> Vec<String> {
@@ -26,22 +37,7 @@ fn rows(dir: &Path, env: &[(&str, String)], sql: &str) -> Vec<String> {
 fn compressed_load_and_corrupt_files_are_quarantined_whole() {
     let tmp = project();
     let dir = tmp.path();
-    ok(
-        dir,
-        &[
-            "generate",
-            "--customers",
-            "200",
-            "--months",
-            "1",
-            "--start",
-            "2024-01",
-            "--seed",
-            "9",
-            "--out",
-            "data",
-        ],
-    );
+    generate(dir, 200, 1, 9, &[]);
     // ATM files may now be compressed: match `atm_*.csv`, `.csv.gz`, `.csv.zst`.
     let yaml = dir.join("pipelines/monthly_cx.yaml");
     let text = std::fs::read_to_string(&yaml).expect("yaml");
@@ -82,13 +78,7 @@ fn compressed_load_and_corrupt_files_are_quarantined_whole() {
         "--json",
     ];
     let summary: serde_json::Value = serde_json::from_str(&ok(dir, &run)).expect("json");
-    let reference = [
-        ("TOUCHPOINT_WAREHOUSE", "warehouse_ref".to_string()),
-        (
-            "TOUCHPOINT_EXTRACTS",
-            dir.join("data_ref").display().to_string(),
-        ),
-    ];
+    let reference = reference_env(dir);
     ok_env(dir, &run, &reference);
 
     // Every good row loaded: the tables equal the reference's.
@@ -166,24 +156,7 @@ fn compressed_load_and_corrupt_files_are_quarantined_whole() {
 fn a_source_over_its_bad_row_limit_commits_nothing() {
     let tmp = project();
     let dir = tmp.path();
-    ok(
-        dir,
-        &[
-            "generate",
-            "--customers",
-            "150",
-            "--months",
-            "1",
-            "--start",
-            "2024-01",
-            "--seed",
-            "4",
-            "--out",
-            "data",
-            "--dirty-rate",
-            "0.02",
-        ],
-    );
+    generate(dir, 150, 1, 4, &["--dirty-rate", "0.02"]);
     let run = ["run", "pipelines/monthly_cx.yaml", "--period", "2024-01"];
     ok(dir, &run);
     let before = crate::common::snapshot(dir, &[], "");
@@ -247,22 +220,7 @@ fn a_source_over_its_bad_row_limit_commits_nothing() {
 fn gb18030_extracts_load_as_text() {
     let tmp = project();
     let dir = tmp.path();
-    ok(
-        dir,
-        &[
-            "generate",
-            "--customers",
-            "150",
-            "--months",
-            "1",
-            "--start",
-            "2024-01",
-            "--seed",
-            "8",
-            "--out",
-            "data",
-        ],
-    );
+    generate(dir, 150, 1, 8, &[]);
     copy_dir(&dir.join("data"), &dir.join("data_ref"));
     let surveys = dir.join("data/surveys/surveys_2024-01.csv");
     let text = std::fs::read_to_string(&surveys).expect("utf-8 original");
@@ -297,13 +255,7 @@ fn gb18030_extracts_load_as_text() {
     // The reference reads the UTF-8 original (declared GB18030 would not
     // apply to it), from a pipeline copy without `encoding:`.
     std::fs::write(dir.join("pipelines/reference.yaml"), &y).expect("yaml");
-    let reference = [
-        ("TOUCHPOINT_WAREHOUSE", "warehouse_ref".to_string()),
-        (
-            "TOUCHPOINT_EXTRACTS",
-            dir.join("data_ref").display().to_string(),
-        ),
-    ];
+    let reference = reference_env(dir);
     ok_env(
         dir,
         &["run", "pipelines/reference.yaml", "--period", "2024-01"],

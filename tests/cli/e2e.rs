@@ -2,7 +2,7 @@
 //! against what the generator says it wrote, an idempotent re-run, escaping
 //! of customer text, and the report rendered in headless Chromium.
 
-use crate::common::{ok, project, query, snapshot, touchpoint};
+use crate::common::{generate, ok, project, query, snapshot, touchpoint};
 use std::io::Write;
 use std::path::Path;
 
@@ -23,26 +23,9 @@ const SOURCES: [(&str, &str); 7] = [
 fn demo_bank_end_to_end() {
     let tmp = project();
     let dir = tmp.path();
-    ok(
-        dir,
-        &[
-            "generate",
-            "--customers",
-            "400",
-            "--months",
-            "3",
-            "--start",
-            "2024-01",
-            "--seed",
-            "7",
-            "--out",
-            "data",
-            // Three customer chunks: appended daily files and Parquet parts
-            // must load exactly like one pass.
-            "--chunk-customers",
-            "150",
-        ],
-    );
+    // Three customer chunks: appended daily files and Parquet parts must
+    // load exactly like one pass.
+    generate(dir, 400, 3, 7, &["--chunk-customers", "150"]);
     let manifest: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("data/_truth/manifest.json")).expect("manifest"),
     )
@@ -205,22 +188,7 @@ fn demo_bank_end_to_end() {
 fn a_failed_run_leaves_the_warehouse_as_it_was() {
     let tmp = project();
     let dir = tmp.path();
-    ok(
-        dir,
-        &[
-            "generate",
-            "--customers",
-            "200",
-            "--months",
-            "2",
-            "--start",
-            "2024-01",
-            "--seed",
-            "3",
-            "--out",
-            "data",
-        ],
-    );
+    generate(dir, 200, 2, 3, &[]);
     ok(
         dir,
         &["run", "pipelines/monthly_cx.yaml", "--period", "2024-01"],

@@ -3,7 +3,7 @@
 //! the next run restores them); a second run at the same time is refused;
 //! the run after a crash completes and equals a run that never crashed.
 
-use crate::common::{bin, ok, ok_env, project, query, snapshot, touchpoint};
+use crate::common::{bin, generate, ok, ok_env, project, query, snapshot, touchpoint};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -50,22 +50,7 @@ fn kill9(child: &mut Child) {
 fn kill_9_at_any_point_leaves_the_warehouse_as_it_was() {
     let tmp = project();
     let dir = tmp.path();
-    ok(
-        dir,
-        &[
-            "generate",
-            "--customers",
-            "300",
-            "--months",
-            "2",
-            "--start",
-            "2024-01",
-            "--seed",
-            "5",
-            "--out",
-            "data",
-        ],
-    );
+    generate(dir, 300, 2, 5, &[]);
     // What a run that never crashes gives, in a warehouse of its own.
     let reference = [("TOUCHPOINT_WAREHOUSE", "reference".to_string())];
     ok_env(

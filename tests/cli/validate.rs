@@ -1,23 +1,12 @@
 //! `touchpoint validate` finds every problem and says where it is.
 
-use crate::common::{ok, project, touchpoint};
+use crate::common::{generate, ok, project, touchpoint};
 
 #[test]
 fn three_mistakes_three_located_errors() {
     let tmp = project();
     let dir = tmp.path();
-    ok(
-        dir,
-        &[
-            "generate",
-            "--customers",
-            "200",
-            "--months",
-            "1",
-            "--out",
-            "data",
-        ],
-    );
+    generate(dir, 200, 1, 42, &[]);
     let file = dir.join("pipelines/monthly_cx.yaml");
     let yaml = std::fs::read_to_string(&file).expect("pipeline");
     // 1. an unknown key, 2. a missing file, 3. SQL naming a missing column.
@@ -86,18 +75,7 @@ fn three_mistakes_three_located_errors() {
 fn the_shipped_pipeline_validates() {
     let tmp = project();
     let dir = tmp.path();
-    ok(
-        dir,
-        &[
-            "generate",
-            "--customers",
-            "200",
-            "--months",
-            "1",
-            "--out",
-            "data",
-        ],
-    );
+    generate(dir, 200, 1, 42, &[]);
     let out = ok(dir, &["validate", "pipelines/monthly_cx.yaml"]);
     assert!(out.contains("ok"), "{out}");
 }
@@ -106,18 +84,7 @@ fn the_shipped_pipeline_validates() {
 fn a_dependency_cycle_is_named() {
     let tmp = project();
     let dir = tmp.path();
-    ok(
-        dir,
-        &[
-            "generate",
-            "--customers",
-            "200",
-            "--months",
-            "1",
-            "--out",
-            "data",
-        ],
-    );
+    generate(dir, 200, 1, 42, &[]);
     // interactions reads customer_month, which reads interactions.
     let sql = dir.join("queries/interactions.sql");
     let text = std::fs::read_to_string(&sql).expect("sql");
@@ -162,7 +129,7 @@ fn usage_errors_are_plain() {
 fn graph_shows_each_models_inputs() {
     let tmp = project();
     let dir = tmp.path();
-    ok(dir, &["generate", "--customers", "50", "--months", "1"]);
+    generate(dir, 50, 1, 42, &[]);
     let text = ok(dir, &["graph", "pipelines/monthly_cx.yaml"]);
     // queries/customer_month.sql: FROM balances, product_margins, tier_rules,
     // interactions, surveys, customers.
