@@ -78,7 +78,8 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
         let next = periods.last().map(|p| p.next()).unwrap_or(start);
         periods.push(next);
     }
-    let summary = crate::pipeline::run::run(&p, &wh, &periods, &mut err).await?;
+    let summary =
+        crate::pipeline::run::run(&p, &wh, &periods, Default::default(), &mut err).await?;
     let _ = writeln!(
         err,
         "run {} done in {:.1}s, {} rows quarantined",

@@ -8,9 +8,10 @@ use std::io::Write;
 use std::path::PathBuf;
 
 /// Run a pipeline for one period (or an inclusive range): load every source's
-/// files for that period into the warehouse, replacing exactly that period
-/// (re-running never duplicates), quarantine bad rows with their reason,
-/// rebuild the models in dependency order, and log every step in `_runs`.
+/// new or changed files for that period into the warehouse (re-running never
+/// duplicates; `--full-refresh` reads everything again), quarantine bad rows
+/// with their reason, rebuild the models in dependency order, and log every
+/// step in `_runs`.
 ///
 /// Example: touchpoint run pipelines/monthly_cx.yaml --period 2024-06
 ///          touchpoint run pipelines/monthly_cx.yaml --period 2024-01..2024-12 --json
@@ -28,6 +29,10 @@ pub struct Args {
     /// Print the run summary as JSON on stdout (progress goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// Read every file again and rebuild each period, ignoring which files
+    /// earlier runs loaded (by default only new or changed files are read).
+    #[arg(long)]
+    pub full_refresh: bool,
 }
 
 pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
@@ -37,7 +42,10 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
     let p = super::load_pipeline(&a.pipeline).await?;
     let wh = Warehouse::open(&p.warehouse_location(a.warehouse.warehouse.as_deref()))?;
     let mut err = std::io::stderr();
-    let summary = crate::pipeline::run::run(&p, &wh, &periods, &mut err).await?;
+    let options = crate::pipeline::run::Options {
+        full_refresh: a.full_refresh,
+    };
+    let summary = crate::pipeline::run::run(&p, &wh, &periods, options, &mut err).await?;
     let io = super::io_err("stdout");
     if a.json {
         let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
@@ -55,9 +63,14 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
             .filter(|s| s.kind == "source")
             .map(|s| s.rows_loaded)
             .sum();
+        let (files, skipped) = summary
+            .steps
+            .iter()
+            .filter(|s| s.kind == "source")
+            .fold((0, 0), |(f, k), s| (f + s.files, k + s.files_skipped));
         writeln!(
             out,
-            "run {} ok in {:.1}s: {read} rows read = {loaded} loaded + {} quarantined; warehouse {}",
+            "run {} ok in {:.1}s: {files} files read ({skipped} already loaded, skipped); {read} rows read = {loaded} loaded + {} quarantined; warehouse {}",
             summary.run_id,
             summary.seconds,
             summary.rows_quarantined(),

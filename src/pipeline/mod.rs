@@ -7,6 +7,7 @@
 
 pub mod compile;
 pub mod graph;
+pub mod incremental;
 pub mod period;
 pub mod run;
 

@@ -2,11 +2,12 @@
 //! others reference first), then the models in dependency order, each
 //! committed atomically; every step is logged in `_runs`.
 
+use super::incremental::{self, Plan};
 use super::{Period, Pipeline, Seed, Source};
 use crate::Result;
 use crate::sources::{self, CheckContext, LoadStats};
 use crate::spec::types::ColumnType;
-use crate::warehouse::log::{self, QUARANTINE, RUNS, StepLog};
+use crate::warehouse::log::{self, LOADED_FILES, QUARANTINE, RUNS, StepLog};
 use crate::warehouse::{Warehouse, WriteMode};
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array,
@@ -16,7 +17,7 @@ use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionContext, col, lit};
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
@@ -56,11 +57,20 @@ pub fn new_run_id() -> String {
     )
 }
 
+/// How a run treats what earlier runs loaded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Read every file again and replace each period, ignoring
+    /// `_loaded_files` (`--full-refresh`).
+    pub full_refresh: bool,
+}
+
 /// Run `pipeline` for `periods` into `wh`, writing progress lines to `progress`.
 pub async fn run(
     pipeline: &Pipeline,
     wh: &Warehouse,
     periods: &[Period],
+    options: Options,
     progress: &mut dyn Write,
 ) -> Result<RunSummary> {
     let (lock, stale) = crate::warehouse::lock::RunLock::acquire(wh, &pipeline.name).await?;
@@ -77,6 +87,8 @@ pub async fn run(
         before: BTreeMap::new(),
         lock,
         commits: 0,
+        options,
+        changed: HashSet::new(),
     };
     let mut result = match stale {
         Some(stale) => r.recover(stale).await,
@@ -138,6 +150,8 @@ pub async fn run(
         status: status.into(),
         message: result.as_ref().err().map(|e| e.to_string()),
         table_version: None,
+        files_skipped: r.steps.iter().map(|s| s.files_skipped).sum(),
+        load: None,
     };
     r.steps.push(summary_step);
     let batch = log::runs_batch(&r.steps);
@@ -172,6 +186,10 @@ struct Runner<'a> {
     lock: crate::warehouse::lock::RunLock,
     /// Tables committed so far (for the fault-injection hook).
     commits: u64,
+    options: Options,
+    /// Sources whose rows this run changed: sources referencing them must
+    /// check every row again.
+    changed: HashSet<String>,
 }
 
 impl Runner<'_> {
@@ -293,17 +311,85 @@ impl Runner<'_> {
 
     async fn load_source(&mut self, src: &Source, period: Option<Period>) -> Result<()> {
         let t = Instant::now();
+        let period_key = period
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "snapshot".into());
         let files = sources::files_for(src, period).await?;
+        let prior = if self.options.full_refresh {
+            None
+        } else {
+            incremental::loaded(self.wh, &src.name, &period_key).await?
+        };
+        let force = if self.options.full_refresh {
+            Some("full refresh".to_string())
+        } else if prior.is_some() {
+            src.references()
+                .find(|r| self.changed.contains(*r))
+                .map(|r| format!("`{r}` changed, so every reference is checked again"))
+        } else {
+            None
+        };
+        let definition = incremental::definition(src, self.pipeline.timezone);
+        let plan = incremental::plan(files, prior.as_ref(), &definition, force, src.is_periodic());
+        let part = |p: Period| vec![("period".to_string(), p.to_string())];
+        let qpart = vec![
+            ("source".to_string(), src.name.clone()),
+            ("period".to_string(), period_key.clone()),
+        ];
+        let (files, prior_keys, mode, side_mode, note) = match plan {
+            Plan::Skip { files } => {
+                let p = period.map(|p| format!(" {p}")).unwrap_or_default();
+                let _ = writeln!(
+                    self.progress,
+                    "skip  {}{p}: {files} file(s) already loaded, none new or changed",
+                    src.name
+                );
+                self.log("source", &src.name, period, 0, 0, 0, 0, t, None);
+                if let Some(step) = self.steps.last_mut() {
+                    step.files_skipped = files as i64;
+                    step.load = Some("skip".into());
+                    step.message = Some(format!("up to date: {files} file(s) already loaded"));
+                }
+                return Ok(());
+            }
+            Plan::Append { new, kept } => {
+                let keys = self.loaded_keys(src, &period_key).await?;
+                let mode = match period {
+                    Some(p) => WriteMode::AppendTo(part(p)),
+                    None => WriteMode::Append,
+                };
+                let note = format!(
+                    "incremental: {} new file(s) added, {kept} already loaded",
+                    new.len()
+                );
+                (
+                    new,
+                    keys,
+                    mode,
+                    WriteMode::AppendTo(qpart),
+                    (kept, note, "append"),
+                )
+            }
+            Plan::Reload { files, why } => {
+                let mode = match period {
+                    Some(p) => WriteMode::Replace(part(p)),
+                    None => WriteMode::Overwrite,
+                };
+                (
+                    files,
+                    None,
+                    mode,
+                    WriteMode::Replace(qpart),
+                    (0, why, "reload"),
+                )
+            }
+        };
         let checks = CheckContext {
             references: self.reference_sets(src).await?,
             timezone: Some(self.pipeline.timezone),
         };
         let nfiles = files.len();
-        let load = sources::load(src, files, period, checks);
-        let mode = match period {
-            Some(p) => WriteMode::Replace(vec![("period".into(), p.to_string())]),
-            None => WriteMode::Overwrite,
-        };
+        let load = sources::load(src, files, period, checks, prior_keys);
         let written = self.commit(self.ctx, &src.name, load.stream, mode).await;
         if let Some(e) = load.failure.lock().ok().and_then(|mut f| f.take()) {
             self.fail("source", &src.name, period, &e.to_string(), t);
@@ -322,18 +408,30 @@ impl Runner<'_> {
             .lock()
             .map(|mut r| std::mem::take(&mut *r))
             .unwrap_or_default();
-        let period_key = period
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| "snapshot".into());
-        // Always replace this source+period's quarantine, so a re-run that
-        // fixed the extract clears the old rejects.
-        let qbatch = log::quarantine_batch(&self.run_id, &src.name, &period_key, &rejected);
-        let mode = WriteMode::Replace(vec![
-            ("source".into(), src.name.clone()),
-            ("period".into(), period_key),
-        ]);
-        self.commit(self.ctx, QUARANTINE, batch_stream(qbatch), mode)
+        // A reload replaces this source+period's quarantine and file list
+        // (a re-run that fixed the extract clears the old rejects); an
+        // append adds to them.
+        let appending = matches!(side_mode, WriteMode::AppendTo(_));
+        if !(appending && rejected.is_empty()) {
+            let qbatch = log::quarantine_batch(&self.run_id, &src.name, &period_key, &rejected);
+            self.commit(
+                self.ctx,
+                QUARANTINE,
+                batch_stream(qbatch),
+                side_mode.clone(),
+            )
             .await?;
+        }
+        let fbatch = log::loaded_files_batch(
+            &self.run_id,
+            &src.name,
+            &period_key,
+            &definition,
+            &stats.per_file,
+        );
+        self.commit(self.ctx, LOADED_FILES, batch_stream(fbatch), side_mode)
+            .await?;
+        self.changed.insert(src.name.clone());
         self.log(
             "source",
             &src.name,
@@ -345,14 +443,57 @@ impl Runner<'_> {
             t,
             Some(committed.version),
         );
+        let (kept, why, how) = note;
+        let p = period.map(|p| format!(" {p}")).unwrap_or_default();
+        let what = if how == "append" {
+            format!("{nfiles} new file(s) ({kept} already loaded)")
+        } else {
+            format!("{nfiles} file(s) ({why})")
+        };
+        let _ = writeln!(
+            self.progress,
+            "load  {}{p}: {what}, {} rows read = {} loaded + {} quarantined ({:.1}s)",
+            src.name,
+            stats.rows_read,
+            stats.rows_loaded,
+            stats.rows_quarantined,
+            t.elapsed().as_secs_f64()
+        );
+        let mut message = if how == "append" {
+            why
+        } else {
+            format!("reloaded: {why}")
+        };
         if !stats.drift.is_empty() {
             let what = format!("schema drift (on_schema_change: ignore): {}", stats.drift);
             let _ = writeln!(self.progress, "      {}: {what}", src.name);
-            if let Some(step) = self.steps.last_mut() {
-                step.message = Some(what);
-            }
+            message = format!("{message}; {what}");
+        }
+        if let Some(step) = self.steps.last_mut() {
+            step.files_skipped = kept as i64;
+            step.load = Some(how.into());
+            step.message = Some(message);
         }
         Ok(())
+    }
+
+    /// The key columns of the rows already in a source's partition, as a
+    /// stream (an incremental load checks new rows against them).
+    async fn loaded_keys(
+        &self,
+        src: &Source,
+        period_key: &str,
+    ) -> Result<Option<SendableRecordBatchStream>> {
+        if src.key.is_empty() {
+            return Ok(None);
+        }
+        let ctx = crate::sql::session();
+        let mut df = ctx.read_table(self.wh.provider(&src.name).await?)?;
+        if src.is_periodic() {
+            df = df.filter(col("period").eq(lit(period_key)))?;
+        }
+        let keys: Vec<&str> = src.key.iter().map(String::as_str).collect();
+        Ok(Some(df.select_columns(&keys)?.execute_stream().await?))
     }
 
     /// The values of every column this source references, read from the
@@ -400,13 +541,9 @@ impl Runner<'_> {
         version: Option<i64>,
     ) {
         let secs = t.elapsed().as_secs_f64();
-        let p = period.map(|p| format!(" {p}")).unwrap_or_default();
         let line = match kind {
-            "source" => format!(
-                "load  {table}{p}: {files} files, {read} rows read = {loaded} loaded + {quarantined} quarantined ({secs:.1}s)"
-            ),
-            // `recover` prints its own line.
-            "recover" => String::new(),
+            // These print their own lines.
+            "source" | "recover" => String::new(),
             _ => format!("build {table}: {loaded} rows ({secs:.1}s)"),
         };
         if !line.is_empty() {
@@ -427,6 +564,7 @@ impl Runner<'_> {
             status: "ok".into(),
             message: None,
             table_version: version,
+            ..Default::default()
         });
     }
 

@@ -238,6 +238,40 @@ impl Conformer {
         }
     }
 
+    /// A key's 128-bit digest (two independent hashers over its text).
+    fn digest(&self, keys: &[&ArrayRef], row: usize) -> u128 {
+        let (mut h1, mut h2) = (self.hashers.0.build_hasher(), self.hashers.1.build_hasher());
+        for a in keys {
+            let v = array_value_to_string(a, row).unwrap_or_default();
+            h1.write(v.as_bytes());
+            h1.write_u8(0);
+            h2.write(v.as_bytes());
+            h2.write_u8(0);
+        }
+        (u128::from(h1.finish()) << 64) | u128::from(h2.finish())
+    }
+
+    /// Register keys already in the table (an incremental load), so a row
+    /// repeating one is quarantined as a duplicate. `batch` holds the key
+    /// columns by name, in any order, as the warehouse stores them.
+    pub fn remember(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+        let mut keys = Vec::with_capacity(self.key_cols.len());
+        for &k in &self.key_cols {
+            let name = &self.columns[k].name;
+            let a = batch.column_by_name(name).ok_or_else(|| {
+                ArrowError::SchemaError(format!("key column `{name}` is not in the table"))
+            })?;
+            // The same type as a freshly typed value, so the text agrees.
+            keys.push(cast(a, self.schema.field(k).data_type())?);
+        }
+        let refs: Vec<&ArrayRef> = keys.iter().collect();
+        for row in 0..batch.num_rows() {
+            let d = self.digest(&refs, row);
+            self.seen.insert(d);
+        }
+        Ok(())
+    }
+
     fn check_rows(&mut self, typed: &[ArrayRef], problems: &mut [Option<Problem>]) {
         let set =
             |problems: &mut [Option<Problem>], row: usize, ci: Option<usize>, reason: String| {
@@ -326,19 +360,17 @@ impl Conformer {
                 if problems[row].is_some() {
                     continue;
                 }
-                let (mut h1, mut h2) =
-                    (self.hashers.0.build_hasher(), self.hashers.1.build_hasher());
-                let mut text = Vec::new();
-                for &k in &self.key_cols {
-                    let v = array_value_to_string(&typed[k], row).unwrap_or_default();
-                    h1.write(v.as_bytes());
-                    h1.write_u8(0);
-                    h2.write(v.as_bytes());
-                    h2.write_u8(0);
-                    text.push(format!("{}={v}", self.columns[k].name));
-                }
-                let digest = (u128::from(h1.finish()) << 64) | u128::from(h2.finish());
+                let keys: Vec<&ArrayRef> = self.key_cols.iter().map(|&k| &typed[k]).collect();
+                let digest = self.digest(&keys, row);
                 if !self.seen.insert(digest) {
+                    let text: Vec<String> = self
+                        .key_cols
+                        .iter()
+                        .map(|&k| {
+                            let v = array_value_to_string(&typed[k], row).unwrap_or_default();
+                            format!("{}={v}", self.columns[k].name)
+                        })
+                        .collect();
                     set(
                         problems,
                         row,

@@ -20,6 +20,9 @@ pub struct ExtractFile {
     /// How the file is named in quarantine rows and errors: a path or a URL.
     pub name: String,
     pub size: u64,
+    /// What says the file changed besides its size: the modification time
+    /// (nanoseconds) on disk, the ETag (or last-modified time) in a store.
+    pub version: String,
     at: Where,
 }
 
@@ -39,6 +42,9 @@ impl std::fmt::Debug for ExtractFile {
 pub struct LocalCopy {
     pub path: PathBuf,
     temporary: bool,
+    /// BLAKE3 of the file's bytes as delivered (before inflating or
+    /// transcoding), recorded in `_loaded_files`.
+    pub checksum: String,
 }
 
 impl Drop for LocalCopy {
@@ -51,11 +57,27 @@ impl Drop for LocalCopy {
 
 impl ExtractFile {
     pub fn local(path: PathBuf) -> Self {
-        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let meta = std::fs::metadata(&path).ok();
+        let size = meta.as_ref().map(|m| m.len()).unwrap_or(0);
+        let version = meta
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos().to_string())
+            .unwrap_or_default();
         ExtractFile {
             name: path.display().to_string(),
             size,
+            version,
             at: Where::Local(path),
+        }
+    }
+
+    /// The checksum of a file on local disk, without copying it; `None` for
+    /// an object (deciding whether it changed must not download it).
+    pub fn local_checksum(&self) -> Option<String> {
+        match &self.at {
+            Where::Local(p) => checksum(p).ok(),
+            Where::Remote(..) => None,
         }
     }
 
@@ -67,6 +89,7 @@ impl ExtractFile {
     /// before any of its rows is read.
     pub fn local_copy(&self, src: &Source) -> Result<LocalCopy, Error> {
         let mut copy = self.raw_copy(&src.name)?;
+        let sum = checksum(&copy.path).map_err(|e| self.fail(src)(e.to_string()))?;
         let codec = Compression::of(src.compression, &self.name);
         if codec != Compression::None {
             copy = self.inflate(src, &copy, codec)?;
@@ -77,6 +100,7 @@ impl ExtractFile {
         if let Some(enc) = src.encoding.filter(|_| !fixed) {
             copy = self.transcode(src, &copy, enc)?;
         }
+        copy.checksum = sum;
         Ok(copy)
     }
 
@@ -104,6 +128,7 @@ impl ExtractFile {
         let copy = LocalCopy {
             path: temp_path(""),
             temporary: true,
+            checksum: String::new(),
         };
         let input = std::io::BufReader::new(
             std::fs::File::open(&raw.path).map_err(|e| fail(e.to_string()))?,
@@ -137,6 +162,7 @@ impl ExtractFile {
         let copy = LocalCopy {
             path: temp_path(""),
             temporary: true,
+            checksum: String::new(),
         };
         let mut input = std::io::BufReader::with_capacity(
             1 << 16,
@@ -183,6 +209,7 @@ impl ExtractFile {
             Where::Local(p) => Ok(LocalCopy {
                 path: p.clone(),
                 temporary: false,
+                checksum: String::new(),
             }),
             Where::Remote(store, path) => {
                 let fail = |reason: String| Error::Read {
@@ -198,6 +225,7 @@ impl ExtractFile {
                 let copy = LocalCopy {
                     path: temp_path(&ext),
                     temporary: true,
+                    checksum: String::new(),
                 };
                 let mut out = std::io::BufWriter::new(
                     std::fs::File::create(&copy.path).map_err(|e| fail(e.to_string()))?,
@@ -216,6 +244,12 @@ impl ExtractFile {
             }
         }
     }
+}
+
+fn checksum(path: &Path) -> std::io::Result<String> {
+    let mut h = blake3::Hasher::new();
+    h.update_reader(std::fs::File::open(path)?)?;
+    Ok(h.finalize().to_hex().to_string())
 }
 
 fn temp_path(ext: &str) -> PathBuf {
@@ -278,6 +312,10 @@ async fn list_remote(pattern: &str) -> Result<Vec<ExtractFile>, String> {
             out.push(ExtractFile {
                 name: format!("{base}/{}", meta.location),
                 size: meta.size,
+                version: meta
+                    .e_tag
+                    .clone()
+                    .unwrap_or_else(|| meta.last_modified.to_rfc3339()),
                 at: Where::Remote(store.clone(), meta.location),
             });
         }

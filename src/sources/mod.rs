@@ -152,6 +152,21 @@ pub struct LoadStats {
     pub rows_quarantined: u64,
     /// Column drift seen and ignored (`on_schema_change: ignore`).
     pub drift: Drift,
+    /// Each file read, for `_loaded_files`.
+    #[serde(skip)]
+    pub per_file: Vec<FileLoad>,
+}
+
+/// One file of a load: what it was and what came of it.
+#[derive(Debug, Default, Clone)]
+pub struct FileLoad {
+    pub name: String,
+    pub size: u64,
+    pub version: String,
+    pub checksum: String,
+    pub rows_read: u64,
+    pub rows_loaded: u64,
+    pub rows_quarantined: u64,
 }
 
 /// One raw batch from a reader: a column per declared column (text as Utf8,
@@ -183,11 +198,15 @@ pub struct Load {
 
 /// Start loading `files` on a blocking thread; batches flow through a bounded
 /// channel, so memory stays flat however large the extracts are.
+///
+/// `prior_keys` (an incremental load) streams the keys already in the
+/// table's partition: a row repeating one of them is a duplicate.
 pub fn load(
     src: &Source,
     files: Vec<ExtractFile>,
     period: Option<Period>,
     checks: CheckContext,
+    prior_keys: Option<SendableRecordBatchStream>,
 ) -> Load {
     let schema = table_schema(src);
     let (tx, rx) = tokio::sync::mpsc::channel::<datafusion::error::Result<RecordBatch>>(4);
@@ -206,6 +225,9 @@ pub fn load(
         // look like a short (but successful) read.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut conformer = Conformer::new(&src2, schema2, period, checks);
+            if let Some(keys) = prior_keys {
+                remember_keys(&src2, &mut conformer, keys)?;
+            }
             read_all(&src2, &files, &mut conformer, &tx, &rej2, &stats2)
         }))
         .unwrap_or_else(|panic| {
@@ -239,6 +261,28 @@ pub fn load(
     }
 }
 
+/// Feed the keys already loaded to the duplicate check (on the blocking
+/// thread, batch by batch: the keys are never collected).
+fn remember_keys(
+    src: &Source,
+    conformer: &mut Conformer,
+    mut keys: SendableRecordBatchStream,
+) -> Result<(), Error> {
+    use futures::StreamExt;
+    let fail = |e: String| Error::Other {
+        source_name: src.name.clone(),
+        reason: format!("reading the keys already loaded: {e}"),
+    };
+    tokio::runtime::Handle::current().block_on(async {
+        while let Some(b) = keys.next().await {
+            conformer
+                .remember(&b.map_err(|e| fail(e.to_string()))?)
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        Ok(())
+    })
+}
+
 fn read_all(
     src: &Source,
     files: &[ExtractFile],
@@ -253,8 +297,10 @@ fn read_all(
         let mut read = 0u64;
         let mut loaded = 0u64;
         let mut drift = Drift::default();
+        let mut sum = String::new();
         let read_file = (|| -> Result<u64, Error> {
             let copy = file.local_copy(src)?;
+            sum = copy.checksum.clone();
             let (path, name) = (copy.path.as_path(), file.name.as_str());
             // Parquet can turn out corrupt after its first pages: hold its
             // rows until the whole file has been read.
@@ -340,6 +386,15 @@ fn read_all(
         st.rows_loaded += loaded;
         st.rows_quarantined += bad.len() as u64;
         st.drift.merge(std::mem::take(&mut drift));
+        st.per_file.push(FileLoad {
+            name: file.name.clone(),
+            size: file.size,
+            version: file.version.clone(),
+            checksum: sum,
+            rows_read: read,
+            rows_loaded: loaded,
+            rows_quarantined: bad.len() as u64,
+        });
         drop(st);
         if let Ok(mut r) = rejected.lock() {
             r.extend(bad);

@@ -32,6 +32,12 @@ pub struct StepLog {
     pub message: Option<String>,
     /// The Delta version this step committed.
     pub table_version: Option<i64>,
+    /// A source step: files already loaded and not read again.
+    pub files_skipped: i64,
+    /// A source step: `reload` (every file), `append` (new files only) or
+    /// `skip` (nothing new). Not a `_runs` column: the message says it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<String>,
 }
 
 pub static RUNS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -158,4 +164,75 @@ pub fn quarantine_batch(
     ];
     RecordBatch::try_new(QUARANTINE_SCHEMA.clone(), cols)
         .unwrap_or_else(|e| unreachable!("quarantine schema: {e}"))
+}
+
+/// Every extract file loaded, per source and period: what makes a run
+/// incremental (a file already here, unchanged, is not read again).
+pub const LOADED_FILES: &str = "_loaded_files";
+
+pub static LOADED_FILES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("file", DataType::Utf8, false),
+        Field::new("size", DataType::Int64, false),
+        // Modification time (ns) on disk, ETag in an object store.
+        Field::new("version", DataType::Utf8, false),
+        Field::new("checksum", DataType::Utf8, false),
+        // How the source was declared (a digest): a new definition reloads.
+        Field::new("definition", DataType::Utf8, false),
+        Field::new("rows_read", DataType::Int64, false),
+        Field::new("rows_loaded", DataType::Int64, false),
+        Field::new("rows_quarantined", DataType::Int64, false),
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new(
+            "loaded_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("period", DataType::Utf8, false),
+    ]))
+});
+
+pub fn loaded_files_batch(
+    run_id: &str,
+    source: &str,
+    period: &str,
+    definition: &str,
+    files: &[crate::sources::FileLoad],
+) -> RecordBatch {
+    let n = files.len();
+    let rep = |v: &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, n)))
+    };
+    let int = |f: fn(&crate::sources::FileLoad) -> u64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(
+            files.iter().map(|x| f(x) as i64),
+        ))
+    };
+    let now = chrono::Utc::now().timestamp_micros();
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            files.iter().map(|f| f.name.as_str()),
+        )),
+        int(|f| f.size),
+        Arc::new(StringArray::from_iter_values(
+            files.iter().map(|f| f.version.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            files.iter().map(|f| f.checksum.as_str()),
+        )),
+        rep(definition),
+        int(|f| f.rows_read),
+        int(|f| f.rows_loaded),
+        int(|f| f.rows_quarantined),
+        rep(run_id),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(now, n))
+                .with_timezone("UTC"),
+        ),
+        rep(source),
+        rep(period),
+    ];
+    RecordBatch::try_new(LOADED_FILES_SCHEMA.clone(), cols)
+        .unwrap_or_else(|e| unreachable!("loaded files schema: {e}"))
 }

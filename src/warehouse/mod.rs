@@ -96,6 +96,9 @@ pub enum WriteMode {
     Replace(Vec<(String, String)>),
     /// Add rows (the run log).
     Append,
+    /// Add rows to the partition `column = value` (an incremental load);
+    /// the table is partitioned by those columns.
+    AppendTo(Vec<(String, String)>),
 }
 
 /// What a committed write did.
@@ -376,6 +379,9 @@ impl Warehouse {
                 .with_save_mode(SaveMode::Overwrite)
                 .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite),
             WriteMode::Append => builder.with_save_mode(SaveMode::Append),
+            WriteMode::AppendTo(parts) => builder
+                .with_partition_columns(parts.iter().map(|(c, _)| c.clone()))
+                .with_save_mode(SaveMode::Append),
             WriteMode::Replace(parts) => {
                 let mut pred: Option<Expr> = None;
                 for (c, v) in parts {

@@ -5,6 +5,7 @@ mod corrupt;
 mod e2e;
 mod faults;
 mod formats;
+mod incremental;
 mod metrics;
 mod s3;
 mod validate;

@@ -1,0 +1,587 @@
+#!/usr/bin/env python3
+"""Ingestion benchmark: touchpoint's loader against DuckDB on the same extracts.
+
+For each size (customers x months) it:
+  1. generates the synthetic bank with `touchpoint generate` (timed),
+  2. copies pipelines/, queries/, reports/ into a scratch project,
+  3. runs the shipped pipeline over every month under `/usr/bin/time -v`
+     (whole-run wall and peak RSS; load-only time = sum of the source steps),
+  4. loads the same files with DuckDB into one Parquet file per source, with
+     the pipeline's column types, timestamp formats and time zones, in a child
+     process under `/usr/bin/time -v` (so its peak RSS is measured apart),
+  5. prints a table, reconciles the per-source row counts and values against
+     touchpoint's warehouse, and writes results.json.
+
+Layout of --out DIR: DIR/results.json, and per size DIR/<N>x<M>/ with
+project/ (pipelines, queries, reports, and the extracts in project/data: the
+pipeline's `extracts: ../data` is relative to pipelines/ and must stay inside
+the project), wh/ (touchpoint's warehouse), duck/ (DuckDB's Parquet) and
+touchpoint.stderr. Without --keep, data, wh and duck are deleted afterwards.
+
+Example: benches/ingest.sh --sizes 2000x2 --keep
+
+Only the standard library and duckdb are needed; run it through
+benches/ingest.sh, which makes duckdb importable. It never runs cargo: the
+binary comes from $TOUCHPOINT_BIN, default
+${CARGO_TARGET_DIR:-$HOME/.cache/touchpoint-target}/release/touchpoint.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+REPO = Path(__file__).resolve().parent.parent
+PIPELINE = "pipelines/monthly_cx.yaml"
+START = "2024-01"
+SEED = 7
+HK = "Asia/Hong_Kong"
+SOURCES = ["customers", "balances", "atm", "branch_visits", "online_sessions", "calls", "surveys"]
+
+
+def default_bin():
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.expanduser("~/.cache/touchpoint-target")
+    return os.environ.get("TOUCHPOINT_BIN") or os.path.join(target, "release", "touchpoint")
+
+
+def parse_sizes(text):
+    sizes = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)x(\d+)\s*", part)
+        if not m:
+            sys.exit(f"bad size {part!r}: want CUSTOMERSxMONTHS, e.g. 100000x12")
+        sizes.append((int(m.group(1)), int(m.group(2))))
+    return sizes
+
+
+def month_range(start, months):
+    y, m = map(int, start.split("-"))
+    out = []
+    for i in range(months):
+        yy, mm = y + (m - 1 + i) // 12, (m - 1 + i) % 12 + 1
+        out.append(f"{yy:04d}-{mm:02d}")
+    return out
+
+
+def timed(cmd, cwd=None, env=None):
+    """Run cmd under `/usr/bin/time -v`; return rc, wall (s), cpu (user+sys
+    s), rss_mb (peak), stdout and stderr. time's report goes to its own file (-o) so the program's
+    stderr stays readable; wall is taken here with a monotonic clock (finer
+    than time's m:ss.cc); peak RSS is time's "Maximum resident set size"."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        t0 = time.monotonic()
+        p = subprocess.run(["/usr/bin/time", "-v", "-o", tf.name, *map(str, cmd)], cwd=cwd,
+                           capture_output=True, text=True, env=env)
+        wall = time.monotonic() - t0
+        report = tf.read()
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", report)
+    rss_mb = int(m.group(1)) / 1024 if m else float("nan")
+    # CPU seconds too: less sensitive than wall time to other work running.
+    cpu = sum(float(x) for x in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", report))
+    return SimpleNamespace(rc=p.returncode, wall=wall, cpu=cpu, rss_mb=rss_mb,
+                           stdout=p.stdout, stderr=p.stderr)
+
+
+def cpu_busy(seconds=1.0):
+    """Share of all CPUs busy over `seconds`, from /proc/stat. Taken while this
+    script is idle just before a measurement, so it is other work's share
+    (a cargo build on a 2-core machine would skew every timing)."""
+    def sample():
+        v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        return sum(v), v[3] + v[4]  # total, idle + iowait
+    try:
+        t0, i0 = sample()
+        time.sleep(seconds)
+        t1, i1 = sample()
+    except OSError:
+        return None
+    return round(1 - (i1 - i0) / max(t1 - t0, 1), 2)
+
+
+def settle(wait_s, label):
+    """Measure other work before a timing; with --wait-idle, first wait (up to
+    wait_s) until under 25% of the CPUs are busy."""
+    deadline = time.monotonic() + wait_s
+    busy = cpu_busy()
+    while busy is not None and busy > 0.25 and time.monotonic() < deadline:
+        print(f"  waiting for an idle machine before {label} (CPU {busy:.0%} busy) ...",
+              file=sys.stderr, flush=True)
+        time.sleep(10)
+        busy = cpu_busy()
+    return busy
+
+
+# ---------------------------------------------------------------------------
+# DuckDB side (runs in a child process: `ingest.py --duckdb-only ...`)
+# ---------------------------------------------------------------------------
+#
+# The column types below mirror pipelines/monthly_cx.yaml and the Delta schema
+# touchpoint writes: string -> VARCHAR, int -> BIGINT, date -> DATE,
+# decimal(18,2) -> DECIMAL(18,2), timestamp -> TIMESTAMPTZ (UTC instants).
+# Each output also gets touchpoint's `period` column (local month of the
+# source's period_column), so the two outputs hold the same columns.
+
+CUSTOMERS = {"customer_id": "VARCHAR", "full_name": "VARCHAR", "phone": "VARCHAR",
+             "birth_year": "BIGINT", "region": "VARCHAR", "home_branch": "VARCHAR",
+             "opened_date": "DATE", "closed_date": "DATE", "referred_by": "VARCHAR"}
+BALANCES = {"customer_id": "VARCHAR", "as_of_date": "DATE", "product": "VARCHAR",
+            "balance": "DECIMAL(18,2)"}
+# txn_time / call_start are local Hong Kong wall-clock text: read as naive
+# TIMESTAMP with the pipeline's format, then converted to UTC below.
+ATM = {"txn_id": "VARCHAR", "card_number": "VARCHAR", "customer_id": "VARCHAR",
+       "atm_id": "VARCHAR", "txn_time": "TIMESTAMP", "txn_type": "VARCHAR",
+       "amount": "DECIMAL(18,2)", "currency": "VARCHAR", "status": "VARCHAR"}
+CALLS = {"call_id": "VARCHAR", "customer_id": "VARCHAR", "call_start": "TIMESTAMP",
+         "queue_seconds": "BIGINT", "handle_seconds": "BIGINT", "reason": "VARCHAR",
+         "outcome": "VARCHAR"}
+SURVEYS = {"response_id": "VARCHAR", "customer_id": "VARCHAR", "responded_at": "TIMESTAMPTZ",
+           "channel": "VARCHAR", "touchpoint": "VARCHAR", "stage": "VARCHAR", "csat": "BIGINT",
+           "nps": "BIGINT", "effort": "BIGINT", "expectation": "BIGINT", "comment": "VARCHAR"}
+BRANCH = {"ticket_id": "VARCHAR", "branch_id": "VARCHAR", "customer_id": "VARCHAR",
+          "service_type": "VARCHAR", "issued_at": "TIMESTAMPTZ", "called_at": "TIMESTAMPTZ",
+          "served_at": "TIMESTAMPTZ"}
+ONLINE = {"session_id": "VARCHAR", "customer_id": "VARCHAR", "channel": "VARCHAR",
+          "device": "VARCHAR", "login_at": "TIMESTAMPTZ", "duration_seconds": "BIGINT",
+          "actions": "BIGINT", "transactions": "BIGINT", "amount": "DECIMAL(18,2)",
+          "failures": "BIGINT"}
+
+
+def sql_str(s):
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def sql_list(paths):
+    return "[" + ", ".join(sql_str(p) for p in paths) + "]"
+
+
+def sql_struct(cols):
+    return "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in cols.items()) + "}"
+
+
+def duckdb_loads(data, periods, icu):
+    """(source, SQL of the SELECT) for every source, over the same files the
+    pipeline's path globs pick for these periods."""
+    ym = [(p, p[:4], p[5:]) for p in periods]
+
+    def files(pattern):
+        return [str(Path(data) / pattern.format(period=p, yyyy=y, mm=m)) for p, y, m in ym]
+
+    # Local Hong Kong text -> UTC instant, and a UTC instant -> local month.
+    # With ICU: timezone(). Without it: Hong Kong has had a fixed +08:00 offset
+    # (no DST) since 1979, so shifting by 8 hours is exact.
+    if icu:
+        def local_to_utc(c):
+            return f"timezone('{HK}', {c})"
+
+        def local_month(c):
+            return f"strftime(timezone('{HK}', {c}), '%Y-%m')"
+    else:
+        def local_to_utc(c):
+            return f"CAST({c} - INTERVAL 8 HOUR AS TIMESTAMPTZ)"
+
+        def local_month(c):
+            return f"strftime(CAST({c} AS TIMESTAMP) + INTERVAL 8 HOUR, '%Y-%m')"
+
+    def read_csv(paths, cols, delim=",", tsformat=None):
+        # Explicit dialect and columns (no sniffing); ignore_errors drops rows
+        # with the wrong field count or a value that does not cast, which is
+        # what touchpoint quarantines as "malformed record" / "cannot parse".
+        opts = [f"columns={sql_struct(cols)}", "header=true", "auto_detect=false",
+                f"delim={sql_str(delim)}", "quote='\"'", "escape='\"'",
+                "dateformat='%Y-%m-%d'", "ignore_errors=true"]
+        if tsformat:
+            opts.append(f"timestampformat={sql_str(tsformat)}")
+        return f"read_csv({sql_list(paths)}, {', '.join(opts)})"
+
+    loads = []
+    loads.append(("customers", f"SELECT * FROM {read_csv([str(Path(data) / 'crm/customers.csv')], CUSTOMERS)}"))
+    loads.append(("balances", f"SELECT *, strftime(as_of_date, '%Y-%m') AS period FROM "
+                  f"{read_csv(files('crm/balances/balances_{period}.csv'), BALANCES)}"))
+    atm_cols = ", ".join(local_to_utc(c) + " AS txn_time" if c == "txn_time" else c for c in ATM)
+    loads.append(("atm", f"SELECT {atm_cols}, {local_month(local_to_utc('txn_time'))} AS period FROM "
+                  f"{read_csv(files('atm/{yyyy}/{mm}/atm_*.csv'), ATM, tsformat='%Y-%m-%d %H:%M:%S')}"))
+
+    # JSON lines: read_json's ignore_errors turns a malformed line into an
+    # all-NULL row and an unparseable value into NULL instead of dropping the
+    # row. To reject rows the way read_csv does, read every field as text,
+    # TRY_CAST, and drop rows that were malformed or had a value that failed
+    # to cast. (Text with an offset is parsed to the instant it names.)
+    raw = {c: "VARCHAR" for c in BRANCH}
+    casts = ", ".join(f"TRY_CAST({c} AS {t}) AS {c}" if t != "VARCHAR" else c for c, t in BRANCH.items())
+    ok = " AND ".join(f"({c} IS NULL OR TRY_CAST({c} AS {t}) IS NOT NULL)"
+                      for c, t in BRANCH.items() if t != "VARCHAR")
+    not_blank = "NOT (" + " AND ".join(f"{c} IS NULL" for c in BRANCH) + ")"
+    loads.append(("branch_visits",
+                  f"SELECT {casts}, {local_month('TRY_CAST(issued_at AS TIMESTAMPTZ)')} AS period FROM "
+                  f"read_json({sql_list(files('branch/{yyyy}/{mm}/tickets_*.jsonl'))}, "
+                  f"format='newline_delimited', columns={sql_struct(raw)}, ignore_errors=true) "
+                  f"WHERE {not_blank} AND {ok}"))
+
+    # Parquet is already typed; CAST to the warehouse types (INT32 -> BIGINT).
+    online_cols = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in ONLINE.items())
+    loads.append(("online_sessions", f"SELECT {online_cols}, {local_month('login_at')} AS period FROM "
+                  f"read_parquet({sql_list(files('online/sessions_{period}*.parquet'))})"))
+
+    call_cols = ", ".join(local_to_utc(c) + " AS call_start" if c == "call_start" else c for c in CALLS)
+    loads.append(("calls", f"SELECT {call_cols}, {local_month(local_to_utc('call_start'))} AS period FROM "
+                  f"{read_csv(files('callcentre/{yyyy}/{mm}/calls_*.txt'), CALLS, delim='|', tsformat='%d/%m/%Y %H:%M:%S')}"))
+    loads.append(("surveys", f"SELECT *, {local_month('responded_at')} AS period FROM "
+                  f"{read_csv(files('surveys/surveys_{period}.csv'), SURVEYS)}"))
+    assert [s for s, _ in loads] == SOURCES
+    return loads
+
+
+def duckdb_main(args):
+    """Child process: load every source with DuckDB, print JSON to stdout."""
+    import duckdb
+
+    con = duckdb.connect()  # in-memory, default threads (all cores)
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    # Text timestamps without an offset are read in the session zone; the
+    # pipeline reads such text in its own zone, Hong Kong, so match it.
+    icu = not args.fixed_offset
+    if icu:
+        try:
+            con.execute("LOAD icu")
+            con.execute(f"SET TimeZone = '{HK}'")
+        except duckdb.Error:
+            icu = False  # offline without the extension: fixed +08:00 below
+    if not icu:
+        try:  # if ICU is there after all, keep it from shifting the casts
+            con.execute("SET TimeZone = 'UTC'")
+        except duckdb.Error:
+            pass
+    out = Path(args.duck_out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"duckdb_version": duckdb.__version__, "threads": threads, "icu": icu, "sources": {}}
+    t_all = time.monotonic()
+    for source, select in duckdb_loads(args.data, args.periods.split(","), icu):
+        target = out / f"{source}.parquet"
+        t0 = time.monotonic()
+        # COPY returns the number of rows it wrote.
+        rows = con.execute(f"COPY ({select}) TO {sql_str(target)} (FORMAT parquet)").fetchone()[0]
+        result["sources"][source] = {"rows_loaded": rows, "seconds": time.monotonic() - t0,
+                                     "sql": select}
+    result["seconds"] = time.monotonic() - t_all
+    json.dump(result, sys.stdout)
+
+
+# ---------------------------------------------------------------------------
+# Parent: generate, run touchpoint, run the DuckDB child, compare
+# ---------------------------------------------------------------------------
+
+# Quarantine reasons touchpoint writes (src/sources/conform.rs), grouped.
+# "parse" ones are rows DuckDB's loader drops too (bad field count, a value
+# that does not cast); "check" ones are pipeline rules DuckDB does not apply,
+# so DuckDB loads those rows.
+CATEGORY_SQL = """
+SELECT source,
+  CASE
+    WHEN reason LIKE 'malformed%' THEN 'malformed'
+    WHEN reason LIKE 'cannot parse%' THEN 'unparseable value'
+    WHEN reason LIKE '%decimal places%' THEN 'too many decimals'
+    WHEN reason LIKE '%does not fit decimal%' THEN 'decimal overflow'
+    WHEN reason LIKE 'whole file quarantined%' THEN 'corrupt file'
+    WHEN reason LIKE '%does not exist in time zone%' THEN 'nonexistent local time'
+    WHEN reason LIKE 'duplicate key%' THEN 'duplicate key'
+    WHEN reason LIKE '%not found in %' THEN 'unknown reference'
+    WHEN reason LIKE '%below the minimum%' OR reason LIKE '%above the maximum%' THEN 'out of range'
+    WHEN reason LIKE '%is not an accepted value%' THEN 'not an accepted value'
+    WHEN reason = 'missing required value' THEN 'missing required value'
+    WHEN reason LIKE 'belongs to period%' THEN 'outside the period'
+    ELSE 'other: ' || reason
+  END AS category,
+  COUNT(*) AS n
+FROM _quarantine GROUP BY 1, 2 ORDER BY 1, 3 DESC
+"""
+PARSE_CATEGORIES = {"malformed", "unparseable value", "decimal overflow", "corrupt file",
+                    "nonexistent local time"}
+# Kept by DuckDB although touchpoint rejects them: every check category, and
+# "too many decimals" (DuckDB rounds 1.234 into DECIMAL(18,2); we quarantine).
+
+
+def run_size(binary, customers, months, sdir, args):
+    sdir.mkdir(parents=True)
+    project = sdir / "project"
+    data = project / "data"  # `extracts: ../data` is relative to pipelines/, and must stay in the project
+    wh, duck = sdir / "wh", sdir / "duck"
+    periods = month_range(START, months)
+    period_arg = periods[0] if months == 1 else f"{periods[0]}..{periods[-1]}"
+    env = {k: v for k, v in os.environ.items() if k not in ("TOUCHPOINT_EXTRACTS", "TOUCHPOINT_WAREHOUSE")}
+    res = {"customers": customers, "months": months, "dir": str(sdir), "period": period_arg}
+
+    # 1. Generate the extracts.
+    project.mkdir()
+    cmd = [binary, "generate", "--customers", customers, "--months", months, "--start", START,
+           "--seed", SEED, "--out", data]
+    print(f"[{customers}x{months}] generate ...", file=sys.stderr, flush=True)
+    g = timed(cmd, env=env)
+    if g.rc != 0:
+        sys.exit(f"generate failed ({g.rc}):\n{g.stderr[-3000:]}")
+    manifest = json.loads((data / "_truth" / "manifest.json").read_text())
+    size_mb = sum(f.stat().st_size for f in data.rglob("*") if f.is_file() and "_truth" not in f.parts) / 2**20
+    res["generate"] = {"command": " ".join(map(str, cmd)), "output": g.stdout.strip(),
+                       "seconds": g.wall, "cpu_seconds": g.cpu, "peak_rss_mb": g.rss_mb,
+                       "extract_mb": size_mb,
+                       "manifest_rows": {k: v.get("rows_written") for k, v in manifest.items()}}
+
+    # 2. The project: the shipped pipeline, SQL and templates, unchanged.
+    for d in ("pipelines", "queries", "reports"):
+        shutil.copytree(REPO / d, project / d)
+
+    # 3. touchpoint run (loads every month, then builds the SQL models).
+    cmd = [binary, "run", PIPELINE, "--period", period_arg, "--json", "--warehouse", wh]
+    print(f"[{customers}x{months}] touchpoint run ...", file=sys.stderr, flush=True)
+    res["cpu_busy_before_touchpoint"] = settle(args.wait_idle, "touchpoint run")
+    t = timed(cmd, cwd=project, env=env)
+    (sdir / "touchpoint.stderr").write_text(t.stderr)  # its per-load progress lines
+    if t.rc != 0:
+        sys.exit(f"touchpoint run failed ({t.rc}):\n{t.stderr[-3000:]}")
+    summary = json.loads(t.stdout)
+    steps = summary["steps"]
+    src_steps = [s for s in steps if s["kind"] == "source"]
+    per = {s: {"rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0, "seconds": 0.0, "files": 0,
+               "loads": 0} for s in SOURCES}
+    for s in src_steps:
+        p = per[s["table"]]
+        for k in ("rows_read", "rows_loaded", "rows_quarantined", "seconds", "files"):
+            p[k] += s[k]
+        p["loads"] += 1
+    res["touchpoint"] = {
+        "command": f"cd {project} && " + " ".join(map(str, cmd)),
+        "wall_seconds": t.wall, "cpu_seconds": t.cpu, "peak_rss_mb": t.rss_mb,
+        "run_seconds": summary.get("seconds"),
+        "load_seconds": sum(s["seconds"] for s in src_steps),
+        "model_seconds": sum(s["seconds"] for s in steps if s["kind"] == "model"),
+        "source_loads": len(src_steps),
+        "rows_read": sum(s["rows_read"] for s in src_steps),
+        "rows_loaded": sum(s["rows_loaded"] for s in src_steps),
+        "rows_quarantined": sum(s["rows_quarantined"] for s in src_steps),
+        "sources": per,
+    }
+
+    # Why rows were quarantined, per source (not timed).
+    q = subprocess.run([binary, "query", "--warehouse", wh, "--format", "json", CATEGORY_SQL],
+                       cwd=project, capture_output=True, text=True, env=env)
+    if q.returncode != 0:
+        sys.exit(f"quarantine query failed:\n{q.stderr[-3000:]}")
+    quarantine = {}
+    for r in json.loads(q.stdout or "[]"):
+        quarantine.setdefault(r["source"], {})[r["category"]] = r["n"]
+    res["touchpoint"]["quarantine_by_category"] = quarantine
+
+    # 4. DuckDB, in a child process so /usr/bin/time measures its own peak RSS.
+    cmd = [sys.executable, Path(__file__).resolve(), "--duckdb-only", "--data", data,
+           "--periods", ",".join(periods), "--duck-out", duck]
+    if args.fixed_offset:
+        cmd.append("--fixed-offset")
+    print(f"[{customers}x{months}] duckdb ...", file=sys.stderr, flush=True)
+    res["cpu_busy_before_duckdb"] = settle(args.wait_idle, "DuckDB")
+    d = timed(cmd, env=env)
+    if d.rc != 0:
+        sys.exit(f"duckdb child failed ({d.rc}):\n{d.stderr[-3000:]}")
+    dres = json.loads(d.stdout)
+    res["duckdb"] = {"command": " ".join(map(str, cmd)), "process_wall_seconds": d.wall,
+                     "process_cpu_seconds": d.cpu, "peak_rss_mb": d.rss_mb, **dres,
+                     "rows_loaded": sum(s["rows_loaded"] for s in dres["sources"].values())}
+    res["compare"] = compare_outputs(wh, duck)
+
+    # 5. Reconcile rows per source: DuckDB should load what touchpoint loaded
+    # plus what touchpoint quarantined for a check rule DuckDB does not apply.
+    recon = {}
+    for s in SOURCES:
+        ts, qs = per[s], quarantine.get(s, {})
+        kept_by_duck = sum(n for c, n in qs.items() if c not in PARSE_CATEGORIES)
+        dn = dres["sources"][s]["rows_loaded"]
+        recon[s] = {"touchpoint_read": ts["rows_read"], "touchpoint_loaded": ts["rows_loaded"],
+                    "touchpoint_quarantined": ts["rows_quarantined"], "duckdb_loaded": dn,
+                    "difference": dn - ts["rows_loaded"],
+                    "explained_by_checks": kept_by_duck,
+                    "unexplained": dn - ts["rows_loaded"] - kept_by_duck,
+                    "touchpoint_rows_not_in_duckdb": res["compare"][s]["touchpoint_rows_not_in_duckdb"],
+                    "quarantine": qs}
+    res["rows_by_source"] = recon
+
+    tp, dk = res["touchpoint"], res["duckdb"]
+    res["ratio_load"] = tp["load_seconds"] / dk["seconds"]
+    res["ratio_whole"] = tp["wall_seconds"] / dk["process_wall_seconds"]
+    if not args.keep:
+        for d in (data, wh, duck):
+            shutil.rmtree(d, ignore_errors=True)
+    return res
+
+
+def delta_files(table):
+    """The data files of a Delta table's current version: replay the add and
+    remove actions of its JSON commit log (a fresh warehouse after one run has
+    no checkpoint files to read)."""
+    live = {}
+    for commit in sorted(Path(table, "_delta_log").glob("*.json")):
+        for line in commit.read_text().splitlines():
+            action = json.loads(line) if line.strip() else {}
+            if "add" in action:
+                live[action["add"]["path"]] = True
+            elif "remove" in action:
+                live.pop(action["remove"]["path"], None)
+    return [str(Path(table, p)) for p in live]
+
+
+def compare_outputs(wh, duck):
+    """Per source: are the column names and types of touchpoint's Delta table
+    and DuckDB's Parquet the same, and how many of touchpoint's loaded rows
+    are missing from DuckDB's output or differ in any value (EXCEPT ALL over
+    every column, `period` included)? Not timed."""
+    import duckdb
+
+    con = duckdb.connect()
+    out = {}
+    for s in SOURCES:
+        files = delta_files(Path(wh, s))
+        # Periodic sources are partitioned by `period` (kept in the path).
+        hive = (", hive_partitioning=true, hive_types={'period': 'VARCHAR'}"
+                if any("period=" in f for f in files) else ", hive_partitioning=false")
+        tp_rel = f"read_parquet({sql_list(files)}{hive})"
+        dk_rel = f"read_parquet({sql_str(Path(duck, s + '.parquet'))})"
+        tp = [tuple(r[:2]) for r in con.execute(f"DESCRIBE SELECT * FROM {tp_rel}").fetchall()]
+        dk = [tuple(r[:2]) for r in con.execute(f"DESCRIBE SELECT * FROM {dk_rel}").fetchall()]
+        same = sorted(tp) == sorted(dk)
+        cols = ", ".join(f'"{c}"' for c, _ in tp)
+        missing = con.execute(f"SELECT count(*) FROM (SELECT {cols} FROM {tp_rel} "
+                              f"EXCEPT ALL SELECT {cols} FROM {dk_rel})").fetchone()[0] if same else None
+        out[s] = {"schema": "same" if same else {"touchpoint": tp, "duckdb": dk},
+                  "touchpoint_rows_not_in_duckdb": missing}
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------
+
+def fmt_table(headers, rows, right=None):
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    right = right if right is not None else set(range(1, len(headers)))
+
+    def line(cells):
+        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def print_report(results):
+    print("\nIngestion: touchpoint vs DuckDB (same extracts, same column types)")
+    rows = []
+    for r in results:
+        tp, dk = r["touchpoint"], r["duckdb"]
+        n = tp["rows_read"]
+        rows.append([f"{r['customers']}x{r['months']}", f"{n:,}",
+                     f"{tp['load_seconds']:.2f}", f"{n / tp['load_seconds']:,.0f}",
+                     f"{tp['wall_seconds']:.2f}", f"{tp['peak_rss_mb']:.0f}",
+                     f"{dk['seconds']:.2f}", f"{n / dk['seconds']:,.0f}",
+                     f"{dk['process_wall_seconds']:.2f}", f"{dk['peak_rss_mb']:.0f}",
+                     f"{r['ratio_load']:.2f}x", f"{r['ratio_whole']:.2f}x"])
+    print(fmt_table(["size", "rows read", "tp load s", "tp rows/s", "tp wall s", "tp RSS MB",
+                     "duck s", "duck rows/s", "duck wall s", "duck RSS MB",
+                     "ratio load", "ratio whole"], rows))
+    print("""
+  tp load s    sum of touchpoint's source steps (parse, type, check, quarantine, Delta commit)
+  tp wall s    whole `touchpoint run` process: seeds + loads + SQL models, /usr/bin/time
+  duck s       DuckDB's COPY ... TO parquet statements; duck wall s: its whole child process
+               (python start + import duckdb + the loads)
+  rows/s       touchpoint's rows read (every data line, bad ones too) / that tool's load seconds
+  ratio load   tp load s / duck s;  ratio whole: tp wall s / duck wall s (tp also builds models)
+  RSS          peak resident memory of each process (touchpoint's includes the model build)""")
+    for r in results:
+        print(f"\nRows per source, {r['customers']}x{r['months']} "
+              f"(generate: {r['generate']['seconds']:.1f} s, {r['generate']['extract_mb']:.0f} MB, "
+              f"peak {r['generate']['peak_rss_mb']:.0f} MB)")
+        rows = []
+        for s, c in r["rows_by_source"].items():
+            t = r["touchpoint"]["sources"][s]
+            d = r["duckdb"]["sources"][s]
+            why = ", ".join(f"{k} {v}" for k, v in c["quarantine"].items()) or "-"
+            rows.append([s, f"{c['touchpoint_read']:,}", f"{c['touchpoint_loaded']:,}",
+                         f"{c['touchpoint_quarantined']:,}", f"{c['duckdb_loaded']:,}",
+                         f"{c['difference']:+,}", f"{c['unexplained']:+,}",
+                         c["touchpoint_rows_not_in_duckdb"],
+                         f"{t['seconds']:.2f}", f"{d['seconds']:.2f}", why])
+        print(fmt_table(["source", "tp read", "tp loaded", "tp quarant.", "duck loaded",
+                         "duck-tp", "unexplained", "tp-duck", "tp s", "duck s",
+                         "touchpoint quarantine reasons"], rows, right=set(range(1, 10))))
+        schema_bad = {s: v["schema"] for s, v in r["compare"].items() if v["schema"] != "same"}
+        print("  duck-tp      rows DuckDB loaded beyond touchpoint's"
+              "\n  unexplained  duck-tp minus the rows touchpoint quarantined for a check DuckDB does not"
+              "\n               apply (duplicate key, unknown reference, out of range, accepted values,"
+              "\n               required, period, too many decimals); 0 = the difference is exactly those"
+              "\n  tp-duck      touchpoint's loaded rows missing from DuckDB's output or differing in any"
+              "\n               value (EXCEPT ALL over every column incl. period); 0 = same values")
+        print("  column names and types vs touchpoint's Delta table: " +
+              ("identical for every source" if not schema_bad else json.dumps(schema_bad)))
+        print(f"  CPU time (user+sys) of the whole process: touchpoint run {r['touchpoint']['cpu_seconds']:.1f} s, "
+              f"DuckDB child {r['duckdb']['process_cpu_seconds']:.1f} s")
+        busy = max(x or 0 for x in (r["cpu_busy_before_touchpoint"], r["cpu_busy_before_duckdb"]))
+        if busy > 0.25:
+            print(f"  WARNING: other work kept {busy:.0%} of the CPUs busy just before a measurement;"
+                  f"\n           wall times on this {os.cpu_count()}-core machine are noisy (CPU times less so).")
+        print(f"  DuckDB {r['duckdb']['duckdb_version']}, threads={r['duckdb']['threads']}, "
+              f"time zones via {'ICU timezone()' if r['duckdb']['icu'] else 'fixed +08:00 offset'}; "
+              f"CPUs busy with other work before tp/duck: "
+              f"{r['cpu_busy_before_touchpoint']:.0%}/{r['cpu_busy_before_duckdb']:.0%}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="100000x12,20000x12", help="CUSTOMERSxMONTHS,... (default %(default)s)")
+    ap.add_argument("--out", help="work directory (default: a new temp dir under /tmp)")
+    ap.add_argument("--keep", action="store_true", help="keep generated data, warehouse and DuckDB output")
+    ap.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
+                    help="before each timing, wait up to SECONDS for other work to stop "
+                         "(under 25%% of the CPUs busy); default: do not wait")
+    ap.add_argument("--fixed-offset", action="store_true",
+                    help="convert Hong Kong time with a fixed +08:00 offset instead of ICU time zones")
+    # Internal: the DuckDB child process.
+    ap.add_argument("--duckdb-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--data", help=argparse.SUPPRESS)
+    ap.add_argument("--periods", help=argparse.SUPPRESS)
+    ap.add_argument("--duck-out", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.duckdb_only:
+        return duckdb_main(args)
+
+    binary = default_bin()
+    if not os.access(binary, os.X_OK):
+        sys.exit(f"touchpoint binary not found at {binary}; set TOUCHPOINT_BIN")
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="touchpoint-bench-", dir="/tmp"))
+    out.mkdir(parents=True, exist_ok=True)
+    sizes = parse_sizes(args.sizes)
+    for c, m in sizes:
+        if (out / f"{c}x{m}").exists():
+            sys.exit(f"{out / f'{c}x{m}'} exists; use a fresh --out")
+
+    bstat = os.stat(binary)
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+    git = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    meta = {"binary": binary, "binary_version": version,
+            "binary_mtime": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(bstat.st_mtime)),
+            "repo_head": git, "cpus": os.cpu_count(),
+            "touchpoint_memory_mb": os.environ.get("TOUCHPOINT_MEMORY_MB", "default"),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    results = []
+    for c, m in sizes:
+        results.append(run_size(binary, c, m, out / f"{c}x{m}", args))
+        # Write after every size so a later failure keeps earlier results.
+        (out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    print_report(results)
+    print(f"\nresults: {out / 'results.json'}")
+    if not args.keep:
+        print(f"(generated data, warehouses and DuckDB outputs removed; --keep keeps them)")
+
+
+if __name__ == "__main__":
+    main()
