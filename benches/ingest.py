@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -71,22 +72,68 @@ def month_range(start, months):
 
 
 def timed(cmd, cwd=None, env=None):
-    """Run cmd under `/usr/bin/time -v`; return rc, wall (s), cpu (user+sys
-    s), rss_mb (peak), stdout and stderr. time's report goes to its own file (-o) so the program's
-    stderr stays readable; wall is taken here with a monotonic clock (finer
-    than time's m:ss.cc); peak RSS is time's "Maximum resident set size"."""
+    """Run cmd under `/usr/bin/time -v`. Returns rc, stdout, stderr and:
+      wall    seconds, monotonic clock here (finer than time's m:ss.cc)
+      cpu     user + system seconds of the process (time -v); less sensitive
+              than wall to other work on the machine
+      rss_mb  peak resident set (time -v "Maximum resident set size")
+      other_cpu  CPU seconds the rest of the machine used meanwhile (all
+              busy CPU time from /proc/stat minus ours): ~0 = undisturbed
+      rss     [(unix time, MB)] sampled every 50 ms, to split peaks by phase
+    time's report goes to its own file (-o) so the program's stderr stays
+    readable."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        busy0 = busy_ticks()
         t0 = time.monotonic()
-        p = subprocess.run(["/usr/bin/time", "-v", "-o", tf.name, *map(str, cmd)], cwd=cwd,
-                           capture_output=True, text=True, env=env)
+        p = subprocess.Popen(["/usr/bin/time", "-v", "-o", tf.name, *map(str, cmd)], cwd=cwd,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        samples = []
+        sampler = threading.Thread(target=sample_rss, args=(p, samples), daemon=True)
+        sampler.start()
+        stdout, stderr = p.communicate()
         wall = time.monotonic() - t0
+        busy1 = busy_ticks()
+        sampler.join()
         report = tf.read()
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", report)
     rss_mb = int(m.group(1)) / 1024 if m else float("nan")
-    # CPU seconds too: less sensitive than wall time to other work running.
     cpu = sum(float(x) for x in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", report))
-    return SimpleNamespace(rc=p.returncode, wall=wall, cpu=cpu, rss_mb=rss_mb,
-                           stdout=p.stdout, stderr=p.stderr)
+    other = (busy1 - busy0) / os.sysconf("SC_CLK_TCK") - cpu if busy0 is not None else None
+    return SimpleNamespace(rc=p.returncode, wall=wall, cpu=cpu, rss_mb=rss_mb, other_cpu=other,
+                           rss=samples, stdout=stdout, stderr=stderr)
+
+
+def busy_ticks():
+    """Non-idle CPU ticks of the whole machine so far (/proc/stat)."""
+    try:
+        v = [int(x) for x in open("/proc/stat").readline().split()[1:8]]
+    except OSError:
+        return None
+    return sum(v) - v[3] - v[4]  # minus idle and iowait
+
+
+def sample_rss(proc, samples):
+    """Poll the RSS of the program /usr/bin/time runs (its child) until it ends."""
+    pid = None
+    while proc.poll() is None:
+        try:
+            if pid is None:
+                kids = open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()
+                pid = kids[0] if kids else None
+            if pid is not None:
+                for line in open(f"/proc/{pid}/status"):
+                    if line.startswith("VmRSS:"):
+                        samples.append((time.time(), int(line.split()[1]) / 1024))
+                        break
+        except (OSError, IndexError):
+            pass
+        time.sleep(0.05)
+
+
+def peak_between(samples, start, end):
+    """Highest sampled RSS (MB) between two unix times."""
+    inside = [mb for t, mb in samples if start <= t <= end]
+    return max(inside) if inside else None
 
 
 def cpu_busy(seconds=1.0):
@@ -332,9 +379,17 @@ def run_size(binary, customers, months, sdir, args):
                        "extract_mb": size_mb,
                        "manifest_rows": {k: v.get("rows_written") for k, v in manifest.items()}}
 
-    # 2. The project: the shipped pipeline, SQL and templates, unchanged.
-    for d in ("pipelines", "queries", "reports"):
-        shutil.copytree(REPO / d, project / d)
+    # 2. The project: the shipped pipeline, SQL and templates, unchanged; from
+    # the working tree, or with --project-rev from a git revision (so edits in
+    # progress that the built binary does not know cannot break the run).
+    dirs = ("pipelines", "queries", "reports")
+    if args.project_rev:
+        tar = subprocess.run(["git", "-C", REPO, "archive", args.project_rev, *dirs],
+                             capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", project], input=tar, check=True)
+    else:
+        for d in dirs:
+            shutil.copytree(REPO / d, project / d)
 
     # 3. touchpoint run (loads every month, then builds the SQL models).
     cmd = [binary, "run", PIPELINE, "--period", period_arg, "--json", "--warehouse", wh]
@@ -343,7 +398,9 @@ def run_size(binary, customers, months, sdir, args):
     t = timed(cmd, cwd=project, env=env)
     (sdir / "touchpoint.stderr").write_text(t.stderr)  # its per-load progress lines
     if t.rc != 0:
-        sys.exit(f"touchpoint run failed ({t.rc}):\n{t.stderr[-3000:]}")
+        hint = ("\n(exit 78 = the pipeline does not validate with this binary; if pipelines/ has "
+                "edits newer than the build, try --project-rev HEAD)" if t.rc == 78 else "")
+        sys.exit(f"touchpoint run failed ({t.rc}):\n{t.stderr[-3000:]}{hint}")
     summary = json.loads(t.stdout)
     steps = summary["steps"]
     src_steps = [s for s in steps if s["kind"] == "source"]
@@ -354,9 +411,15 @@ def run_size(binary, customers, months, sdir, args):
         for k in ("rows_read", "rows_loaded", "rows_quarantined", "seconds", "files"):
             p[k] += s[k]
         p["loads"] += 1
+    # The load phase: from the first source step's start to the last one's end
+    # (steps carry started_at in microseconds since the epoch).
+    load_start = min(s["started_at"] for s in src_steps) / 1e6
+    load_end = max(s["started_at"] / 1e6 + s["seconds"] for s in src_steps)
     res["touchpoint"] = {
         "command": f"cd {project} && " + " ".join(map(str, cmd)),
         "wall_seconds": t.wall, "cpu_seconds": t.cpu, "peak_rss_mb": t.rss_mb,
+        "load_phase_peak_rss_mb": peak_between(t.rss, load_start, load_end),
+        "other_cpu_seconds": t.other_cpu,
         "run_seconds": summary.get("seconds"),
         "load_seconds": sum(s["seconds"] for s in src_steps),
         "model_seconds": sum(s["seconds"] for s in steps if s["kind"] == "model"),
@@ -389,7 +452,8 @@ def run_size(binary, customers, months, sdir, args):
         sys.exit(f"duckdb child failed ({d.rc}):\n{d.stderr[-3000:]}")
     dres = json.loads(d.stdout)
     res["duckdb"] = {"command": " ".join(map(str, cmd)), "process_wall_seconds": d.wall,
-                     "process_cpu_seconds": d.cpu, "peak_rss_mb": d.rss_mb, **dres,
+                     "process_cpu_seconds": d.cpu, "peak_rss_mb": d.rss_mb,
+                     "other_cpu_seconds": d.other_cpu, **dres,
                      "rows_loaded": sum(s["rows_loaded"] for s in dres["sources"].values())}
     res["compare"] = compare_outputs(wh, duck)
 
@@ -482,11 +546,12 @@ def print_report(results):
         n = tp["rows_read"]
         rows.append([f"{r['customers']}x{r['months']}", f"{n:,}",
                      f"{tp['load_seconds']:.2f}", f"{n / tp['load_seconds']:,.0f}",
-                     f"{tp['wall_seconds']:.2f}", f"{tp['peak_rss_mb']:.0f}",
+                     f"{tp['wall_seconds']:.2f}",
+                     f"{tp['load_phase_peak_rss_mb'] or float('nan'):.0f} / {tp['peak_rss_mb']:.0f}",
                      f"{dk['seconds']:.2f}", f"{n / dk['seconds']:,.0f}",
                      f"{dk['process_wall_seconds']:.2f}", f"{dk['peak_rss_mb']:.0f}",
                      f"{r['ratio_load']:.2f}x", f"{r['ratio_whole']:.2f}x"])
-    print(fmt_table(["size", "rows read", "tp load s", "tp rows/s", "tp wall s", "tp RSS MB",
+    print(fmt_table(["size", "rows read", "tp load s", "tp rows/s", "tp wall s", "tp RSS MB load/all",
                      "duck s", "duck rows/s", "duck wall s", "duck RSS MB",
                      "ratio load", "ratio whole"], rows))
     print("""
@@ -496,7 +561,9 @@ def print_report(results):
                (python start + import duckdb + the loads)
   rows/s       touchpoint's rows read (every data line, bad ones too) / that tool's load seconds
   ratio load   tp load s / duck s;  ratio whole: tp wall s / duck wall s (tp also builds models)
-  RSS          peak resident memory of each process (touchpoint's includes the model build)""")
+  RSS MB       peak resident memory of each process (/usr/bin/time); for touchpoint also the
+               peak while loading (sampled every 50 ms, first source step to last), since the
+               whole run's peak may come from the model build DuckDB does not do""")
     for r in results:
         print(f"\nRows per source, {r['customers']}x{r['months']} "
               f"(generate: {r['generate']['seconds']:.1f} s, {r['generate']['extract_mb']:.0f} MB, "
@@ -525,10 +592,12 @@ def print_report(results):
               ("identical for every source" if not schema_bad else json.dumps(schema_bad)))
         print(f"  CPU time (user+sys) of the whole process: touchpoint run {r['touchpoint']['cpu_seconds']:.1f} s, "
               f"DuckDB child {r['duckdb']['process_cpu_seconds']:.1f} s")
-        busy = max(x or 0 for x in (r["cpu_busy_before_touchpoint"], r["cpu_busy_before_duckdb"]))
-        if busy > 0.25:
-            print(f"  WARNING: other work kept {busy:.0%} of the CPUs busy just before a measurement;"
-                  f"\n           wall times on this {os.cpu_count()}-core machine are noisy (CPU times less so).")
+        tp_o, dk_o = r["touchpoint"]["other_cpu_seconds"], r["duckdb"]["other_cpu_seconds"]
+        print(f"  other work on the machine meanwhile (CPU s): during touchpoint {tp_o:.1f}, "
+              f"during DuckDB {dk_o:.1f}")
+        if tp_o > 0.1 * r["touchpoint"]["wall_seconds"] or dk_o > 0.1 * r["duckdb"]["process_wall_seconds"]:
+            print(f"  WARNING: other work used over a tenth of a core during a measurement; wall"
+                  f"\n           times on this {os.cpu_count()}-core machine are noisy (CPU times less so).")
         print(f"  DuckDB {r['duckdb']['duckdb_version']}, threads={r['duckdb']['threads']}, "
               f"time zones via {'ICU timezone()' if r['duckdb']['icu'] else 'fixed +08:00 offset'}; "
               f"CPUs busy with other work before tp/duck: "
@@ -543,6 +612,9 @@ def main():
     ap.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                     help="before each timing, wait up to SECONDS for other work to stop "
                          "(under 25%% of the CPUs busy); default: do not wait")
+    ap.add_argument("--project-rev", metavar="REV",
+                    help="take pipelines/, queries/, reports/ from this git revision "
+                         "(default: the working tree)")
     ap.add_argument("--fixed-offset", action="store_true",
                     help="convert Hong Kong time with a fixed +08:00 offset instead of ICU time zones")
     # Internal: the DuckDB child process.
@@ -569,12 +641,17 @@ def main():
     git = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     meta = {"binary": binary, "binary_version": version,
             "binary_mtime": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(bstat.st_mtime)),
-            "repo_head": git, "cpus": os.cpu_count(),
+            "repo_head": git, "project_from": args.project_rev or "working tree",
+            "cpus": os.cpu_count(),
             "touchpoint_memory_mb": os.environ.get("TOUCHPOINT_MEMORY_MB", "default"),
             "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     results = []
     for c, m in sizes:
         results.append(run_size(binary, c, m, out / f"{c}x{m}", args))
+        if os.stat(binary).st_mtime != bstat.st_mtime:
+            print(f"WARNING: {binary} was rebuilt during the benchmark; sizes may have run "
+                  f"different builds", file=sys.stderr)
+            meta["binary_rebuilt_during_run"] = True
         # Write after every size so a later failure keeps earlier results.
         (out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     print_report(results)

@@ -26,6 +26,9 @@ pub enum Error {
         message: String,
         help: Option<String>,
     },
+    /// Data-quality checks of severity `error` failed; the run was rolled back.
+    #[error("{} data-quality check(s) failed, so the run was rolled back:\n{}", .0.len(), .0.join("\n"))]
+    ChecksFailed(Vec<String>),
     #[error("cannot write `{path}`: {source}")]
     Io {
         path: String,
@@ -55,6 +58,9 @@ impl Error {
         match self {
             Error::Usage { help, .. } => help.clone(),
             Error::Warehouse(e) => e.help(),
+            Error::ChecksFailed(_) => Some(
+                "fix the data (or the check); `touchpoint query \"SELECT * FROM _checks WHERE status <> 'pass'\"` lists every result; `severity: warn` reports without failing".into(),
+            ),
             _ => None,
         }
     }

@@ -10,6 +10,7 @@ pub mod discover;
 pub mod error;
 pub mod generate;
 pub mod pipeline;
+pub mod quality;
 pub mod report;
 pub mod sources;
 pub mod spec;

@@ -3,9 +3,12 @@
 //! models by the tables they read. Collects every problem before returning.
 
 use super::{Column, Format, Model, Pipeline, Report, Seed, Source, graph, period};
+use crate::quality::{Check, CheckKind, Severity};
 use crate::spec::types::{ColumnType, TYPE_NAMES};
 use crate::spec::{self, Diagnostic, Locator, PipelineSpec, SourceSpec, did_you_mean};
-use crate::warehouse::log::{QUARANTINE, QUARANTINE_SCHEMA, RUNS, RUNS_SCHEMA};
+use crate::warehouse::log::{
+    LOADED_FILES, LOADED_FILES_SCHEMA, QUARANTINE, QUARANTINE_SCHEMA, RUNS, RUNS_SCHEMA,
+};
 use chrono_tz::Tz;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::MemTable;
@@ -58,6 +61,8 @@ struct Compiler<'a> {
     extracts: Option<Base>,
     skip_file_checks: bool,
     diags: Vec<Diagnostic>,
+    /// Every table's schema once the models are planned (for the checks).
+    schemas: HashMap<String, SchemaRef>,
 }
 
 /// `lib.rs`-style lexical normalisation: `a/b/../c` → `a/c`, without touching
@@ -103,6 +108,7 @@ impl<'a> Compiler<'a> {
             extracts: None,
             skip_file_checks: false,
             diags: Vec::new(),
+            schemas: HashMap::new(),
         }
     }
 
@@ -198,6 +204,7 @@ impl<'a> Compiler<'a> {
         }
         let reports = self.reports(spec);
         let models = self.models(spec, &seeds, &sources).await;
+        let checks = self.checks(spec, &sources);
         if !self.diags.is_empty() {
             return Err(self.diags);
         }
@@ -214,7 +221,214 @@ impl<'a> Compiler<'a> {
             sources,
             models,
             reports,
+            checks,
         })
+    }
+
+    /// Compile the `checks:` of sources and models against their schemas.
+    fn checks(&mut self, spec: &PipelineSpec, sources: &[Source]) -> Vec<Check> {
+        let tables = spec
+            .sources
+            .iter()
+            .map(|(n, s)| ("sources", n, &s.checks))
+            .chain(spec.models.iter().map(|(n, m)| ("models", n, &m.checks)));
+        let mut out = Vec::new();
+        for (section, table, specs) in tables {
+            let Some(schema) = self.schemas.get(table.as_str()).cloned() else {
+                continue; // the table itself failed to compile
+            };
+            let periodic = sources.iter().any(|s| &s.name == table && s.is_periodic());
+            for (i, c) in specs.iter().enumerate() {
+                let at = format!("{section}.{table}.checks.{i}");
+                if let Some(kind) = self.check_kind(&at, c, &schema, periodic) {
+                    let severity = match c.severity.as_deref() {
+                        None | Some("error") => Severity::Error,
+                        Some("warn") => Severity::Warn,
+                        Some(other) => {
+                            self.err(
+                                &format!("{at}.severity"),
+                                format!("unknown severity `{other}`"),
+                                Some("use `error` (fails the run) or `warn`".into()),
+                            );
+                            continue;
+                        }
+                    };
+                    out.push(Check {
+                        table: table.clone(),
+                        kind,
+                        severity,
+                        periodic,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    fn check_kind(
+        &mut self,
+        at: &str,
+        c: &spec::CheckSpec,
+        schema: &SchemaRef,
+        periodic: bool,
+    ) -> Option<CheckKind> {
+        const KINDS: [&str; 7] = [
+            "not_null",
+            "unique",
+            "accepted_values",
+            "range",
+            "relationships",
+            "freshness",
+            "row_count_change",
+        ];
+        let has = |col: &str| schema.field_with_name(col).is_ok();
+        let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let column = |this: &mut Self, key: &str, name: Option<&String>| -> Option<String> {
+            let Some(name) = name else {
+                this.err(at, format!("`{}` needs `{key}`", c.check), None);
+                return None;
+            };
+            if !has(name) {
+                let near = did_you_mean(name, names.iter().map(String::as_str));
+                this.err(
+                    &format!("{at}.{key}"),
+                    format!("unknown column `{name}`"),
+                    near.map(|n| format!("did you mean `{n}`?")),
+                );
+                return None;
+            }
+            Some(name.clone())
+        };
+        let kind = match c.check.as_str() {
+            "not_null" => CheckKind::NotNull {
+                column: column(self, "column", c.column.as_ref())?,
+            },
+            "unique" => {
+                let list: Vec<String> = match (&c.columns, &c.column) {
+                    (Some(cols), _) => cols.clone(),
+                    (None, Some(one)) => vec![one.clone()],
+                    (None, None) => {
+                        self.err(at, "`unique` needs `column` or `columns`", None);
+                        return None;
+                    }
+                };
+                let mut ok = Vec::new();
+                for n in &list {
+                    ok.push(column(self, "columns", Some(n))?);
+                }
+                CheckKind::Unique { columns: ok }
+            }
+            "accepted_values" => {
+                let col = column(self, "column", c.column.as_ref())?;
+                let Some(values) = c.values.clone() else {
+                    self.err(at, "`accepted_values` needs `values`", None);
+                    return None;
+                };
+                CheckKind::AcceptedValues {
+                    column: col,
+                    values,
+                }
+            }
+            "range" => {
+                let col = column(self, "column", c.column.as_ref())?;
+                if c.min.is_none() && c.max.is_none() {
+                    self.err(at, "`range` needs `min`, `max` or both", None);
+                    return None;
+                }
+                CheckKind::Range {
+                    column: col,
+                    min: c.min,
+                    max: c.max,
+                }
+            }
+            "relationships" => {
+                let col = column(self, "column", c.column.as_ref())?;
+                let target = c.to.clone().unwrap_or_default();
+                let Some((t, tc)) = target.split_once('.') else {
+                    self.err(
+                        &format!("{at}.to"),
+                        "`relationships` needs `to: table.column`",
+                        None,
+                    );
+                    return None;
+                };
+                let ok = self.schemas.get(t).map(|s| s.field_with_name(tc).is_ok());
+                if ok != Some(true) {
+                    let what = if ok.is_none() { "table" } else { "column" };
+                    self.err(
+                        &format!("{at}.to"),
+                        format!("unknown {what} in `{target}`"),
+                        Some("`to` names a seed, source or model and one of its columns".into()),
+                    );
+                    return None;
+                }
+                CheckKind::Relationships {
+                    column: col,
+                    table: t.to_string(),
+                    to_column: tc.to_string(),
+                }
+            }
+            "freshness" => {
+                let col = column(self, "column", c.column.as_ref())?;
+                let ty = schema
+                    .field_with_name(&col)
+                    .map(|f| f.data_type().clone())
+                    .ok();
+                if !matches!(
+                    ty,
+                    Some(datafusion::arrow::datatypes::DataType::Timestamp(..))
+                        | Some(datafusion::arrow::datatypes::DataType::Date32)
+                ) {
+                    self.err(
+                        &format!("{at}.column"),
+                        format!("`freshness` needs a date or timestamp column; `{col}` is not"),
+                        None,
+                    );
+                    return None;
+                }
+                let Some(h) = c.max_age_hours.filter(|h| *h > 0.0) else {
+                    self.err(at, "`freshness` needs `max_age_hours` (> 0)", None);
+                    return None;
+                };
+                CheckKind::Freshness {
+                    column: col,
+                    max_age_hours: h,
+                }
+            }
+            "row_count_change" => {
+                let default = if periodic {
+                    Some("period".to_string())
+                } else {
+                    None
+                };
+                let col = column(self, "column", c.column.as_ref().or(default.as_ref()))?;
+                let Some(m) = c.max_change.filter(|m| *m >= 0.0) else {
+                    self.err(
+                        at,
+                        "`row_count_change` needs `max_change` (a fraction, 0.5 = ±50%)",
+                        None,
+                    );
+                    return None;
+                };
+                CheckKind::RowCountChange {
+                    column: col,
+                    max_change: m,
+                }
+            }
+            other => {
+                let near = did_you_mean(other, KINDS.iter().copied());
+                self.err(
+                    &format!("{at}.check"),
+                    format!("unknown check `{other}`"),
+                    Some(
+                        near.map(|n| format!("did you mean `{n}`?"))
+                            .unwrap_or_else(|| format!("checks are {}", KINDS.join(", "))),
+                    ),
+                );
+                return None;
+            }
+        };
+        Some(kind)
     }
 
     fn check_names(&mut self, spec: &PipelineSpec) {
@@ -606,8 +820,10 @@ impl<'a> Compiler<'a> {
     }
 
     fn reports(&mut self, spec: &PipelineSpec) -> Vec<Report> {
-        let mut known: BTreeSet<String> =
-            [RUNS, QUARANTINE].iter().map(|s| s.to_string()).collect();
+        let mut known: BTreeSet<String> = [RUNS, QUARANTINE, LOADED_FILES, crate::quality::CHECKS]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         known.extend(spec.seeds.iter().map(|(n, _)| n.clone()));
         known.extend(spec.sources.iter().map(|(n, _)| n.clone()));
         known.extend(spec.models.iter().map(|(n, _)| n.clone()));
@@ -661,6 +877,11 @@ impl<'a> Compiler<'a> {
         }
         schemas.insert(RUNS.into(), RUNS_SCHEMA.clone());
         schemas.insert(QUARANTINE.into(), QUARANTINE_SCHEMA.clone());
+        schemas.insert(LOADED_FILES.into(), LOADED_FILES_SCHEMA.clone());
+        schemas.insert(
+            crate::quality::CHECKS.into(),
+            crate::quality::CHECKS_SCHEMA.clone(),
+        );
         // Tables that exist in the spec but failed to compile: a model reading
         // them is not checked further (its error would only echo theirs).
         let broken: BTreeSet<&str> = spec
@@ -784,6 +1005,7 @@ impl<'a> Compiler<'a> {
                 }
             }
         }
+        self.schemas = schemas;
         out
     }
 }

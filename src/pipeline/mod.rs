@@ -36,6 +36,8 @@ pub struct Pipeline {
     /// In dependency order.
     pub models: Vec<Model>,
     pub reports: Vec<Report>,
+    /// Data-quality checks, run after the models.
+    pub checks: Vec<crate::quality::Check>,
 }
 
 #[derive(Debug, Clone)]

@@ -31,6 +31,8 @@ pub struct RunSummary {
     pub run_id: String,
     pub periods: Vec<String>,
     pub steps: Vec<StepLog>,
+    /// Data-quality check results (also in `_checks`).
+    pub checks: Vec<crate::quality::CheckResult>,
     pub seconds: f64,
 }
 
@@ -89,6 +91,7 @@ pub async fn run(
         commits: 0,
         options,
         changed: HashSet::new(),
+        checks: Vec::new(),
     };
     let mut result = match stale {
         Some(stale) => r.recover(stale).await,
@@ -158,6 +161,27 @@ pub async fn run(
     let logged = wh
         .write(&ctx, RUNS, batch_stream(batch), WriteMode::Append, &run_id)
         .await;
+    // Check results are kept even when they failed the run (like `_runs`):
+    // they say why.
+    let checked = if r.checks.is_empty() {
+        Ok(())
+    } else {
+        let period_list = periods
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let batch = crate::quality::checks_batch(&run_id, &period_list, &r.checks);
+        wh.write(
+            &ctx,
+            crate::quality::CHECKS,
+            batch_stream(batch),
+            WriteMode::Append,
+            &run_id,
+        )
+        .await
+        .map(|_| ())
+    };
     // A table that could not be restored keeps the lock and its journal:
     // readers stay on the earlier versions and the next run restores them.
     if restored {
@@ -165,10 +189,12 @@ pub async fn run(
     }
     result?;
     logged?;
+    checked?;
     Ok(RunSummary {
         run_id,
         periods: periods.iter().map(|p| p.to_string()).collect(),
         steps: r.steps,
+        checks: r.checks,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -190,6 +216,7 @@ struct Runner<'a> {
     /// Sources whose rows this run changed: sources referencing them must
     /// check every row again.
     changed: HashSet<String>,
+    checks: Vec<crate::quality::CheckResult>,
 }
 
 impl Runner<'_> {
@@ -305,6 +332,52 @@ impl Runner<'_> {
                 .await?;
             let n = rows.load(Ordering::Relaxed) as i64;
             self.log("model", &m.name, None, 0, n, n, 0, t, Some(c.version));
+        }
+        self.run_checks(periods).await
+    }
+
+    /// Run the pipeline's data-quality checks; a failed `error` check fails
+    /// the run.
+    async fn run_checks(&mut self, periods: &[Period]) -> Result<()> {
+        if self.pipeline.checks.is_empty() {
+            return Ok(());
+        }
+        let t = Instant::now();
+        self.checks = crate::quality::run(
+            &self.pipeline.checks,
+            self.wh,
+            periods,
+            self.pipeline.timezone,
+        )
+        .await?;
+        let count = |s: &str| self.checks.iter().filter(|c| c.status == s).count();
+        let (pass, warn, fail) = (count("pass"), count("warn"), count("fail"));
+        for c in self.checks.iter().filter(|c| c.status != "pass") {
+            let _ = writeln!(
+                self.progress,
+                "{}  {}.{}: {} failing; {}",
+                c.status, c.table, c.check, c.failing, c.detail
+            );
+        }
+        let _ = writeln!(
+            self.progress,
+            "check {} checks: {pass} passed, {warn} warned, {fail} failed ({:.1}s)",
+            self.checks.len(),
+            t.elapsed().as_secs_f64()
+        );
+        if fail > 0 {
+            return Err(crate::Error::ChecksFailed(
+                self.checks
+                    .iter()
+                    .filter(|c| c.status == "fail")
+                    .map(|c| {
+                        format!(
+                            "  {}.{}: {} failing; {}",
+                            c.table, c.check, c.failing, c.detail
+                        )
+                    })
+                    .collect(),
+            ));
         }
         Ok(())
     }

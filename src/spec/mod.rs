@@ -167,6 +167,37 @@ pub struct SourceSpec {
     #[serde(default)]
     pub key: Vec<String>,
     pub columns: Ordered<ColumnSpec>,
+    /// Data-quality checks run after the load (see [`CheckSpec`]).
+    #[serde(default)]
+    pub checks: Vec<CheckSpec>,
+}
+
+/// One data-quality check on a table, like a dbt test:
+/// `{check: not_null, column: customer_id, severity: warn}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    /// `not_null`, `unique`, `accepted_values`, `range`, `relationships`,
+    /// `freshness` or `row_count_change`.
+    pub check: String,
+    pub column: Option<String>,
+    /// `unique` over several columns.
+    pub columns: Option<Vec<String>>,
+    /// `accepted_values`.
+    pub values: Option<Vec<String>>,
+    /// `range` (inclusive).
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// `relationships`: `table.column` that must hold every value.
+    pub to: Option<String>,
+    /// `freshness`: the newest value may be at most this old, measured at
+    /// the end of the run's last period (or now, if earlier).
+    pub max_age_hours: Option<f64>,
+    /// `row_count_change`: the largest allowed change against the previous
+    /// period, as a fraction (0.5 = ±50%).
+    pub max_change: Option<f64>,
+    /// `error` (default: the run fails and is rolled back) or `warn`.
+    pub severity: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -175,6 +206,8 @@ pub struct ModelSpec {
     /// SQL file relative to the pipeline file.
     pub sql: String,
     pub description: Option<String>,
+    #[serde(default)]
+    pub checks: Vec<CheckSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -175,6 +175,17 @@ fn demo_bank_end_to_end() {
         "escaped comment missing"
     );
     assert!(!html.contains(SCRIPT), "raw script tag in report");
+    // The footer shows the latest run's check results, counted in `_checks`.
+    let checks = query(
+        dir,
+        "SELECT count(*) AS n FROM _checks WHERE run_id = (SELECT max(run_id) FROM _checks)",
+    );
+    let n = checks[0]["n"].as_i64().expect("n");
+    assert!(n >= 10, "the shipped pipeline declares its checks: {n}");
+    assert!(
+        html.contains(&format!("<strong>Data-quality checks</strong> ({n})")),
+        "check results in the footer"
+    );
     assert!(
         !html.contains("src=\"http") && !html.contains("href=\"http"),
         "external reference in report"

@@ -1,5 +1,6 @@
 //! Integration tests: the real `touchpoint` binary on temporary projects.
 
+mod checks;
 mod common;
 mod corrupt;
 mod e2e;
