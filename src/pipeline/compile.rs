@@ -770,6 +770,10 @@ impl<'a> Compiler<'a> {
                 Some("use a number from 0 to 1, e.g. 0.01 for 1%".into()),
             );
         }
+        let control = s
+            .control
+            .as_ref()
+            .and_then(|c| self.control(&at, c, &format, &columns));
         let pattern = self.source_pattern(&format!("{at}.path"), &s.path);
         if let Some(p) = pattern.as_ref().filter(|_| !self.skip_file_checks) {
             let probe = Source {
@@ -785,6 +789,7 @@ impl<'a> Compiler<'a> {
                 key: vec![],
                 columns: vec![],
                 description: None,
+                control: None,
             };
             match crate::sources::files_for(&probe, None).await {
                 Ok(files) if !files.is_empty() => {}
@@ -816,6 +821,100 @@ impl<'a> Compiler<'a> {
             key: s.key.clone(),
             columns,
             description: s.description.clone(),
+            control,
+        })
+    }
+
+    fn control(
+        &mut self,
+        at: &str,
+        c: &spec::ControlSpec,
+        format: &super::Format,
+        columns: &[super::Column],
+    ) -> Option<super::Control> {
+        let at = format!("{at}.control");
+        if !matches!(
+            format,
+            super::Format::Csv { .. } | super::Format::FixedWidth { .. }
+        ) {
+            self.err(
+                &at,
+                "control totals are read from text extracts (csv or fixed_width)",
+                Some(
+                    "remove `control`, or check the file's count with a `row_count_change` check"
+                        .into(),
+                ),
+            );
+            return None;
+        }
+        let where_ = match (&c.trailer, &c.file) {
+            (Some(t), None) if !t.is_empty() => super::ControlAt::Trailer(t.clone()),
+            (None, Some(f)) if f.contains("{name}") || f.contains("{stem}") => {
+                super::ControlAt::File(f.clone())
+            }
+            (None, Some(_)) => {
+                self.err(
+                    &format!("{at}.file"),
+                    "the control file's name must use `{name}` or `{stem}`",
+                    Some(
+                        "e.g. `file: \"{stem}.ctl\"` for atm_20240101.ctl beside atm_20240101.csv"
+                            .into(),
+                    ),
+                );
+                return None;
+            }
+            _ => {
+                self.err(
+                    &at,
+                    "declare exactly one of `trailer` (the marker of the last record) or `file`",
+                    None,
+                );
+                return None;
+            }
+        };
+        if c.count == 0 {
+            self.err(&format!("{at}.count"), "fields are counted from 1", None);
+            return None;
+        }
+        let total = match (c.total, &c.total_column) {
+            (None, None) => None,
+            (Some(f), Some(col)) if f >= 1 => {
+                let Some(i) = columns.iter().position(|x| &x.name == col) else {
+                    let near = did_you_mean(col, columns.iter().map(|x| x.name.as_str()));
+                    self.err(
+                        &format!("{at}.total_column"),
+                        format!("unknown column `{col}`"),
+                        near.map(|n| format!("did you mean `{n}`?")),
+                    );
+                    return None;
+                };
+                let scale = match columns[i].ty {
+                    crate::spec::types::ColumnType::Decimal { scale, .. } => scale,
+                    crate::spec::types::ColumnType::Int => 0,
+                    _ => {
+                        self.err(
+                            &format!("{at}.total_column"),
+                            format!("`{col}` is not a decimal or int column"),
+                            None,
+                        );
+                        return None;
+                    }
+                };
+                Some((f - 1, i, scale))
+            }
+            _ => {
+                self.err(
+                    &at,
+                    "`total` (a field, from 1) and `total_column` go together",
+                    None,
+                );
+                return None;
+            }
+        };
+        Some(super::Control {
+            at: where_,
+            count_field: c.count - 1,
+            total,
         })
     }
 

@@ -5,6 +5,7 @@
 
 use crate::Result;
 use crate::sources::ExtractFile;
+use crate::sources::extract::CONTROL_MARK;
 use crate::warehouse::Warehouse;
 use crate::warehouse::log::LOADED_FILES;
 use datafusion::arrow::array::{Array, Int64Array, StringArray};
@@ -143,6 +144,11 @@ fn unchanged(f: &ExtractFile, was: &Loaded) -> bool {
     }
     if f.version == was.version {
         return true;
+    }
+    // A different control file is a change whatever the extract's bytes.
+    let control = |v: &str| v.split_once(CONTROL_MARK).map(|(_, c)| c.to_string());
+    if control(&f.version) != control(&was.version) {
+        return false;
     }
     !was.checksum.is_empty() && f.local_checksum().as_deref() == Some(was.checksum.as_str())
 }

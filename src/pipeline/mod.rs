@@ -100,6 +100,26 @@ pub struct Source {
     pub key: Vec<String>,
     pub columns: Vec<Column>,
     pub description: Option<String>,
+    pub control: Option<Control>,
+}
+
+/// Control totals a source's files must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Control {
+    pub at: ControlAt,
+    /// 0-based field index of the record count.
+    pub count_field: usize,
+    /// 0-based field index of the hash total, and the declared column
+    /// (index, decimal scale) it sums.
+    pub total: Option<(usize, usize, i8)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlAt {
+    /// The file's last record, whose first field is this marker.
+    Trailer(String),
+    /// A file beside the extract (`{name}` / `{stem}` template).
+    File(String),
 }
 
 /// Schema drift policy (dbt's `on_schema_change`).

@@ -203,6 +203,45 @@ impl ExtractFile {
         Ok(copy)
     }
 
+    /// A file in the same folder (or under the same prefix), e.g. a control
+    /// file beside an extract.
+    pub fn sibling(&self, file_name: &str) -> ExtractFile {
+        let swap = |s: &str| match s.rsplit_once('/') {
+            Some((dir, _)) => format!("{dir}/{file_name}"),
+            None => file_name.to_string(),
+        };
+        match &self.at {
+            Where::Local(p) => ExtractFile::local(p.with_file_name(file_name)),
+            Where::Remote(store, path) => ExtractFile {
+                name: swap(&self.name),
+                size: 0,
+                version: String::new(),
+                at: Where::Remote(store.clone(), StorePath::from(swap(path.as_ref()))),
+            },
+        }
+    }
+
+    /// Size and version as a listing would give them (zero and empty when
+    /// the file is missing).
+    async fn stat(&self) -> (u64, String) {
+        match &self.at {
+            Where::Local(_) => (self.size, self.version.clone()),
+            Where::Remote(store, path) => match store.head(path).await {
+                Ok(m) => (
+                    m.size,
+                    m.e_tag.unwrap_or_else(|| m.last_modified.to_rfc3339()),
+                ),
+                Err(_) => (0, String::new()),
+            },
+        }
+    }
+
+    /// The file's bytes as delivered, on local disk (an object is
+    /// downloaded to a temporary file, removed when the copy is dropped).
+    pub fn raw_local(&self, source_name: &str) -> Result<LocalCopy, Error> {
+        self.raw_copy(source_name)
+    }
+
     /// The file's bytes on local disk (an object is downloaded).
     fn raw_copy(&self, source_name: &str) -> Result<LocalCopy, Error> {
         match &self.at {
@@ -279,8 +318,23 @@ pub async fn files_for(src: &Source, period: Option<Period>) -> Result<Vec<Extra
             .collect()
     };
     files.sort_by(|a, b| a.name.cmp(&b.name));
+    // A control file is part of its extract: a new one must reload it.
+    if let Some(crate::pipeline::Control {
+        at: crate::pipeline::ControlAt::File(template),
+        ..
+    }) = &src.control
+    {
+        for f in &mut files {
+            let ctl = f.sibling(&super::control::file_name(&f.name, template));
+            let (size, version) = ctl.stat().await;
+            f.version = format!("{}{CONTROL_MARK}{size}:{version}", f.version);
+        }
+    }
     Ok(files)
 }
+
+/// Joins an extract's version to its control file's.
+pub const CONTROL_MARK: &str = "+control:";
 
 /// Objects matching a URL glob such as `s3://bank/raw/atm/2024/*/atm_*.csv`:
 /// list under the part before the first wildcard, then match the rest.

@@ -5,6 +5,7 @@
 //! rows read = rows loaded + rows quarantined.
 
 pub mod conform;
+pub mod control;
 pub mod extract;
 pub mod parquet;
 pub mod staging;
@@ -65,6 +66,15 @@ pub enum Error {
         read: u64,
         limit: String,
         top: String,
+    },
+    /// A file's rows or totals disagree with its trailer or control file.
+    #[error(
+        "source `{source_name}`: `{file}` failed its control totals: {reason}; nothing of the source was committed\n  help: ask for the extract to be sent again (or correct its control record), then re-run"
+    )]
+    Control {
+        source_name: String,
+        file: String,
+        reason: String,
     },
     #[error("source `{source_name}`: {reason}")]
     Other { source_name: String, reason: String },
@@ -329,9 +339,10 @@ fn read_all(
                 }
                 Ok(())
             };
+            let mut tally = control::Tally::default();
             let early = match src.format {
                 crate::pipeline::Format::Csv { .. } => {
-                    text::read_csv(src, path, name, &mut emit, &mut bad, &mut drift)?
+                    text::read_csv(src, path, name, &mut emit, &mut bad, &mut drift, &mut tally)?
                 }
                 crate::pipeline::Format::Jsonl => {
                     text::read_jsonl(src, path, name, &mut emit, &mut bad, &mut drift)?
@@ -340,9 +351,10 @@ fn read_all(
                     parquet::read_parquet(src, path, name, &mut emit, &mut bad, &mut drift)?
                 }
                 crate::pipeline::Format::FixedWidth { .. } => {
-                    text::read_fixed(src, path, name, &mut emit, &mut bad)?
+                    text::read_fixed(src, path, name, &mut emit, &mut bad, &mut tally)?
                 }
             };
+            control::verify(src, file, &tally)?;
             staging
                 .drain(&mut |b| {
                     tx.blocking_send(Ok(b))

@@ -2,6 +2,7 @@
 //! A line that cannot even be split into the declared fields is rejected here;
 //! value-level problems are left to the conformer.
 
+use super::control::Tally;
 use super::{BATCH_ROWS, Drift, Error, RawBatch};
 use crate::pipeline::{Format, Source};
 use crate::warehouse::log::Rejected;
@@ -97,6 +98,7 @@ pub fn read_csv(
     emit: &mut Emit,
     bad: &mut Vec<Rejected>,
     drift: &mut Drift,
+    tally: &mut Tally,
 ) -> Result<u64, Error> {
     let Format::Csv {
         delimiter,
@@ -180,6 +182,25 @@ pub fn read_csv(
         };
         if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
             continue; // blank line
+        }
+        let control = src.control.as_ref();
+        if control.is_some() {
+            let first = String::from_utf8_lossy(record.get(0).unwrap_or_default());
+            if Tally::is_trailer(control, &first) {
+                tally.trailer(
+                    record
+                        .iter()
+                        .map(|f| String::from_utf8_lossy(f).into_owned())
+                        .collect(),
+                );
+                continue;
+            }
+            let total = control
+                .and_then(|c| c.total)
+                .and_then(|(_, col, _)| positions[col])
+                .and_then(|p| record.get(p))
+                .map(String::from_utf8_lossy);
+            tally.record(control, total.as_deref());
         }
         if record.len() != width {
             bad.push(Rejected {
@@ -317,6 +338,7 @@ pub fn read_fixed(
     name: &str,
     emit: &mut Emit,
     bad: &mut Vec<Rejected>,
+    tally: &mut Tally,
 ) -> Result<u64, Error> {
     let Format::FixedWidth { skip_lines, ranges } = &src.format else {
         return Ok(0);
@@ -340,6 +362,22 @@ pub fn read_fixed(
             .unwrap_or(&buf);
         if raw.iter().all(|c| c.is_ascii_whitespace()) {
             continue;
+        }
+        let control = src.control.as_ref();
+        if control.is_some() {
+            // A fixed-width trailer's fields are separated by blanks.
+            let text = String::from_utf8_lossy(raw);
+            let fields: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+            if Tally::is_trailer(control, fields.first().map(String::as_str).unwrap_or("")) {
+                tally.trailer(fields);
+                continue;
+            }
+            let total = control.and_then(|c| c.total).and_then(|(_, col, _)| {
+                let (start, width) = ranges[col];
+                raw.get(start..(start + width).min(raw.len()))
+                    .map(String::from_utf8_lossy)
+            });
+            tally.record(control, total.as_deref());
         }
         let mut invalid = None;
         for (ci, &(start, width)) in ranges.iter().enumerate() {

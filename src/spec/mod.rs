@@ -170,6 +170,27 @@ pub struct SourceSpec {
     /// Data-quality checks run after the load (see [`CheckSpec`]).
     #[serde(default)]
     pub checks: Vec<CheckSpec>,
+    /// Control totals each file must match (a trailer record or a control
+    /// file).
+    pub control: Option<ControlSpec>,
+}
+
+/// Where an extract states its own record count (and hash total).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSpec {
+    /// The last record starts with this field (`TRL`): it is the trailer,
+    /// not data.
+    pub trailer: Option<String>,
+    /// A control file beside each extract: `{name}` is the extract's file
+    /// name, `{stem}` the name without its last extension.
+    pub file: Option<String>,
+    /// 1-based field of the trailer (or the control file's last line)
+    /// holding the record count.
+    pub count: usize,
+    /// 1-based field holding the hash total of `total_column`.
+    pub total: Option<usize>,
+    pub total_column: Option<String>,
 }
 
 /// One data-quality check on a table, like a dbt test:

@@ -2,6 +2,7 @@
 
 mod checks;
 mod common;
+mod control;
 mod corrupt;
 mod e2e;
 mod faults;
