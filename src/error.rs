@@ -26,6 +26,9 @@ pub enum Error {
         message: String,
         help: Option<String>,
     },
+    /// `touchpoint test`: model unit tests failed (each was printed).
+    #[error("{0} model test(s) failed")]
+    TestsFailed(usize),
     /// Data-quality checks of severity `error` failed; the run was rolled back.
     #[error("{} data-quality check(s) failed, so the run was rolled back:\n{}", .0.len(), .0.join("\n"))]
     ChecksFailed(Vec<String>),

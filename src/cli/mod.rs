@@ -9,6 +9,7 @@ pub mod query;
 pub mod report;
 pub mod run;
 pub mod tables;
+pub mod test;
 pub mod validate;
 
 use crate::Result;
@@ -38,6 +39,7 @@ pub enum Command {
     Query(query::Args),
     Report(report::Args),
     Tables(tables::Args),
+    Test(test::Args),
     Demo(demo::Args),
 }
 
@@ -63,6 +65,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Query(a) => query::run(a, &mut out).await,
         Command::Report(a) => report::run(a, &mut out).await,
         Command::Tables(a) => tables::run(a, &mut out).await,
+        Command::Test(a) => test::run(a, &mut out).await,
         Command::Demo(a) => demo::run(a, &mut out).await,
     }
 }

@@ -2,6 +2,7 @@
 //! references, plan every model's SQL against the declared schemas, and order
 //! models by the tables they read. Collects every problem before returning.
 
+use super::UnitTest;
 use super::{Column, Format, Model, Pipeline, Report, Seed, Source, graph, period};
 use crate::quality::{Check, CheckKind, Severity};
 use crate::spec::types::{ColumnType, TYPE_NAMES};
@@ -205,6 +206,7 @@ impl<'a> Compiler<'a> {
         let reports = self.reports(spec);
         let models = self.models(spec, &seeds, &sources).await;
         let checks = self.checks(spec, &sources);
+        let tests = self.unit_tests(spec, &models);
         if !self.diags.is_empty() {
             return Err(self.diags);
         }
@@ -222,7 +224,78 @@ impl<'a> Compiler<'a> {
             models,
             reports,
             checks,
+            tests,
+            schemas: std::mem::take(&mut self.schemas),
         })
+    }
+
+    /// Compile `tests:`: the model exists, given tables are ones it reads,
+    /// and every column named exists.
+    fn unit_tests(&mut self, spec: &PipelineSpec, models: &[Model]) -> Vec<UnitTest> {
+        let mut out = Vec::new();
+        for (name, t) in &spec.tests {
+            let at = format!("tests.{name}");
+            let before = self.diags.len();
+            let Some(model) = models.iter().find(|m| m.name == t.model) else {
+                let near = did_you_mean(&t.model, models.iter().map(|m| m.name.as_str()));
+                self.err(
+                    &format!("{at}.model"),
+                    format!("unknown model `{}`", t.model),
+                    near.map(|n| format!("did you mean `{n}`?")),
+                );
+                continue;
+            };
+            for (table, rows) in t.given.iter() {
+                if !model.depends_on.contains(table) {
+                    self.err(
+                        &format!("{at}.given.{table}"),
+                        format!("model `{}` does not read `{table}`", model.name),
+                        Some(format!("it reads {}", model.depends_on.join(", "))),
+                    );
+                    continue;
+                }
+                if let Some(schema) = self.schemas.get(table).cloned() {
+                    self.test_columns(&format!("{at}.given.{table}"), rows, &schema);
+                }
+            }
+            if let Some(schema) = self.schemas.get(&model.name).cloned() {
+                self.test_columns(&format!("{at}.expect"), &t.expect, &schema);
+            }
+            if self.diags.len() == before {
+                out.push(UnitTest {
+                    name: name.clone(),
+                    model: model.name.clone(),
+                    description: t.description.clone(),
+                    given: t
+                        .given
+                        .iter()
+                        .map(|(n, r)| (n.clone(), r.clone()))
+                        .collect(),
+                    expect: t.expect.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    fn test_columns(&mut self, at: &str, rows: &[serde_yaml::Mapping], schema: &SchemaRef) {
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        for (i, row) in rows.iter().enumerate() {
+            for k in row.keys() {
+                let k = k.as_str().unwrap_or_default();
+                if !names.contains(&k) {
+                    let near = did_you_mean(k, names.iter().copied());
+                    self.err(
+                        &format!("{at}.{i}.{k}"),
+                        format!("unknown column `{k}`"),
+                        Some(
+                            near.map(|n| format!("did you mean `{n}`?"))
+                                .unwrap_or_else(|| format!("columns: {}", names.join(", "))),
+                        ),
+                    );
+                }
+            }
+        }
     }
 
     /// Compile the `checks:` of sources and models against their schemas.

@@ -10,6 +10,7 @@ pub mod graph;
 pub mod incremental;
 pub mod period;
 pub mod run;
+pub mod unit_test;
 
 pub use compile::{Overrides, compile, compile_with};
 pub use period::Period;
@@ -38,6 +39,20 @@ pub struct Pipeline {
     pub reports: Vec<Report>,
     /// Data-quality checks, run after the models.
     pub checks: Vec<crate::quality::Check>,
+    /// Model unit tests (`touchpoint test`).
+    pub tests: Vec<UnitTest>,
+    /// Every table's schema: seeds, sources, bookkeeping tables, models.
+    pub schemas: std::collections::HashMap<String, datafusion::arrow::datatypes::SchemaRef>,
+}
+
+/// A model unit test: given rows in, expected rows out.
+#[derive(Debug, Clone)]
+pub struct UnitTest {
+    pub name: String,
+    pub model: String,
+    pub description: Option<String>,
+    pub given: Vec<(String, Vec<serde_yaml::Mapping>)>,
+    pub expect: Vec<serde_yaml::Mapping>,
 }
 
 #[derive(Debug, Clone)]

@@ -250,6 +250,21 @@ pub struct ReportSpec {
     pub tables: Vec<String>,
 }
 
+/// A model unit test: rows given for the tables the model reads, and the
+/// rows it must produce (only the columns named in `expect` are compared,
+/// in any order). Run by `touchpoint test`, never against the warehouse.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSpec {
+    pub model: String,
+    pub description: Option<String>,
+    /// Table → its rows (`{column: value}`); tables the model reads and
+    /// not given here are empty. Columns left out are null.
+    #[serde(default)]
+    pub given: Ordered<Vec<serde_yaml::Mapping>>,
+    pub expect: Vec<serde_yaml::Mapping>,
+}
+
 /// The whole pipeline file, after per-entry deserialisation.
 #[derive(Debug, Clone, Default)]
 pub struct PipelineSpec {
@@ -266,6 +281,7 @@ pub struct PipelineSpec {
     pub sources: Vec<(String, SourceSpec)>,
     pub models: Vec<(String, ModelSpec)>,
     pub reports: Vec<(String, ReportSpec)>,
+    pub tests: Vec<(String, TestSpec)>,
     /// Entries whose YAML could not be read (already reported); checks that
     /// depend on them are skipped so one typo gives one error.
     pub unreadable: Vec<String>,
@@ -282,6 +298,7 @@ const TOP_KEYS: &[&str] = &[
     "sources",
     "models",
     "reports",
+    "tests",
 ];
 
 /// A parsed pipeline: the spec holds every entry that could be read, and
@@ -351,6 +368,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> {
             }
             "reports" => {
                 spec.reports = entries(file, &locator, key, v, &mut diags, &mut spec.unreadable)
+            }
+            "tests" => {
+                spec.tests = entries(file, &locator, key, v, &mut diags, &mut spec.unreadable)
             }
             other => diags.push(unknown_key(file, &locator, "", other, TOP_KEYS)),
         }

@@ -10,4 +10,5 @@ mod formats;
 mod incremental;
 mod metrics;
 mod s3;
+mod unit;
 mod validate;
