@@ -33,6 +33,9 @@ pub struct Args {
     /// earlier runs loaded (by default only new or changed files are read).
     #[arg(long)]
     pub full_refresh: bool,
+    /// No progress bars (they are drawn only when stderr is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
@@ -44,6 +47,7 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
     let mut err = std::io::stderr();
     let options = crate::pipeline::run::Options {
         full_refresh: a.full_refresh,
+        progress_bars: crate::pipeline::progress::wanted(a.no_progress),
     };
     let summary = crate::pipeline::run::run(&p, &wh, &periods, options, &mut err).await?;
     let io = super::io_err("stdout");

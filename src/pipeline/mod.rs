@@ -9,6 +9,7 @@ pub mod compile;
 pub mod graph;
 pub mod incremental;
 pub mod period;
+pub mod progress;
 pub mod run;
 pub mod unit_test;
 

@@ -65,6 +65,8 @@ pub struct Options {
     /// Read every file again and replace each period, ignoring
     /// `_loaded_files` (`--full-refresh`).
     pub full_refresh: bool,
+    /// Draw progress bars (on a terminal; see [`super::progress::wanted`]).
+    pub progress_bars: bool,
 }
 
 /// Run `pipeline` for `periods` into `wh`, writing progress lines to `progress`.
@@ -462,8 +464,19 @@ impl Runner<'_> {
             timezone: Some(self.pipeline.timezone),
         };
         let nfiles = files.len();
+        let bytes: u64 = files.iter().map(|f| f.size).sum();
         let load = sources::load(src, files, period, checks, prior_keys);
+        let bar = self.options.progress_bars.then(|| {
+            let label = match period {
+                Some(p) => format!("{} {p}", src.name),
+                None => src.name.clone(),
+            };
+            super::progress::Bar::start(label, nfiles, bytes, load.stats.clone())
+        });
         let written = self.commit(self.ctx, &src.name, load.stream, mode).await;
+        if let Some(b) = bar {
+            b.finish();
+        }
         if let Some(e) = load.failure.lock().ok().and_then(|mut f| f.take()) {
             self.fail("source", &src.name, period, &e.to_string(), t);
             return Err(e.into());
