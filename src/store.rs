@@ -3,7 +3,10 @@
 //!
 //! Credentials, endpoints and regions come from the environment, read by
 //! object_store's builders (`AWS_*`, `GOOGLE_*`, `AZURE_*`): a pipeline file
-//! never holds a secret. The same stores are handed to delta-rs, whose stock
+//! never holds a secret. A pipeline may name a profile for its extracts or
+//! its warehouse (`profiles: {extracts: raw}`); that store then also reads
+//! `TOUCHPOINT_PROFILE_RAW_*` variables (`…_AWS_SECRET_ACCESS_KEY`), which
+//! win over the plain ones, so two buckets can have two sets of keys. The same stores are handed to delta-rs, whose stock
 //! build only knows local files, so Delta tables work on every scheme here.
 
 use deltalake::logstore::{
@@ -13,13 +16,19 @@ use deltalake::logstore::{
 use deltalake::{DeltaResult, DeltaTableError};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreScheme};
-use std::sync::{Arc, Once};
+use std::sync::{Arc, LazyLock, Once, RwLock};
 use url::Url;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("`{url}`: {reason}")]
     Url { url: String, reason: String },
+    #[error("`{url}`: profile `{profile}`: {reason}")]
+    Profile {
+        url: String,
+        profile: String,
+        reason: String,
+    },
     #[error("`{url}`: {source}")]
     Store {
         url: String,
@@ -47,25 +56,29 @@ pub fn open(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path), Error> {
         reason: e.to_string(),
     })?;
     let s = url.as_str();
+    let settings = profile_settings(url)?;
     let store: Arc<dyn ObjectStore> = match scheme {
-        ObjectStoreScheme::AmazonS3 => Arc::new(
-            object_store::aws::AmazonS3Builder::from_env()
-                .with_url(s)
-                .build()
-                .map_err(fail)?,
-        ),
-        ObjectStoreScheme::GoogleCloudStorage => Arc::new(
-            object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                .with_url(s)
-                .build()
-                .map_err(fail)?,
-        ),
-        ObjectStoreScheme::MicrosoftAzure => Arc::new(
-            object_store::azure::MicrosoftAzureBuilder::from_env()
-                .with_url(s)
-                .build()
-                .map_err(fail)?,
-        ),
+        ObjectStoreScheme::AmazonS3 => {
+            let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(s);
+            for (profile, k, v) in settings {
+                b = b.with_config(k.parse().map_err(|_| unknown(url, &profile, &k))?, v);
+            }
+            Arc::new(b.build().map_err(fail)?)
+        }
+        ObjectStoreScheme::GoogleCloudStorage => {
+            let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(s);
+            for (profile, k, v) in settings {
+                b = b.with_config(k.parse().map_err(|_| unknown(url, &profile, &k))?, v);
+            }
+            Arc::new(b.build().map_err(fail)?)
+        }
+        ObjectStoreScheme::MicrosoftAzure => {
+            let mut b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(s);
+            for (profile, k, v) in settings {
+                b = b.with_config(k.parse().map_err(|_| unknown(url, &profile, &k))?, v);
+            }
+            Arc::new(b.build().map_err(fail)?)
+        }
         ObjectStoreScheme::Http => Arc::new(
             object_store::http::HttpBuilder::new()
                 // The server root (scheme, host, port); the path is separate.
@@ -85,6 +98,79 @@ pub fn open(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path), Error> {
         }
     };
     Ok((store, Path::from(path.as_ref())))
+}
+
+/// Locations (URL prefixes) and the profile their stores use.
+static PROFILES: LazyLock<RwLock<Vec<(String, String)>>> = LazyLock::new(Default::default);
+
+/// Use `profile` for every store under `location` (a no-op for local paths).
+pub fn bind_profile(location: &str, profile: Option<&str>) {
+    let (Some(p), true) = (profile, is_url(location)) else {
+        return;
+    };
+    if let Ok(mut v) = PROFILES.write() {
+        v.push((location.trim_end_matches('/').to_string(), p.to_string()));
+    }
+}
+
+/// The variable prefix of a profile: `raw-reader` → `TOUCHPOINT_PROFILE_RAW_READER_`.
+pub fn profile_prefix(profile: &str) -> String {
+    let name: String = profile
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("TOUCHPOINT_PROFILE_{name}_")
+}
+
+/// `(profile, key, value)` for the store at `url`: its profile's variables,
+/// keys lower-cased as object_store names them (`aws_access_key_id`).
+fn profile_settings(url: &Url) -> Result<Vec<(String, String, String)>, Error> {
+    let profile = PROFILES.read().ok().and_then(|v| {
+        v.iter()
+            .filter(|(prefix, _)| {
+                url.as_str() == prefix || url.as_str().starts_with(&format!("{prefix}/"))
+            })
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, p)| p.clone())
+    });
+    let Some(profile) = profile else {
+        return Ok(Vec::new());
+    };
+    let prefix = profile_prefix(&profile);
+    let settings: Vec<(String, String, String)> = std::env::vars()
+        .filter_map(|(k, v)| {
+            k.strip_prefix(&prefix)
+                .map(|rest| (profile.clone(), rest.to_ascii_lowercase(), v))
+        })
+        .collect();
+    if settings.is_empty() {
+        return Err(Error::Profile {
+            url: url.to_string(),
+            profile,
+            reason: format!(
+                "no `{prefix}*` variables are set (e.g. {prefix}AWS_ACCESS_KEY_ID and {prefix}AWS_SECRET_ACCESS_KEY)"
+            ),
+        });
+    }
+    Ok(settings)
+}
+
+fn unknown(url: &Url, profile: &str, key: &str) -> Error {
+    Error::Profile {
+        url: url.to_string(),
+        profile: profile.to_string(),
+        reason: format!(
+            "`{}{}` is not a setting of this store",
+            profile_prefix(profile),
+            key.to_ascii_uppercase()
+        ),
+    }
 }
 
 /// Teach delta-rs every scheme in [`SCHEMES`] (once per process).

@@ -188,6 +188,8 @@ impl<'a> Compiler<'a> {
         };
         self.extracts = match &spec.extracts {
             Some(e) if crate::store::is_url(e) => {
+                // Listing the extracts below already needs the profile.
+                crate::store::bind_profile(e, spec.profiles.extracts.as_deref());
                 Some(Base::Remote(e.trim_end_matches('/').into()))
             }
             Some(e) => self.resolve("extracts", e).map(Base::Local),
@@ -219,6 +221,7 @@ impl<'a> Compiler<'a> {
             timezone,
             currency: spec.currency.clone(),
             warehouse: spec.warehouse.clone(),
+            profiles: spec.profiles.clone(),
             seeds,
             sources,
             models,

@@ -33,6 +33,8 @@ pub struct Pipeline {
     pub timezone: Tz,
     pub currency: String,
     pub warehouse: Option<String>,
+    /// Credential profile names for the extracts' and warehouse's stores.
+    pub profiles: crate::spec::ProfilesSpec,
     pub seeds: Vec<Seed>,
     pub sources: Vec<Source>,
     /// In dependency order.
@@ -222,14 +224,15 @@ impl Pipeline {
 
     /// `--warehouse` wins, then the pipeline's `warehouse:` (relative to the
     /// project root), then `./warehouse`.
+    /// A store there uses the pipeline's `profiles.warehouse`.
     pub fn warehouse_location(&self, flag: Option<&str>) -> String {
-        if let Some(f) = flag {
-            return f.to_string();
-        }
-        match &self.warehouse {
-            Some(w) if w.contains("://") => w.clone(),
-            Some(w) => self.root.join(w).display().to_string(),
-            None => "warehouse".into(),
-        }
+        let location = match (flag, &self.warehouse) {
+            (Some(f), _) => f.to_string(),
+            (None, Some(w)) if w.contains("://") => w.clone(),
+            (None, Some(w)) => self.root.join(w).display().to_string(),
+            (None, None) => "warehouse".into(),
+        };
+        crate::store::bind_profile(&location, self.profiles.warehouse.as_deref());
+        location
     }
 }

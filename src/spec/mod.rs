@@ -265,6 +265,15 @@ pub struct TestSpec {
     pub expect: Vec<serde_yaml::Mapping>,
 }
 
+/// Named credential profiles for the extracts' and the warehouse's stores
+/// (their secrets live in `TOUCHPOINT_PROFILE_<NAME>_*` variables).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilesSpec {
+    pub extracts: Option<String>,
+    pub warehouse: Option<String>,
+}
+
 /// The whole pipeline file, after per-entry deserialisation.
 #[derive(Debug, Clone, Default)]
 pub struct PipelineSpec {
@@ -282,6 +291,7 @@ pub struct PipelineSpec {
     pub models: Vec<(String, ModelSpec)>,
     pub reports: Vec<(String, ReportSpec)>,
     pub tests: Vec<(String, TestSpec)>,
+    pub profiles: ProfilesSpec,
     /// Entries whose YAML could not be read (already reported); checks that
     /// depend on them are skipped so one typo gives one error.
     pub unreadable: Vec<String>,
@@ -299,6 +309,7 @@ const TOP_KEYS: &[&str] = &[
     "models",
     "reports",
     "tests",
+    "profiles",
 ];
 
 /// A parsed pipeline: the spec holds every entry that could be read, and
@@ -357,6 +368,13 @@ pub fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> {
             "currency" => spec.currency = scalar(&mut diags).unwrap_or_default(),
             "warehouse" => spec.warehouse = scalar(&mut diags),
             "extracts" => spec.extracts = scalar(&mut diags),
+            "profiles" => match serde_yaml::from_value::<ProfilesSpec>(v.clone()) {
+                Ok(p) => spec.profiles = p,
+                Err(e) => diags.push(
+                    Diagnostic::new(file, locator.value(key), key, format!("`profiles`: {e}"))
+                        .with_help("e.g. `profiles: {extracts: raw_reader, warehouse: dw_writer}`"),
+                ),
+            },
             "seeds" => {
                 spec.seeds = entries(file, &locator, key, v, &mut diags, &mut spec.unreadable)
             }

@@ -242,6 +242,53 @@ fn demo_pipeline_in_a_bucket_equals_local_disk() {
     );
     assert!(Path::new(path.trim()).is_file());
 
+    // Named profiles: the keys live only in TOUCHPOINT_PROFILE_CX_*
+    // variables, and win over wrong plain ones.
+    let yaml_path = dir.join("pipelines/monthly_cx.yaml");
+    let yaml = std::fs::read_to_string(&yaml_path).expect("read");
+    std::fs::write(
+        &yaml_path,
+        yaml.replacen(
+            "extracts: ../data",
+            "extracts: ../data\nprofiles: {extracts: cx, warehouse: cx}",
+            1,
+        ),
+    )
+    .expect("write");
+    let mut profiled: Vec<(&str, String)> = env
+        .iter()
+        .filter(|(k, _)| !k.starts_with("AWS_ACCESS") && !k.starts_with("AWS_SECRET"))
+        .cloned()
+        .collect();
+    profiled.push(("AWS_ACCESS_KEY_ID", "nobody".into()));
+    profiled.push(("AWS_SECRET_ACCESS_KEY", "wrong".into()));
+    profiled.push(("TOUCHPOINT_PROFILE_CX_AWS_ACCESS_KEY_ID", KEY.into()));
+    profiled.push(("TOUCHPOINT_PROFILE_CX_AWS_SECRET_ACCESS_KEY", SECRET.into()));
+    let rerun = ok_env(
+        dir,
+        &["run", "pipelines/monthly_cx.yaml", "--period", "2024-02"],
+        &profiled,
+    );
+    assert!(rerun.contains(" 0 files read ("), "nothing new: {rerun}");
+    assert!(
+        snapshot(dir, &profiled, &format!("s3://{BUCKET}/raw/cx/")) == remote,
+        "the profile reads the same tables"
+    );
+    // A profile without variables is named in the error.
+    let none: Vec<(&str, String)> = profiled
+        .iter()
+        .filter(|(k, _)| !k.starts_with("TOUCHPOINT_PROFILE_"))
+        .cloned()
+        .collect();
+    let out = touchpoint_env(dir, &["tables"], &none);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("profile `cx`: no `TOUCHPOINT_PROFILE_CX_*` variables"),
+        "{err}"
+    );
+    std::fs::write(&yaml_path, yaml).expect("restore");
+
     // A wrong secret is a clear error, not a hang or a panic.
     let mut bad = env.clone();
     bad.retain(|(k, _)| *k != "AWS_SECRET_ACCESS_KEY");

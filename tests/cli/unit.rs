@@ -53,9 +53,6 @@ fn model_tests_pass_fail_and_never_touch_the_warehouse() {
         stderr.contains("unknown column `high_risk_pct`"),
         "{stderr}"
     );
-    assert!(
-        stderr.contains("did you mean `high_risk`?"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("did you mean `high_risk`?"), "{stderr}");
     assert!(stderr.contains("monthly_cx.yaml:"), "{stderr}");
 }
