@@ -823,6 +823,18 @@ impl<'a> Compiler<'a> {
         let on_schema_change = match s.on_schema_change.as_deref() {
             None | Some("fail") => super::SchemaChange::Fail,
             Some("ignore") => super::SchemaChange::Ignore,
+            Some("evolve")
+                if matches!(format, Format::FixedWidth { .. })
+                    || matches!(format, Format::Csv { header: false, .. }) =>
+            {
+                self.err(
+                    &format!("{at}.on_schema_change"),
+                    "`evolve` needs column names in the extract (a CSV header, JSON keys or Parquet)",
+                    Some("use `fail` or `ignore` for fixed-width and header-less files".into()),
+                );
+                super::SchemaChange::Fail
+            }
+            Some("evolve") => super::SchemaChange::Evolve,
             Some(other) => {
                 let help = if other == "evolve" || other == "append_new_columns" {
                     "evolving the table's schema is not supported yet; use fail or ignore"

@@ -149,6 +149,9 @@ pub enum SchemaChange {
     /// Load the declared columns (missing ones as null); report the drift
     /// in the run summary and `_runs`.
     Ignore,
+    /// Add new columns to the table (Delta schema evolution), missing ones
+    /// load as null; a retyped column still fails.
+    Evolve,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

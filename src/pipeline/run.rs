@@ -459,6 +459,30 @@ impl Runner<'_> {
                 )
             }
         };
+        // Evolution: declare the extracts' new columns (and those earlier
+        // runs added to the table) for this load.
+        let widened;
+        let (src, mode) = if src.on_schema_change == super::SchemaChange::Evolve {
+            let known: Vec<String> = match self.wh.table(&src.name).await? {
+                Some(_) => self
+                    .wh
+                    .provider(&src.name)
+                    .await?
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect(),
+                None => Vec::new(),
+            };
+            let (s2, f2) = (src.clone(), files.clone());
+            widened = tokio::task::spawn_blocking(move || sources::evolve::widen(&s2, &f2, &known))
+                .await
+                .map_err(|e| crate::Error::Query(e.to_string()))??;
+            (&widened, WriteMode::Evolving(Box::new(mode)))
+        } else {
+            (src, mode)
+        };
         let checks = CheckContext {
             references: self.reference_sets(src).await?,
             timezone: Some(self.pipeline.timezone),
@@ -550,8 +574,26 @@ impl Runner<'_> {
         } else {
             format!("reloaded: {why}")
         };
+        let evolved: Vec<&str> = src
+            .columns
+            .iter()
+            .filter(|c| c.description.as_deref() == Some(sources::evolve::EVOLVED))
+            .map(|c| c.name.as_str())
+            .collect();
+        if !evolved.is_empty() {
+            let what = format!(
+                "schema evolved: column(s) {} added as loaded",
+                evolved.join(", ")
+            );
+            let _ = writeln!(self.progress, "      {}: {what}", src.name);
+            message = format!("{message}; {what}");
+        }
         if !stats.drift.is_empty() {
-            let what = format!("schema drift (on_schema_change: ignore): {}", stats.drift);
+            let policy = match src.on_schema_change {
+                super::SchemaChange::Evolve => "evolve",
+                _ => "ignore",
+            };
+            let what = format!("schema drift (on_schema_change: {policy}): {}", stats.drift);
             let _ = writeln!(self.progress, "      {}: {what}", src.name);
             message = format!("{message}; {what}");
         }

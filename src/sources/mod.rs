@@ -6,6 +6,7 @@
 
 pub mod conform;
 pub mod control;
+pub mod evolve;
 pub mod extract;
 pub mod parquet;
 pub mod staging;
@@ -126,6 +127,19 @@ impl Drift {
                 drift: self,
             }),
             crate::pipeline::SchemaChange::Ignore => {
+                seen.merge(self);
+                Ok(())
+            }
+            // New columns were declared by evolution before the load; a
+            // retyped one cannot evolve.
+            crate::pipeline::SchemaChange::Evolve if !self.retyped.is_empty() => {
+                Err(Error::SchemaDrift {
+                    source_name: src.name.clone(),
+                    file: file.to_string(),
+                    drift: self,
+                })
+            }
+            crate::pipeline::SchemaChange::Evolve => {
                 seen.merge(self);
                 Ok(())
             }

@@ -99,6 +99,9 @@ pub enum WriteMode {
     /// Add rows to the partition `column = value` (an incremental load);
     /// the table is partitioned by those columns.
     AppendTo(Vec<(String, String)>),
+    /// The same write, adding the stream's new columns to the table
+    /// (`on_schema_change: evolve`).
+    Evolving(Box<WriteMode>),
 }
 
 /// What a committed write did.
@@ -369,6 +372,10 @@ impl Warehouse {
             "touchpoint.run_id".to_string(),
             serde_json::Value::String(run_id.to_string()),
         )]);
+        let (mode, evolve) = match mode {
+            WriteMode::Evolving(m) => (*m, true),
+            m => (m, false),
+        };
         let mut builder = table
             .write(std::iter::empty::<RecordBatch>())
             .with_input_plan(plan)
@@ -379,6 +386,7 @@ impl Warehouse {
                 .with_save_mode(SaveMode::Overwrite)
                 .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite),
             WriteMode::Append => builder.with_save_mode(SaveMode::Append),
+            WriteMode::Evolving(_) => builder,
             WriteMode::AppendTo(parts) => builder
                 .with_partition_columns(parts.iter().map(|(c, _)| c.clone()))
                 .with_save_mode(SaveMode::Append),
@@ -406,6 +414,9 @@ impl Warehouse {
             }
         };
         let _ = schema;
+        if evolve && !matches!(mode, WriteMode::Overwrite) {
+            builder = builder.with_schema_mode(deltalake::operations::write::SchemaMode::Merge);
+        }
         let table = builder.await.map_err(derr)?;
         Ok(Committed {
             version: table.version().map(|v| v as i64).unwrap_or(0),

@@ -78,7 +78,7 @@ fn results(dir: &Path) -> Vec<(String, String, i64, String)> {
     let mut out: Vec<_> = query(
         dir,
         "SELECT table_name, check_name, status, failing, detail FROM _checks \
-         WHERE run_id = (SELECT max(run_id) FROM _checks)",
+         WHERE checked_at = (SELECT max(checked_at) FROM _checks)",
     )
     .into_iter()
     .map(|r| {

@@ -178,7 +178,7 @@ fn demo_bank_end_to_end() {
     // The footer shows the latest run's check results, counted in `_checks`.
     let checks = query(
         dir,
-        "SELECT count(*) AS n FROM _checks WHERE run_id = (SELECT max(run_id) FROM _checks)",
+        "SELECT count(*) AS n FROM _checks WHERE checked_at = (SELECT max(checked_at) FROM _checks)",
     );
     let n = checks[0]["n"].as_i64().expect("n");
     assert!(n >= 10, "the shipped pipeline declares its checks: {n}");

@@ -296,3 +296,77 @@ fn discover_proposes_a_source_that_loads() {
     assert_eq!(read, loaded + bad);
     assert!(loaded as f64 >= 0.97 * read as f64, "{step}");
 }
+
+#[test]
+fn schema_evolves_when_declared() {
+    let tmp = project();
+    let dir = tmp.path();
+    generate(dir, 100, 2, 4, &[]);
+    let yaml = dir.join("pipelines/monthly_cx.yaml");
+    let y = std::fs::read_to_string(&yaml).expect("yaml");
+    std::fs::write(
+        &yaml,
+        y.replacen(
+            "    key: [txn_id]\n",
+            "    key: [txn_id]\n    on_schema_change: evolve\n",
+            1,
+        ),
+    )
+    .expect("yaml");
+    crate::common::ok(
+        dir,
+        &["run", "pipelines/monthly_cx.yaml", "--period", "2024-01"],
+    );
+
+    // February's extract of the 3rd gains a column.
+    let f = dir.join("data/atm/2024/02/atm_20240203.csv");
+    let text = std::fs::read_to_string(&f).expect("atm");
+    let lines = text.lines().count() as i64 - 1;
+    let added: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| format!("{l},{}\n", if i == 0 { "branch_code" } else { "B07" }))
+        .collect();
+    std::fs::write(&f, added).expect("write");
+    let out = crate::common::touchpoint(
+        dir,
+        &["run", "pipelines/monthly_cx.yaml", "--period", "2024-02"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("atm: schema evolved: column(s) branch_code added"),
+        "{err}"
+    );
+
+    let q = |sql: &str| crate::common::f(&crate::common::query(dir, sql)[0], "n");
+    let rejected = q("SELECT COUNT(*) AS n FROM _quarantine WHERE file LIKE '%atm_20240203.csv'");
+    assert_eq!(
+        q("SELECT COUNT(*) AS n FROM atm WHERE branch_code = 'B07'"),
+        lines as f64 - rejected,
+        "every loaded row of the file has the new column"
+    );
+    assert_eq!(
+        q("SELECT COUNT(*) AS n FROM atm WHERE period = '2024-01' AND branch_code IS NOT NULL"),
+        0.0,
+        "January, loaded before, reads it as null"
+    );
+    let jan = q("SELECT COUNT(*) AS n FROM atm WHERE period = '2024-01'");
+    assert!(jan > 0.0);
+    // Reloading January (which has no such column) keeps the column.
+    crate::common::ok(
+        dir,
+        &[
+            "run",
+            "pipelines/monthly_cx.yaml",
+            "--period",
+            "2024-01",
+            "--full-refresh",
+        ],
+    );
+    assert_eq!(
+        q("SELECT COUNT(*) AS n FROM atm WHERE period = '2024-01'"),
+        jan
+    );
+    assert!(q("SELECT COUNT(*) AS n FROM atm WHERE branch_code = 'B07'") > 0.0);
+}
