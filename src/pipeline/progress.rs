@@ -3,9 +3,12 @@
 //! `--json` consumers) the run prints plain log lines only.
 
 use crate::sources::LoadStats;
-use indicatif::{ProgressBar, ProgressStyle};
-use std::sync::{Arc, Mutex};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
+
+/// Loads run side by side: their bars share one drawing area.
+static BARS: LazyLock<MultiProgress> = LazyLock::new(MultiProgress::new);
 
 /// A live bar and the task that refreshes it from the load's counters.
 pub struct Bar {
@@ -15,7 +18,7 @@ pub struct Bar {
 
 impl Bar {
     pub fn start(label: String, files: usize, bytes: u64, stats: Arc<Mutex<LoadStats>>) -> Bar {
-        let bar = ProgressBar::new(bytes.max(1));
+        let bar = BARS.add(ProgressBar::new(bytes.max(1)));
         let style = ProgressStyle::with_template(
             "{prefix:>22} [{bar:28}] {binary_bytes}/{binary_total_bytes} ETA {eta} {msg}",
         )

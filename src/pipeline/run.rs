@@ -90,7 +90,7 @@ pub async fn run(
         progress,
         before: BTreeMap::new(),
         lock,
-        commits: 0,
+        commits: AtomicU64::new(0),
         options,
         changed: HashSet::new(),
         checks: Vec::new(),
@@ -213,7 +213,7 @@ struct Runner<'a> {
     /// The run lock, also the journal of `before` that survives a crash.
     lock: crate::warehouse::lock::RunLock,
     /// Tables committed so far (for the fault-injection hook).
-    commits: u64,
+    commits: AtomicU64,
     options: Options,
     /// Sources whose rows this run changed: sources referencing them must
     /// check every row again.
@@ -222,8 +222,20 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    /// Write a table, remembering its version before this run's first write
-    /// so a failed run can put it back.
+    /// Remember a table's version before this run's first write, so a
+    /// failed run can put it back. Journal first: if the process dies
+    /// during the write, the next run (and every reader meanwhile) knows
+    /// the version to go back to.
+    async fn journal(&mut self, name: &str) -> Result<()> {
+        if !self.before.contains_key(name) {
+            let v = self.wh.version(name).await?;
+            self.lock.record(name, v).await?;
+            self.before.insert(name.to_string(), v);
+        }
+        Ok(())
+    }
+
+    /// Journal, then write a table.
     async fn commit(
         &mut self,
         ctx: &SessionContext,
@@ -231,17 +243,17 @@ impl Runner<'_> {
         stream: SendableRecordBatchStream,
         mode: WriteMode,
     ) -> Result<crate::warehouse::Committed> {
-        if !self.before.contains_key(name) {
-            let v = self.wh.version(name).await?;
-            // Journal first: if the process dies during the write, the next
-            // run (and every reader meanwhile) knows the version to go back to.
-            self.lock.record(name, v).await?;
-            self.before.insert(name.to_string(), v);
-        }
-        let c = self.wh.write(ctx, name, stream, mode, &self.run_id).await?;
-        self.commits += 1;
-        fault_hook(self.commits, name);
-        Ok(c)
+        self.journal(name).await?;
+        write_counted(
+            self.wh,
+            ctx,
+            name,
+            stream,
+            mode,
+            &self.run_id,
+            &self.commits,
+        )
+        .await
     }
 
     /// Restore the tables of a run that died (killed, machine lost) to their
@@ -313,12 +325,23 @@ impl Runner<'_> {
                 .iter()
                 .filter(|s| !referenced.contains(s.name.as_str())),
         );
-        for src in ordered.iter().filter(|s| !s.is_periodic()) {
-            self.load_source(src, None).await?;
+        let snapshots: Vec<&Source> = ordered
+            .iter()
+            .filter(|s| !s.is_periodic())
+            .copied()
+            .collect();
+        for wave in waves(&snapshots) {
+            self.load_wave(&wave, None).await?;
         }
+        let periodic: Vec<&Source> = ordered
+            .iter()
+            .filter(|s| s.is_periodic())
+            .copied()
+            .collect();
+        let periodic_waves = waves(&periodic);
         for &p in periods {
-            for src in ordered.iter().filter(|s| s.is_periodic()) {
-                self.load_source(src, Some(p)).await?;
+            for wave in &periodic_waves {
+                self.load_wave(wave, Some(p)).await?;
             }
         }
         for m in &self.pipeline.models {
@@ -384,7 +407,41 @@ impl Runner<'_> {
         Ok(())
     }
 
-    async fn load_source(&mut self, src: &Source, period: Option<Period>) -> Result<()> {
+    /// Load one wave of sources (none references another in the wave) for
+    /// a period: plan and journal each, read and write the tables
+    /// concurrently, then record quarantine and files one by one (those
+    /// tables take one writer at a time).
+    async fn load_wave(&mut self, wave: &[&Source], period: Option<Period>) -> Result<()> {
+        let mut prepared = Vec::new();
+        for src in wave {
+            if let Some(p) = self.prepare_load(src, period).await? {
+                prepared.push(p);
+            }
+        }
+        let (wh, ctx, bars, commits) =
+            (self.wh, self.ctx, self.options.progress_bars, &self.commits);
+        let run_id = self.run_id.as_str();
+        let executed: Vec<Executed> = futures::stream::iter(
+            prepared
+                .into_iter()
+                .map(|p| execute_load(wh, ctx, run_id, p, bars, commits)),
+        )
+        .buffered(load_parallelism())
+        .collect()
+        .await;
+        for e in executed {
+            self.finish_load(e).await?;
+        }
+        Ok(())
+    }
+
+    /// Decide what to read (incremental plan, evolution) and journal the
+    /// tables the load writes; `None` when there is nothing to read.
+    async fn prepare_load(
+        &mut self,
+        src: &Source,
+        period: Option<Period>,
+    ) -> Result<Option<Prepared>> {
         let t = Instant::now();
         let period_key = period
             .map(|p| p.to_string())
@@ -411,7 +468,7 @@ impl Runner<'_> {
             ("source".to_string(), src.name.clone()),
             ("period".to_string(), period_key.clone()),
         ];
-        let (files, prior_keys, mode, side_mode, note) = match plan {
+        let (files, prior_keys, mode, side_mode, kept, why, how) = match plan {
             Plan::Skip { files } => {
                 let p = period.map(|p| format!(" {p}")).unwrap_or_default();
                 let _ = writeln!(
@@ -425,7 +482,7 @@ impl Runner<'_> {
                     step.load = Some("skip".into());
                     step.message = Some(format!("up to date: {files} file(s) already loaded"));
                 }
-                return Ok(());
+                return Ok(None);
             }
             Plan::Append { new, kept } => {
                 let keys = self.loaded_keys(src, &period_key).await?;
@@ -433,7 +490,7 @@ impl Runner<'_> {
                     Some(p) => WriteMode::AppendTo(part(p)),
                     None => WriteMode::Append,
                 };
-                let note = format!(
+                let why = format!(
                     "incremental: {} new file(s) added, {kept} already loaded",
                     new.len()
                 );
@@ -442,7 +499,9 @@ impl Runner<'_> {
                     keys,
                     mode,
                     WriteMode::AppendTo(qpart),
-                    (kept, note, "append"),
+                    kept,
+                    why,
+                    "append",
                 )
             }
             Plan::Reload { files, why } => {
@@ -455,13 +514,14 @@ impl Runner<'_> {
                     None,
                     mode,
                     WriteMode::Replace(qpart),
-                    (0, why, "reload"),
+                    0,
+                    why,
+                    "reload",
                 )
             }
         };
         // Evolution: declare the extracts' new columns (and those earlier
         // runs added to the table) for this load.
-        let widened;
         let (src, mode) = if src.on_schema_change == super::SchemaChange::Evolve {
             let known: Vec<String> = match self.wh.table(&src.name).await? {
                 Some(_) => self
@@ -476,32 +536,51 @@ impl Runner<'_> {
                 None => Vec::new(),
             };
             let (s2, f2) = (src.clone(), files.clone());
-            widened = tokio::task::spawn_blocking(move || sources::evolve::widen(&s2, &f2, &known))
-                .await
-                .map_err(|e| crate::Error::Query(e.to_string()))??;
-            (&widened, WriteMode::Evolving(Box::new(mode)))
+            let widened =
+                tokio::task::spawn_blocking(move || sources::evolve::widen(&s2, &f2, &known))
+                    .await
+                    .map_err(|e| crate::Error::Query(e.to_string()))??;
+            (widened, WriteMode::Evolving(Box::new(mode)))
         } else {
-            (src, mode)
+            (src.clone(), mode)
         };
         let checks = CheckContext {
-            references: self.reference_sets(src).await?,
+            references: self.reference_sets(&src).await?,
             timezone: Some(self.pipeline.timezone),
         };
-        let nfiles = files.len();
-        let bytes: u64 = files.iter().map(|f| f.size).sum();
-        let load = sources::load(src, files, period, checks, prior_keys);
-        let bar = self.options.progress_bars.then(|| {
-            let label = match period {
-                Some(p) => format!("{} {p}", src.name),
-                None => src.name.clone(),
-            };
-            super::progress::Bar::start(label, nfiles, bytes, load.stats.clone())
-        });
-        let written = self.commit(self.ctx, &src.name, load.stream, mode).await;
-        if let Some(b) = bar {
-            b.finish();
+        for table in [src.name.as_str(), QUARANTINE, LOADED_FILES] {
+            self.journal(table).await?;
         }
-        if let Some(e) = load.failure.lock().ok().and_then(|mut f| f.take()) {
+        Ok(Some(Prepared {
+            src,
+            period,
+            period_key,
+            files,
+            prior_keys,
+            checks,
+            mode,
+            side_mode,
+            definition,
+            kept,
+            why,
+            how,
+            t,
+        }))
+    }
+
+    /// Record quarantine and loaded files for a load that wrote its table,
+    /// and log it.
+    async fn finish_load(&mut self, e: Executed) -> Result<()> {
+        let Executed {
+            p,
+            nfiles,
+            rejected,
+            stats,
+            failure,
+            written,
+        } = e;
+        let (src, period, t) = (&p.src, p.period, p.t);
+        if let Some(e) = failure.lock().ok().and_then(|mut f| f.take()) {
             self.fail("source", &src.name, period, &e.to_string(), t);
             return Err(e.into());
         }
@@ -512,35 +591,39 @@ impl Runner<'_> {
                 return Err(e);
             }
         };
-        let stats: LoadStats = load.stats.lock().map(|s| s.clone()).unwrap_or_default();
-        let rejected = load
-            .rejected
+        let stats: LoadStats = stats.lock().map(|s| s.clone()).unwrap_or_default();
+        let rejected = rejected
             .lock()
             .map(|mut r| std::mem::take(&mut *r))
             .unwrap_or_default();
         // A reload replaces this source+period's quarantine and file list
         // (a re-run that fixed the extract clears the old rejects); an
         // append adds to them.
-        let appending = matches!(side_mode, WriteMode::AppendTo(_));
+        let appending = matches!(p.side_mode, WriteMode::AppendTo(_));
         if !(appending && rejected.is_empty()) {
-            let qbatch = log::quarantine_batch(&self.run_id, &src.name, &period_key, &rejected);
+            let qbatch = log::quarantine_batch(&self.run_id, &src.name, &p.period_key, &rejected);
             self.commit(
                 self.ctx,
                 QUARANTINE,
                 batch_stream(qbatch),
-                side_mode.clone(),
+                p.side_mode.clone(),
             )
             .await?;
         }
         let fbatch = log::loaded_files_batch(
             &self.run_id,
             &src.name,
-            &period_key,
-            &definition,
+            &p.period_key,
+            &p.definition,
             &stats.per_file,
         );
-        self.commit(self.ctx, LOADED_FILES, batch_stream(fbatch), side_mode)
-            .await?;
+        self.commit(
+            self.ctx,
+            LOADED_FILES,
+            batch_stream(fbatch),
+            p.side_mode.clone(),
+        )
+        .await?;
         self.changed.insert(src.name.clone());
         self.log(
             "source",
@@ -553,8 +636,9 @@ impl Runner<'_> {
             t,
             Some(committed.version),
         );
-        let (kept, why, how) = note;
-        let p = period.map(|p| format!(" {p}")).unwrap_or_default();
+        let (kept, how) = (p.kept, p.how);
+        let why = p.why.clone();
+        let pl = period.map(|p| format!(" {p}")).unwrap_or_default();
         let what = if how == "append" {
             format!("{nfiles} new file(s) ({kept} already loaded)")
         } else {
@@ -562,7 +646,7 @@ impl Runner<'_> {
         };
         let _ = writeln!(
             self.progress,
-            "load  {}{p}: {what}, {} rows read = {} loaded + {} quarantined ({:.1}s)",
+            "load  {}{pl}: {what}, {} rows read = {} loaded + {} quarantined ({:.1}s)",
             src.name,
             stats.rows_read,
             stats.rows_loaded,
@@ -710,6 +794,147 @@ impl Runner<'_> {
             ..Default::default()
         });
     }
+}
+
+/// A source load planned and journaled, ready to read and write.
+struct Prepared {
+    /// The source as loaded (with evolved columns, if any).
+    src: Source,
+    period: Option<Period>,
+    period_key: String,
+    files: Vec<sources::ExtractFile>,
+    prior_keys: Option<SendableRecordBatchStream>,
+    checks: CheckContext,
+    mode: WriteMode,
+    /// How quarantine and loaded files are written (replace or append).
+    side_mode: WriteMode,
+    definition: String,
+    /// Files already loaded and not read again.
+    kept: usize,
+    why: String,
+    /// `reload` or `append`.
+    how: &'static str,
+    t: Instant,
+}
+
+/// A load that has read its files and written (or failed to write) its table.
+struct Executed {
+    p: Prepared,
+    nfiles: usize,
+    rejected: Arc<std::sync::Mutex<Vec<log::Rejected>>>,
+    stats: Arc<std::sync::Mutex<LoadStats>>,
+    failure: Arc<std::sync::Mutex<Option<sources::Error>>>,
+    written: Result<crate::warehouse::Committed>,
+}
+
+/// Read a prepared load's files and write its table; no bookkeeping, so
+/// several run at once.
+async fn execute_load(
+    wh: &Warehouse,
+    ctx: &SessionContext,
+    run_id: &str,
+    mut p: Prepared,
+    bars: bool,
+    commits: &AtomicU64,
+) -> Executed {
+    let files = std::mem::take(&mut p.files);
+    let nfiles = files.len();
+    let bytes: u64 = files.iter().map(|f| f.size).sum();
+    let sources::Load {
+        stream,
+        rejected,
+        stats,
+        failure,
+    } = sources::load(
+        &p.src,
+        files,
+        p.period,
+        p.checks.clone(),
+        p.prior_keys.take(),
+    );
+    let bar = bars.then(|| {
+        let label = match p.period {
+            Some(period) => format!("{} {period}", p.src.name),
+            None => p.src.name.clone(),
+        };
+        super::progress::Bar::start(label, nfiles, bytes, stats.clone())
+    });
+    let written = write_counted(
+        wh,
+        ctx,
+        &p.src.name,
+        stream,
+        p.mode.clone(),
+        run_id,
+        commits,
+    )
+    .await;
+    if let Some(b) = bar {
+        b.finish();
+    }
+    Executed {
+        p,
+        nfiles,
+        rejected,
+        stats,
+        failure,
+        written,
+    }
+}
+
+/// Write a table and count the commit (for the fault-injection hook).
+async fn write_counted(
+    wh: &Warehouse,
+    ctx: &SessionContext,
+    name: &str,
+    stream: SendableRecordBatchStream,
+    mode: WriteMode,
+    run_id: &str,
+    commits: &AtomicU64,
+) -> Result<crate::warehouse::Committed> {
+    let c = wh.write(ctx, name, stream, mode, run_id).await?;
+    let n = commits.fetch_add(1, Ordering::SeqCst) + 1;
+    fault_hook(n, name);
+    Ok(c)
+}
+
+/// How many source loads run at once: `TOUCHPOINT_LOAD_PARALLELISM`, else
+/// the number of cores (at most 4: each load is a reader and a writer).
+fn load_parallelism() -> usize {
+    std::env::var("TOUCHPOINT_LOAD_PARALLELISM")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(4)
+        })
+}
+
+/// Sources in waves: a source comes after every source of the set it
+/// `references`, so its keys are loaded first.
+fn waves<'s>(srcs: &[&'s Source]) -> Vec<Vec<&'s Source>> {
+    let names: HashSet<&str> = srcs.iter().map(|s| s.name.as_str()).collect();
+    let mut done: HashSet<&str> = HashSet::new();
+    let mut left: Vec<&Source> = srcs.to_vec();
+    let mut out = Vec::new();
+    while !left.is_empty() {
+        let (ready, rest): (Vec<&Source>, Vec<&Source>) = left.iter().partition(|s| {
+            s.references()
+                .all(|r| r == s.name || !names.contains(r) || done.contains(r))
+        });
+        if ready.is_empty() {
+            // References in a circle: one at a time, in order.
+            out.extend(rest.into_iter().map(|s| vec![s]));
+            break;
+        }
+        done.extend(ready.iter().map(|s| s.name.as_str()));
+        out.push(ready);
+        left = rest;
+    }
+    out
 }
 
 /// Count rows as they pass, without holding them.

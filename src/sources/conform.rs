@@ -242,7 +242,16 @@ impl Conformer {
     fn digest(&self, keys: &[&ArrayRef], row: usize) -> u128 {
         let (mut h1, mut h2) = (self.hashers.0.build_hasher(), self.hashers.1.build_hasher());
         for a in keys {
-            let v = array_value_to_string(a, row).unwrap_or_default();
+            // Text keys (the usual case) are hashed in place: no string is
+            // formatted per row.
+            let owned;
+            let v: &str = match a.as_any().downcast_ref::<StringArray>() {
+                Some(s) => s.value(row),
+                None => {
+                    owned = array_value_to_string(a, row).unwrap_or_default();
+                    &owned
+                }
+            };
             h1.write(v.as_bytes());
             h1.write_u8(0);
             h2.write(v.as_bytes());
@@ -319,10 +328,17 @@ impl Conformer {
             if let Some((rs, rc)) = &c.references
                 && let Some(known) = self.checks.references.get(&c.name)
             {
+                let text = a.as_any().downcast_ref::<StringArray>();
                 for row in 0..a.len() {
                     if problems[row].is_none() && a.is_valid(row) {
-                        let v = array_value_to_string(a, row).unwrap_or_default();
-                        if !known.contains(&v) {
+                        let found = match text {
+                            Some(t) => known.contains(t.value(row)),
+                            None => {
+                                known.contains(&array_value_to_string(a, row).unwrap_or_default())
+                            }
+                        };
+                        if !found {
+                            let v = array_value_to_string(a, row).unwrap_or_default();
                             set(
                                 problems,
                                 row,
