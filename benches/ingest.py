@@ -354,6 +354,77 @@ PARSE_CATEGORIES = {"malformed", "unparseable value", "decimal overflow", "corru
 # "too many decimals" (DuckDB rounds 1.234 into DECIMAL(18,2); we quarantine).
 
 
+def run_touchpoint(binary, project, wh, period_arg, env, args):
+    """`touchpoint run` over every month into a fresh warehouse: it loads each
+    source per month, then builds the SQL models. Returns the measurements."""
+    cmd = [binary, "run", PIPELINE, "--period", period_arg, "--json", "--warehouse", wh]
+    busy = settle(args.wait_idle, "touchpoint run")
+    t = timed(cmd, cwd=project, env=env)
+    (wh.parent / "touchpoint.stderr").write_text(t.stderr)  # its per-load progress lines
+    if t.rc != 0:
+        hint = ("\n(exit 78 = the pipeline does not validate with this binary; if pipelines/ has "
+                "edits newer than the build, try --project-rev HEAD)" if t.rc == 78 else "")
+        sys.exit(f"touchpoint run failed ({t.rc}):\n{t.stderr[-3000:]}{hint}")
+    summary = json.loads(t.stdout)
+    steps = summary["steps"]
+    src_steps = [s for s in steps if s["kind"] == "source"]
+    per = {s: {"rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0, "seconds": 0.0, "files": 0,
+               "loads": 0} for s in SOURCES}
+    for s in src_steps:
+        p = per[s["table"]]
+        for k in ("rows_read", "rows_loaded", "rows_quarantined", "seconds", "files"):
+            p[k] += s[k]
+        p["loads"] += 1
+    # The load phase: from the first source step's start to the last one's end
+    # (steps carry started_at in microseconds since the epoch).
+    load_start = min(s["started_at"] for s in src_steps) / 1e6
+    load_end = max(s["started_at"] / 1e6 + s["seconds"] for s in src_steps)
+    return {
+        "command": f"cd {project} && " + " ".join(map(str, cmd)),
+        "cpu_busy_before": busy,
+        "wall_seconds": t.wall, "cpu_seconds": t.cpu, "peak_rss_mb": t.rss_mb,
+        "load_phase_peak_rss_mb": peak_between(t.rss, load_start, load_end),
+        "other_cpu_seconds": t.other_cpu,
+        "run_seconds": summary.get("seconds"),
+        # Loads run concurrently: the phase's wall time, not the sum of steps.
+        "load_seconds": load_end - load_start,
+        "load_step_seconds": sum(s["seconds"] for s in src_steps),
+        "model_seconds": sum(s["seconds"] for s in steps if s["kind"] == "model"),
+        "source_loads": len(src_steps),
+        "rows_read": sum(s["rows_read"] for s in src_steps),
+        "rows_loaded": sum(s["rows_loaded"] for s in src_steps),
+        "rows_quarantined": sum(s["rows_quarantined"] for s in src_steps),
+        "sources": per,
+    }
+
+
+def run_duckdb(data, periods, duck, env, args):
+    """The DuckDB loads, in a child process so /usr/bin/time measures its own
+    peak RSS. Returns the measurements."""
+    cmd = [sys.executable, Path(__file__).resolve(), "--duckdb-only", "--data", data,
+           "--periods", ",".join(periods), "--duck-out", duck]
+    if args.fixed_offset:
+        cmd.append("--fixed-offset")
+    busy = settle(args.wait_idle, "DuckDB")
+    d = timed(cmd, env=env)
+    if d.rc != 0:
+        sys.exit(f"duckdb child failed ({d.rc}):\n{d.stderr[-3000:]}")
+    dres = json.loads(d.stdout)
+    return {"command": " ".join(map(str, cmd)), "cpu_busy_before": busy,
+            "process_wall_seconds": d.wall, "process_cpu_seconds": d.cpu,
+            "peak_rss_mb": d.rss_mb, "other_cpu_seconds": d.other_cpu, **dres,
+            "rows_loaded": sum(s["rows_loaded"] for s in dres["sources"].values())}
+
+
+def median_run(runs, key):
+    """The run with the median `key` (the lower middle one for an even count),
+    with every run's headline numbers attached for the record."""
+    chosen = dict(sorted(runs, key=lambda r: r[key])[(len(runs) - 1) // 2])
+    if len(runs) > 1:
+        chosen["all_runs"] = [{k: r[k] for k in r if k not in ("sources", "command")} for r in runs]
+    return chosen
+
+
 def run_size(binary, customers, months, sdir, args):
     sdir.mkdir(parents=True)
     project = sdir / "project"
@@ -391,46 +462,27 @@ def run_size(binary, customers, months, sdir, args):
         for d in dirs:
             shutil.copytree(REPO / d, project / d)
 
-    # 3. touchpoint run (loads every month, then builds the SQL models).
-    cmd = [binary, "run", PIPELINE, "--period", period_arg, "--json", "--warehouse", wh]
-    print(f"[{customers}x{months}] touchpoint run ...", file=sys.stderr, flush=True)
-    res["cpu_busy_before_touchpoint"] = settle(args.wait_idle, "touchpoint run")
-    t = timed(cmd, cwd=project, env=env)
-    (sdir / "touchpoint.stderr").write_text(t.stderr)  # its per-load progress lines
-    if t.rc != 0:
-        hint = ("\n(exit 78 = the pipeline does not validate with this binary; if pipelines/ has "
-                "edits newer than the build, try --project-rev HEAD)" if t.rc == 78 else "")
-        sys.exit(f"touchpoint run failed ({t.rc}):\n{t.stderr[-3000:]}{hint}")
-    summary = json.loads(t.stdout)
-    steps = summary["steps"]
-    src_steps = [s for s in steps if s["kind"] == "source"]
-    per = {s: {"rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0, "seconds": 0.0, "files": 0,
-               "loads": 0} for s in SOURCES}
-    for s in src_steps:
-        p = per[s["table"]]
-        for k in ("rows_read", "rows_loaded", "rows_quarantined", "seconds", "files"):
-            p[k] += s[k]
-        p["loads"] += 1
-    # The load phase: from the first source step's start to the last one's end
-    # (steps carry started_at in microseconds since the epoch).
-    load_start = min(s["started_at"] for s in src_steps) / 1e6
-    load_end = max(s["started_at"] / 1e6 + s["seconds"] for s in src_steps)
-    res["touchpoint"] = {
-        "command": f"cd {project} && " + " ".join(map(str, cmd)),
-        "wall_seconds": t.wall, "cpu_seconds": t.cpu, "peak_rss_mb": t.rss_mb,
-        "load_phase_peak_rss_mb": peak_between(t.rss, load_start, load_end),
-        "other_cpu_seconds": t.other_cpu,
-        "run_seconds": summary.get("seconds"),
-        "load_seconds": sum(s["seconds"] for s in src_steps),
-        "model_seconds": sum(s["seconds"] for s in steps if s["kind"] == "model"),
-        "source_loads": len(src_steps),
-        "rows_read": sum(s["rows_read"] for s in src_steps),
-        "rows_loaded": sum(s["rows_loaded"] for s in src_steps),
-        "rows_quarantined": sum(s["rows_quarantined"] for s in src_steps),
-        "sources": per,
-    }
+    # 3-4. touchpoint, then DuckDB, each on a fresh output; --repeat N runs
+    # the pair N times (interleaved, so both see the same machine) and keeps
+    # the median run of each, by load time.
+    tp_runs, dk_runs = [], []
+    for i in range(args.repeat):
+        tag = f"[{customers}x{months}]" + (f" {i + 1}/{args.repeat}" if args.repeat > 1 else "")
+        for old in (wh, duck):
+            shutil.rmtree(old, ignore_errors=True)
+        print(f"{tag} touchpoint run ...", file=sys.stderr, flush=True)
+        tp_runs.append(run_touchpoint(binary, project, wh, period_arg, env, args))
+        print(f"{tag} duckdb ...", file=sys.stderr, flush=True)
+        dk_runs.append(run_duckdb(data, periods, duck, env, args))
+    for runs in (tp_runs, dk_runs):  # the loads are deterministic: same rows every time
+        assert len({r["rows_loaded"] for r in runs}) == 1, [r["rows_loaded"] for r in runs]
+    res["touchpoint"] = median_run(tp_runs, "load_seconds")
+    res["duckdb"] = median_run(dk_runs, "seconds")
+    per = res["touchpoint"]["sources"]
+    dres = res["duckdb"]
 
-    # Why rows were quarantined, per source (not timed).
+    # 5. Compare, on the last run's outputs (not timed). Why touchpoint
+    # quarantined rows, per source:
     q = subprocess.run([binary, "query", "--warehouse", wh, "--format", "json", CATEGORY_SQL],
                        cwd=project, capture_output=True, text=True, env=env)
     if q.returncode != 0:
@@ -440,24 +492,9 @@ def run_size(binary, customers, months, sdir, args):
         quarantine.setdefault(r["source"], {})[r["category"]] = r["n"]
     res["touchpoint"]["quarantine_by_category"] = quarantine
 
-    # 4. DuckDB, in a child process so /usr/bin/time measures its own peak RSS.
-    cmd = [sys.executable, Path(__file__).resolve(), "--duckdb-only", "--data", data,
-           "--periods", ",".join(periods), "--duck-out", duck]
-    if args.fixed_offset:
-        cmd.append("--fixed-offset")
-    print(f"[{customers}x{months}] duckdb ...", file=sys.stderr, flush=True)
-    res["cpu_busy_before_duckdb"] = settle(args.wait_idle, "DuckDB")
-    d = timed(cmd, env=env)
-    if d.rc != 0:
-        sys.exit(f"duckdb child failed ({d.rc}):\n{d.stderr[-3000:]}")
-    dres = json.loads(d.stdout)
-    res["duckdb"] = {"command": " ".join(map(str, cmd)), "process_wall_seconds": d.wall,
-                     "process_cpu_seconds": d.cpu, "peak_rss_mb": d.rss_mb,
-                     "other_cpu_seconds": d.other_cpu, **dres,
-                     "rows_loaded": sum(s["rows_loaded"] for s in dres["sources"].values())}
     res["compare"] = compare_outputs(wh, duck)
 
-    # 5. Reconcile rows per source: DuckDB should load what touchpoint loaded
+    # Reconcile rows per source: DuckDB should load what touchpoint loaded
     # plus what touchpoint quarantined for a check rule DuckDB does not apply.
     recon = {}
     for s in SOURCES:
@@ -595,13 +632,19 @@ def print_report(results):
         tp_o, dk_o = r["touchpoint"]["other_cpu_seconds"], r["duckdb"]["other_cpu_seconds"]
         print(f"  other work on the machine meanwhile (CPU s): during touchpoint {tp_o:.1f}, "
               f"during DuckDB {dk_o:.1f}")
-        if tp_o > 0.1 * r["touchpoint"]["wall_seconds"] or dk_o > 0.1 * r["duckdb"]["process_wall_seconds"]:
+        # /proc/stat counts in 10 ms ticks: ignore under half a CPU second.
+        if (tp_o > max(0.5, 0.1 * r["touchpoint"]["wall_seconds"])
+                or dk_o > max(0.5, 0.1 * r["duckdb"]["process_wall_seconds"])):
             print(f"  WARNING: other work used over a tenth of a core during a measurement; wall"
                   f"\n           times on this {os.cpu_count()}-core machine are noisy (CPU times less so).")
         print(f"  DuckDB {r['duckdb']['duckdb_version']}, threads={r['duckdb']['threads']}, "
               f"time zones via {'ICU timezone()' if r['duckdb']['icu'] else 'fixed +08:00 offset'}; "
-              f"CPUs busy with other work before tp/duck: "
-              f"{r['cpu_busy_before_touchpoint']:.0%}/{r['cpu_busy_before_duckdb']:.0%}")
+              f"CPUs busy with other work just before tp/duck: "
+              f"{r['touchpoint']['cpu_busy_before']:.0%}/{r['duckdb']['cpu_busy_before']:.0%}")
+        if "all_runs" in r["touchpoint"]:
+            print(f"  median of {len(r['touchpoint']['all_runs'])} runs; all runs, tp load s: " +
+                  ", ".join(f"{x['load_seconds']:.2f}" for x in r["touchpoint"]["all_runs"]) +
+                  "; duck s: " + ", ".join(f"{x['seconds']:.2f}" for x in r["duckdb"]["all_runs"]))
 
 
 def main():
@@ -609,6 +652,8 @@ def main():
     ap.add_argument("--sizes", default="100000x12,20000x12", help="CUSTOMERSxMONTHS,... (default %(default)s)")
     ap.add_argument("--out", help="work directory (default: a new temp dir under /tmp)")
     ap.add_argument("--keep", action="store_true", help="keep generated data, warehouse and DuckDB output")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="run touchpoint and DuckDB N times per size, report the median (default 1)")
     ap.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                     help="before each timing, wait up to SECONDS for other work to stop "
                          "(under 25%% of the CPUs busy); default: do not wait")
@@ -626,6 +671,8 @@ def main():
     if args.duckdb_only:
         return duckdb_main(args)
 
+    if args.repeat < 1:
+        sys.exit("--repeat must be at least 1")
     binary = default_bin()
     if not os.access(binary, os.X_OK):
         sys.exit(f"touchpoint binary not found at {binary}; set TOUCHPOINT_BIN")

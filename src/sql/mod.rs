@@ -18,8 +18,10 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::delta_datafusion::planner::DeltaPlanner;
 use std::sync::Arc;
 
-/// Memory DataFusion may use before it spills to disk; `TOUCHPOINT_MEMORY_MB`
-/// overrides the default of 1024 MiB.
+/// Memory DataFusion may use before it spills to disk, for the whole
+/// process; `TOUCHPOINT_MEMORY_MB` overrides the default of 1024 MiB (hash
+/// joins cannot spill: the marts' joins need a few hundred MiB at 100k
+/// customers).
 pub fn memory_limit() -> usize {
     std::env::var("TOUCHPOINT_MEMORY_MB")
         .ok()
@@ -28,6 +30,17 @@ pub fn memory_limit() -> usize {
         * 1024
         * 1024
 }
+
+/// One runtime (memory pool, spill files) shared by every session, so
+/// concurrent loads and queries share one bound instead of one each.
+static RUNTIME: std::sync::LazyLock<Arc<datafusion::execution::runtime_env::RuntimeEnv>> =
+    std::sync::LazyLock::new(|| {
+        RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit())))
+            .build_arc()
+            // The builder only fails on a bad disk-manager setup.
+            .unwrap_or_default()
+    });
 
 /// A session with a bounded, spilling memory pool.
 pub fn session() -> SessionContext {
@@ -38,11 +51,7 @@ pub fn session() -> SessionContext {
             "datafusion.execution.parquet.schema_force_view_types",
             false,
         );
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit())))
-        .build_arc();
-    // The builder only fails on a bad disk-manager setup; fall back to defaults.
-    let runtime = runtime.unwrap_or_default();
+    let runtime = RUNTIME.clone();
     // Delta writes plan custom nodes (write metrics, constraint checks) that
     // only delta-rs's planner can turn into execution plans.
     let state = SessionStateBuilder::new()
