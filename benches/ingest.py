@@ -21,8 +21,8 @@ touchpoint.stderr. Without --keep, data, wh and duck are deleted afterwards.
 Example: benches/ingest.sh --sizes 2000x2 --keep
 
 Only the standard library and duckdb are needed; run it through
-benches/ingest.sh, which makes duckdb importable. It never runs cargo: the
-binary comes from $TOUCHPOINT_BIN, default
+benches/ingest.sh, which builds the release binary and makes duckdb
+importable. The binary measured is $TOUCHPOINT_BIN, default
 ${CARGO_TARGET_DIR:-$HOME/.cache/touchpoint-target}/release/touchpoint.
 """
 

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Ingestion benchmark, touchpoint vs DuckDB: makes `duckdb` importable, then
 # runs benches/ingest.py with the given arguments (see --help there).
-# Uses the already-built binary: TOUCHPOINT_BIN, default
-# ${CARGO_TARGET_DIR:-$HOME/.cache/touchpoint-target}/release/touchpoint.
+# Builds the release binary first (into the shared target cache), unless
+# TOUCHPOINT_BIN names one to measure.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [[ -z "${TOUCHPOINT_BIN:-}" ]]; then
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/touchpoint-target}"
+  (cd "$here/.." && cargo build --release --quiet)
+fi
 if ! python3 -c 'import duckdb' 2>/dev/null; then
   # Private install location, so the system Python is left alone.
   tools="$HOME/.cache/touchpoint-tools/py"
