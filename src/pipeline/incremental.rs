@@ -11,7 +11,7 @@ use crate::warehouse::log::LOADED_FILES;
 use datafusion::arrow::array::{Array, Int64Array, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::prelude::{SessionContext, col, lit};
+use datafusion::prelude::SessionContext;
 use std::collections::BTreeMap;
 
 /// A file as it was when it was loaded.
@@ -153,46 +153,51 @@ fn unchanged(f: &ExtractFile, was: &Loaded) -> bool {
     !was.checksum.is_empty() && f.local_checksum().as_deref() == Some(was.checksum.as_str())
 }
 
-/// The files recorded for `source` and `period_key`; `None` when none are.
-pub async fn loaded(
-    wh: &Warehouse,
-    source: &str,
-    period_key: &str,
-) -> Result<Option<BTreeMap<String, Loaded>>> {
+/// Every recorded file, by (source, period key).
+pub type LoadedFiles = std::collections::HashMap<(String, String), BTreeMap<String, Loaded>>;
+
+/// What `_loaded_files` records, read once per run (one row per file).
+pub async fn loaded(wh: &Warehouse) -> Result<LoadedFiles> {
+    let mut out = LoadedFiles::new();
     if wh.version(LOADED_FILES).await?.is_none() {
-        return Ok(None);
+        return Ok(out);
     }
     let ctx = SessionContext::new();
     let batches = ctx
         .read_table(wh.provider(LOADED_FILES).await?)?
-        .filter(
-            col("source")
-                .eq(lit(source))
-                .and(col("period").eq(lit(period_key))),
-        )?
-        .select_columns(&["file", "size", "version", "checksum", "definition"])?
+        .select_columns(&[
+            "source",
+            "period",
+            "file",
+            "size",
+            "version",
+            "checksum",
+            "definition",
+        ])?
         .collect()
         .await?;
-    let mut out = BTreeMap::new();
+    let types = [
+        DataType::Utf8,
+        DataType::Utf8,
+        DataType::Utf8,
+        DataType::Int64,
+        DataType::Utf8,
+        DataType::Utf8,
+        DataType::Utf8,
+    ];
     for b in &batches {
         // Delta scans may give string views: cast to plain arrays.
         let cols = b
             .columns()
             .iter()
-            .zip([
-                DataType::Utf8,
-                DataType::Int64,
-                DataType::Utf8,
-                DataType::Utf8,
-                DataType::Utf8,
-            ])
-            .map(|(a, t)| cast(a, &t))
+            .zip(types.iter())
+            .map(|(a, t)| cast(a, t))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(datafusion::error::DataFusionError::from)?;
         let s = |i: usize| cols[i].as_any().downcast_ref::<StringArray>();
-        let size = cols[1].as_any().downcast_ref::<Int64Array>();
-        let (Some(file), Some(size), Some(version), Some(sum), Some(def)) =
-            (s(0), size, s(2), s(3), s(4))
+        let size = cols[3].as_any().downcast_ref::<Int64Array>();
+        let (Some(src), Some(period), Some(file), Some(size), Some(version), Some(sum), Some(def)) =
+            (s(0), s(1), s(2), size, s(4), s(5), s(6))
         else {
             continue;
         };
@@ -200,18 +205,20 @@ pub async fn loaded(
             if file.is_null(r) {
                 continue;
             }
-            out.insert(
-                file.value(r).to_string(),
-                Loaded {
-                    size: size.value(r) as u64,
-                    version: version.value(r).to_string(),
-                    checksum: sum.value(r).to_string(),
-                    definition: def.value(r).to_string(),
-                },
-            );
+            out.entry((src.value(r).to_string(), period.value(r).to_string()))
+                .or_default()
+                .insert(
+                    file.value(r).to_string(),
+                    Loaded {
+                        size: size.value(r) as u64,
+                        version: version.value(r).to_string(),
+                        checksum: sum.value(r).to_string(),
+                        definition: def.value(r).to_string(),
+                    },
+                );
         }
     }
-    Ok(if out.is_empty() { None } else { Some(out) })
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -94,6 +94,8 @@ pub async fn run(
         options,
         changed: HashSet::new(),
         checks: Vec::new(),
+        reference_cache: HashMap::new(),
+        loaded_files: None,
     };
     let mut result = match stale {
         Some(stale) => r.recover(stale).await,
@@ -219,6 +221,10 @@ struct Runner<'a> {
     /// check every row again.
     changed: HashSet<String>,
     checks: Vec<crate::quality::CheckResult>,
+    /// (table, column) → its values, for `references` checks.
+    reference_cache: HashMap<(String, String), Arc<HashSet<String>>>,
+    /// `_loaded_files` as it was when the run started, read once.
+    loaded_files: Option<incremental::LoadedFiles>,
 }
 
 impl Runner<'_> {
@@ -450,7 +456,13 @@ impl Runner<'_> {
         let prior = if self.options.full_refresh {
             None
         } else {
-            incremental::loaded(self.wh, &src.name, &period_key).await?
+            if self.loaded_files.is_none() {
+                self.loaded_files = Some(incremental::loaded(self.wh).await?);
+            }
+            self.loaded_files
+                .as_ref()
+                .and_then(|all| all.get(&(src.name.clone(), period_key.clone())))
+                .cloned()
         };
         let force = if self.options.full_refresh {
             Some("full refresh".to_string())
@@ -625,6 +637,7 @@ impl Runner<'_> {
         )
         .await?;
         self.changed.insert(src.name.clone());
+        self.reference_cache.retain(|(t, _), _| t != &src.name);
         self.log(
             "source",
             &src.name,
@@ -710,12 +723,21 @@ impl Runner<'_> {
 
     /// The values of every column this source references, read from the
     /// warehouse (loaded earlier in this run).
-    async fn reference_sets(&self, src: &Source) -> Result<HashMap<String, Arc<HashSet<String>>>> {
+    /// Sets are cached for the run and dropped when their table changes.
+    async fn reference_sets(
+        &mut self,
+        src: &Source,
+    ) -> Result<HashMap<String, Arc<HashSet<String>>>> {
         let mut out = HashMap::new();
         for c in &src.columns {
             let Some((rs, rc)) = &c.references else {
                 continue;
             };
+            let cache_key = (rs.clone(), rc.clone());
+            if let Some(set) = self.reference_cache.get(&cache_key) {
+                out.insert(c.name.clone(), set.clone());
+                continue;
+            }
             let ctx = crate::sql::session();
             ctx.register_table(rs.as_str(), self.wh.provider(rs).await?)?;
             let sql = format!(
@@ -734,7 +756,9 @@ impl Runner<'_> {
                     set.extend(s.iter().flatten().map(str::to_string));
                 }
             }
-            out.insert(c.name.clone(), Arc::new(set));
+            let set = Arc::new(set);
+            self.reference_cache.insert(cache_key, set.clone());
+            out.insert(c.name.clone(), set);
         }
         Ok(out)
     }
