@@ -5,7 +5,7 @@ For each size (customers x months) it:
   1. generates the synthetic bank with `touchpoint generate` (timed),
   2. copies pipelines/, queries/, reports/ into a scratch project,
   3. runs the shipped pipeline over every month under `/usr/bin/time -v`
-     (whole-run wall and peak RSS; load-only time = sum of the source steps),
+     (whole-run wall and peak RSS; load time = the load phase's wall span),
   4. loads the same files with DuckDB into one Parquet file per source, with
      the pipeline's column types, timestamp formats and time zones, in a child
      process under `/usr/bin/time -v` (so its peak RSS is measured apart),
@@ -592,7 +592,9 @@ def print_report(results):
                      "duck s", "duck rows/s", "duck wall s", "duck RSS MB",
                      "ratio load", "ratio whole"], rows))
     print("""
-  tp load s    sum of touchpoint's source steps (parse, type, check, quarantine, Delta commit)
+  tp load s    touchpoint's load phase, first source step's start to the last one's end (parse,
+               type, check, quarantine, Delta commit; loads may run concurrently, so per-source
+               "tp s" below are each source's own step seconds and can add up to more)
   tp wall s    whole `touchpoint run` process: seeds + loads + SQL models, /usr/bin/time
   duck s       DuckDB's COPY ... TO parquet statements; duck wall s: its whole child process
                (python start + import duckdb + the loads)
@@ -683,10 +685,14 @@ def main():
         if (out / f"{c}x{m}").exists():
             sys.exit(f"{out / f'{c}x{m}'} exists; use a fresh --out")
 
+    # Measure a private copy: the target dir is shared, and a rebuild there
+    # mid-benchmark would otherwise mix two builds in one set of results.
     bstat = os.stat(binary)
-    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+    snapshot = out / "touchpoint"
+    shutil.copy2(binary, snapshot)
+    version = subprocess.run([snapshot, "--version"], capture_output=True, text=True).stdout.strip()
     git = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    meta = {"binary": binary, "binary_version": version,
+    meta = {"binary": binary, "binary_copy": str(snapshot), "binary_version": version,
             "binary_mtime": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(bstat.st_mtime)),
             "repo_head": git, "project_from": args.project_rev or "working tree",
             "cpus": os.cpu_count(),
@@ -694,17 +700,15 @@ def main():
             "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     results = []
     for c, m in sizes:
-        results.append(run_size(binary, c, m, out / f"{c}x{m}", args))
-        if os.stat(binary).st_mtime != bstat.st_mtime:
-            print(f"WARNING: {binary} was rebuilt during the benchmark; sizes may have run "
-                  f"different builds", file=sys.stderr)
-            meta["binary_rebuilt_during_run"] = True
+        results.append(run_size(str(snapshot), c, m, out / f"{c}x{m}", args))
         # Write after every size so a later failure keeps earlier results.
         (out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     print_report(results)
     print(f"\nresults: {out / 'results.json'}")
     if not args.keep:
-        print(f"(generated data, warehouses and DuckDB outputs removed; --keep keeps them)")
+        snapshot.unlink()
+        print(f"(generated data, warehouses, DuckDB outputs and the binary copy removed; "
+              f"--keep keeps them)")
 
 
 if __name__ == "__main__":
