@@ -3,7 +3,26 @@
 use clap::Parser;
 use std::io::Write;
 
+/// Two malloc arenas for the whole process unless `MALLOC_ARENA_MAX` says
+/// otherwise. With glibc's default (eight per core) memory freed by the
+/// loads' threads stays resident while the models run: a 100k-customer
+/// year peaked at 1.3-1.5 GB, with two arenas at 0.77-0.80 GB.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: called first thing in main, before any other thread
+        // exists; mallopt only sets an allocator parameter.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() {
+    limit_malloc_arenas();
     let cli = touchpoint::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
