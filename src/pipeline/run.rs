@@ -1,6 +1,9 @@
-//! Running a pipeline: seeds, then each source for each period (a source that
-//! others reference first), then the models in dependency order, each
-//! committed atomically; every step is logged in `_runs`.
+//! Running a pipeline: seeds, then each source for each period (reading only
+//! new or changed files; sources that others reference first, the rest of a
+//! period side by side), then the models in dependency order, then the
+//! data-quality checks. Each table write is an atomic commit journaled in the
+//! run lock, so a failed or killed run is rolled back; every step is logged
+//! in `_runs`.
 
 use super::incremental::{self, Plan};
 use super::{Period, Pipeline, Seed, Source};
