@@ -190,7 +190,13 @@ impl Check {
                 let c = ident(column);
                 let keys = periods
                     .iter()
-                    .map(|p| format!("({}, {})", text(&p.to_string()), text(&prev(*p))))
+                    .map(|p| {
+                        format!(
+                            "({}, {})",
+                            text(&p.to_string()),
+                            text(&p.prev().to_string())
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join(", ");
                 if keys.is_empty() {
@@ -206,15 +212,6 @@ impl Check {
                 )
             }
         }
-    }
-}
-
-fn prev(p: Period) -> String {
-    let (y, m) = (p.year, p.month);
-    if m == 1 {
-        format!("{:04}-12", y - 1)
-    } else {
-        format!("{y:04}-{:02}", m - 1)
     }
 }
 
@@ -247,13 +244,9 @@ pub fn reference_end(periods: &[Period], tz: chrono_tz::Tz) -> chrono::DateTime<
     let Some(last) = periods.iter().max() else {
         return now;
     };
-    let (y, m) = if last.month == 12 {
-        (last.year + 1, 1)
-    } else {
-        (last.year, last.month + 1)
-    };
+    let next = last.next();
     let end = tz
-        .with_ymd_and_hms(y, m, 1, 0, 0, 0)
+        .with_ymd_and_hms(next.year, next.month, 1, 0, 0, 0)
         .earliest()
         .map(|t| t.with_timezone(&chrono::Utc))
         .unwrap_or(now);

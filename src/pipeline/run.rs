@@ -1018,22 +1018,13 @@ pub fn seed_batch(seed: &Seed) -> Result<RecordBatch> {
         ),
         help: Some("fix the seed's rows in the pipeline file".into()),
     };
-    let text = |v: &serde_yaml::Value| -> Option<String> {
-        match v {
-            serde_yaml::Value::Null => None,
-            serde_yaml::Value::String(s) => Some(s.clone()),
-            serde_yaml::Value::Number(n) => Some(n.to_string()),
-            serde_yaml::Value::Bool(b) => Some(b.to_string()),
-            other => Some(format!("{other:?}")),
-        }
-    };
     let mut cols: Vec<ArrayRef> = Vec::new();
     for (i, (name, ty)) in seed.columns.iter().enumerate() {
         let vals: Vec<Option<String>> = seed
             .spec
             .rows
             .iter()
-            .map(|r| r.get(i).and_then(text))
+            .map(|r| r.get(i).and_then(crate::spec::scalar_text))
             .collect();
         let raw = &seed.spec.rows;
         let fail = |r: usize| bad(name, &raw[r][i], ty);

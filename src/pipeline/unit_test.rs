@@ -21,17 +21,6 @@ pub struct Outcome {
     pub failure: Option<String>,
 }
 
-/// The YAML value as text for a cast (`None` for null).
-fn text(v: Option<&serde_yaml::Value>) -> Option<String> {
-    match v? {
-        serde_yaml::Value::Null => None,
-        serde_yaml::Value::String(s) => Some(s.clone()),
-        serde_yaml::Value::Number(n) => Some(n.to_string()),
-        serde_yaml::Value::Bool(b) => Some(b.to_string()),
-        other => Some(serde_yaml::to_string(other).unwrap_or_default()),
-    }
-}
-
 /// Rows from the YAML as a batch of `schema` (only `columns` of it when
 /// given); a value that does not fit its column's type is an error.
 fn batch(
@@ -47,7 +36,7 @@ fn batch(
     for f in schema.fields() {
         let vals: Vec<Option<String>> = rows
             .iter()
-            .map(|r| text(r.get(f.name().as_str())))
+            .map(|r| r.get(f.name().as_str()).and_then(crate::spec::scalar_text))
             .collect();
         let raw: ArrayRef = Arc::new(StringArray::from(vals));
         let typed = cast_with_options(&raw, f.data_type(), &strict).map_err(|e| {

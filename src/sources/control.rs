@@ -146,7 +146,7 @@ pub fn file_name(extract: &str, template: &str) -> String {
 fn control_file(src: &Source, file: &ExtractFile, template: &str) -> Result<Vec<String>, String> {
     let sibling = file.sibling(&file_name(&file.name, template));
     let copy = sibling
-        .raw_local(&src.name)
+        .raw_copy(&src.name)
         .map_err(|e| format!("control file `{}` cannot be read: {e}", sibling.name))?;
     let text = std::fs::read_to_string(&copy.path)
         .map_err(|e| format!("control file `{}`: {e}", sibling.name))?;

@@ -238,12 +238,7 @@ impl ExtractFile {
 
     /// The file's bytes as delivered, on local disk (an object is
     /// downloaded to a temporary file, removed when the copy is dropped).
-    pub fn raw_local(&self, source_name: &str) -> Result<LocalCopy, Error> {
-        self.raw_copy(source_name)
-    }
-
-    /// The file's bytes on local disk (an object is downloaded).
-    fn raw_copy(&self, source_name: &str) -> Result<LocalCopy, Error> {
+    pub fn raw_copy(&self, source_name: &str) -> Result<LocalCopy, Error> {
         match &self.at {
             Where::Local(p) => Ok(LocalCopy {
                 path: p.clone(),

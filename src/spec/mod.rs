@@ -250,6 +250,17 @@ pub struct ReportSpec {
     pub tables: Vec<String>,
 }
 
+/// A YAML scalar as text (seed rows, test rows); `None` for null.
+pub fn scalar_text(v: &serde_yaml::Value) -> Option<String> {
+    match v {
+        serde_yaml::Value::Null => None,
+        serde_yaml::Value::String(s) => Some(s.clone()),
+        serde_yaml::Value::Number(n) => Some(n.to_string()),
+        serde_yaml::Value::Bool(b) => Some(b.to_string()),
+        other => Some(format!("{other:?}")),
+    }
+}
+
 /// A model unit test: rows given for the tables the model reads, and the
 /// rows it must produce (only the columns named in `expect` are compared,
 /// in any order). Run by `touchpoint test`, never against the warehouse.

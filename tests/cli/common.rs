@@ -155,3 +155,14 @@ pub fn snapshot(dir: &Path, env: Env, extracts: &str) -> BTreeMap<String, Vec<St
     }
     out
 }
+
+/// The first step of a `--json` run summary that wrote `table`.
+pub fn step(summary: &serde_json::Value, table: &str) -> serde_json::Value {
+    summary["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["table"] == table)
+        .cloned()
+        .unwrap_or_else(|| panic!("no step for `{table}`"))
+}

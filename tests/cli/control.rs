@@ -66,15 +66,7 @@ fn files_must_match_their_trailer_or_control_file() {
         &["run", "pipelines/p.yaml", "--period", "2024-01", "--json"],
     ))
     .expect("json");
-    let step = |t: &str| {
-        summary["steps"]
-            .as_array()
-            .expect("steps")
-            .iter()
-            .find(|s| s["table"] == t)
-            .cloned()
-            .expect("step")
-    };
+    let step = |t: &str| crate::common::step(&summary, t);
     let pay = step("payments");
     assert_eq!(
         (

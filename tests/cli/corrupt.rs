@@ -138,12 +138,7 @@ fn compressed_load_and_corrupt_files_are_quarantined_whole() {
             );
         }
     }
-    let online = summary["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .find(|s| s["table"] == "online_sessions")
-        .expect("online step");
+    let online = crate::common::step(&summary, "online_sessions");
     assert_eq!(
         (online["rows_read"].as_i64(), online["rows_loaded"].as_i64()),
         (Some(1), Some(0))

@@ -74,13 +74,7 @@ fn fixed_width_gbk_by_byte_position() {
         ],
     ))
     .expect("json");
-    let step = summary["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .find(|s| s["table"] == "accounts")
-        .expect("accounts step")
-        .clone();
+    let step = crate::common::step(&summary, "accounts");
     assert_eq!(
         (
             step["rows_read"].as_i64(),
@@ -275,13 +269,7 @@ fn discover_proposes_a_source_that_loads() {
         ],
     ))
     .expect("json");
-    let step = summary["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .find(|s| s["table"] == "atm")
-        .expect("atm step")
-        .clone();
+    let step = crate::common::step(&summary, "atm");
     let data_lines = std::fs::read_to_string(dir.join("data/atm/2024/01/atm_20240102.csv"))
         .expect("atm")
         .lines()

@@ -53,6 +53,14 @@ fn loads(summary: &serde_json::Value) -> Vec<Load> {
         .collect()
 }
 
+/// A one-transaction ATM file for 15 January with this amount.
+fn late_file(amount: &str) -> String {
+    format!(
+        "txn_id,card_number,customer_id,atm_id,txn_time,txn_type,amount,currency,status\n\
+         LATE0001,4000000000000001,C0000001,ATM001,2024-01-15 10:00:00,withdrawal,{amount},HKD,approved\n"
+    )
+}
+
 fn lines_of(path: &Path) -> i64 {
     std::fs::read_to_string(path).expect("read").lines().count() as i64
 }
@@ -191,12 +199,7 @@ fn a_new_days_files_load_alone_and_equal_a_full_refresh() {
     // A late file for January sorts among the loaded ones: January's ATM
     // partition is reloaded, nothing else.
     let late = data.join("atm/2024/01/atm_20240115b.csv");
-    std::fs::write(
-        &late,
-        "txn_id,card_number,customer_id,atm_id,txn_time,txn_type,amount,currency,status\n\
-         LATE0001,4000000000000001,C0000001,ATM001,2024-01-15 10:00:00,withdrawal,100.00,HKD,approved\n",
-    )
-    .expect("late file");
+    std::fs::write(&late, late_file("100.00")).expect("late file");
     let third = run_json(dir, inc, &[]);
     for (table, period, load, ..) in loads(&third) {
         let want = if (table.as_str(), period.as_str()) == ("atm", "2024-01") {
@@ -219,12 +222,7 @@ fn a_new_days_files_load_alone_and_equal_a_full_refresh() {
     // A corrected file (same name, new content) reloads its period only,
     // and an edit that changes nothing but the modification time reads
     // nothing.
-    std::fs::write(
-        &late,
-        "txn_id,card_number,customer_id,atm_id,txn_time,txn_type,amount,currency,status\n\
-         LATE0001,4000000000000001,C0000001,ATM001,2024-01-15 10:00:00,withdrawal,250.00,HKD,approved\n",
-    )
-    .expect("corrected file");
+    std::fs::write(&late, late_file("250.00")).expect("corrected file");
     let fourth = run_json(dir, inc, &[]);
     let reloaded: Vec<_> = loads(&fourth)
         .into_iter()
