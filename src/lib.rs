@@ -5,6 +5,7 @@
 //! `warehouse` (Delta tables, run log) → SQL models (`sql`) → `report`
 //! (HTML). `store` opens object stores. `generate` makes a synthetic bank for the demo and the tests.
 
+pub mod analytics;
 pub mod cli;
 pub mod discover;
 pub mod error;
