@@ -1,6 +1,7 @@
--- Channel mix: interactions, share of the month's interactions and amount per
--- channel, by tier (the customer's tier that month) and for all tiers ('All').
--- Interactions of customers without a month-end balance (closing) are 'Unassigned'.
+-- Channel mix: interactions, share of the month's interactions, amount and
+-- cost to serve per channel, by tier (the customer's tier that month) and for
+-- all tiers ('All'). Interactions of customers without a month-end balance
+-- (closing) are 'Unassigned'. cost = interactions x channel_costs.unit_cost.
 WITH t AS (
     SELECT i.period, COALESCE(cm.tier, 'Unassigned') AS tier, i.channel, i.amount
     FROM interactions i
@@ -11,11 +12,14 @@ both_levels AS (
     UNION ALL
     SELECT period, 'All' AS tier, channel, amount FROM t
 )
-SELECT period,
-       tier,
-       channel,
+SELECT b.period,
+       b.tier,
+       b.channel,
        COUNT(*) AS interactions,
-       CAST(COUNT(*) AS DOUBLE) / SUM(COUNT(*)) OVER (PARTITION BY period, tier) AS share,
-       SUM(amount) AS amount
-FROM both_levels
-GROUP BY period, tier, channel
+       CAST(COUNT(*) AS DOUBLE) / SUM(COUNT(*)) OVER (PARTITION BY b.period, b.tier) AS share,
+       SUM(b.amount) AS amount,
+       MAX(c.unit_cost) AS unit_cost,
+       COUNT(*) * MAX(c.unit_cost) AS cost_to_serve
+FROM both_levels b
+LEFT JOIN channel_costs c ON c.channel = b.channel
+GROUP BY b.period, b.tier, b.channel

@@ -33,7 +33,8 @@ act AS (
            SUM(CASE WHEN channel = 'online' THEN 1 ELSE 0 END) AS online_interactions,
            SUM(CASE WHEN channel = 'call_centre' THEN 1 ELSE 0 END) AS call_interactions,
            COUNT(*) AS interactions,
-           SUM(CASE WHEN complaint THEN 1 ELSE 0 END) AS complaints
+           SUM(CASE WHEN complaint THEN 1 ELSE 0 END) AS complaints,
+           MAX(occurred_at) AS last_interaction_at
     FROM interactions
     GROUP BY customer_id, period
 ),
@@ -61,6 +62,7 @@ SELECT bal.customer_id,
        COALESCE(act.call_interactions, 0) AS call_interactions,
        COALESCE(act.interactions, 0) AS interactions,
        COALESCE(act.complaints, 0) AS complaints,
+       act.last_interaction_at,
        COALESCE(sat.survey_responses, 0) AS survey_responses,
        sat.avg_csat,
        sat.avg_nps,

@@ -17,11 +17,12 @@ mix AS (
     GROUP BY period
 ),
 sat AS (
-    SELECT period, nps, csat, responses FROM satisfaction_monthly WHERE channel = 'all'
+    SELECT period, nps, csat, responses FROM satisfaction_monthly
+    WHERE channel = 'all' AND tier = 'all' AND stage = 'all'
 ),
 risk AS (
     SELECT period,
-           AVG(points) / 100.0 AS avg_churn_score,
+           AVG(score) AS avg_churn_score,
            SUM(balance_at_risk) AS balance_at_risk,
            SUM(CASE WHEN band = 'high' THEN 1 ELSE 0 END) AS high_risk_customers
     FROM churn_risk

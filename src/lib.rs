@@ -16,6 +16,7 @@ pub mod report;
 pub mod sources;
 pub mod spec;
 pub mod sql;
+pub mod steps;
 pub mod store;
 pub mod warehouse;
 

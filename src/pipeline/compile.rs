@@ -3,7 +3,7 @@
 //! models by the tables they read. Collects every problem before returning.
 
 use super::UnitTest;
-use super::{Column, Format, Model, Pipeline, Report, Seed, Source, graph, period};
+use super::{Column, Format, Model, Pipeline, Report, Seed, Source, Step, graph, period};
 use crate::quality::{Check, CheckKind, Severity};
 use crate::spec::types::{ColumnType, TYPE_NAMES};
 use crate::spec::{self, Diagnostic, Locator, PipelineSpec, SourceSpec, did_you_mean};
@@ -1007,10 +1007,17 @@ impl<'a> Compiler<'a> {
     }
 
     fn reports(&mut self, spec: &PipelineSpec) -> Vec<Report> {
-        let mut known: BTreeSet<String> = [RUNS, QUARANTINE, LOADED_FILES, crate::quality::CHECKS]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut known: BTreeSet<String> = [
+            RUNS,
+            QUARANTINE,
+            LOADED_FILES,
+            crate::quality::CHECKS,
+            crate::steps::MODEL_METRICS,
+            crate::steps::MODEL_PARAMS,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         known.extend(spec.seeds.iter().map(|(n, _)| n.clone()));
         known.extend(spec.sources.iter().map(|(n, _)| n.clone()));
         known.extend(spec.models.iter().map(|(n, _)| n.clone()));
@@ -1048,6 +1055,74 @@ impl<'a> Compiler<'a> {
         out
     }
 
+    /// A model's kind and its settings; keys of another kind are errors.
+    fn step(&mut self, name: &str, m: &crate::spec::ModelSpec) -> Option<Step> {
+        let at = format!("models.{name}");
+        let kind = m.kind.as_deref().unwrap_or("sql");
+        const KINDS: [&str; 3] = ["sql", "churn_model", "clv"];
+        let set: [(&str, bool, &str); 18] = [
+            ("from", m.from.is_some(), "churn_model, clv"),
+            ("label", m.label.is_some(), "churn_model"),
+            ("features", m.features.is_some(), "churn_model"),
+            ("baseline", m.baseline.is_some(), "churn_model"),
+            ("keep", m.keep.is_some(), "churn_model"),
+            ("balance", m.balance.is_some(), "churn_model"),
+            ("period_column", m.period_column.is_some(), "churn_model"),
+            ("test_periods", m.test_periods.is_some(), "churn_model"),
+            ("bands", m.bands.is_some(), "churn_model"),
+            (
+                "horizon_months",
+                m.horizon_months.is_some(),
+                "churn_model, clv",
+            ),
+            ("customer", m.customer.is_some(), "clv"),
+            ("at", m.at.is_some(), "clv"),
+            ("amount", m.amount.is_some(), "clv"),
+            ("birth", m.birth.is_some(), "clv"),
+            ("calibration_end", m.calibration_end.is_some(), "clv"),
+            ("discount_rate", m.discount_rate.is_some(), "clv"),
+            ("margin", m.margin.is_some(), "clv"),
+            ("sql", false, ""),
+        ];
+        if !KINDS.contains(&kind) {
+            self.err(
+                &format!("{at}.kind"),
+                format!("unknown model kind `{kind}`"),
+                Some(match did_you_mean(kind, KINDS.iter().copied()) {
+                    Some(n) => format!("did you mean `{n}`? kinds: {}", KINDS.join(", ")),
+                    None => format!("kinds: {}", KINDS.join(", ")),
+                }),
+            );
+            return None;
+        }
+        let mut ok = true;
+        for (key, present, kinds) in set {
+            if present && !kinds.split(", ").any(|k| k == kind) {
+                self.err(
+                    &format!("{at}.{key}"),
+                    format!("`{key}` is a key of kind {kinds}, and this model is kind {kind}"),
+                    Some(format!("remove it, or set `kind:` to {kinds}")),
+                );
+                ok = false;
+            }
+        }
+        let step = match kind {
+            "churn_model" => crate::steps::churn::ChurnStep::from_spec(m).map(Step::Churn),
+            "clv" => crate::steps::clv::ClvStep::from_spec(m).map(Step::Clv),
+            _ => Ok(Step::Sql),
+        };
+        match step {
+            Ok(s) if ok => Some(s),
+            Ok(_) => None,
+            Err(problems) => {
+                for (key, msg, help) in problems {
+                    self.err(&format!("{at}.{key}"), msg, help);
+                }
+                None
+            }
+        }
+    }
+
     async fn models(
         &mut self,
         spec: &PipelineSpec,
@@ -1069,6 +1144,14 @@ impl<'a> Compiler<'a> {
             crate::quality::CHECKS.into(),
             crate::quality::CHECKS_SCHEMA.clone(),
         );
+        schemas.insert(
+            crate::steps::MODEL_METRICS.into(),
+            crate::steps::MODEL_METRICS_SCHEMA.clone(),
+        );
+        schemas.insert(
+            crate::steps::MODEL_PARAMS.into(),
+            crate::steps::MODEL_PARAMS_SCHEMA.clone(),
+        );
         // Tables that exist in the spec but failed to compile: a model reading
         // them is not checked further (its error would only echo theirs).
         let broken: BTreeSet<&str> = spec
@@ -1081,25 +1164,62 @@ impl<'a> Compiler<'a> {
             .collect();
         let model_names: BTreeSet<&str> = spec.models.iter().map(|(n, _)| n.as_str()).collect();
 
-        // Read SQL and find dependencies.
+        // Read SQL (or a step's input) and find dependencies.
         let mut parsed: Vec<Model> = Vec::new();
         for (name, m) in &spec.models {
-            let at = format!("models.{name}.sql");
-            let Some(path) = self.resolve(&at, &m.sql) else {
+            let Some(step) = self.step(name, m) else {
                 continue;
             };
-            let sql = match std::fs::read_to_string(&path) {
-                Ok(s) => s,
-                Err(e) => {
+            let (sql, path) = match (&m.sql, &m.from) {
+                (Some(file), None) => {
+                    let at = format!("models.{name}.sql");
+                    let Some(path) = self.resolve(&at, file) else {
+                        continue;
+                    };
+                    match std::fs::read_to_string(&path) {
+                        Ok(s) => (s, path),
+                        Err(e) => {
+                            self.err(
+                                &at,
+                                format!("cannot read SQL file `{file}`: {e}"),
+                                Some("the path is relative to the pipeline file".into()),
+                            );
+                            continue;
+                        }
+                    }
+                }
+                (None, Some(table)) if !matches!(step, Step::Sql) => (
+                    format!("SELECT * FROM {}", crate::steps::ident(table)),
+                    self.file.to_path_buf(),
+                ),
+                (Some(_), Some(_)) => {
                     self.err(
-                        &at,
-                        format!("cannot read SQL file `{}`: {e}", m.sql),
-                        Some("the path is relative to the pipeline file".into()),
+                        &format!("models.{name}.from"),
+                        "give a step's input as `sql` or as `from`, not both",
+                        None,
+                    );
+                    continue;
+                }
+                _ => {
+                    let key = if matches!(step, Step::Sql) {
+                        "sql"
+                    } else {
+                        "from"
+                    };
+                    self.err(
+                        &format!("models.{name}"),
+                        format!("model `{name}` needs `{key}`"),
+                        Some(if matches!(step, Step::Sql) {
+                            "e.g. `sql: ../queries/my_model.sql` (relative to the pipeline file)"
+                                .into()
+                        } else {
+                            "`from: table` (or `sql: file.sql`) names the step's input".into()
+                        }),
                     );
                     continue;
                 }
             };
-            let deps = match crate::sql::table_references(&ctx, &sql) {
+            let mut deps = match crate::sql::table_references(&ctx, &sql) {
                 Ok(d) => d,
                 Err((msg, pos)) => {
                     self.diags
@@ -1107,12 +1227,27 @@ impl<'a> Compiler<'a> {
                     continue;
                 }
             };
+            // A model reading what steps record runs after those steps.
+            for (table, kind) in [
+                (crate::steps::MODEL_METRICS, "churn_model"),
+                (crate::steps::MODEL_PARAMS, "clv"),
+            ] {
+                if deps.iter().any(|d| d == table) {
+                    deps.extend(
+                        spec.models
+                            .iter()
+                            .filter(|(_, o)| o.kind.as_deref() == Some(kind))
+                            .map(|(n, _)| n.clone()),
+                    );
+                }
+            }
             parsed.push(Model {
                 name: name.clone(),
                 sql_file: path,
                 sql,
                 description: m.description.clone(),
                 depends_on: deps,
+                step,
             });
         }
         let nodes: Vec<(String, Vec<String>)> = parsed
@@ -1181,7 +1316,19 @@ impl<'a> Compiler<'a> {
             }
             match crate::sql::plan_schema(&ctx, &m.sql).await {
                 Ok(schema) => {
-                    schemas.insert(m.name.clone(), schema);
+                    let (problems, output) = match &m.step {
+                        Step::Sql => (Vec::new(), schema),
+                        Step::Churn(c) => (c.check(&schema), c.output_schema(&schema)),
+                        Step::Clv(c) => (c.check(&schema), c.output_schema()),
+                    };
+                    if !problems.is_empty() {
+                        for (key, msg, help) in problems {
+                            self.err(&format!("models.{}.{key}", m.name), msg, help);
+                        }
+                        failed.insert(m.name.clone());
+                        continue;
+                    }
+                    schemas.insert(m.name.clone(), output);
                     out.push(m.clone());
                 }
                 Err((msg, pos, help)) => {

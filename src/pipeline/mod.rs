@@ -198,6 +198,15 @@ pub struct Model {
     pub description: Option<String>,
     /// Tables this model reads (sources, seeds, models).
     pub depends_on: Vec<String>,
+    pub step: Step,
+}
+
+/// What builds a model: its SQL, or an analytics step over its SQL's rows.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Sql,
+    Churn(crate::steps::churn::ChurnStep),
+    Clv(crate::steps::clv::ClvStep),
 }
 
 #[derive(Debug, Clone)]

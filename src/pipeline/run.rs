@@ -359,13 +359,24 @@ impl Runner<'_> {
             for dep in &m.depends_on {
                 ctx.register_table(dep.as_str(), self.wh.provider(dep).await?)?;
             }
-            let stream = ctx.sql(&m.sql).await?.execute_stream().await?;
-            let (stream, rows) = counting(stream);
+            let built = crate::steps::build(&ctx, m, &self.run_id, self.pipeline.timezone).await?;
+            let (stream, rows) = counting(built.stream);
             let c = self
                 .commit(&ctx, &m.name, stream, WriteMode::Overwrite)
                 .await?;
+            // A step's fit (coefficients, metrics, parameters) is kept per run.
+            if let Some((table, batch)) = built.side {
+                self.commit(&ctx, table, batch_stream(batch), WriteMode::Append)
+                    .await?;
+            }
             let n = rows.load(Ordering::Relaxed) as i64;
             self.log("model", &m.name, None, 0, n, n, 0, t, Some(c.version));
+            if !built.summary.is_empty() {
+                let _ = writeln!(self.progress, "model {}: {}", m.name, built.summary);
+                if let Some(last) = self.steps.last_mut() {
+                    last.message = Some(built.summary);
+                }
+            }
         }
         self.run_checks(periods).await
     }

@@ -122,13 +122,15 @@ pub async fn run(pipeline: &Pipeline, t: &UnitTest) -> Result<Outcome> {
         let table = MemTable::try_new(b.schema(), vec![vec![b]])?;
         ctx.register_table(dep.as_str(), Arc::new(table))?;
     }
-    let got = match ctx.sql(&model.sql).await {
-        Ok(df) => df.collect().await,
+    let got = match crate::steps::build(&ctx, model, "test", pipeline.timezone).await {
+        Ok(built) => datafusion::physical_plan::common::collect(built.stream)
+            .await
+            .map_err(crate::Error::from),
         Err(e) => Err(e),
     };
     let got = match got {
         Ok(g) => g,
-        Err(e) => return Ok(fail(format!("the model's SQL failed: {e}"))),
+        Err(e) => return Ok(fail(format!("the model failed: {e}"))),
     };
     // Compare only the columns the test names, in the model's types.
     let mut wanted: Vec<String> = Vec::new();

@@ -221,14 +221,62 @@ pub struct CheckSpec {
     pub severity: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A model: a SQL file (`kind: sql`, the default) or an analytics step
+/// (`kind: churn_model` or `kind: clv`) that reads a table or a query and
+/// fits a statistical model. Keys of the other kinds are rejected when the
+/// pipeline is compiled.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
-    /// SQL file relative to the pipeline file.
-    pub sql: String,
+    /// `sql` (default), `churn_model` or `clv`.
+    pub kind: Option<String>,
+    /// SQL file relative to the pipeline file (for a step: its input).
+    pub sql: Option<String>,
+    /// A step's input table (instead of `sql`).
+    pub from: Option<String>,
     pub description: Option<String>,
     #[serde(default)]
     pub checks: Vec<CheckSpec>,
+    /// churn_model: the 0/1 (or boolean) outcome column; null = not known yet.
+    pub label: Option<String>,
+    /// churn_model: feature column → the reason in words (`{value}` is
+    /// replaced by the customer's value).
+    pub features: Option<Ordered<String>>,
+    /// churn_model: the features of the baseline model it must beat.
+    pub baseline: Option<Vec<String>>,
+    /// churn_model: input columns copied to the output.
+    pub keep: Option<Vec<String>>,
+    /// churn_model: the balance that is at risk (`balance_at_risk` = balance × score).
+    pub balance: Option<String>,
+    /// churn_model: the `YYYY-MM` period column (default `period`).
+    pub period_column: Option<String>,
+    /// churn_model: how many of the last labelled periods are held out.
+    pub test_periods: Option<usize>,
+    /// churn_model: score thresholds of the `high` and `medium` bands.
+    pub bands: Option<BandsSpec>,
+    /// churn_model: months the label looks ahead; clv: the CLV horizon.
+    pub horizon_months: Option<u32>,
+    /// clv: the customer, timestamp (or date) and amount columns.
+    pub customer: Option<String>,
+    pub at: Option<String>,
+    pub amount: Option<String>,
+    /// clv: when each customer's clock starts (no purchase at that moment);
+    /// without it a customer's first purchase starts the clock.
+    pub birth: Option<String>,
+    /// clv: the last day of the calibration period (default: the last
+    /// transaction's day); later transactions are a hold-out.
+    pub calibration_end: Option<String>,
+    /// clv: annual discount rate (default 0.10).
+    pub discount_rate: Option<f64>,
+    /// clv: profit per unit of spend (default 1.0: CLV in spend).
+    pub margin: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BandsSpec {
+    pub high: f64,
+    pub medium: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

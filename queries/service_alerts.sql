@@ -1,0 +1,51 @@
+-- Service-quality alerts: every breach of a threshold in the alert_thresholds
+-- seed, with the evidence, per month:
+--   branch_p90_wait      a branch's 90th-percentile wait (minutes) above the threshold
+--   nps_drop             a channel's NPS down by more than the threshold (points) month
+--                        on month, both months with at least 30 responses
+--   call_abandonment     the call centre's abandonment share above the threshold
+--   top_tier_churn_rise  the top tier's mean churn probability up by more than the
+--                        threshold (probability points) month on month
+WITH t AS (SELECT alert, threshold FROM alert_thresholds),
+branch AS (
+    SELECT b.period, 'branch_p90_wait' AS alert, b.branch_id AS scope, b.p90_wait AS value, t.threshold,
+           'p90 wait ' || CAST(round(b.p90_wait, 1) AS VARCHAR) || ' min over ' || CAST(b.visits AS VARCHAR)
+               || ' visits (median ' || CAST(round(b.median_wait, 1) AS VARCHAR) || ' min, '
+               || CAST(round(100 * b.share_over_30, 1) AS VARCHAR) || '% waited over 30 min)' AS evidence
+    FROM branch_service b JOIN t ON t.alert = 'branch_p90_wait'
+    WHERE b.branch_id <> 'ALL' AND b.p90_wait > t.threshold
+),
+nps AS (
+    SELECT s.period, 'nps_drop', s.channel, s.nps_change_mom, t.threshold,
+           'NPS ' || CAST(round(s.nps, 1) AS VARCHAR) || ' from ' || CAST(round(s.nps_prev, 1) AS VARCHAR)
+               || ' last month (' || CAST(s.responses AS VARCHAR) || ' responses; 95% CI '
+               || CAST(round(s.nps_low, 1) AS VARCHAR) || ' to ' || CAST(round(s.nps_high, 1) AS VARCHAR) || ')'
+    FROM satisfaction_monthly s
+    JOIN satisfaction_monthly p ON p.period = to_char(to_date(s.period || '-01') - INTERVAL '1 month', '%Y-%m')
+                               AND p.channel = s.channel AND p.tier = s.tier AND p.stage = s.stage
+    JOIN t ON t.alert = 'nps_drop'
+    WHERE s.tier = 'all' AND s.stage = 'all' AND s.channel <> 'all'
+      AND s.responses >= 30 AND p.responses >= 30
+      AND s.nps_change_mom < -t.threshold
+),
+calls AS (
+    SELECT c.period, 'call_abandonment', 'call_centre', c.abandonment, t.threshold,
+           CAST(round(100 * c.abandonment, 1) AS VARCHAR) || '% of ' || CAST(c.calls AS VARCHAR)
+               || ' calls abandoned (p90 queue ' || CAST(round(c.p90_queue, 1) AS VARCHAR) || ' min)'
+    FROM call_centre_service c JOIN t ON t.alert = 'call_abandonment'
+    WHERE c.abandonment > t.threshold
+),
+churn AS (
+    SELECT c.period, 'top_tier_churn_rise', c.tier, c.avg_score - p.avg_score, t.threshold,
+           'mean churn probability ' || CAST(round(100 * c.avg_score, 2) AS VARCHAR) || '% from '
+               || CAST(round(100 * p.avg_score, 2) AS VARCHAR) || '% last month; balance at risk '
+               || CAST(round(c.balance_at_risk, 0) AS VARCHAR)
+    FROM churn_by_tier c
+    JOIN churn_by_tier p ON p.tier = c.tier AND p.period = to_char(to_date(c.period || '-01') - INTERVAL '1 month', '%Y-%m')
+    JOIN t ON t.alert = 'top_tier_churn_rise'
+    WHERE c.tier_rank = 1 AND c.avg_score - p.avg_score > t.threshold
+)
+SELECT period, alert, scope, value, threshold, evidence FROM branch
+UNION ALL SELECT * FROM nps
+UNION ALL SELECT * FROM calls
+UNION ALL SELECT * FROM churn
