@@ -3,7 +3,8 @@
 --   csat            share of responses scoring 4 or 5 (of those answering)
 --   nps             % promoters (9-10) minus % detractors (0-6), in points
 --   nps_low/high    95% confidence interval of nps (normal approximation:
---                   se = 100 * sqrt((p + d - (p - d)^2) / n), p/d the shares)
+--                   nps ± 1.96 se, se = 100 * sqrt((p + d - (p - d)^2) / n), p/d the
+--                   shares; clipped to -100..100)
 --   effort          mean customer effort (1 easy .. 7 hard)
 --   expectation_gap mean (csat - expectation): experience minus expectation
 --   small_sample    fewer than 30 responses: too few to report
@@ -49,8 +50,8 @@ SELECT c.period,
        c.responses,
        c.csat,
        c.nps,
-       c.nps - 1.96 * c.nps_se AS nps_low,
-       c.nps + 1.96 * c.nps_se AS nps_high,
+       greatest(c.nps - 1.96 * c.nps_se, -100.0) AS nps_low,
+       least(c.nps + 1.96 * c.nps_se, 100.0) AS nps_high,
        c.effort,
        c.expectation_gap,
        c.responses < 30 AS small_sample,

@@ -179,10 +179,14 @@ impl ChurnStep {
         run_id: &str,
     ) -> crate::Result<Built> {
         let q = self.query(input_sql);
+        // Too little history is a state, not an error (a new warehouse's
+        // first months): the table is empty and `_model_metrics` says why.
+        let schema = self.output_schema(ctx.sql(&q).await?.schema().as_arrow());
+        let not_fitted = |why: String| super::not_fitted(schema.clone(), run_id, model, why);
         let fail = |msg: String| {
             crate::Error::usage(
                 format!("churn model `{model}`: {msg}"),
-                "the model needs labelled history: load more months, or lower `test_periods`",
+                "check the period column of the step's input",
             )
         };
         // Which periods have a known outcome, and the split.
@@ -213,7 +217,7 @@ impl ChurnStep {
             .copied()
             .collect();
         let Some(&first_test) = test.first() else {
-            return Err(fail("no row has a known outcome".into()));
+            return Ok(not_fitted("no row has a known outcome yet".into()));
         };
         let train: BTreeSet<Period> = labelled
             .iter()
@@ -221,7 +225,7 @@ impl ChurnStep {
             .copied()
             .collect();
         if train.is_empty() || labelled.len() <= self.test_periods {
-            return Err(fail(format!(
+            return Ok(not_fitted(format!(
                 "{} labelled period(s) ({}): none is {} or more months before the first test period {first_test}",
                 labelled.len(),
                 span(&labelled.iter().copied().collect::<Vec<_>>()),
@@ -264,6 +268,10 @@ impl ChurnStep {
                 }
             }
         }
+        // Rows arrive in whatever order the scan produces; sorted, the fit's
+        // floating-point sums (and so every score) are the same on every run.
+        sort_rows(&mut train_x, &mut train_y);
+        sort_rows(&mut test_x, &mut test_y);
         // Missing values take the training mean (they then explain nothing).
         let means = nan_means(&train_x, k);
         for row in train_x.iter_mut().chain(test_x.iter_mut()) {
@@ -273,13 +281,13 @@ impl ChurnStep {
                 }
             }
         }
-        let fitted = Logistic::fit(&train_x, &train_y).ok_or_else(|| {
-            fail(format!(
-                "cannot fit on {} training rows with {} positive: both outcomes must occur",
+        let Some(fitted) = Logistic::fit(&train_x, &train_y) else {
+            return Ok(not_fitted(format!(
+                "{} training rows with {} positive: both outcomes must occur",
                 train_y.len(),
                 train_y.iter().filter(|y| **y).count()
-            ))
-        })?;
+            )));
+        };
         let base_idx: Vec<usize> = self
             .baseline
             .iter()
@@ -460,7 +468,6 @@ impl ChurnStep {
         let side = super::metrics_batch(run_id, model, &rows);
 
         // Pass 2: score every row.
-        let schema = self.output_schema(&ctx.sql(&q).await?.schema().as_arrow().clone());
         let input = ctx.sql(&q).await?.execute_stream().await?;
         let step = self.clone();
         let out_schema = schema.clone();
@@ -555,6 +562,22 @@ fn words(template: &str, v: f64) -> String {
         format!("{v:.2}")
     };
     template.replace("{value}", &value)
+}
+
+fn sort_rows(x: &mut Vec<Vec<f64>>, y: &mut Vec<bool>) {
+    let mut rows: Vec<(Vec<f64>, bool)> = std::mem::take(x).into_iter().zip(y.drain(..)).collect();
+    rows.sort_by(|a, b| {
+        a.0.iter()
+            .zip(&b.0)
+            .map(|(p, q)| p.total_cmp(q))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.1.cmp(&b.1))
+    });
+    for (r, l) in rows {
+        x.push(r);
+        y.push(l);
+    }
 }
 
 fn nan_means(rows: &[Vec<f64>], k: usize) -> Vec<f64> {

@@ -146,6 +146,8 @@ impl ClvStep {
                 "check the transactions the step reads (`from` / `sql`)",
             )
         };
+        let not_fitted =
+            |why: &str| super::not_fitted(self.output_schema(), run_id, model, why.to_string());
         let birth = match &self.birth {
             Some(b) => ident(b),
             None => "CAST(NULL AS TIMESTAMP)".into(),
@@ -170,9 +172,11 @@ impl ClvStep {
                 let last = batches
                     .first()
                     .and_then(|b| local_micros(b.column(0), tz).ok())
-                    .and_then(|v| v.first().copied().flatten())
-                    .ok_or_else(|| fail("there are no transactions".into()))?;
-                last
+                    .and_then(|v| v.first().copied().flatten());
+                match last {
+                    Some(t) => t,
+                    None => return Ok(not_fitted("there are no transactions")),
+                }
             }
         };
         let born = self.birth.is_some();
@@ -220,13 +224,18 @@ impl ClvStep {
         }
         customers.sort_by(|p, q| p.0.cmp(&q.0));
         let histories: Vec<History> = customers.iter().map(|c| c.1).collect();
-        let bg = BgNbd::fit(&histories).ok_or_else(|| fail("no customer to fit".into()))?;
+        let Some(bg) = BgNbd::fit(&histories) else {
+            return Ok(not_fitted("no customer to fit"));
+        };
         let spends: Vec<Spend> = customers
             .iter()
             .filter_map(|c| c.2.map(|m| Spend { x: c.1.x, m }))
             .collect();
-        let gg = GammaGamma::fit(&spends)
-            .ok_or_else(|| fail("fewer than two customers with a repeat purchase".into()))?;
+        let Some(gg) = GammaGamma::fit(&spends) else {
+            return Ok(not_fitted(
+                "fewer than two customers with a repeat purchase",
+            ));
+        };
         let holdout_weeks = (last_seen - cal_end) as f64 / MICROS_PER_WEEK;
         let params = bg.params;
         let spend_model = gg.params;
@@ -387,7 +396,8 @@ impl ClvStep {
 struct Acc {
     birth: Option<i64>,
     purchases: u64,
-    sum: f64,
+    /// In millionths, so the total does not depend on the order rows arrive in.
+    sum_micros: i128,
     /// Earliest purchase (time, amount) and latest purchase time.
     first: Option<(i64, f64)>,
     last: Option<i64>,
@@ -401,8 +411,12 @@ impl Acc {
             return;
         }
         self.purchases += 1;
-        self.sum += amount;
-        if self.first.is_none_or(|(f, _)| t < f) {
+        self.sum_micros += (amount * 1e6).round() as i128;
+        // Ties on time keep the smaller amount, whatever the row order.
+        if self
+            .first
+            .is_none_or(|(f, a)| t < f || (t == f && amount < a))
+        {
             self.first = Some((t, amount));
         }
         self.last = Some(self.last.map_or(t, |l| l.max(t)));
@@ -413,11 +427,11 @@ impl Acc {
         let week = |d: i64| d as f64 / MICROS_PER_WEEK;
         let (start, x, sum) = if born {
             // The clock starts at birth, with no purchase at that moment.
-            (self.birth?, self.purchases, self.sum)
+            (self.birth?, self.purchases, self.sum_micros as f64 / 1e6)
         } else {
             // The first purchase starts the clock and is not a repeat.
             let (t0, a0) = self.first?;
-            (t0, self.purchases - 1, self.sum - a0)
+            (t0, self.purchases - 1, self.sum_micros as f64 / 1e6 - a0)
         };
         if start >= cal_end {
             return None;

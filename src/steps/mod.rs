@@ -126,6 +126,23 @@ pub fn params_batch(run_id: &str, model: &str, rows: &[ParamRow]) -> RecordBatch
         .unwrap_or_else(|e| unreachable!("model params schema: {e}"))
 }
 
+/// An empty table, and a `_model_metrics` row that says why no model was fitted.
+pub(crate) fn not_fitted(schema: SchemaRef, run_id: &str, model: &str, why: String) -> Built {
+    let row = MetricRow {
+        section: "status",
+        name: "not_fitted".into(),
+        value: None,
+        observed: None,
+        rows: None,
+        detail: Some(why.clone()),
+    };
+    Built {
+        stream: crate::pipeline::run::batch_stream(RecordBatch::new_empty(schema)),
+        side: Some((MODEL_METRICS, metrics_batch(run_id, model, &[row]))),
+        summary: format!("not fitted, the table is empty: {why}"),
+    }
+}
+
 /// A column name as a SQL identifier.
 pub(crate) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

@@ -297,7 +297,7 @@ fn hand_computed_metrics() {
     // (2+6+1+3)/4 = 3; gap ((5-4)+(2-4)+(4-5)+(3-3))/4 = −0.5.
     let r = one(
         dir,
-        "SELECT responses, csat, nps, effort, expectation_gap, small_sample FROM satisfaction_monthly WHERE period = '2024-01' AND channel = 'all'",
+        "SELECT responses, csat, nps, effort, expectation_gap, small_sample FROM satisfaction_monthly WHERE period = '2024-01' AND channel = 'all' AND tier = 'all' AND stage = 'all'",
     );
     close(f(&r, "responses"), 4.0, "responses");
     close(f(&r, "csat"), 0.5, "csat");
@@ -308,7 +308,7 @@ fn hand_computed_metrics() {
     // Branch only: (5, 2) → csat 1/2, nps (1 − 1)/2 = 0, effort 4, gap −0.5.
     let r = one(
         dir,
-        "SELECT csat, nps, effort, expectation_gap FROM satisfaction_monthly WHERE period = '2024-01' AND channel = 'branch'",
+        "SELECT csat, nps, effort, expectation_gap FROM satisfaction_monthly WHERE period = '2024-01' AND channel = 'branch' AND tier = 'all' AND stage = 'all'",
     );
     close(f(&r, "csat"), 0.5, "branch csat");
     close(f(&r, "nps"), 0.0, "branch nps");
@@ -316,12 +316,12 @@ fn hand_computed_metrics() {
     // February: one detractor scoring 1 → csat 0, nps −100.
     let r = one(
         dir,
-        "SELECT csat, nps FROM satisfaction_monthly WHERE period = '2024-02' AND channel = 'all'",
+        "SELECT csat, nps FROM satisfaction_monthly WHERE period = '2024-02' AND channel = 'all' AND tier = 'all' AND stage = 'all'",
     );
     close(f(&r, "csat"), 0.0, "Feb csat");
     close(f(&r, "nps"), -100.0, "Feb nps");
 
-    // Churn points, by the rules in churn_risk.sql:
+    // Churn points, by the rules in churn_rules.sql:
     //  C3 Feb: complaints (call Jan + branch complaint Feb) 20, csat mean (4,1)=2.5 → 10: 30, medium.
     //  C3 Mar: silent after 3,3 interactions → 30, complaints 20, unhappy 10: 60, high; at risk 70,000 × 0.6.
     //  C2 Mar: silent after (3, 0) → 30, csat 2 → 20: 50, high.
@@ -340,7 +340,7 @@ fn hand_computed_metrics() {
         let r = one(
             dir,
             &format!(
-                "SELECT points, score, band FROM churn_risk WHERE customer_id = '{c}' AND period = '{p}'"
+                "SELECT points, score, band FROM churn_rules WHERE customer_id = '{c}' AND period = '{p}'"
             ),
         );
         close(f(&r, "points"), points, &format!("{c} {p} points"));
@@ -349,7 +349,7 @@ fn hand_computed_metrics() {
     }
     let r = one(
         dir,
-        "SELECT balance_at_risk, reasons FROM churn_risk WHERE customer_id = 'C0000003' AND period = '2024-03'",
+        "SELECT balance_at_risk, reasons FROM churn_rules WHERE customer_id = 'C0000003' AND period = '2024-03'",
     );
     close(f(&r, "balance_at_risk"), 42_000.0, "C3 balance at risk");
     assert_eq!(
@@ -358,17 +358,26 @@ fn hand_computed_metrics() {
     );
     let r = one(
         dir,
-        "SELECT balance_at_risk, reasons FROM churn_risk WHERE customer_id = 'C0000004' AND period = '2024-04'",
+        "SELECT balance_at_risk, reasons FROM churn_rules WHERE customer_id = 'C0000004' AND period = '2024-04'",
     );
     close(f(&r, "balance_at_risk"), 450_000.0, "C4 balance at risk");
     assert_eq!(r["reasons"], "balance outflow");
-    // March by tier: Advance = C3 alone, high.
+    // Four months cannot train the churn model (a 3-month outcome window
+    // plus held-out months): its table stays empty, `_model_metrics` says
+    // why, and the tier view built on it is empty (its arithmetic is the
+    // `churn_concentration_by_tier` model test).
+    let r = one(dir, "SELECT COUNT(*) AS n FROM churn_by_tier");
+    close(f(&r, "n"), 0.0, "churn_by_tier rows without a fitted model");
     let r = one(
         dir,
-        "SELECT customers, high_risk, avg_score FROM churn_by_tier WHERE period = '2024-03' AND tier = 'Advance'",
+        "SELECT detail FROM _model_metrics WHERE model = 'churn_risk' AND section = 'status' AND name = 'not_fitted'",
     );
-    close(f(&r, "high_risk"), 1.0, "Advance high risk");
-    close(f(&r, "avg_score"), 0.6, "Advance mean score");
+    assert!(
+        r["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("labelled period")),
+        "{r:?}"
+    );
 
     // CLV = m·r/(1+d−r), d = 0.10. Premier Top: m = 5M×1.5% + 4M×1.2% + 1M×0.9%
     // = 132,000; nobody left → r = 1 → CLV = 132,000/0.1. Advance: C3 closes in
@@ -410,7 +419,7 @@ fn hand_computed_metrics() {
     close(f(&r, "p90_wait"), 37.0, "p90 wait");
 
     // KPIs, January: 4 customers all active; balance 9M + 15,000.50 + 100,000 + 2M;
-    // one complaint (C3's call); digital share 3/10; NPS 25. March: 2 high-risk.
+    // one complaint (C3's call); digital share 3/10; NPS 25.
     let r = one(
         dir,
         "SELECT customers, active_customers, relationship_balance, complaints, digital_share, nps FROM kpi_monthly WHERE period = '2024-01'",
@@ -425,16 +434,6 @@ fn hand_computed_metrics() {
     close(f(&r, "complaints"), 1.0, "complaints");
     close(f(&r, "digital_share"), 0.3, "digital share");
     close(f(&r, "nps"), 25.0, "kpi nps");
-    let r = one(
-        dir,
-        "SELECT high_risk_customers, avg_churn_score, closed_customers FROM kpi_monthly WHERE period = '2024-03'",
-    );
-    close(f(&r, "high_risk_customers"), 2.0, "March high risk");
-    close(
-        f(&r, "avg_churn_score"),
-        (0.3 + 0.5 + 0.6 + 0.0) / 4.0,
-        "March mean score",
-    );
     close(
         f(
             &one(

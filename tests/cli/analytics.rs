@@ -1,0 +1,279 @@
+//! The analytics steps on the synthetic bank, scored against the
+//! generator's ground truth (which the pipeline never reads), and the CLV
+//! step on a CSV of transactions in a pipeline of its own.
+
+use crate::common::{f, generate, ok, project, query};
+use std::collections::HashMap;
+
+/// Pairwise AUC (ties count half): the plain definition, not the rank-sum
+/// shortcut the library uses.
+fn pairwise_auc(scored: &[(f64, bool)]) -> f64 {
+    let pos: Vec<f64> = scored.iter().filter(|s| s.1).map(|s| s.0).collect();
+    let neg: Vec<f64> = scored.iter().filter(|s| !s.1).map(|s| s.0).collect();
+    let mut wins = 0.0;
+    for p in &pos {
+        for n in &neg {
+            wins += if p > n {
+                1.0
+            } else if p == n {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    wins / (pos.len() * neg.len()) as f64
+}
+
+fn text(row: &serde_json::Map<String, serde_json::Value>, key: &str) -> String {
+    row.get(key)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn churn_model_and_clv_against_the_generators_truth() {
+    let customers: u32 = std::env::var("TOUCHPOINT_TRUTH_CUSTOMERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4000);
+    let tmp = project();
+    let dir = tmp.path();
+    generate(dir, customers, 12, 42, &[]);
+    ok(
+        dir,
+        &[
+            "run",
+            "pipelines/monthly_cx.yaml",
+            "--period",
+            "2024-01..2024-12",
+        ],
+    );
+
+    // Latent churn dates, never seen by the pipeline.
+    let mut truth: HashMap<String, Option<chrono::NaiveDate>> = HashMap::new();
+    let mut rdr = csv::Reader::from_path(dir.join("data/_truth/customers.csv")).expect("truth");
+    let headers = rdr.headers().expect("headers").clone();
+    let (id, churn) = (
+        headers.iter().position(|h| h == "customer_id").expect("id"),
+        headers
+            .iter()
+            .position(|h| h == "churn_date")
+            .expect("churn"),
+    );
+    for r in rdr.records() {
+        let r = r.expect("record");
+        let d = chrono::NaiveDate::parse_from_str(&r[churn], "%Y-%m-%d").ok();
+        truth.insert(r[id].to_string(), d);
+    }
+    // Truly lost within the 3 months after the scored month: the latent
+    // dropout happens before the end of that window.
+    let lost = |customer: &str, period: &str| -> bool {
+        let first =
+            chrono::NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d").expect("period");
+        let end = first
+            .checked_add_months(chrono::Months::new(4))
+            .expect("date");
+        truth
+            .get(customer)
+            .copied()
+            .flatten()
+            .is_some_and(|d| d < end)
+    };
+    let rows = query(
+        dir,
+        "SELECT r.customer_id, r.period, r.score, f.days_inactive FROM churn_risk r \
+         JOIN churn_features f ON f.customer_id = r.customer_id AND f.period = r.period \
+         WHERE r.sample = 'test'",
+    );
+    assert!(rows.len() > customers as usize, "{} test rows", rows.len());
+    let (mut model, mut recency) = (Vec::new(), Vec::new());
+    for r in &rows {
+        let y = lost(&text(r, "customer_id"), &text(r, "period"));
+        model.push((f(r, "score"), y));
+        recency.push((f(r, "days_inactive"), y));
+    }
+    let positives = model.iter().filter(|s| s.1).count();
+    let (auc_model, auc_recency) = (pairwise_auc(&model), pairwise_auc(&recency));
+    eprintln!(
+        "churn vs truth: {} test rows, {positives} truly lost; AUC model {auc_model:.3}, recency {auc_recency:.3}",
+        rows.len()
+    );
+    assert!(positives > 20, "too few churners to judge: {positives}");
+    assert!(
+        auc_model > auc_recency + 0.03 && auc_model > 0.75,
+        "the model must clearly beat recency against the truth: {auc_model} vs {auc_recency}"
+    );
+
+    // The model's own report agrees with a recount on its held-out rows.
+    let metrics = query(
+        dir,
+        "SELECT name, value FROM _model_metrics WHERE model = 'churn_risk' AND section = 'metric'",
+    );
+    let metric = |n: &str| {
+        metrics
+            .iter()
+            .find(|m| text(m, "name") == n)
+            .map(|m| f(m, "value"))
+            .unwrap_or_else(|| panic!("no metric {n}"))
+    };
+    assert!(metric("auc_test") > metric("auc_test_baseline"));
+    let observed = query(
+        dir,
+        "SELECT score, outcome FROM churn_risk WHERE sample = 'test'",
+    );
+    let recount: Vec<(f64, bool)> = observed
+        .iter()
+        .map(|r| (f(r, "score"), f(r, "outcome") > 0.5))
+        .collect();
+    let auc = pairwise_auc(&recount);
+    assert!(
+        (auc - metric("auc_test")).abs() < 1e-9,
+        "recounted AUC {auc} vs stored {}",
+        metric("auc_test")
+    );
+    let calibration = query(
+        dir,
+        "SELECT SUM(rows) AS n FROM _model_metrics WHERE model = 'churn_risk' AND section = 'calibration'",
+    );
+    assert_eq!(f(&calibration[0], "n") as usize, observed.len());
+
+    // BG/NBD and Gamma-Gamma against the generator's parameters.
+    let params: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("data/_truth/params.json")).expect("params"),
+    )
+    .expect("json");
+    let fitted = query(
+        dir,
+        "SELECT submodel, parameter, value FROM _model_params WHERE model = 'customer_clv'",
+    );
+    let got = |sub: &str, p: &str| {
+        fitted
+            .iter()
+            .find(|r| text(r, "submodel") == sub && text(r, "parameter") == p)
+            .map(|r| f(r, "value"))
+            .unwrap_or_else(|| panic!("no {sub}.{p}"))
+    };
+    let want = |sub: &str, p: &str| params[sub][p].as_f64().expect("truth parameter");
+    for (sub, truth_sub, p, tolerance) in [
+        ("bgnbd", "bgnbd", "r", 0.15),
+        ("bgnbd", "bgnbd", "alpha", 0.15),
+        ("gamma_gamma", "gamma_gamma", "p", 0.15),
+        ("gamma_gamma", "gamma_gamma", "q", 0.15),
+        ("gamma_gamma", "gamma_gamma", "gamma", 0.15),
+    ] {
+        let (g, w) = (got(sub, p), want(truth_sub, p));
+        eprintln!("{sub}.{p}: fitted {g:.4}, simulated with {w}");
+        assert!((g - w).abs() / w < tolerance, "{sub}.{p}: {g} vs {w}");
+    }
+    // The dropout probability is weakly identified in one year; its mean
+    // a / (a + b) is what CLV depends on.
+    let mean_p = got("bgnbd", "a") / (got("bgnbd", "a") + got("bgnbd", "b"));
+    let want_p = want("bgnbd", "a") / (want("bgnbd", "a") + want("bgnbd", "b"));
+    eprintln!("mean dropout: fitted {mean_p:.5}, simulated with {want_p:.5}");
+    assert!(
+        (mean_p - want_p).abs() / want_p < 0.3,
+        "{mean_p} vs {want_p}"
+    );
+    let n = query(dir, "SELECT COUNT(*) AS n FROM customer_clv");
+    assert_eq!(f(&n[0], "n") as u32, customers);
+}
+
+#[test]
+fn clv_step_reads_any_csv_of_transactions() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("pipelines")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("data")).expect("mkdir");
+    // A shop's sales: K1 buys on 1 Jan (first purchase: the clock starts),
+    // 15 Jan and 12 Feb; calibration ends 31 Mar. So x = 2 repeats,
+    // t_x = 6 weeks (1 Jan -> 12 Feb), T = 13 weeks (1 Jan -> 1 Apr), mean
+    // repeat amount (30 + 50) / 2 = 40. K9 buys after the calibration end:
+    // one hold-out purchase. The other customers make the fit possible.
+    let mut csv = String::from("client,sale_date,total\n");
+    csv.push_str("K1,2024-01-01,10.00\nK1,2024-01-15,30.00\nK1,2024-02-12,50.00\n");
+    csv.push_str("K9,2024-01-03,20.00\nK9,2024-01-10,25.00\nK9,2024-04-10,22.00\n");
+    for c in 0..200u32 {
+        // Deterministic, varied histories: 1 to 6 purchases, various gaps.
+        let n = 1 + c % 6;
+        for k in 0..n {
+            let day = 1 + (c * 7 + k * (3 + c % 11) * 2) % 85;
+            let date = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+                .expect("date")
+                .checked_add_days(chrono::Days::new(u64::from(day)))
+                .expect("date");
+            csv.push_str(&format!(
+                "S{c:03},{date},{}.{:02}\n",
+                15 + (c * 13 + k * 7) % 90,
+                c % 100
+            ));
+        }
+    }
+    std::fs::write(dir.join("data/sales.csv"), csv).expect("write");
+    std::fs::write(
+        dir.join("pipelines/shop.yaml"),
+        r#"name: shop_clv
+timezone: Europe/London
+currency: GBP
+sources:
+  sales:
+    path: ../data/sales.csv
+    csv: {}
+    columns:
+      client: {type: string, required: true}
+      sale_date: {type: date, required: true}
+      total: {type: "decimal(12,2)", required: true}
+models:
+  clv:
+    kind: clv
+    from: sales
+    customer: client
+    at: sale_date
+    amount: total
+    calibration_end: "2024-03-31"
+    horizon_months: 6
+    discount_rate: 0.08
+"#,
+    )
+    .expect("write");
+    ok(dir, &["validate", "pipelines/shop.yaml"]);
+    ok(dir, &["run", "pipelines/shop.yaml", "--period", "2024-03"]);
+    let k1 = query(dir, "SELECT * FROM clv WHERE client = 'K1'");
+    assert_eq!(k1.len(), 1);
+    assert_eq!(f(&k1[0], "frequency"), 2.0);
+    crate::common::close(f(&k1[0], "recency_weeks"), 6.0, "t_x");
+    crate::common::close(f(&k1[0], "age_weeks"), 13.0, "T");
+    crate::common::close(f(&k1[0], "monetary"), 40.0, "mean repeat amount");
+    let p_alive = f(&k1[0], "p_alive");
+    assert!(p_alive > 0.0 && p_alive <= 1.0);
+    assert!(f(&k1[0], "clv") > 0.0);
+    let k9 = query(dir, "SELECT holdout_purchases FROM clv WHERE client = 'K9'");
+    assert_eq!(f(&k9[0], "holdout_purchases"), 1.0);
+    let n = query(dir, "SELECT COUNT(*) AS n FROM clv");
+    assert_eq!(f(&n[0], "n"), 202.0);
+    let params = query(
+        dir,
+        "SELECT parameter, value FROM _model_params WHERE model = 'clv' AND submodel = 'holdout'",
+    );
+    let actual = params
+        .iter()
+        .find(|r| text(r, "parameter") == "actual_purchases")
+        .expect("hold-out count");
+    assert_eq!(f(actual, "value"), 1.0);
+
+    // A misnamed column is a validation error that names the key and suggests.
+    let yaml = std::fs::read_to_string(dir.join("pipelines/shop.yaml")).expect("read");
+    std::fs::write(
+        dir.join("pipelines/shop.yaml"),
+        yaml.replace("amount: total", "amount: totl"),
+    )
+    .expect("write");
+    let out = crate::common::touchpoint(dir, &["validate", "pipelines/shop.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("models.clv.amount") && err.contains("did you mean `total`"),
+        "{err}"
+    );
+}
