@@ -207,7 +207,18 @@ fn demo_pipeline_in_a_bucket_equals_local_disk() {
         remote.keys().collect::<Vec<_>>()
     );
     for (t, rows) in &local {
-        assert!(!rows.is_empty() || t == "_quarantine", "{t} is empty");
+        // Two months cannot fit the churn model (its tables stay empty and
+        // `_model_metrics` says why), and may breach no alert threshold.
+        let may_be_empty = [
+            "_quarantine",
+            "churn_risk",
+            "churn_by_tier",
+            "service_alerts",
+        ];
+        assert!(
+            !rows.is_empty() || may_be_empty.contains(&t.as_str()),
+            "{t} is empty"
+        );
         assert_eq!(rows.len(), remote[t].len(), "{t}: row counts differ");
         assert!(
             rows == &remote[t],
