@@ -6,7 +6,8 @@
 --                     (now - mean) / (mean + 1), so -0.75 ≈ a quarter of the usual
 --   branch_change, digital_change   the same for branch and for online + ATM
 --   complaints_3m     complaints in the last 3 months
---   balance_change_3m relationship balance against 3 months ago, as a fraction (-0.3 = 30% lower)
+--   balance_change_3m relationship balance against 3 months ago (or the earliest loaded month
+--                     when fewer are loaded), as a fraction (-0.3 = 30% lower)
 --   csat_3m           mean survey CSAT over the last 3 months (null: no survey; the model imputes)
 --   tenure_years, tier_rank, products_held
 -- closes_within_3m: 1 if the customer's account closes in the 3 months after
@@ -23,7 +24,10 @@ w AS (
            AVG(CAST(interactions AS DOUBLE)) OVER w3 AS prior_activity,
            AVG(CAST(branch_interactions AS DOUBLE)) OVER w3 AS prior_branch,
            AVG(CAST(online_interactions + atm_interactions AS DOUBLE)) OVER w3 AS prior_digital,
-           LAG(relationship_balance, 3) OVER (PARTITION BY customer_id ORDER BY period) AS balance_3m_ago,
+           -- 3 months back, or the earliest loaded month when fewer are loaded
+           COALESCE(LAG(relationship_balance, 3) OVER (PARTITION BY customer_id ORDER BY period),
+                    LAG(relationship_balance, 2) OVER (PARTITION BY customer_id ORDER BY period),
+                    LAG(relationship_balance, 1) OVER (PARTITION BY customer_id ORDER BY period)) AS balance_3m_ago,
            SUM(complaints) OVER (PARTITION BY customer_id ORDER BY period ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS complaints_3m,
            AVG(avg_csat) OVER (PARTITION BY customer_id ORDER BY period ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS csat_3m
     FROM m

@@ -1060,7 +1060,7 @@ impl<'a> Compiler<'a> {
         let at = format!("models.{name}");
         let kind = m.kind.as_deref().unwrap_or("sql");
         const KINDS: [&str; 3] = ["sql", "churn_model", "clv"];
-        let set: [(&str, bool, &str); 18] = [
+        let set: [(&str, bool, &str); 17] = [
             ("from", m.from.is_some(), "churn_model, clv"),
             ("label", m.label.is_some(), "churn_model"),
             ("features", m.features.is_some(), "churn_model"),
@@ -1082,7 +1082,6 @@ impl<'a> Compiler<'a> {
             ("calibration_end", m.calibration_end.is_some(), "clv"),
             ("discount_rate", m.discount_rate.is_some(), "clv"),
             ("margin", m.margin.is_some(), "clv"),
-            ("sql", false, ""),
         ];
         if !KINDS.contains(&kind) {
             self.err(
