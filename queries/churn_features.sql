@@ -1,7 +1,7 @@
 -- Features and outcome for the churn model (`churn_risk`), one row per
 -- customer and month, from customer_month:
 --   days_inactive     whole days from the last interaction (any channel) to the month's end;
---                     never seen: days since the first loaded month began
+--                     never seen: days since the later of opening and the first loaded month
 --   activity_change   interactions this month against the mean of the prior 3 months:
 --                     (now - mean) / (mean + 1), so -0.75 ≈ a quarter of the usual
 --   branch_change, digital_change   the same for branch and for online + ATM
@@ -42,7 +42,8 @@ SELECT w.customer_id,
        w.tier_rank,
        w.relationship_balance,
        floor((date_part('epoch', CAST(to_date(w.period || '-01') + INTERVAL '1 month' AS TIMESTAMP))
-        - date_part('epoch', COALESCE(CAST(w.last_active AS TIMESTAMP), CAST(l.first_day AS TIMESTAMP)))) / 86400.0) AS days_inactive,
+        - date_part('epoch', COALESCE(CAST(w.last_active AS TIMESTAMP),
+                                      CAST(greatest(w.opened_date, l.first_day) AS TIMESTAMP)))) / 86400.0) AS days_inactive,
        (w.interactions - w.prior_activity) / (w.prior_activity + 1) AS activity_change,
        (w.branch_interactions - w.prior_branch) / (w.prior_branch + 1) AS branch_change,
        (w.online_interactions + w.atm_interactions - w.prior_digital) / (w.prior_digital + 1) AS digital_change,

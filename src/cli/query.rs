@@ -4,6 +4,7 @@ use super::WarehouseArgs;
 use crate::Result;
 use crate::sql::output::{OutputFormat, write_batches};
 use crate::warehouse::Warehouse;
+use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 ///
 /// Example: touchpoint query "SELECT tier, customers FROM segment_pyramid WHERE period = '2024-12'"
 ///          touchpoint query --format csv "SELECT * FROM churn_risk ORDER BY score DESC LIMIT 20"
+///          touchpoint query --file queries/adhoc/top_at_risk.sql --param tier=Premier --param period=2024-12
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -22,6 +24,11 @@ pub struct Args {
     /// Read the SQL from a file.
     #[arg(long, conflicts_with = "sql")]
     pub file: Option<PathBuf>,
+    /// A named parameter, `--param tier=Premier`: `$tier` in the SQL. Bound
+    /// as a value (never pasted into the SQL text): a whole number is an
+    /// integer, a decimal a double, true/false a boolean, anything else text.
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
     /// The pipeline that declares which columns are personal data.
@@ -82,17 +89,73 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
     let wh = Warehouse::open(&location)?.committed().await?;
     let ctx = crate::sql::session();
     let tables = crate::sql::register_warehouse(&ctx, &wh, pipeline.as_ref(), false).await?;
-    let df = ctx
+    let mut df = ctx
         .sql(&sql)
         .await
         .map_err(|e| with_table_hint(e, &tables))?;
-    let mut stream = df.execute_stream().await?;
+    if !a.params.is_empty() {
+        let values: Vec<(String, ScalarValue)> = a
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), typed(v)))
+            .collect();
+        df = df.with_param_values(values).map_err(param_hint)?;
+    }
+    let mut stream = df.execute_stream().await.map_err(param_hint)?;
     let mut batches = Vec::new();
     while let Some(b) = stream.next().await {
         batches.push(b?);
     }
     write_batches(out, &batches, a.format).map_err(super::io_err("stdout"))?;
     Ok(())
+}
+
+/// A placeholder without a value names the `--param` to pass.
+fn param_hint(e: datafusion::error::DataFusionError) -> crate::Error {
+    let msg = crate::sql::describe_error(&e);
+    // DataFusion says it two ways, depending on whether any value was bound.
+    let name = msg
+        .split("placeholder with name ")
+        .nth(1)
+        .map(|n| n.split_whitespace().next().unwrap_or(n))
+        .or_else(|| {
+            msg.split("Placeholder '")
+                .nth(1)
+                .and_then(|n| n.split('\'').next())
+        });
+    match name {
+        Some(name) => crate::Error::usage(
+            format!("the query needs a value for {name}"),
+            format!("pass --param {}=VALUE", name.trim_start_matches('$')),
+        ),
+        None => crate::Error::Query(msg),
+    }
+}
+
+fn parse_param(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v))
+            if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            Ok((k.to_string(), v.to_string()))
+        }
+        _ => Err(format!("`{s}`: write NAME=VALUE, e.g. tier=Premier")),
+    }
+}
+
+/// A parameter's value with the type it looks like.
+fn typed(v: &str) -> ScalarValue {
+    if let Ok(i) = v.parse::<i64>() {
+        ScalarValue::Int64(Some(i))
+    } else if let Ok(f) = v.parse::<f64>()
+        && v.contains('.')
+    {
+        ScalarValue::Float64(Some(f))
+    } else if v == "true" || v == "false" {
+        ScalarValue::Boolean(Some(v == "true"))
+    } else {
+        ScalarValue::Utf8(Some(v.to_string()))
+    }
 }
 
 fn with_table_hint(e: datafusion::error::DataFusionError, tables: &[String]) -> crate::Error {

@@ -25,6 +25,25 @@ fn pairwise_auc(scored: &[(f64, bool)]) -> f64 {
     wins / (pos.len() * neg.len()) as f64
 }
 
+fn query_params(
+    dir: &std::path::Path,
+    sql: &str,
+    params: &[&str],
+) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let mut args = vec!["query", "--format", "json"];
+    for p in params {
+        args.extend(["--param", p]);
+    }
+    args.push(sql);
+    let v: serde_json::Value = serde_json::from_str(ok(dir, &args).trim()).unwrap_or_default();
+    v.as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|r| r.as_object().cloned())
+        .collect()
+}
+
 fn text(row: &serde_json::Map<String, serde_json::Value>, key: &str) -> String {
     row.get(key)
         .and_then(|v| v.as_str())
@@ -261,6 +280,19 @@ models:
         .find(|r| text(r, "parameter") == "actual_purchases")
         .expect("hold-out count");
     assert_eq!(f(actual, "value"), 1.0);
+
+    // Saved queries take named parameters, bound as values: a quote in one
+    // is just text, never SQL.
+    let sql = "SELECT frequency FROM clv WHERE client = $client";
+    let k1 = query_params(dir, sql, &["client=K1"]);
+    assert_eq!(f(&k1[0], "frequency"), 2.0);
+    assert!(query_params(dir, sql, &["client=K1' OR '1'='1"]).is_empty());
+    let out = crate::common::touchpoint(dir, &["query", sql]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--param client=VALUE"),
+        "{err}"
+    );
 
     // A misnamed column is a validation error that names the key and suggests.
     let yaml = std::fs::read_to_string(dir.join("pipelines/shop.yaml")).expect("read");
