@@ -240,8 +240,8 @@ pub struct ModelSpec {
     /// churn_model: the 0/1 (or boolean) outcome column; null = not known yet.
     pub label: Option<String>,
     /// churn_model: feature column → the reason in words (`{value}` is
-    /// replaced by the customer's value).
-    pub features: Option<Ordered<String>>,
+    /// replaced by the customer's value), or `{reason, risk_when}`.
+    pub features: Option<Ordered<FeatureSpec>>,
     /// churn_model: the features of the baseline model it must beat.
     pub baseline: Option<Vec<String>>,
     /// churn_model: input columns copied to the output.
@@ -270,6 +270,23 @@ pub struct ModelSpec {
     pub discount_rate: Option<f64>,
     /// clv: profit per unit of spend (default 1.0: CLV in spend).
     pub margin: Option<f64>,
+}
+
+/// A churn-model feature: its reason in words, and optionally which side
+/// of the average the words describe (`higher` or `lower`): the reason is
+/// only given when the fitted model agrees that side is the risky one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FeatureSpec {
+    Reason(String),
+    Full(FeatureDetail),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureDetail {
+    pub reason: String,
+    pub risk_when: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

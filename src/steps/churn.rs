@@ -26,6 +26,9 @@ pub struct ChurnStep {
     pub label: String,
     /// (column, reason in words)
     pub features: Vec<(String, String)>,
+    /// Per feature: `Some(true)` when the reason describes a value above
+    /// average (`risk_when: higher`), `Some(false)` below, `None` either.
+    pub risk_when: Vec<Option<bool>>,
     pub baseline: Vec<String>,
     pub keep: Vec<String>,
     pub balance: Option<String>,
@@ -35,6 +38,10 @@ pub struct ChurnStep {
     pub high: f64,
     pub medium: f64,
 }
+
+/// A feature is a reason only if it raises the log-odds by at least this
+/// much (10% higher odds): below it the words would explain nothing.
+const MIN_REASON_LOG_ODDS: f64 = 0.1;
 
 /// Output columns after the kept ones.
 const OUTPUT: [(&str, DataType, bool); 8] = [
@@ -51,8 +58,29 @@ const OUTPUT: [(&str, DataType, bool); 8] = [
 impl ChurnStep {
     pub fn from_spec(m: &crate::spec::ModelSpec) -> Result<ChurnStep, Vec<Problem>> {
         let mut problems = Vec::new();
-        let features: Vec<(String, String)> =
-            m.features.as_ref().map(|f| f.0.clone()).unwrap_or_default();
+        let mut features: Vec<(String, String)> = Vec::new();
+        let mut risk_when: Vec<Option<bool>> = Vec::new();
+        for (name, f) in m.features.iter().flat_map(|f| f.iter()) {
+            let (reason, when) = match f {
+                crate::spec::FeatureSpec::Reason(r) => (r.clone(), None),
+                crate::spec::FeatureSpec::Full(d) => (d.reason.clone(), d.risk_when.as_deref()),
+            };
+            let side = match when {
+                None => None,
+                Some("higher") => Some(true),
+                Some("lower") => Some(false),
+                Some(other) => {
+                    problems.push((
+                        format!("features.{name}.risk_when"),
+                        format!("`risk_when: {other}` must be `higher` or `lower`"),
+                        None,
+                    ));
+                    None
+                }
+            };
+            features.push((name.clone(), reason));
+            risk_when.push(side);
+        }
         if features.is_empty() {
             problems.push((
                 "features".into(),
@@ -102,6 +130,7 @@ impl ChurnStep {
         Ok(ChurnStep {
             label,
             features,
+            risk_when,
             baseline,
             keep: m
                 .keep
@@ -453,8 +482,14 @@ impl ChurnStep {
                 observed: Some(fitted.means[j]),
                 rows: None,
                 detail: Some(format!(
-                    "log-odds per standard deviation ({:.4}); observed = training mean; reason: {words}",
-                    fitted.scales[j]
+                    "log-odds per standard deviation ({:.4}); observed = training mean; reason: {words}{}",
+                    fitted.scales[j],
+                    match self.risk_when[j] {
+                        Some(higher) if (fitted.coefficients[j + 1] > 0.0) != higher => {
+                            " (the fit disagrees with risk_when, so it is never given as a reason)"
+                        }
+                        _ => "",
+                    }
                 )),
             });
         }
@@ -518,7 +553,14 @@ impl ChurnStep {
             }
             let p = m.predict(&x);
             let contributions = m.contributions(&x);
-            let mut order: Vec<usize> = (0..k).filter(|&j| contributions[j] > 0.0).collect();
+            // A reason raises this customer's risk, on the side its words describe.
+            let mut order: Vec<usize> = (0..k)
+                .filter(|&j| {
+                    contributions[j] >= MIN_REASON_LOG_ODDS
+                        && self.risk_when[j]
+                            .is_none_or(|higher| (m.coefficients[j + 1] > 0.0) == higher)
+                })
+                .collect();
             order.sort_by(|&i, &j| contributions[j].total_cmp(&contributions[i]));
             for (slot, list) in reasons.iter_mut().enumerate() {
                 list.push(order.get(slot).map(|&j| words(&self.features[j].1, x[j])));
