@@ -125,6 +125,24 @@ fn churn_model_and_clv_against_the_generators_truth() {
         "the model must clearly beat recency against the truth: {auc_model} vs {auc_recency}"
     );
 
+    // Reasons only name the risky side of a feature (`risk_when`): nobody is
+    // told that having no complaints is why they might leave.
+    let odd = query(
+        dir,
+        "SELECT COUNT(*) AS n FROM churn_risk WHERE reason_1 LIKE '0 complaint%' \
+         OR reason_2 LIKE '0 complaint%' OR reason_3 LIKE '0 complaint%'",
+    );
+    assert_eq!(f(&odd[0], "n"), 0.0);
+    let high = query(
+        dir,
+        "SELECT COUNT(*) AS n, COUNT(reason_1) AS explained FROM churn_risk WHERE band = 'high'",
+    );
+    assert_eq!(
+        f(&high[0], "n"),
+        f(&high[0], "explained"),
+        "every high-risk row has a reason"
+    );
+
     // The model's own report agrees with a recount on its held-out rows.
     let metrics = query(
         dir,
