@@ -8,6 +8,7 @@ pub mod graph;
 pub mod query;
 pub mod report;
 pub mod run;
+pub mod sql;
 pub mod tables;
 pub mod test;
 pub mod validate;
@@ -37,6 +38,7 @@ pub enum Command {
     Discover(discover::Args),
     Run(run::Args),
     Query(query::Args),
+    Sql(sql::Args),
     Report(report::Args),
     Tables(tables::Args),
     Test(test::Args),
@@ -63,6 +65,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Discover(a) => discover::run(a, &mut out),
         Command::Run(a) => run::run(a, &mut out).await,
         Command::Query(a) => query::run(a, &mut out).await,
+        Command::Sql(a) => sql::run(a, &mut out).await,
         Command::Report(a) => report::run(a, &mut out).await,
         Command::Tables(a) => tables::run(a, &mut out).await,
         Command::Test(a) => test::run(a, &mut out).await,

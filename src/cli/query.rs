@@ -61,34 +61,7 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
             ));
         }
     };
-    // The pipeline is optional for queries: without it nothing is known to be
-    // personal, so refuse rather than show raw personal data.
-    let pipeline = if a.pipeline.exists() {
-        Some(super::load_pipeline_for_reading(&a.pipeline).await?)
-    } else {
-        None
-    };
-    let location = match &pipeline {
-        Some(p) => p.warehouse_location(a.warehouse.warehouse.as_deref()),
-        None => a
-            .warehouse
-            .warehouse
-            .clone()
-            .unwrap_or_else(|| "warehouse".into()),
-    };
-    if pipeline.is_none()
-        && a.warehouse.warehouse.is_none()
-        && !std::path::Path::new(&location).exists()
-    {
-        return Err(crate::Error::usage(
-            "no warehouse here",
-            "run from the project folder, or pass --warehouse",
-        ));
-    }
-    // Readers see the last finished run, never half of one.
-    let wh = Warehouse::open(&location)?.committed().await?;
-    let ctx = crate::sql::session();
-    let tables = crate::sql::register_warehouse(&ctx, &wh, pipeline.as_ref(), false).await?;
+    let (ctx, tables) = reader_session(&a.pipeline, &a.warehouse).await?;
     let mut df = ctx
         .sql(&sql)
         .await
@@ -108,6 +81,42 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
     }
     write_batches(out, &batches, a.format).map_err(super::io_err("stdout"))?;
     Ok(())
+}
+
+/// A session over the last finished run's tables, personal columns masked
+/// as the pipeline declares (for `query` and the `sql` shell).
+pub(super) async fn reader_session(
+    pipeline_file: &std::path::Path,
+    warehouse: &WarehouseArgs,
+) -> Result<(datafusion::prelude::SessionContext, Vec<String>)> {
+    // The pipeline is optional for queries: without it nothing is known to be
+    // personal, so refuse rather than show raw personal data.
+    let pipeline = if pipeline_file.exists() {
+        Some(super::load_pipeline_for_reading(pipeline_file).await?)
+    } else {
+        None
+    };
+    let location = match &pipeline {
+        Some(p) => p.warehouse_location(warehouse.warehouse.as_deref()),
+        None => warehouse
+            .warehouse
+            .clone()
+            .unwrap_or_else(|| "warehouse".into()),
+    };
+    if pipeline.is_none()
+        && warehouse.warehouse.is_none()
+        && !std::path::Path::new(&location).exists()
+    {
+        return Err(crate::Error::usage(
+            "no warehouse here",
+            "run from the project folder, or pass --warehouse",
+        ));
+    }
+    // Readers see the last finished run, never half of one.
+    let wh = Warehouse::open(&location)?.committed().await?;
+    let ctx = crate::sql::session();
+    let tables = crate::sql::register_warehouse(&ctx, &wh, pipeline.as_ref(), false).await?;
+    Ok((ctx, tables))
 }
 
 /// A placeholder without a value names the `--param` to pass.

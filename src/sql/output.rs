@@ -10,6 +10,7 @@ pub enum OutputFormat {
     Table,
     Csv,
     Json,
+    Markdown,
 }
 
 pub fn write_batches(
@@ -29,6 +30,34 @@ pub fn write_batches(
                 .build(&mut *out);
             for b in batches {
                 w.write(b).map_err(io)?;
+            }
+        }
+        OutputFormat::Markdown => {
+            let Some(first) = batches.first() else {
+                return Ok(());
+            };
+            let schema = first.schema();
+            let cell = |s: String| s.replace('|', "\\|").replace('\n', " ");
+            let names: Vec<String> = schema
+                .fields()
+                .iter()
+                .map(|f| cell(f.name().clone()))
+                .collect();
+            writeln!(out, "| {} |", names.join(" | "))?;
+            writeln!(out, "|{}", "---|".repeat(names.len()))?;
+            for b in batches {
+                for r in 0..b.num_rows() {
+                    let row: Vec<String> = b
+                        .columns()
+                        .iter()
+                        .map(|c| {
+                            datafusion::arrow::util::display::array_value_to_string(c, r)
+                                .map(cell)
+                                .map_err(io)
+                        })
+                        .collect::<std::io::Result<_>>()?;
+                    writeln!(out, "| {} |", row.join(" | "))?;
+                }
             }
         }
         OutputFormat::Json => {

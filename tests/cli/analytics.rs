@@ -312,6 +312,33 @@ models:
         "{err}"
     );
 
+    // The analysts' shell, scripted on stdin: a statement over two lines,
+    // a describe, markdown output and a Parquet export.
+    let mut child = std::process::Command::new(crate::common::bin())
+        .arg("sql")
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sql shell");
+    std::io::Write::write_all(
+        child.stdin.as_mut().expect("stdin"),
+        b"SELECT client, frequency\n  FROM clv WHERE client = 'K1';\n\\d clv\n\\format markdown\nSELECT COUNT(*) AS n FROM clv;\n\\o out.parquet\nSELECT * FROM clv;\n\\q\n",
+    )
+    .expect("write");
+    let shell = child.wait_with_output().expect("shell");
+    let text = String::from_utf8_lossy(&shell.stdout);
+    assert!(shell.status.success(), "{text}");
+    assert!(text.contains("| K1     | 2         |"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("| p_alive ") && l.contains("| Float64 ")),
+        "{text}"
+    );
+    assert!(text.contains("| n |\n|---|\n| 202 |"), "{text}");
+    assert!(text.contains("202 row(s) written to out.parquet"), "{text}");
+    assert!(dir.join("out.parquet").is_file());
+
     // A misnamed column is a validation error that names the key and suggests.
     let yaml = std::fs::read_to_string(dir.join("pipelines/shop.yaml")).expect("read");
     std::fs::write(
