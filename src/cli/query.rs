@@ -31,6 +31,13 @@ pub struct Args {
     pub params: Vec<(String, String)>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    #[command(flatten)]
+    pub reader: ReaderArgs,
+}
+
+/// Where readers (`query`, `sql`) find the warehouse and its masking policy.
+#[derive(Debug, clap::Args)]
+pub struct ReaderArgs {
     /// The pipeline that declares which columns are personal data.
     #[arg(long, default_value = super::DEFAULT_PIPELINE)]
     pub pipeline: PathBuf,
@@ -61,7 +68,7 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
             ));
         }
     };
-    let (ctx, tables) = reader_session(&a.pipeline, &a.warehouse).await?;
+    let (ctx, tables) = reader_session(&a.reader).await?;
     let mut df = ctx
         .sql(&sql)
         .await
@@ -86,9 +93,9 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
 /// A session over the last finished run's tables, personal columns masked
 /// as the pipeline declares (for `query` and the `sql` shell).
 pub(super) async fn reader_session(
-    pipeline_file: &std::path::Path,
-    warehouse: &WarehouseArgs,
+    reader: &ReaderArgs,
 ) -> Result<(datafusion::prelude::SessionContext, Vec<String>)> {
+    let (pipeline_file, warehouse) = (reader.pipeline.as_path(), &reader.warehouse);
     // The pipeline is optional for queries: without it nothing is known to be
     // personal, so refuse rather than show raw personal data.
     let pipeline = if pipeline_file.exists() {

@@ -5,7 +5,6 @@
 //! `~/.touchpoint_history`. Without a terminal it reads statements from
 //! stdin, so scripts and tests can drive it.
 
-use super::WarehouseArgs;
 use crate::Result;
 use crate::sql::output::{OutputFormat, write_batches};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -30,11 +29,8 @@ use std::time::Instant;
 pub struct Args {
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
-    /// The pipeline that declares which columns are personal data.
-    #[arg(long, default_value = super::DEFAULT_PIPELINE)]
-    pub pipeline: PathBuf,
     #[command(flatten)]
-    pub warehouse: WarehouseArgs,
+    pub reader: super::query::ReaderArgs,
 }
 
 const COMMANDS: [&str; 8] = [
@@ -57,7 +53,7 @@ struct Shell {
 }
 
 pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
-    let (ctx, tables) = super::query::reader_session(&a.pipeline, &a.warehouse).await?;
+    let (ctx, tables) = super::query::reader_session(&a.reader).await?;
     let mut shell = Shell {
         ctx,
         format: a.format,

@@ -71,19 +71,25 @@ pub struct MetricRow {
     pub detail: Option<String>,
 }
 
-pub fn metrics_batch(run_id: &str, model: &str, rows: &[MetricRow]) -> RecordBatch {
-    let n = rows.len();
+/// The run, model and fit time that start every row of both step tables.
+fn fit_columns(run_id: &str, model: &str, n: usize) -> Vec<ArrayRef> {
     let now = chrono::Utc::now().timestamp_micros();
     let rep = |v: &str| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, n)))
     };
-    let cols: Vec<ArrayRef> = vec![
+    vec![
         rep(run_id),
         rep(model),
         Arc::new(
             TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(now, n))
                 .with_timezone("UTC"),
         ),
+    ]
+}
+
+pub fn metrics_batch(run_id: &str, model: &str, rows: &[MetricRow]) -> RecordBatch {
+    let mut cols = fit_columns(run_id, model, rows.len());
+    cols.extend::<[ArrayRef; 6]>([
         Arc::new(StringArray::from_iter_values(
             rows.iter().map(|r| r.section),
         )),
@@ -96,7 +102,7 @@ pub fn metrics_batch(run_id: &str, model: &str, rows: &[MetricRow]) -> RecordBat
         Arc::new(StringArray::from_iter(
             rows.iter().map(|r| r.detail.as_deref()),
         )),
-    ];
+    ]);
     RecordBatch::try_new(MODEL_METRICS_SCHEMA.clone(), cols)
         .unwrap_or_else(|e| unreachable!("model metrics schema: {e}"))
 }
@@ -105,23 +111,13 @@ pub fn metrics_batch(run_id: &str, model: &str, rows: &[MetricRow]) -> RecordBat
 pub type ParamRow = (&'static str, &'static str, Option<f64>, Option<String>);
 
 pub fn params_batch(run_id: &str, model: &str, rows: &[ParamRow]) -> RecordBatch {
-    let n = rows.len();
-    let now = chrono::Utc::now().timestamp_micros();
-    let rep = |v: &str| -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, n)))
-    };
-    let cols: Vec<ArrayRef> = vec![
-        rep(run_id),
-        rep(model),
-        Arc::new(
-            TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(now, n))
-                .with_timezone("UTC"),
-        ),
+    let mut cols = fit_columns(run_id, model, rows.len());
+    cols.extend::<[ArrayRef; 4]>([
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
         Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.2))),
         Arc::new(StringArray::from_iter(rows.iter().map(|r| r.3.as_deref()))),
-    ];
+    ]);
     RecordBatch::try_new(MODEL_PARAMS_SCHEMA.clone(), cols)
         .unwrap_or_else(|e| unreachable!("model params schema: {e}"))
 }

@@ -35,13 +35,7 @@ fn query_params(
         args.extend(["--param", p]);
     }
     args.push(sql);
-    let v: serde_json::Value = serde_json::from_str(ok(dir, &args).trim()).unwrap_or_default();
-    v.as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|r| r.as_object().cloned())
-        .collect()
+    crate::common::json_rows(&ok(dir, &args))
 }
 
 fn text(row: &serde_json::Map<String, serde_json::Value>, key: &str) -> String {

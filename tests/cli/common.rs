@@ -97,7 +97,11 @@ pub fn query_env(
     sql: &str,
     env: Env,
 ) -> Vec<serde_json::Map<String, serde_json::Value>> {
-    let text = ok_env(dir, &["query", "--format", "json", sql], env);
+    json_rows(&ok_env(dir, &["query", "--format", "json", sql], env))
+}
+
+/// `query --format json` output as rows (none for an empty result).
+pub fn json_rows(text: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
     let v: serde_json::Value =
         serde_json::from_str(text.trim()).unwrap_or(serde_json::Value::Array(vec![]));
     v.as_array()
