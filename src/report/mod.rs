@@ -163,6 +163,10 @@ pub fn environment(dir: &Path, currency: &str) -> Environment<'static> {
     env.add_function("line_chart", charts::line_chart);
     env.add_function("stacked_bar", charts::stacked_bar);
     env.add_function("pyramid", charts::pyramid);
+    env.add_function("stacked_area", charts::stacked_area);
+    env.add_function("funnel", charts::funnel);
+    env.add_function("heatmap", charts::heatmap);
+    env.add_function("sparkline", charts::sparkline);
     env
 }
 
