@@ -38,9 +38,13 @@ pub struct Args {
 /// Where readers (`query`, `sql`) find the warehouse and its masking policy.
 #[derive(Debug, clap::Args)]
 pub struct ReaderArgs {
-    /// The pipeline that declares which columns are personal data.
+    /// The pipeline that declares which columns are personal data (when
+    /// the default is missing, the project's only `pipelines/*.yaml`).
     #[arg(long, default_value = super::DEFAULT_PIPELINE)]
     pub pipeline: PathBuf,
+    /// Read every table exactly as this run left it (a run id from `_runs`).
+    #[arg(long, value_name = "RUN_ID")]
+    pub as_of: Option<String>,
     #[command(flatten)]
     pub warehouse: WarehouseArgs,
 }
@@ -69,10 +73,11 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
         }
     };
     let (ctx, tables) = reader_session(&a.reader).await?;
-    let mut df = ctx
-        .sql(&sql)
-        .await
-        .map_err(|e| with_table_hint(e, &tables))?;
+    let df = ctx.sql_with_options(&sql, crate::sql::read_only()).await;
+    let mut df = match df {
+        Ok(df) => df,
+        Err(e) => return Err(reader_error(&ctx, &sql, e, &tables).await),
+    };
     if !a.params.is_empty() {
         let values: Vec<(String, ScalarValue)> = a
             .params
@@ -90,40 +95,62 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// A session over the last finished run's tables, personal columns masked
-/// as the pipeline declares (for `query` and the `sql` shell).
+/// A session over the last finished run's tables (or the one `--as-of`
+/// names), personal columns masked as the pipeline declares for this
+/// reader, and `table_at(name, version | run)` for time travel.
 pub(super) async fn reader_session(
     reader: &ReaderArgs,
 ) -> Result<(datafusion::prelude::SessionContext, Vec<String>)> {
-    let (pipeline_file, warehouse) = (reader.pipeline.as_path(), &reader.warehouse);
-    // The pipeline is optional for queries: without it nothing is known to be
-    // personal, so refuse rather than show raw personal data.
-    let pipeline = if pipeline_file.exists() {
-        Some(super::load_pipeline_for_reading(pipeline_file).await?)
-    } else {
-        None
-    };
-    let location = match &pipeline {
-        Some(p) => p.warehouse_location(warehouse.warehouse.as_deref()),
-        None => warehouse
-            .warehouse
-            .clone()
-            .unwrap_or_else(|| "warehouse".into()),
-    };
-    if pipeline.is_none()
-        && warehouse.warehouse.is_none()
-        && !std::path::Path::new(&location).exists()
-    {
-        return Err(crate::Error::usage(
-            "no warehouse here",
-            "run from the project folder, or pass --warehouse",
-        ));
-    }
+    let pipeline_file = reader_pipeline(&reader.pipeline)?;
+    let pipeline = super::load_pipeline_for_reading(&pipeline_file).await?;
+    let location = pipeline.warehouse_location(reader.warehouse.warehouse.as_deref());
+    let base = Warehouse::open(&location)?;
     // Readers see the last finished run, never half of one.
-    let wh = Warehouse::open(&location)?.committed().await?;
+    let wh = match &reader.as_of {
+        Some(run) => base.clone().as_of(run).await?,
+        None => base.clone().committed().await?,
+    };
+    let masked = pipeline.masked_for(&crate::sql::reader_name());
     let ctx = crate::sql::session();
-    let tables = crate::sql::register_warehouse(&ctx, &wh, pipeline.as_ref(), false).await?;
+    let tables = crate::sql::register_warehouse(&ctx, &wh, &masked).await?;
+    ctx.register_udtf(
+        "table_at",
+        std::sync::Arc::new(crate::sql::travel::TableAt { wh: base, masked }),
+    );
     Ok((ctx, tables))
+}
+
+/// The pipeline that says what is personal. Without one nothing would be
+/// masked, so a reader needs it: the default, else the project's only one.
+fn reader_pipeline(given: &std::path::Path) -> Result<PathBuf> {
+    if given.exists() {
+        return Ok(given.to_path_buf());
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("pipelines")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    found.sort();
+    match found.as_slice() {
+        [one] if given == std::path::Path::new(super::DEFAULT_PIPELINE) => Ok(one.clone()),
+        [] | [_] => Err(crate::Error::usage(
+            format!("pipeline file `{}` not found", given.display()),
+            "readers need the pipeline: it says which columns are personal data (pass --pipeline FILE)",
+        )),
+        many => Err(crate::Error::usage(
+            format!("pipeline file `{}` not found", given.display()),
+            format!(
+                "pass --pipeline with one of: {}",
+                many.iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
 }
 
 /// A placeholder without a value names the `--param` to pass.
@@ -174,8 +201,19 @@ fn typed(v: &str) -> ScalarValue {
     }
 }
 
-fn with_table_hint(e: datafusion::error::DataFusionError, tables: &[String]) -> crate::Error {
+/// A reader's error with the nearest name for an unknown table or column,
+/// and what a read-only session refuses.
+pub(super) async fn reader_error(
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+    e: datafusion::error::DataFusionError,
+    tables: &[String],
+) -> crate::Error {
     let msg = crate::sql::describe_error(&e);
+    let usage = |message: String, help: String| crate::Error::Usage {
+        message,
+        help: Some(help),
+    };
     if let Some(name) = msg
         .strip_prefix("table '")
         .and_then(|r| r.split('\'').next())
@@ -185,10 +223,41 @@ fn with_table_hint(e: datafusion::error::DataFusionError, tables: &[String]) -> 
             Some(n) => format!("did you mean `{n}`? tables: {}", tables.join(", ")),
             None => format!("tables: {}", tables.join(", ")),
         };
-        return crate::Error::Usage {
-            message: format!("unknown table `{bare}`"),
-            help: Some(help),
+        return usage(format!("unknown table `{bare}`"), help);
+    }
+    if let Some(name) = msg
+        .strip_prefix("column '")
+        .and_then(|r| r.split('\'').next())
+        .or_else(|| {
+            msg.strip_prefix("No field named ")
+                .map(|r| r.trim_end_matches('.').trim_matches('"'))
+        })
+    {
+        let bare = name.rsplit('.').next().unwrap_or(name).trim_matches('"');
+        // Candidates: the columns of the tables the statement reads.
+        let read = crate::sql::table_references(ctx, sql).unwrap_or_default();
+        let mut columns: Vec<String> = Vec::new();
+        for t in &read {
+            if let Ok(p) = ctx.table_provider(t.as_str()).await {
+                columns.extend(p.schema().fields().iter().map(|f| f.name().clone()));
+            }
+        }
+        let help = match crate::spec::did_you_mean(bare, columns.iter().map(String::as_str)) {
+            Some(n) => format!("did you mean `{n}`?"),
+            None if columns.is_empty() => {
+                "`\\d TABLE` in `touchpoint sql` lists a table's columns".into()
+            }
+            None => format!("columns of {}: {}", read.join(", "), columns.join(", ")),
         };
+        return usage(format!("unknown column `{bare}`"), help);
+    }
+    if msg.contains("not supported: ")
+        && (msg.starts_with("DDL") || msg.starts_with("DML") || msg.starts_with("Statement"))
+    {
+        return usage(
+            format!("the warehouse is read-only here ({msg})"),
+            "readers can only query; tables are written by `touchpoint run`".into(),
+        );
     }
     crate::Error::Query(msg)
 }

@@ -47,6 +47,7 @@ SQL statements end with `;` and may span lines; EXPLAIN ANALYZE <query>; shows t
 
 struct Shell {
     ctx: SessionContext,
+    tables: Vec<String>,
     format: OutputFormat,
     timing: bool,
     output: Option<PathBuf>,
@@ -56,6 +57,7 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
     let (ctx, tables) = super::query::reader_session(&a.reader).await?;
     let mut shell = Shell {
         ctx,
+        tables: tables.clone(),
         format: a.format,
         timing: false,
         output: None,
@@ -191,8 +193,12 @@ impl Shell {
     async fn statement(&mut self, sql: &str, out: &mut dyn Write) {
         let t = Instant::now();
         let result = async {
-            let df = self.ctx.sql(sql).await?;
-            df.collect().await
+            let df = self
+                .ctx
+                .sql_with_options(sql, crate::sql::read_only())
+                .await
+                .map_err(|e| (e, true))?;
+            df.collect().await.map_err(|e| (e, false))
         }
         .await;
         match result {
@@ -215,7 +221,15 @@ impl Shell {
                     }
                 }
             }
-            Err(e) => {
+            // Planning errors get the same help as `touchpoint query`.
+            Err((e, true)) => {
+                let e = super::query::reader_error(&self.ctx, sql, e, &self.tables).await;
+                let _ = writeln!(out, "error: {e}");
+                if let Some(help) = e.help() {
+                    let _ = writeln!(out, "  help: {help}");
+                }
+            }
+            Err((e, false)) => {
                 let _ = writeln!(out, "error: {}", crate::sql::describe_error(&e));
             }
         }

@@ -209,6 +209,7 @@ impl<'a> Compiler<'a> {
         let models = self.models(spec, &seeds, &sources).await;
         let checks = self.checks(spec, &sources);
         let tests = self.unit_tests(spec, &models);
+        let grants = self.grants(spec, &sources, &models);
         if !self.diags.is_empty() {
             return Err(self.diags);
         }
@@ -228,6 +229,7 @@ impl<'a> Compiler<'a> {
             reports,
             checks,
             tests,
+            grants,
             schemas: std::mem::take(&mut self.schemas),
         })
     }
@@ -1006,6 +1008,51 @@ impl<'a> Compiler<'a> {
         })
     }
 
+    /// `access.grants`: every entry names a personal column (or `table.*`, `*`).
+    fn grants(
+        &mut self,
+        spec: &PipelineSpec,
+        sources: &[Source],
+        models: &[Model],
+    ) -> Vec<(String, Vec<String>)> {
+        let mut personal: Vec<String> = sources
+            .iter()
+            .flat_map(|s| {
+                s.columns
+                    .iter()
+                    .filter(|c| c.personal.is_some())
+                    .map(|c| format!("{}.{}", s.name, c.name))
+            })
+            .collect();
+        personal.extend(
+            models
+                .iter()
+                .flat_map(|m| m.personal.iter().map(|(c, _)| format!("{}.{c}", m.name))),
+        );
+        for (reader, granted) in &spec.access.grants.0 {
+            for (i, g) in granted.iter().enumerate() {
+                let table_wide = g
+                    .strip_suffix(".*")
+                    .is_some_and(|t| personal.iter().any(|p| p.starts_with(&format!("{t}."))));
+                if g == "*" || table_wide || personal.contains(g) {
+                    continue;
+                }
+                self.err(
+                    &format!("access.grants.{reader}.{i}"),
+                    format!("`{g}` is not a personal column"),
+                    Some(match did_you_mean(g, personal.iter().map(String::as_str)) {
+                        Some(n) => format!(
+                            "did you mean `{n}`? personal columns: {}",
+                            personal.join(", ")
+                        ),
+                        None => format!("personal columns: {}", personal.join(", ")),
+                    }),
+                );
+            }
+        }
+        spec.access.grants.0.clone()
+    }
+
     fn reports(&mut self, spec: &PipelineSpec) -> Vec<Report> {
         let mut known: BTreeSet<String> = [
             RUNS,
@@ -1247,6 +1294,7 @@ impl<'a> Compiler<'a> {
                 description: m.description.clone(),
                 depends_on: deps,
                 step,
+                personal: m.personal.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
             });
         }
         let nodes: Vec<(String, Vec<String>)> = parsed
@@ -1270,6 +1318,17 @@ impl<'a> Compiler<'a> {
         };
         let mut out = Vec::new();
         let mut failed: BTreeSet<String> = BTreeSet::new();
+        // (table, column) of every personal column so far, `clear` ones too:
+        // a model copying one must say how it carries it.
+        let mut personal: BTreeSet<(String, String)> = sources
+            .iter()
+            .flat_map(|s| {
+                s.columns
+                    .iter()
+                    .filter(|c| c.personal.is_some())
+                    .map(|c| (s.name.clone(), c.name.clone()))
+            })
+            .collect();
         for name in order {
             let Some(m) = parsed.iter().find(|m| m.name == name) else {
                 continue;
@@ -1327,6 +1386,11 @@ impl<'a> Compiler<'a> {
                         failed.insert(m.name.clone());
                         continue;
                     }
+                    if !self.personal_lineage(&ctx, m, &output, &personal).await {
+                        failed.insert(m.name.clone());
+                        continue;
+                    }
+                    personal.extend(m.personal.iter().map(|(c, _)| (m.name.clone(), c.clone())));
                     schemas.insert(m.name.clone(), output);
                     out.push(m.clone());
                 }
@@ -1340,6 +1404,67 @@ impl<'a> Compiler<'a> {
         }
         self.schemas = schemas;
         out
+    }
+
+    /// A model that reads a personal column must declare (`personal:`)
+    /// which of its columns carry it, and those must be output columns, so
+    /// masking follows personal data into every table built from it.
+    async fn personal_lineage(
+        &mut self,
+        ctx: &SessionContext,
+        m: &Model,
+        output: &datafusion::arrow::datatypes::SchemaRef,
+        personal: &BTreeSet<(String, String)>,
+    ) -> bool {
+        let at = format!("models.{}", m.name);
+        let mut ok = true;
+        for (c, _) in &m.personal {
+            if output.field_with_name(c).is_err() {
+                let names: Vec<&str> = output.fields().iter().map(|f| f.name().as_str()).collect();
+                self.err(
+                    &format!("{at}.personal"),
+                    format!("`{c}` is not a column of model `{}`", m.name),
+                    Some(match did_you_mean(c, names.iter().copied()) {
+                        Some(n) => format!("did you mean `{n}`?"),
+                        None => format!("columns: {}", names.join(", ")),
+                    }),
+                );
+                ok = false;
+            }
+        }
+        if !m.personal.is_empty() {
+            return ok;
+        }
+        let read = crate::sql::scanned_columns(ctx, &m.sql).await;
+        let hits: Vec<String> = read
+            .iter()
+            .filter(|(t, c)| personal.contains(&(t.clone(), c.clone())))
+            .map(|(t, c)| format!("{t}.{c}"))
+            .collect();
+        if !hits.is_empty() {
+            let pos = hits
+                .first()
+                .and_then(|h| h.split('.').nth(1))
+                .and_then(|c| crate::sql::find_word(&m.sql, c));
+            self.diags.push(
+                Diagnostic::new(
+                    &m.sql_file,
+                    pos,
+                    "",
+                    format!(
+                        "model `{}` reads personal data ({}) but does not say which of its columns carry it",
+                        m.name,
+                        hits.join(", ")
+                    ),
+                )
+                .with_help(format!(
+                    "add `personal: {{column: mask}}` (or hash, or clear) to models.{} for each output column holding it",
+                    m.name
+                )),
+            );
+            ok = false;
+        }
+        ok
     }
 }
 

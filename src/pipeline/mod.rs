@@ -44,6 +44,8 @@ pub struct Pipeline {
     pub checks: Vec<crate::quality::Check>,
     /// Model unit tests (`touchpoint test`).
     pub tests: Vec<UnitTest>,
+    /// Reader → personal columns granted in clear (`table.column`, `table.*`, `*`).
+    pub grants: Vec<(String, Vec<String>)>,
     /// Every table's schema: seeds, sources, bookkeeping tables, models.
     pub schemas: std::collections::HashMap<String, datafusion::arrow::datatypes::SchemaRef>,
 }
@@ -199,6 +201,8 @@ pub struct Model {
     /// Tables this model reads (sources, seeds, models).
     pub depends_on: Vec<String>,
     pub step: Step,
+    /// Output columns carrying personal data (declared in `personal:`).
+    pub personal: Vec<(String, Personal)>,
 }
 
 /// What builds a model: its SQL, or an analytics step over its SQL's rows.
@@ -220,6 +224,46 @@ pub struct Report {
 impl Pipeline {
     pub fn source(&self, name: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.name == name)
+    }
+
+    /// Every table's personal columns and how analysts see them (sources'
+    /// declared columns and models' `personal:`), `clear` ones left out.
+    pub fn personal_columns(&self) -> Vec<(String, String, Personal)> {
+        let mut out = Vec::new();
+        for s in &self.sources {
+            for c in &s.columns {
+                if let Some(p) = c.personal.filter(|p| *p != Personal::Clear) {
+                    out.push((s.name.clone(), c.name.clone(), p));
+                }
+            }
+        }
+        for m in &self.models {
+            for (c, p) in &m.personal {
+                if *p != Personal::Clear {
+                    out.push((m.name.clone(), c.clone(), *p));
+                }
+            }
+        }
+        out
+    }
+
+    /// The personal columns `reader` must see masked: all of them but the
+    /// ones the pipeline's `access.grants` give that reader.
+    pub fn masked_for(&self, reader: &str) -> Vec<(String, String, Personal)> {
+        let granted: &[String] = self
+            .grants
+            .iter()
+            .find(|(r, _)| r == reader)
+            .map(|(_, g)| g.as_slice())
+            .unwrap_or(&[]);
+        self.personal_columns()
+            .into_iter()
+            .filter(|(t, c, _)| {
+                !granted
+                    .iter()
+                    .any(|g| g == "*" || *g == format!("{t}.*") || *g == format!("{t}.{c}"))
+            })
+            .collect()
     }
 
     pub fn report(&self, name: &str) -> Option<&Report> {

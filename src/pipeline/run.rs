@@ -99,6 +99,7 @@ pub async fn run(
         checks: Vec::new(),
         reference_cache: HashMap::new(),
         loaded_files: None,
+        written: BTreeMap::new(),
     };
     let mut result = match stale {
         Some(stale) => r.recover(stale).await,
@@ -171,7 +172,7 @@ pub async fn run(
     // Check results are kept even when they failed the run (like `_runs`):
     // they say why.
     let checked = if r.checks.is_empty() {
-        Ok(())
+        Ok(None)
     } else {
         let period_list = periods
             .iter()
@@ -187,7 +188,22 @@ pub async fn run(
             &run_id,
         )
         .await
-        .map(|_| ())
+        .map(|c| Some(c.version))
+    };
+    // A finished run records every table's version, so it can be read (and
+    // its reports re-rendered) exactly as it left the warehouse.
+    let recorded = match (&result, &logged, &checked) {
+        (Ok(()), Ok(runs), Ok(checks)) => {
+            let mut written = std::mem::take(&mut r.written);
+            written.insert(RUNS.into(), runs.version);
+            if let Some(v) = checks {
+                written.insert(crate::quality::CHECKS.into(), *v);
+            }
+            crate::warehouse::versions::record(wh, &ctx, &run_id, &written)
+                .await
+                .map_err(crate::Error::from)
+        }
+        _ => Ok(()),
     };
     // A table that could not be restored keeps the lock and its journal:
     // readers stay on the earlier versions and the next run restores them.
@@ -197,6 +213,7 @@ pub async fn run(
     result?;
     logged?;
     checked?;
+    recorded?;
     Ok(RunSummary {
         run_id,
         periods: periods.iter().map(|p| p.to_string()).collect(),
@@ -228,6 +245,8 @@ struct Runner<'a> {
     reference_cache: HashMap<(String, String), Arc<HashSet<String>>>,
     /// `_loaded_files` as it was when the run started, read once.
     loaded_files: Option<incremental::LoadedFiles>,
+    /// Table → the last version this run committed (for `_versions`).
+    written: BTreeMap<String, i64>,
 }
 
 impl Runner<'_> {
@@ -253,7 +272,7 @@ impl Runner<'_> {
         mode: WriteMode,
     ) -> Result<crate::warehouse::Committed> {
         self.journal(name).await?;
-        write_counted(
+        let c = write_counted(
             self.wh,
             ctx,
             name,
@@ -262,7 +281,9 @@ impl Runner<'_> {
             &self.run_id,
             &self.commits,
         )
-        .await
+        .await?;
+        self.written.insert(name.to_string(), c.version);
+        Ok(c)
     }
 
     /// Restore the tables of a run that died (killed, machine lost) to their
@@ -651,6 +672,7 @@ impl Runner<'_> {
         )
         .await?;
         self.changed.insert(src.name.clone());
+        self.written.insert(src.name.clone(), committed.version);
         self.reference_cache.retain(|(t, _), _| t != &src.name);
         self.log(
             "source",

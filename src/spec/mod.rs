@@ -237,6 +237,9 @@ pub struct ModelSpec {
     pub description: Option<String>,
     #[serde(default)]
     pub checks: Vec<CheckSpec>,
+    /// Output columns that carry personal data and how analysts see them;
+    /// required when the model reads a personal column.
+    pub personal: Option<Ordered<Personal>>,
     /// churn_model: the 0/1 (or boolean) outcome column; null = not known yet.
     pub label: Option<String>,
     /// churn_model: feature column → the reason in words (`{value}` is
@@ -350,6 +353,16 @@ pub struct ProfilesSpec {
     pub warehouse: Option<String>,
 }
 
+/// Who may read personal data in clear: reader name → the personal columns
+/// granted (`source.column`, `table.*` or `*`). A reader is named by
+/// `TOUCHPOINT_READER`, else the login name.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessSpec {
+    #[serde(default)]
+    pub grants: Ordered<Vec<String>>,
+}
+
 /// The whole pipeline file, after per-entry deserialisation.
 #[derive(Debug, Clone, Default)]
 pub struct PipelineSpec {
@@ -368,6 +381,7 @@ pub struct PipelineSpec {
     pub reports: Vec<(String, ReportSpec)>,
     pub tests: Vec<(String, TestSpec)>,
     pub profiles: ProfilesSpec,
+    pub access: AccessSpec,
     /// Entries whose YAML could not be read (already reported); checks that
     /// depend on them are skipped so one typo gives one error.
     pub unreadable: Vec<String>,
@@ -386,6 +400,7 @@ const TOP_KEYS: &[&str] = &[
     "reports",
     "tests",
     "profiles",
+    "access",
 ];
 
 /// A parsed pipeline: the spec holds every entry that could be read, and
@@ -449,6 +464,13 @@ pub fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> {
                 Err(e) => diags.push(
                     Diagnostic::new(file, locator.value(key), key, format!("`profiles`: {e}"))
                         .with_help("e.g. `profiles: {extracts: raw_reader, warehouse: dw_writer}`"),
+                ),
+            },
+            "access" => match serde_yaml::from_value::<AccessSpec>(v.clone()) {
+                Ok(a) => spec.access = a,
+                Err(e) => diags.push(
+                    Diagnostic::new(file, locator.value(key), key, format!("`access`: {e}"))
+                        .with_help("e.g. `access: {grants: {fraud_team: [atm.card_number]}}`"),
                 ),
             },
             "seeds" => {

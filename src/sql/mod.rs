@@ -3,8 +3,8 @@
 //! analysts), planning checks used by `validate`, and helpful error text.
 
 pub mod output;
+pub mod travel;
 
-use crate::pipeline::Pipeline;
 use crate::spec::Personal;
 use crate::warehouse::Warehouse;
 use datafusion::arrow::array::{Array, ArrayRef, StringArray};
@@ -63,57 +63,150 @@ pub fn session() -> SessionContext {
     SessionContext::new_with_state(state)
 }
 
-/// Register every warehouse table. Personal columns that `pipeline` declares
-/// are replaced by their masked or hashed form unless `unmasked`; the raw
-/// table is never registered, so no SQL can reach it.
+/// Who is reading: `TOUCHPOINT_READER`, else the login name.
+pub fn reader_name() -> String {
+    ["TOUCHPOINT_READER", "USER", "USERNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// What a reader may not run: no DDL (`CREATE EXTERNAL TABLE` over the
+/// warehouse's files would bypass masking), no writes, no `SET`.
+pub fn read_only() -> datafusion::execution::context::SQLOptions {
+    datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+/// Register every warehouse table for a reader. Personal columns in
+/// `masked` (table, column, policy) are replaced by their masked or hashed
+/// form, and `_quarantine`'s copies of them too (the rejected value, and the
+/// raw record of a source with personal columns); the raw table is never
+/// registered, so no SQL can reach it.
 pub async fn register_warehouse(
     ctx: &SessionContext,
     wh: &Warehouse,
-    pipeline: Option<&Pipeline>,
-    unmasked: bool,
+    masked: &[(String, String, Personal)],
 ) -> crate::Result<Vec<String>> {
     ctx.register_udf(mask_udf());
     let names = wh.list().await?;
     for name in &names {
         let provider = wh.provider(name).await?;
-        let personal: Vec<(String, Personal)> = pipeline
-            .and_then(|p| p.source(name))
-            .map(|s| {
-                s.columns
-                    .iter()
-                    .filter_map(|c| c.personal.map(|p| (c.name.clone(), p)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let masked: Vec<&(String, Personal)> = personal
-            .iter()
-            .filter(|(_, p)| *p != Personal::Clear)
-            .collect();
-        if unmasked || masked.is_empty() {
-            ctx.register_table(name.as_str(), provider)?;
-            continue;
-        }
-        let df = ctx.read_table(provider)?;
-        let exprs: Vec<Expr> = df
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| {
-                let c = col(format!("\"{}\"", f.name()));
-                match masked.iter().find(|(n, _)| n == f.name()) {
-                    Some((_, Personal::Mask)) => mask_expr(c).alias(f.name()),
-                    Some((_, Personal::Hash)) => datafusion::functions::expr_fn::encode(
-                        datafusion::functions::crypto::expr_fn::sha256(c),
-                        lit("hex"),
-                    )
-                    .alias(f.name()),
-                    _ => c,
-                }
-            })
-            .collect();
-        ctx.register_table(name.as_str(), df.select(exprs)?.into_view())?;
+        ctx.register_table(name.as_str(), masked_provider(name, provider, masked)?)?;
     }
     Ok(names)
+}
+
+/// `provider` as a reader of table `name` may see it (see [`register_warehouse`]).
+pub fn masked_provider(
+    name: &str,
+    provider: Arc<dyn datafusion::catalog::TableProvider>,
+    masked: &[(String, String, Personal)],
+) -> crate::Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    let quarantine = name == crate::warehouse::log::QUARANTINE;
+    let own: Vec<(&str, Personal)> = masked
+        .iter()
+        .filter(|(t, _, _)| t == name)
+        .map(|(_, c, p)| (c.as_str(), *p))
+        .collect();
+    let withholds = quarantine && !masked.is_empty();
+    if own.is_empty() && !withholds {
+        return Ok(provider);
+    }
+    let ctx = SessionContext::new();
+    let df = ctx.read_table(provider)?;
+    let exprs: Vec<Expr> = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            let c = col(format!("\"{}\"", f.name()));
+            if quarantine {
+                return quarantine_column(f.name(), c, masked).alias(f.name());
+            }
+            match own.iter().find(|(n, _)| n == f.name()) {
+                Some((_, p)) => apply(*p, c).alias(f.name()),
+                None => c,
+            }
+        })
+        .collect();
+    Ok(df.select(exprs)?.into_view())
+}
+
+fn apply(p: Personal, c: Expr) -> Expr {
+    match p {
+        Personal::Hash => datafusion::functions::expr_fn::encode(
+            datafusion::functions::crypto::expr_fn::sha256(c),
+            lit("hex"),
+        ),
+        _ => mask_expr(c),
+    }
+}
+
+/// `_quarantine` keeps what was rejected, personal values included: the
+/// rejected `value` of a personal column is masked like the column, and the
+/// raw `record` of a source with personal columns is withheld.
+fn quarantine_column(name: &str, c: Expr, masked: &[(String, String, Personal)]) -> Expr {
+    use datafusion::logical_expr::when;
+    let source = || datafusion::logical_expr::cast(col("source"), DataType::Utf8);
+    match name {
+        "value" => {
+            let mut cases = masked.iter().map(|(t, k, p)| {
+                (
+                    source()
+                        .eq(lit(t.clone()))
+                        .and(col("column_name").eq(lit(k.clone()))),
+                    apply(*p, c.clone()),
+                )
+            });
+            let Some((w, t)) = cases.next() else {
+                return c;
+            };
+            let mut b = when(w, t);
+            for (w, t) in cases {
+                b = b.when(w, t);
+            }
+            b.otherwise(c.clone()).unwrap_or(c)
+        }
+        "record" => {
+            let mut tables: Vec<Expr> = masked.iter().map(|(t, _, _)| lit(t.clone())).collect();
+            tables.dedup();
+            when(
+                source().in_list(tables, false),
+                lit("(withheld: the record holds personal data)"),
+            )
+            .otherwise(c.clone())
+            .unwrap_or(c)
+        }
+        _ => c,
+    }
+}
+
+/// The (table, column) pairs a query's optimized plan reads from its scans.
+pub async fn scanned_columns(ctx: &SessionContext, sql: &str) -> Vec<(String, String)> {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    use datafusion::logical_expr::LogicalPlan;
+    let Ok(df) = ctx.sql(sql).await else {
+        return Vec::new();
+    };
+    let Ok(plan) = df.into_optimized_plan() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let table = scan.table_name.table().to_string();
+            for f in scan.projected_schema.fields() {
+                out.push((table.clone(), f.name().clone()));
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn mask_expr(e: Expr) -> Expr {

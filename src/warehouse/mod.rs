@@ -8,6 +8,7 @@
 
 pub mod lock;
 pub mod log;
+pub mod versions;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -49,6 +50,8 @@ pub enum Error {
     List { location: String, reason: String },
     #[error("cannot remove table `{table}` created by a failed run: {reason}")]
     RollBack { table: String, reason: String },
+    #[error("run `{run}` has no record of its table versions")]
+    UnknownRun { run: String, known: Vec<String> },
 }
 
 impl From<datafusion::error::DataFusionError> for Error {
@@ -78,6 +81,11 @@ impl Error {
                     })
                 }
             }
+            Error::UnknownRun { known, .. } => Some(if known.is_empty() {
+                "only finished runs are recorded (from this version of touchpoint on): run the pipeline first".into()
+            } else {
+                format!("recent finished runs: {}", known.join(", "))
+            }),
             Error::Locked { .. } => Some("wait for the other run to finish; touchpoint runs one pipeline at a time per warehouse".into()),
             _ => None,
         }
@@ -118,6 +126,9 @@ pub struct Warehouse {
     /// For readers while a run is unfinished (running, or killed): the
     /// version of each table it touched as it was before the run.
     pins: Option<Arc<std::collections::BTreeMap<String, Option<u64>>>>,
+    /// Set when reading as of a past run: the tables it recorded, at their
+    /// versions then; no other table exists.
+    as_of: Option<String>,
 }
 
 impl Warehouse {
@@ -145,6 +156,7 @@ impl Warehouse {
                 root,
                 local: None,
                 pins: None,
+                as_of: None,
             });
         }
         Self::open_local(Path::new(location), location)
@@ -163,6 +175,7 @@ impl Warehouse {
             root,
             local: Some(abs),
             pins: None,
+            as_of: None,
         })
     }
 
@@ -175,6 +188,43 @@ impl Warehouse {
             self.pins = Some(Arc::new(lock::pins(&journal)));
         }
         Ok(self)
+    }
+
+    /// The warehouse exactly as run `run_id` left it (Delta time travel to
+    /// the versions in its `_versions` manifest).
+    pub async fn as_of(mut self, run_id: &str) -> Result<Self> {
+        match versions::read(&self, Some(run_id)).await? {
+            Some((_, manifest)) => {
+                self.pins = Some(Arc::new(
+                    manifest
+                        .into_iter()
+                        .map(|(t, v)| (t, Some(v.max(0) as u64)))
+                        .collect(),
+                ));
+                self.as_of = Some(run_id.to_string());
+                Ok(self)
+            }
+            None => Err(versions::unknown_run(
+                run_id,
+                &versions::runs(&self, 5).await.unwrap_or_default(),
+            )),
+        }
+    }
+
+    /// The run this warehouse is read as of, if any.
+    pub fn as_of_run(&self) -> Option<&str> {
+        self.as_of.as_deref()
+    }
+
+    /// The version each table is read at (as of a run, or the latest).
+    pub async fn versions_read(&self) -> Result<versions::Manifest> {
+        let mut out = versions::Manifest::new();
+        for t in self.list().await? {
+            if let Some(v) = self.version(&t).await? {
+                out.insert(t, v as i64);
+            }
+        }
+        Ok(out)
     }
 
     pub fn root(&self) -> &Url {
@@ -192,6 +242,9 @@ impl Warehouse {
     /// `None` when it was never written.
     pub async fn table(&self, name: &str) -> Result<Option<DeltaTable>> {
         let pin = self.pins.as_ref().and_then(|p| p.get(name).copied());
+        if self.as_of.is_some() && pin.is_none() {
+            return Ok(None);
+        }
         match pin {
             None => self.latest(name).await,
             Some(None) => Ok(None),
@@ -322,7 +375,10 @@ impl Warehouse {
         }
         // A table an unfinished run created does not exist yet for readers.
         if let Some(p) = &self.pins {
-            names.retain(|n| !matches!(p.get(n), Some(None)));
+            names.retain(|n| match p.get(n) {
+                Some(v) => v.is_some(),
+                None => self.as_of.is_none(),
+            });
         }
         names.sort();
         Ok(names)
@@ -335,6 +391,17 @@ impl Warehouse {
             None => Err(Error::NoTable {
                 table: name.into(),
                 available: self.list().await.unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// A provider over the table's latest version, whatever the reader's pins.
+    async fn latest_provider(&self, name: &str) -> Result<Arc<dyn TableProvider>> {
+        match self.latest(name).await? {
+            Some(t) => self.provider_of(name, &t).await,
+            None => Err(Error::NoTable {
+                table: name.into(),
+                available: vec![],
             }),
         }
     }

@@ -1,0 +1,92 @@
+//! Time travel for analysts: `table_at('churn_risk', 12)` reads a table at a
+//! Delta version, `table_at('churn_risk', '20241231T…-ab12cd')` as a run left
+//! it. Masking applies exactly as to the current table.
+
+use crate::spec::Personal;
+use crate::warehouse::Warehouse;
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::{DataFusionError, ScalarValue, plan_err};
+use datafusion::logical_expr::Expr;
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub struct TableAt {
+    /// The warehouse without a reader's pins: versions are absolute.
+    pub wh: Warehouse,
+    pub masked: Vec<(String, String, Personal)>,
+}
+
+enum At {
+    Version(i64),
+    Run(String),
+}
+
+impl TableFunctionImpl for TableAt {
+    fn call_with_args(
+        &self,
+        args: TableFunctionArgs,
+    ) -> datafusion::error::Result<Arc<dyn TableProvider>> {
+        let (name, at) = match args.exprs() {
+            [
+                Expr::Literal(ScalarValue::Utf8(Some(t)), _),
+                Expr::Literal(v, _),
+            ] => {
+                let at = match v {
+                    ScalarValue::Int64(Some(n)) => At::Version(*n),
+                    ScalarValue::Utf8(Some(r)) => At::Run(r.clone()),
+                    _ => return usage(),
+                };
+                (t.clone(), at)
+            }
+            _ => return usage(),
+        };
+        // Table functions are planned synchronously; loading a Delta log is
+        // async. The CLI runs on a multi-threaded runtime, so block this
+        // worker only.
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|e| DataFusionError::Plan(format!("table_at needs a runtime: {e}")))?;
+        tokio::task::block_in_place(|| handle.block_on(self.load(&name, at)))
+            .map_err(|e| DataFusionError::Plan(e.to_string()))
+    }
+}
+
+fn usage() -> datafusion::error::Result<Arc<dyn TableProvider>> {
+    plan_err!(
+        "table_at takes a table name and a Delta version or a run id: table_at('churn_risk', 12) or table_at('churn_risk', '20241231T020000Z-ab12cd')"
+    )
+}
+
+impl TableAt {
+    async fn load(&self, name: &str, at: At) -> crate::Result<Arc<dyn TableProvider>> {
+        let version = match at {
+            At::Version(v) => v,
+            At::Run(run) => {
+                let manifest = self.wh.clone().as_of(&run).await?;
+                match manifest.version(name).await? {
+                    Some(v) => v as i64,
+                    None => {
+                        return Err(crate::Error::usage(
+                            format!("table `{name}` did not exist after run `{run}`"),
+                            "`SELECT table_name, version FROM _versions WHERE run_id = '…'` lists what it had",
+                        ));
+                    }
+                }
+            }
+        };
+        let latest = self.wh.version(name).await?.ok_or_else(|| {
+            crate::Error::usage(
+                format!("unknown table `{name}`"),
+                "`\\dt` or `SELECT DISTINCT table_name FROM _versions` lists the tables",
+            )
+        })?;
+        if version < 0 || version as u64 > latest {
+            return Err(crate::Error::usage(
+                format!("table `{name}` has versions 0 to {latest}, not {version}"),
+                "pick a version in range, or a run id",
+            ));
+        }
+        let t = self.wh.table_at(name, version).await?;
+        let provider = self.wh.provider_of(name, &t).await?;
+        super::masked_provider(name, provider, &self.masked)
+    }
+}
