@@ -1,5 +1,6 @@
 //! Integration tests: the real `touchpoint` binary on temporary projects.
 
+mod analyst;
 mod analytics;
 mod checks;
 mod common;
