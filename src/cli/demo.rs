@@ -91,9 +91,38 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
     let dir = p.root.join("out").join("reports");
     let mut path = None;
     for r in &p.reports {
-        let written = crate::report::render(&p, &wh, &r.name, last, &dir).await?;
-        if r.name == "executive_monthly" || path.is_none() {
-            path = Some(written);
+        // A quarterly report covers the last full quarter.
+        let mut period = last;
+        while r.quarterly && period.month % 3 != 0 {
+            period = period.prev();
+        }
+        // Parameters take their defaults; one without is burst over its values.
+        let mut requests = vec![crate::report::Request {
+            report: r.name.clone(),
+            period,
+            params: Default::default(),
+        }];
+        for (name, spec) in &r.params {
+            let values = match &spec.default {
+                Some(d) => vec![d.clone()],
+                None => crate::report::param_values(&p, &wh, r, name).await?,
+            };
+            requests = requests
+                .into_iter()
+                .flat_map(|req| {
+                    values.iter().map(move |v| {
+                        let mut req = req.clone();
+                        req.params.insert(name.clone(), v.clone());
+                        req
+                    })
+                })
+                .collect();
+        }
+        for req in &requests {
+            let written = crate::report::render(&p, &wh, req, &dir).await?;
+            if r.name == "executive_monthly" || path.is_none() {
+                path = Some(written);
+            }
         }
     }
     if let Some(path) = path {

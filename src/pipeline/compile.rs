@@ -1061,6 +1061,7 @@ impl<'a> Compiler<'a> {
             crate::quality::CHECKS,
             crate::steps::MODEL_METRICS,
             crate::steps::MODEL_PARAMS,
+            crate::warehouse::versions::VERSIONS,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -1092,11 +1093,88 @@ impl<'a> Compiler<'a> {
                 );
                 continue;
             }
+            let locale = match r.locale.as_deref() {
+                None | Some("en") => crate::report::format::Locale::En,
+                Some("zh-CN") => crate::report::format::Locale::ZhCn,
+                Some(other) => {
+                    self.err(
+                        &format!("{at}.locale"),
+                        format!("unknown locale `{other}`"),
+                        Some("locales: en, zh-CN".into()),
+                    );
+                    continue;
+                }
+            };
+            let quarterly = match r.cadence.as_deref() {
+                None | Some("month") => false,
+                Some("quarter") => true,
+                Some(other) => {
+                    self.err(
+                        &format!("{at}.cadence"),
+                        format!("unknown cadence `{other}`"),
+                        Some("cadences: month, quarter".into()),
+                    );
+                    continue;
+                }
+            };
+            for (p, spec) in &r.params.0 {
+                if spec.values.is_some() == spec.values_from.is_some() {
+                    self.err(
+                        &format!("{at}.params.{p}"),
+                        format!("parameter `{p}` needs `values: [...]` or `values_from: table.column` (one of them)"),
+                        None,
+                    );
+                }
+                if let Some(vf) = &spec.values_from {
+                    let ok = vf
+                        .split_once('.')
+                        .is_some_and(|(t, _)| r.tables.iter().any(|x| x == t));
+                    if !ok {
+                        self.err(
+                            &format!("{at}.params.{p}.values_from"),
+                            format!("`{vf}` is not `table.column` of a table this report reads"),
+                            Some(format!("tables: {}", r.tables.join(", "))),
+                        );
+                    }
+                }
+                if let (Some(d), Some(vals)) = (&spec.default, &spec.values)
+                    && !vals.contains(d)
+                {
+                    self.err(
+                        &format!("{at}.params.{p}.default"),
+                        format!("default `{d}` is not one of the values"),
+                        Some(format!("values: {}", vals.join(", "))),
+                    );
+                }
+            }
+            for (i, a) in r.actions.iter().enumerate() {
+                if !r.tables.contains(&a.table) {
+                    self.err(
+                        &format!("{at}.actions.{i}.table"),
+                        format!("`{}` is not one of this report's tables", a.table),
+                        Some(format!("tables: {}", r.tables.join(", "))),
+                    );
+                }
+                if !matches!(a.priority.as_deref(), None | Some("high" | "medium" | "low")) {
+                    self.err(
+                        &format!("{at}.actions.{i}.priority"),
+                        "priority is high, medium or low",
+                        None,
+                    );
+                }
+            }
             out.push(Report {
                 name: name.clone(),
                 template,
                 title: r.title.clone(),
                 tables: r.tables.clone(),
+                locale,
+                currency: r.currency.clone().unwrap_or_else(|| spec.currency.clone()),
+                quarterly,
+                min_cell: r.min_cell.unwrap_or(30),
+                stale_after_days: r.stale_after_days.unwrap_or(7),
+                params: r.params.0.clone(),
+                actions: r.actions.clone(),
             });
         }
         out

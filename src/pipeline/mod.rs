@@ -219,6 +219,13 @@ pub struct Report {
     pub template: PathBuf,
     pub title: Option<String>,
     pub tables: Vec<String>,
+    pub locale: crate::report::format::Locale,
+    pub currency: String,
+    pub quarterly: bool,
+    pub min_cell: u32,
+    pub stale_after_days: u32,
+    pub params: Vec<(String, crate::spec::ParamSpec)>,
+    pub actions: Vec<crate::spec::ActionSpec>,
 }
 
 impl Pipeline {

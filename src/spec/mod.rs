@@ -316,6 +316,49 @@ pub struct ReportSpec {
     pub title: Option<String>,
     /// Warehouse tables the template reads (each becomes a list of rows).
     pub tables: Vec<String>,
+    /// `en` (default) or `zh-CN`: labels, numbers and dates.
+    pub locale: Option<String>,
+    /// The currency amounts are shown in (default: the pipeline's).
+    pub currency: Option<String>,
+    /// `month` (default) or `quarter` (`--period 2024-Q4`).
+    pub cadence: Option<String>,
+    /// Cells with fewer responses than this are suppressed (default 30).
+    pub min_cell: Option<u32>,
+    /// A source whose newest row is older than this many days before the
+    /// period's end is stale, and every figure built from it says so (default 7).
+    pub stale_after_days: Option<u32>,
+    /// Parameters (`--param name=value`, `--each name`); a table with the
+    /// parameter's column shows only the rows for its value.
+    #[serde(default)]
+    pub params: Ordered<ParamSpec>,
+    /// "What to act on": rules over the report's tables for the period.
+    #[serde(default)]
+    pub actions: Vec<ActionSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamSpec {
+    pub description: Option<String>,
+    /// The allowed values...
+    pub values: Option<Vec<String>>,
+    /// ...or `table.column`: its distinct values in the warehouse.
+    pub values_from: Option<String>,
+    pub default: Option<String>,
+    /// The column holding the parameter in the report's tables (default: its name).
+    pub column: Option<String>,
+}
+
+/// A rule: every row of `table` in the period matching `when` (a SQL
+/// condition) becomes an action, `say` with `{column}` filled in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionSpec {
+    pub table: String,
+    pub when: String,
+    pub say: String,
+    /// `high` (default), `medium` or `low`: the list is ordered by it.
+    pub priority: Option<String>,
 }
 
 /// A YAML scalar as text (seed rows, test rows); `None` for null.
