@@ -12,5 +12,6 @@ mod formats;
 mod incremental;
 mod metrics;
 mod s3;
+mod shell;
 mod unit;
 mod validate;
