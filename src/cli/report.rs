@@ -151,7 +151,10 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
 fn parse_period(s: &str, quarterly: bool) -> Result<Period> {
     if let Some((y, q)) = s.split_once("-Q") {
         let (Ok(year), Ok(q)) = (y.parse::<i32>(), q.parse::<u32>()) else {
-            return Err(crate::Error::usage(format!("`{s}` is not a quarter"), "e.g. --period 2024-Q4"));
+            return Err(crate::Error::usage(
+                format!("`{s}` is not a quarter"),
+                "e.g. --period 2024-Q4",
+            ));
         };
         if !quarterly || !(1..=4).contains(&q) {
             return Err(crate::Error::usage(

@@ -1155,7 +1155,10 @@ impl<'a> Compiler<'a> {
                         Some(format!("tables: {}", r.tables.join(", "))),
                     );
                 }
-                if !matches!(a.priority.as_deref(), None | Some("high" | "medium" | "low")) {
+                if !matches!(
+                    a.priority.as_deref(),
+                    None | Some("high" | "medium" | "low")
+                ) {
                     self.err(
                         &format!("{at}.actions.{i}.priority"),
                         "priority is high, medium or low",

@@ -80,6 +80,8 @@ fn lines(b: &RecordBatch) -> Vec<String> {
                                     .map(|x| x.value(r))
                             })
                             .unwrap_or(f64::NAN);
+                        // -0.0 and 0.0 are the same number to a reader.
+                        let x = if x == 0.0 { 0.0 } else { x };
                         format!("{x:.9e}")
                     } else {
                         datafusion::arrow::util::display::ArrayFormatter::try_new(a, &opts)

@@ -140,10 +140,19 @@ mod tests {
     #[test]
     fn chinese_amounts_use_wan_and_yi() {
         let zh = Locale::ZhCn;
-        assert_eq!(money_in(&Value::from(123_456_789.0), "HKD", zh), "1.23亿 HKD");
-        assert_eq!(money_in(&Value::from(45_213_000.0), "CNY", zh), "4,521.3万 CNY");
+        assert_eq!(
+            money_in(&Value::from(123_456_789.0), "HKD", zh),
+            "1.23亿 HKD"
+        );
+        assert_eq!(
+            money_in(&Value::from(45_213_000.0), "CNY", zh),
+            "4,521.3万 CNY"
+        );
         assert_eq!(money_in(&Value::from(1234.4), "CNY", zh), "1,234 CNY");
-        assert_eq!(money_in(&Value::from(12_345_678.0), "HKD", Locale::En), "HKD 12.3M");
+        assert_eq!(
+            money_in(&Value::from(12_345_678.0), "HKD", Locale::En),
+            "HKD 12.3M"
+        );
         assert_eq!(period_label("2024-12", zh), "2024年12月");
         assert_eq!(period_label("2024-Q4", zh), "2024年第4季度");
         assert_eq!(period_label("2024-03", Locale::En), "Mar 2024");

@@ -27,7 +27,11 @@ pub fn catalog(dir: &Path, locale: Locale) -> Catalog {
 }
 
 /// `key` translated, with `{name}` filled from the keyword arguments.
-pub fn translate(catalog: &Catalog, key: &str, kwargs: &Kwargs) -> Result<String, minijinja::Error> {
+pub fn translate(
+    catalog: &Catalog,
+    key: &str,
+    kwargs: &Kwargs,
+) -> Result<String, minijinja::Error> {
     let mut text = catalog.get(key).cloned().unwrap_or_else(|| key.to_string());
     for name in kwargs.args() {
         let v: Value = kwargs.get(name)?;

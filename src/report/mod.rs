@@ -67,11 +67,21 @@ pub fn period_key(period: Period, quarterly: bool) -> String {
 /// Where a rendered report lands: `report-2024-12.html`, with parameter
 /// values appended (`branch_network-2024-12-kowloon.html`).
 pub fn output_path(out_dir: &Path, report: &Report, req: &Request) -> PathBuf {
-    let mut name = format!("{}-{}", report.name, period_key(req.period, report.quarterly));
+    let mut name = format!(
+        "{}-{}",
+        report.name,
+        period_key(req.period, report.quarterly)
+    );
     for (_, v) in &req.params {
         let slug: String = v
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
             .collect();
         name.push('-');
         name.push_str(&slug);
@@ -106,7 +116,10 @@ pub async fn render(
     };
     let period = req.period;
     let months: Vec<String> = if spec.quarterly {
-        (0..3).rev().map(|i| months_back(period, i).to_string()).collect()
+        (0..3)
+            .rev()
+            .map(|i| months_back(period, i).to_string())
+            .collect()
     } else {
         vec![period.to_string()]
     };
@@ -219,7 +232,12 @@ async fn filtered(
         .schema()
         .fields()
         .iter()
-        .filter(|f| !matches!(f.data_type(), DataType::List(_) | DataType::Struct(_) | DataType::Map(..)))
+        .filter(|f| {
+            !matches!(
+                f.data_type(),
+                DataType::List(_) | DataType::Struct(_) | DataType::Map(..)
+            )
+        })
         .map(|f| col(format!("\"{}\"", f.name())).sort(true, true))
         .collect();
     df.sort(order).map_err(|e| e.to_string())
@@ -283,31 +301,47 @@ async fn quality(
             run.replace('\'', "''")
         );
         for c in read(crate::quality::CHECKS, sql).await.unwrap_or_default() {
-            let table = c.get_attr("table_name").map(|v| v.to_string()).unwrap_or_default();
+            let table = c
+                .get_attr("table_name")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
             let msg = format!(
                 "check {} on {}: {} ({} rows)",
-                c.get_attr("check_name").map(|v| v.to_string()).unwrap_or_default(),
+                c.get_attr("check_name")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
                 table,
-                c.get_attr("status").map(|v| v.to_string()).unwrap_or_default(),
-                c.get_attr("failing").map(|v| v.to_string()).unwrap_or_default(),
+                c.get_attr("status")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+                c.get_attr("failing")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
             );
             issues.entry(table).or_default().push(msg);
         }
     }
     if pipeline.models.iter().any(|m| m.name == "data_freshness") {
-        let end = period.next().first_day() - chrono::Duration::days(i64::from(spec.stale_after_days));
+        let end =
+            period.next().first_day() - chrono::Duration::days(i64::from(spec.stale_after_days));
         let sql = "SELECT source, newest FROM data_freshness ORDER BY source".to_string();
         for r in read("data_freshness", sql).await.unwrap_or_default() {
-            let source = r.get_attr("source").map(|v| v.to_string()).unwrap_or_default();
-            let newest = r.get_attr("newest").map(|v| v.to_string()).unwrap_or_default();
+            let source = r
+                .get_attr("source")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            let newest = r
+                .get_attr("newest")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
             let day = chrono::NaiveDate::parse_from_str(newest.get(..10).unwrap_or(""), "%Y-%m-%d");
             if let Ok(d) = day
                 && d < end
             {
-                issues
-                    .entry(source)
-                    .or_default()
-                    .push(format!("stale: newest {} row is from {d}", newest.get(..10).unwrap_or("")));
+                issues.entry(source).or_default().push(format!(
+                    "stale: newest {} row is from {d}",
+                    newest.get(..10).unwrap_or("")
+                ));
             }
         }
     }
@@ -370,9 +404,18 @@ async fn actions(
                 .filter(cast(col("period"), DataType::Utf8).in_list(list, false))
                 .map_err(|e| aerr(e.to_string()))?;
         }
-        let cond = df.parse_sql_expr(&a.when).map_err(|e| aerr(crate::sql::describe_error(&e)))?;
-        let df = df.filter(cond).map_err(|e| aerr(crate::sql::describe_error(&e)))?;
-        let batches = df.limit(0, Some(20)).map_err(|e| aerr(e.to_string()))?.collect().await.map_err(|e| aerr(crate::sql::describe_error(&e)))?;
+        let cond = df
+            .parse_sql_expr(&a.when)
+            .map_err(|e| aerr(crate::sql::describe_error(&e)))?;
+        let df = df
+            .filter(cond)
+            .map_err(|e| aerr(crate::sql::describe_error(&e)))?;
+        let batches = df
+            .limit(0, Some(20))
+            .map_err(|e| aerr(e.to_string()))?
+            .collect()
+            .await
+            .map_err(|e| aerr(crate::sql::describe_error(&e)))?;
         let priority = a.priority.clone().unwrap_or_else(|| "high".into());
         let rank = match priority.as_str() {
             "high" => 0,
@@ -444,7 +487,11 @@ pub fn write_index(out_dir: &Path) -> Result<(), Error> {
         let period = stem
             .match_indices('-')
             .map(|(i, _)| &stem[i + 1..])
-            .find(|rest| rest.len() >= 7 && rest[..4].chars().all(|c| c.is_ascii_digit()) && &rest[4..5] == "-")
+            .find(|rest| {
+                rest.len() >= 7
+                    && rest[..4].chars().all(|c| c.is_ascii_digit())
+                    && &rest[4..5] == "-"
+            })
             .map(|rest| rest[..7].to_string())
             .unwrap_or_else(|| "other".into());
         by_period.entry(period).or_default().push(f.clone());
@@ -488,7 +535,9 @@ pub fn pdf(html: &Path) -> Result<PathBuf, Error> {
     let out = html.with_extension("pdf");
     // A fresh profile per print: Chromium refuses to share one.
     let profile = std::env::temp_dir().join(format!("touchpoint-pdf-{}", std::process::id()));
-    let abs = std::fs::canonicalize(html).map_err(|e| Error::Pdf { reason: e.to_string() })?;
+    let abs = std::fs::canonicalize(html).map_err(|e| Error::Pdf {
+        reason: e.to_string(),
+    })?;
     let status = std::process::Command::new(&browser)
         .args([
             "--headless",
@@ -504,13 +553,18 @@ pub fn pdf(html: &Path) -> Result<PathBuf, Error> {
         .arg(format!("--print-to-pdf={}", out.display()))
         .arg(format!("file://{}", abs.display()))
         .output()
-        .map_err(|e| Error::Pdf { reason: e.to_string() })?;
+        .map_err(|e| Error::Pdf {
+            reason: e.to_string(),
+        })?;
     let _ = std::fs::remove_dir_all(&profile);
     if !status.status.success() || !out.is_file() {
         return Err(Error::Pdf {
             reason: format!(
                 "{browser} failed: {}",
-                String::from_utf8_lossy(&status.stderr).lines().last().unwrap_or("")
+                String::from_utf8_lossy(&status.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
             ),
         });
     }
@@ -541,7 +595,9 @@ pub fn environment(dir: &Path, currency: &str, locale: format::Locale) -> Enviro
     });
     let cur = currency.to_string();
     env.add_filter("money", move |v: Value| format::money_in(&v, &cur, locale));
-    env.add_filter("period_label", move |v: String| format::period_label(&v, locale));
+    env.add_filter("period_label", move |v: String| {
+        format::period_label(&v, locale)
+    });
     let catalog = i18n::catalog(dir, locale);
     env.add_function("t", move |key: String, kwargs: minijinja::value::Kwargs| {
         i18n::translate(&catalog, &key, &kwargs)
@@ -630,7 +686,8 @@ pub async fn param_values(
     };
     let ctx = crate::sql::session();
     let provider = wh.provider(table).await.map_err(|e| terr(e.to_string()))?;
-    ctx.register_table("t", provider).map_err(|e| terr(e.to_string()))?;
+    ctx.register_table("t", provider)
+        .map_err(|e| terr(e.to_string()))?;
     let df = ctx
         .sql(&format!(
             "SELECT DISTINCT CAST(\"{column}\" AS VARCHAR) AS v FROM t WHERE \"{column}\" IS NOT NULL ORDER BY v"

@@ -141,7 +141,7 @@ pub fn snapshot(dir: &Path, env: Env, extracts: &str) -> BTreeMap<String, Vec<St
         let t = row["table_name"].as_str().expect("name").to_string();
         let sql = match t.as_str() {
             // Logs of each run: they grow by design.
-            "_runs" | "_checks" | "_model_metrics" | "_model_params" => continue,
+            "_runs" | "_checks" | "_model_metrics" | "_model_params" | "_versions" => continue,
             // Run ids, load times and modification times differ between
             // equal loads; what was loaded does not.
             "_loaded_files" => format!(

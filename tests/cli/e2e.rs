@@ -190,7 +190,198 @@ fn demo_bank_end_to_end() {
         !html.contains("src=\"http") && !html.contains("href=\"http"),
         "external reference in report"
     );
-    browser_check(html_path);
+    browser_check(html_path, 5);
+
+    // Every report renders and passes the browser checks: the quarterly,
+    // a drill-down with a parameter, the Chinese edition, and the branch
+    // network burst into one file per region.
+    let mut rendered: Vec<(String, usize)> = Vec::new();
+    for (args, charts) in [
+        (
+            vec!["report", "executive_quarterly", "--period", "2024-Q1"],
+            4,
+        ),
+        (
+            vec![
+                "report",
+                "segment_drilldown",
+                "--period",
+                "2024-03",
+                "--param",
+                "tier=Advance",
+            ],
+            4,
+        ),
+        (
+            vec!["report", "executive_monthly_zh", "--period", "2024-03"],
+            5,
+        ),
+        (
+            vec![
+                "report",
+                "branch_network",
+                "--period",
+                "2024-03",
+                "--each",
+                "region",
+            ],
+            1,
+        ),
+    ] {
+        for line in ok(dir, &args).lines() {
+            rendered.push((line.trim().to_string(), charts));
+        }
+    }
+    assert_eq!(rendered.len(), 6, "{rendered:?}");
+    for (path, charts) in &rendered {
+        browser_check(Path::new(path), *charts);
+    }
+    // A burst file holds only its region's branches (B05-B08 are Kowloon).
+    let kowloon = std::fs::read_to_string(
+        rendered
+            .iter()
+            .find(|(p, _)| p.ends_with("branch_network-2024-03-kowloon.html"))
+            .map(|(p, _)| p)
+            .expect("kowloon file"),
+    )
+    .expect("read");
+    assert!(kowloon.contains("B05") && kowloon.contains("B08"));
+    assert!(
+        !kowloon.contains("B01 ") && !kowloon.contains("B09 "),
+        "other regions' branches"
+    );
+    // A parameter value that is not declared is refused with the values.
+    let out = crate::common::touchpoint(
+        dir,
+        &[
+            "report",
+            "segment_drilldown",
+            "--period",
+            "2024-03",
+            "--param",
+            "tier=Gold",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("values: Premier Top, Premier, Advance, Personal"),
+        "{err}"
+    );
+    // The Chinese edition: labels and 万/亿 amounts.
+    let zh = std::fs::read_to_string(&rendered[2].0).expect("zh report");
+    assert!(
+        zh.contains("<html lang=\"zh-CN\">") && zh.contains("关键指标") && zh.contains("2024年3月")
+    );
+    assert!(
+        zh.contains("万 HKD") || zh.contains("亿 HKD"),
+        "amounts in 万/亿"
+    );
+    // index.html lists every rendered report by period.
+    let index = std::fs::read_to_string(dir.join("out/reports/index.html")).expect("index");
+    for f in [
+        "executive_monthly-2024-03.html",
+        "executive_quarterly-2024-Q1.html",
+        "branch_network-2024-03-kowloon.html",
+    ] {
+        assert!(index.contains(f), "{f} missing from index.html");
+    }
+
+    // "What changed": per dimension the mix, rate and interaction effects add
+    // up to the NPS change that kpi_monthly computes on its own.
+    let kpi = query(
+        dir,
+        "SELECT period, nps FROM kpi_monthly WHERE period IN ('2024-02', '2024-03') ORDER BY period",
+    );
+    let change = crate::common::f(&kpi[1], "nps") - crate::common::f(&kpi[0], "nps");
+    for r in query(
+        dir,
+        "SELECT dimension, SUM(mix_effect) + SUM(rate_effect) + SUM(interaction_effect) AS total \
+         FROM kpi_change WHERE period = '2024-03' AND metric = 'nps' GROUP BY dimension",
+    ) {
+        crate::common::close(
+            crate::common::f(&r, "total"),
+            change,
+            "mix + rate + interaction = change",
+        );
+    }
+
+    // --pdf prints through headless Chromium.
+    let pdf_dir = tmp.path().join("pdf");
+    let out = ok(
+        dir,
+        &[
+            "report",
+            "executive_monthly",
+            "--period",
+            "2024-03",
+            "--pdf",
+            "--out",
+            pdf_dir.to_str().expect("utf-8"),
+        ],
+    );
+    let pdf = out.lines().find(|l| l.ends_with(".pdf")).expect("pdf path");
+    let bytes = std::fs::read(pdf.trim()).expect("pdf");
+    assert!(
+        bytes.starts_with(b"%PDF") && bytes.len() > 10_000,
+        "a printed PDF"
+    );
+
+    // --as-of: after a newer run changed the tables, the report of an
+    // earlier run re-renders byte for byte (apart from the render time).
+    let runs = query(
+        dir,
+        "SELECT run_id FROM _versions ORDER BY written_at DESC LIMIT 1",
+    );
+    let earlier = runs[0]["run_id"].as_str().expect("run id").to_string();
+    let before_html = std::fs::read_to_string(html_path).expect("report");
+    let mut fh = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&survey)
+        .expect("open");
+    writeln!(
+        fh,
+        "R0000001,C0000002,2024-03-16T02:00:00Z,online,app,post,5,10,1,3,great"
+    )
+    .expect("append");
+    drop(fh);
+    ok(
+        dir,
+        &["run", "pipelines/monthly_cx.yaml", "--period", "2024-03"],
+    );
+    let latest = ok(dir, &["report", "executive_monthly", "--period", "2024-03"]);
+    let latest_html = std::fs::read_to_string(latest.trim()).expect("report");
+    let again_dir = tmp.path().join("again");
+    let again = ok(
+        dir,
+        &[
+            "report",
+            "executive_monthly",
+            "--period",
+            "2024-03",
+            "--as-of",
+            &earlier,
+            "--out",
+            again_dir.to_str().expect("utf-8"),
+        ],
+    );
+    let again_html = std::fs::read_to_string(again.trim()).expect("report");
+    let stable = |h: &str| -> String {
+        h.lines()
+            .filter(|l| !l.contains("touchpoint</p>"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_ne!(
+        stable(&latest_html),
+        stable(&before_html),
+        "the newer run changed the report"
+    );
+    assert_eq!(
+        stable(&again_html),
+        stable(&before_html),
+        "--as-of re-renders the earlier report exactly"
+    );
+    assert!(again_html.contains(&earlier));
 }
 
 /// A run that fails half-way (a corrupt extract in its second period) puts
@@ -324,10 +515,39 @@ fn page_requests(log: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The console messages a page logs in headless Chromium.
+fn chromium_console(page: &Path, work: &Path) -> Vec<String> {
+    let out = std::process::Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            work.join("profile").display()
+        ))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run chromium");
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains(":CONSOLE"))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Render in headless Chromium: the page must draw its charts and make no
 /// network request. A control page with an external image proves the
 /// request detector can fail.
-fn browser_check(html: &Path) {
+fn browser_check(html: &Path, min_charts: usize) {
     let tmp = tempfile::tempdir().expect("tmp");
     let control = tmp.path().join("control.html");
     std::fs::write(
@@ -339,6 +559,17 @@ fn browser_check(html: &Path) {
     assert!(
         seen.iter().any(|u| u.contains("127.0.0.1:9")),
         "the request detector missed a control request: {seen:?}"
+    );
+
+    let noisy = tmp.path().join("noisy.html");
+    std::fs::write(
+        &noisy,
+        "<html><body><script>console.error('control')</script></body></html>",
+    )
+    .expect("control page");
+    assert!(
+        !chromium_console(&noisy, tmp.path()).is_empty(),
+        "the console detector missed a control message"
     );
 
     let shot = tmp.path().join("report.png");
@@ -357,19 +588,42 @@ fn browser_check(html: &Path) {
     );
     if let Ok(dir) = std::env::var("TOUCHPOINT_ARTIFACTS") {
         let _ = std::fs::create_dir_all(&dir);
-        let _ = std::fs::copy(&shot, Path::new(&dir).join("executive_monthly.png"));
+        let name = html
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let _ = std::fs::copy(&shot, Path::new(&dir).join(format!("{name}.png")));
     }
     // The DOM Chromium built holds the charts: one SVG per chart, each with
     // drawn marks, not empty frames.
     let (dom, _) = chromium_run(html, "--dump-dom", tmp.path());
     let charts = dom.matches("<svg").count();
     assert!(
-        charts >= 5,
-        "expected at least 5 charts, the browser built {charts}"
+        charts >= min_charts,
+        "expected at least {min_charts} charts, the browser built {charts}"
     );
+    // Every chart has a text alternative: an aria-label on the <svg>.
+    for svg in dom.split("<svg").skip(1) {
+        let tag = svg.split('>').next().unwrap_or_default();
+        assert!(
+            tag.contains("aria-label=\""),
+            "a chart without a text alternative: <svg{tag}>"
+        );
+    }
+    // Survey text is shown as text: the DOM has no script element at all.
     assert!(
-        dom.matches("<rect").count() > 20
-            && dom.matches("<polyline").count() + dom.matches("<path").count() >= 2,
-        "charts have no marks"
+        !dom.contains("<script"),
+        "a script element in the rendered report"
+    );
+    // No console message: Chromium logs them to stderr as CONSOLE lines.
+    let console = chromium_console(html, tmp.path());
+    assert!(console.is_empty(), "console messages: {console:?}");
+    let marks: usize = ["<rect", "<polyline", "<path", "<circle"]
+        .iter()
+        .map(|m| dom.matches(m).count())
+        .sum();
+    assert!(
+        marks >= 4 * min_charts,
+        "charts have no marks ({marks} for {charts} charts)"
     );
 }
