@@ -93,7 +93,7 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
     for r in &p.reports {
         // A quarterly report covers the last full quarter.
         let mut period = last;
-        while r.quarterly && period.month % 3 != 0 {
+        while r.quarterly && !period.month.is_multiple_of(3) {
             period = period.prev();
         }
         // Parameters take their defaults; one without is burst over its values.

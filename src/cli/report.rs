@@ -167,7 +167,7 @@ fn parse_period(s: &str, quarterly: bool) -> Result<Period> {
     let p: Period = s
         .parse()
         .map_err(|e: String| crate::Error::usage(e, "e.g. --period 2024-12"))?;
-    if quarterly && p.month % 3 != 0 {
+    if quarterly && !p.month.is_multiple_of(3) {
         return Err(crate::Error::usage(
             format!("`{s}` does not end a quarter"),
             format!("e.g. --period {}-Q{}", p.year, p.month.div_ceil(3)),

@@ -57,10 +57,13 @@ mod tests {
         )]));
         let kw = Kwargs::from_iter([("change", Value::from("+1.5"))]);
         assert_eq!(
-            translate(&cat, "NPS moved {change} points", &kw).unwrap(),
+            translate(&cat, "NPS moved {change} points", &kw).expect("translate"),
             "NPS 变动 +1.5 分"
         );
         let none = Kwargs::from_iter(std::iter::empty::<(&str, Value)>());
-        assert_eq!(translate(&cat, "Customers", &none).unwrap(), "Customers");
+        assert_eq!(
+            translate(&cat, "Customers", &none).expect("translate"),
+            "Customers"
+        );
     }
 }

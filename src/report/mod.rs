@@ -72,7 +72,7 @@ pub fn output_path(out_dir: &Path, report: &Report, req: &Request) -> PathBuf {
         report.name,
         period_key(req.period, report.quarterly)
     );
-    for (_, v) in &req.params {
+    for v in req.params.values() {
         let slug: String = v
             .chars()
             .map(|c| {

@@ -20,8 +20,8 @@ fn write_project(dir: &Path, grants: &str) {
     std::fs::write(dir.join("data/customers.csv"), customers).expect("write");
     // The last row has a bad amount: quarantined with its card number.
     let mut cards = String::from("txn_id,card_number,customer_id,amount\n");
-    for i in 0..3 {
-        cards.push_str(&format!("T{i},{},C{i},{}.00\n", CARDS[i], 100 * (i + 1)));
+    for (i, card) in CARDS.iter().enumerate() {
+        cards.push_str(&format!("T{i},{card},C{i},{}.00\n", 100 * (i + 1)));
     }
     cards.push_str(&format!("T9,{},C0,lots\n", CARDS[0]));
     std::fs::write(dir.join("data/cards.csv"), cards).expect("write");
