@@ -11,9 +11,10 @@ fn three_mistakes_three_located_errors() {
     let yaml = std::fs::read_to_string(&file).expect("pipeline");
     // 1. an unknown key, 2. a missing file, 3. SQL naming a missing column.
     let yaml = yaml
-        .replace(
+        .replacen(
             "    title: Customer experience",
             "    titel: Customer experience",
+            1,
         )
         .replace(
             "sql: ../queries/data_freshness.sql",
