@@ -105,7 +105,7 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
         for (name, spec) in &r.params {
             let values = match &spec.default {
                 Some(d) => vec![d.clone()],
-                None => crate::report::param_values(&p, &wh, r, name).await?,
+                None => crate::report::param_values(&wh, r, name).await?,
             };
             requests = requests
                 .into_iter()

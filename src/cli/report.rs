@@ -101,7 +101,7 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
     for (name, _) in &spec.params {
         allowed.insert(
             name.clone(),
-            crate::report::param_values(&p, &wh, spec, name).await?,
+            crate::report::param_values(&wh, spec, name).await?,
         );
     }
     for (k, v) in &params {

@@ -128,15 +128,15 @@ pub async fn render(
     let mut tables: BTreeMap<String, Value> = BTreeMap::new();
     let mut versions: BTreeMap<String, i64> = BTreeMap::new();
     for t in &spec.tables {
-        let Some(v) = wh.version(t).await.map_err(|e| terr(t, e.to_string()))? else {
+        let Some((v, df)) = filtered(&ctx, wh, spec, req, t)
+            .await
+            .map_err(|e| terr(t, e))?
+        else {
             // A table no run has written yet (`_checks` without checks): no rows.
             tables.insert(t.clone(), Value::from(Vec::<Value>::new()));
             continue;
         };
-        versions.insert(t.clone(), v as i64);
-        let df = filtered(&ctx, wh, spec, req, t)
-            .await
-            .map_err(|e| terr(t, e))?;
+        versions.insert(t.clone(), v);
         let rows = collect_rows(df, report, t).await?;
         tables.insert(t.clone(), Value::from(rows));
     }
@@ -204,16 +204,22 @@ pub async fn render(
 
 /// A report table as the report sees it: only the rows of its parameters'
 /// values, in one deterministic order (every column ascending), so the same
-/// table versions always render the same bytes.
+/// table versions always render the same bytes. With the version read;
+/// `None` when no run has written the table.
 async fn filtered(
     ctx: &datafusion::prelude::SessionContext,
     wh: &Warehouse,
     spec: &Report,
     req: &Request,
     table: &str,
-) -> Result<datafusion::dataframe::DataFrame, String> {
+) -> Result<Option<(i64, datafusion::dataframe::DataFrame)>, String> {
     use datafusion::logical_expr::{cast, col, lit};
-    let provider = wh.provider(table).await.map_err(|e| e.to_string())?;
+    // One log read per table: its version and its provider.
+    let Some(t) = wh.table(table).await.map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let version = t.version().unwrap_or_default() as i64;
+    let provider = wh.provider_of(table, &t).await.map_err(|e| e.to_string())?;
     let mut df = ctx.read_table(provider).map_err(|e| e.to_string())?;
     for (name, value) in &req.params {
         let column = spec
@@ -240,7 +246,9 @@ async fn filtered(
         })
         .map(|f| col(format!("\"{}\"", f.name())).sort(true, true))
         .collect();
-    df.sort(order).map_err(|e| e.to_string())
+    df.sort(order)
+        .map(|df| Some((version, df)))
+        .map_err(|e| e.to_string())
 }
 
 async fn collect_rows(
@@ -394,10 +402,9 @@ async fn actions(
             report: req.report.clone(),
             reason: format!("actions[{i}] (`{}`): {reason}", a.when),
         };
-        if wh.version(&a.table).await.ok().flatten().is_none() {
+        let Some((_, mut df)) = filtered(ctx, wh, spec, req, &a.table).await.map_err(aerr)? else {
             continue;
-        }
-        let mut df = filtered(ctx, wh, spec, req, &a.table).await.map_err(aerr)?;
+        };
         if df.schema().has_column_with_unqualified_name("period") {
             let list = months.iter().map(|m| lit(m.clone())).collect();
             df = df
@@ -424,7 +431,7 @@ async fn actions(
         };
         for b in &batches {
             for row in batch_rows(b) {
-                let text = fill(&a.say, &row, spec.locale);
+                let text = fill(&a.say, &row);
                 out.push((
                     rank,
                     minijinja::context! { text => text, priority => priority.clone(), table => a.table.clone() },
@@ -438,7 +445,7 @@ async fn actions(
 
 /// `say` with `{column}` replaced by the row's value (numbers grouped, at
 /// most two decimals).
-fn fill(say: &str, row: &Value, _locale: format::Locale) -> String {
+fn fill(say: &str, row: &Value) -> String {
     let mut out = String::new();
     let mut rest = say;
     while let Some(open) = rest.find('{') {
@@ -664,12 +671,7 @@ pub fn batch_rows(b: &RecordBatch) -> Vec<Value> {
 
 /// The values a report parameter takes: its `values:`, or the distinct
 /// values of its `values_from: table.column` in the warehouse, sorted.
-pub async fn param_values(
-    _pipeline: &Pipeline,
-    wh: &Warehouse,
-    spec: &Report,
-    name: &str,
-) -> Result<Vec<String>, Error> {
+pub async fn param_values(wh: &Warehouse, spec: &Report, name: &str) -> Result<Vec<String>, Error> {
     let Some((_, p)) = spec.params.iter().find(|(n, _)| n == name) else {
         return Ok(Vec::new());
     };

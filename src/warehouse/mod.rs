@@ -216,17 +216,6 @@ impl Warehouse {
         self.as_of.as_deref()
     }
 
-    /// The version each table is read at (as of a run, or the latest).
-    pub async fn versions_read(&self) -> Result<versions::Manifest> {
-        let mut out = versions::Manifest::new();
-        for t in self.list().await? {
-            if let Some(v) = self.version(&t).await? {
-                out.insert(t, v as i64);
-            }
-        }
-        Ok(out)
-    }
-
     pub fn root(&self) -> &Url {
         &self.root
     }
