@@ -19,6 +19,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionContext, col, lit};
 use futures::StreamExt;
@@ -98,6 +99,7 @@ pub async fn run(
         changed: HashSet::new(),
         checks: Vec::new(),
         reference_cache: HashMap::new(),
+        bookkeeping: Vec::new(),
         loaded_files: None,
         written: BTreeMap::new(),
     };
@@ -247,6 +249,8 @@ struct Runner<'a> {
     loaded_files: Option<incremental::LoadedFiles>,
     /// Table → the last version this run committed (for `_versions`).
     written: BTreeMap<String, i64>,
+    /// The wave's quarantine and loaded-file rows, with how to write them.
+    bookkeeping: Vec<(WriteMode, RecordBatch, RecordBatch)>,
 }
 
 impl Runner<'_> {
@@ -277,7 +281,7 @@ impl Runner<'_> {
             ctx,
             name,
             stream,
-            mode,
+            (mode, None),
             &self.run_id,
             &self.commits,
         )
@@ -473,6 +477,67 @@ impl Runner<'_> {
         for e in executed {
             self.finish_load(e).await?;
         }
+        self.flush_bookkeeping().await
+    }
+
+    /// Commit the wave's quarantine and loaded-file rows: one commit per
+    /// table for its reloads (each replaces its source+period, so a re-run
+    /// that fixed an extract clears the old rejects) and one for its
+    /// appends (which add). Per load this was two commits each, and every
+    /// commit replays the table's growing log.
+    async fn flush_bookkeeping(&mut self) -> Result<()> {
+        let pending = std::mem::take(&mut self.bookkeeping);
+        let (mut replaced, mut appended) = (Vec::new(), Vec::new());
+        for (mode, q, f) in pending {
+            match mode {
+                WriteMode::Replace(parts) => replaced.push((parts, q, f)),
+                WriteMode::AppendTo(parts) => appended.push((parts, q, f)),
+                other => {
+                    return Err(crate::Error::Query(format!(
+                        "internal: bookkeeping written as {other:?}"
+                    )));
+                }
+            }
+        }
+        if !replaced.is_empty() {
+            let parts: Vec<_> = replaced.iter().map(|(p, _, _)| p.clone()).collect();
+            let q: Vec<_> = replaced.iter().map(|(_, q, _)| q.clone()).collect();
+            let f: Vec<_> = replaced.iter().map(|(_, _, f)| f.clone()).collect();
+            self.commit_all(QUARANTINE, q, WriteMode::ReplaceMany(parts.clone()))
+                .await?;
+            self.commit_all(LOADED_FILES, f, WriteMode::ReplaceMany(parts))
+                .await?;
+        }
+        if let Some((first, _, _)) = appended.first() {
+            let mode = WriteMode::AppendTo(first.clone());
+            // An append without rejects adds none.
+            let q: Vec<_> = appended
+                .iter()
+                .map(|(_, q, _)| q.clone())
+                .filter(|q| q.num_rows() > 0)
+                .collect();
+            let f: Vec<_> = appended.iter().map(|(_, _, f)| f.clone()).collect();
+            if !q.is_empty() {
+                self.commit_all(QUARANTINE, q, mode.clone()).await?;
+            }
+            self.commit_all(LOADED_FILES, f, mode).await?;
+        }
+        Ok(())
+    }
+
+    /// Commit several batches of one table's rows as one write.
+    async fn commit_all(
+        &mut self,
+        name: &str,
+        batches: Vec<RecordBatch>,
+        mode: WriteMode,
+    ) -> Result<()> {
+        let Some(schema) = batches.first().map(|b| b.schema()) else {
+            return Ok(());
+        };
+        let all = datafusion::arrow::compute::concat_batches(&schema, &batches)
+            .map_err(|e| crate::Error::Query(e.to_string()))?;
+        self.commit(self.ctx, name, batch_stream(all), mode).await?;
         Ok(())
     }
 
@@ -643,20 +708,9 @@ impl Runner<'_> {
             .lock()
             .map(|mut r| std::mem::take(&mut *r))
             .unwrap_or_default();
-        // A reload replaces this source+period's quarantine and file list
-        // (a re-run that fixed the extract clears the old rejects); an
-        // append adds to them.
-        let appending = matches!(p.side_mode, WriteMode::AppendTo(_));
-        if !(appending && rejected.is_empty()) {
-            let qbatch = log::quarantine_batch(&self.run_id, &src.name, &p.period_key, &rejected);
-            self.commit(
-                self.ctx,
-                QUARANTINE,
-                batch_stream(qbatch),
-                p.side_mode.clone(),
-            )
-            .await?;
-        }
+        // Quarantine and file list are committed once per wave, for all its
+        // loads (see `flush_bookkeeping`).
+        let qbatch = log::quarantine_batch(&self.run_id, &src.name, &p.period_key, &rejected);
         let fbatch = log::loaded_files_batch(
             &self.run_id,
             &src.name,
@@ -664,13 +718,7 @@ impl Runner<'_> {
             &p.definition,
             &stats.per_file,
         );
-        self.commit(
-            self.ctx,
-            LOADED_FILES,
-            batch_stream(fbatch),
-            p.side_mode.clone(),
-        )
-        .await?;
+        self.bookkeeping.push((p.side_mode.clone(), qbatch, fbatch));
         self.changed.insert(src.name.clone());
         self.written.insert(src.name.clone(), committed.version);
         self.reference_cache.retain(|(t, _), _| t != &src.name);
@@ -924,7 +972,7 @@ async fn execute_load(
         ctx,
         &p.src.name,
         stream,
-        p.mode.clone(),
+        (p.mode.clone(), Some(sources::writer_properties(&p.src))),
         run_id,
         commits,
     )
@@ -948,11 +996,13 @@ async fn write_counted(
     ctx: &SessionContext,
     name: &str,
     stream: SendableRecordBatchStream,
-    mode: WriteMode,
+    (mode, props): (WriteMode, Option<WriterProperties>),
     run_id: &str,
     commits: &AtomicU64,
 ) -> Result<crate::warehouse::Committed> {
-    let c = wh.write(ctx, name, stream, mode, run_id).await?;
+    let c = wh
+        .write_with(ctx, name, stream, mode, run_id, props)
+        .await?;
     let n = commits.fetch_add(1, Ordering::SeqCst) + 1;
     fault_hook(n, name);
     Ok(c)

@@ -3,6 +3,7 @@
 //! required, min/max, accepted values, references, the run's period and
 //! duplicate keys. A row with any problem is quarantined with the first one.
 
+use super::timestamp::{Layout, Zone, utc_range};
 use super::{CheckContext, RawBatch};
 use crate::pipeline::{Column, Period, Source};
 use crate::spec::types::ColumnType;
@@ -37,6 +38,17 @@ pub struct Conformer {
     seen: HashSet<u128>,
     hashers: (std::hash::RandomState, std::hash::RandomState),
     bounds: Vec<(Option<Bound>, Option<Bound>)>,
+    /// Per column: its date/time layout compiled once, and its zone.
+    parsers: Vec<Parser>,
+    /// The run's period as UTC instants `[start, end)` and as days since
+    /// the epoch, when its bounds are unambiguous in the business zone.
+    period_utc: Option<(i64, i64)>,
+    period_days: Option<(i32, i32)>,
+}
+
+struct Parser {
+    layout: Option<Layout>,
+    zone: Zone,
 }
 
 #[derive(Clone, Copy)]
@@ -74,10 +86,46 @@ impl Conformer {
                 (b(&c.min), b(&c.max))
             })
             .collect();
+        let business = checks.timezone.unwrap_or(Tz::UTC);
+        let parsers = src
+            .columns
+            .iter()
+            .map(|c| {
+                let layout = match c.ty {
+                    ColumnType::Date => Layout::compile(c.format.as_deref().unwrap_or("%Y-%m-%d")),
+                    // Without a format, RFC 3339 (which has an offset, so
+                    // never fits this layout) or this.
+                    ColumnType::Timestamp => {
+                        Layout::compile(c.format.as_deref().unwrap_or("%Y-%m-%d %H:%M:%S"))
+                    }
+                    _ => None,
+                };
+                Parser {
+                    layout,
+                    zone: Zone::new(c.timezone.unwrap_or(business)),
+                }
+            })
+            .collect();
+        let period = if src.is_periodic() { period } else { None };
+        let bounds_of = |p: Period| (p.first_day(), p.next().first_day());
+        let period_utc = period.and_then(|p| {
+            let (a, b) = bounds_of(p);
+            utc_range(business, a, b)
+        });
+        let period_days = period.map(|p| {
+            let (a, b) = bounds_of(p);
+            (
+                a.num_days_from_ce_() - EPOCH_DAYS_CE,
+                b.num_days_from_ce_() - EPOCH_DAYS_CE,
+            )
+        });
         Conformer {
+            parsers,
+            period_utc,
+            period_days,
             columns: src.columns.clone(),
             schema,
-            period: if src.is_periodic() { period } else { None },
+            period,
             period_col: src.period_column.as_deref().and_then(idx),
             key_cols: src.key.iter().filter_map(|k| idx(k)).collect(),
             checks,
@@ -96,16 +144,17 @@ impl Conformer {
         let n = raw.lines.len();
         let mut problems: Vec<Option<Problem>> = (0..n).map(|_| None).collect();
         let mut typed: Vec<ArrayRef> = Vec::with_capacity(self.columns.len() + 1);
-        for (ci, c) in self.columns.iter().enumerate() {
-            let arr = self.type_column(ci, c, &raw.columns[ci], &mut problems);
-            typed.push(arr);
+        for (ci, (c, parser)) in self.columns.iter().zip(&mut self.parsers).enumerate() {
+            typed.push(type_column(ci, c, parser, &raw.columns[ci], &mut problems));
         }
         self.check_rows(&typed, &mut problems);
         if let Some(p) = self.period {
+            let p = p.to_string();
             typed.push(Arc::new(StringArray::from_iter_values(
-                std::iter::repeat_n(p.to_string(), n),
+                std::iter::repeat_n(p.as_str(), n),
             )));
         }
+        let all_good = problems.iter().all(Option::is_none);
         let keep: BooleanArray = problems.iter().map(|p| Some(p.is_none())).collect();
         for (row, p) in problems.into_iter().enumerate() {
             if let Some(p) = p {
@@ -125,6 +174,9 @@ impl Conformer {
                 });
             }
         }
+        if all_good {
+            return RecordBatch::try_new(self.schema.clone(), typed);
+        }
         // Drop bad rows before assembling the batch: a required column may
         // hold nulls exactly in the rows that are quarantined.
         let typed = typed
@@ -134,128 +186,14 @@ impl Conformer {
         RecordBatch::try_new(self.schema.clone(), typed)
     }
 
-    fn type_column(
-        &self,
-        ci: usize,
-        c: &Column,
-        raw: &ArrayRef,
-        problems: &mut [Option<Problem>],
-    ) -> ArrayRef {
-        let target = c.ty.arrow();
-        if raw.data_type() == &target {
-            return raw.clone();
-        }
-        let Some(strings) = raw.as_any().downcast_ref::<StringArray>() else {
-            // Typed input of another type (Parquet): cast, and flag values the cast lost.
-            return match cast(raw, &target) {
-                Ok(a) => {
-                    for (row, p) in problems.iter_mut().enumerate() {
-                        if p.is_none() && raw.is_valid(row) && a.is_null(row) {
-                            *p = Some(Problem {
-                                column: Some(ci),
-                                reason: format!("cannot convert to {}", c.ty),
-                            });
-                        }
-                    }
-                    a
-                }
-                Err(e) => {
-                    for p in problems.iter_mut().filter(|p| p.is_none()) {
-                        *p = Some(Problem {
-                            column: Some(ci),
-                            reason: format!("cannot convert to {}: {e}", c.ty),
-                        });
-                    }
-                    datafusion::arrow::array::new_null_array(&target, raw.len())
-                }
-            };
-        };
-        let mut fail = |row: usize, reason: String| {
-            if problems[row].is_none() {
-                problems[row] = Some(Problem {
-                    column: Some(ci),
-                    reason,
-                });
-            }
-        };
-        macro_rules! parse_into {
-            ($builder:expr, $parse:expr) => {{
-                let mut b = $builder;
-                for (row, v) in strings.iter().enumerate() {
-                    match v {
-                        None => b.append_null(),
-                        Some(s) => match $parse(s) {
-                            Ok(x) => b.append_value(x),
-                            Err(reason) => {
-                                fail(row, reason);
-                                b.append_null()
-                            }
-                        },
-                    }
-                }
-                Arc::new(b.finish()) as ArrayRef
-            }};
-        }
-        let tz = c.timezone.or(self.checks.timezone).unwrap_or(Tz::UTC);
-        match c.ty {
-            ColumnType::String => raw.clone(),
-            ColumnType::Int => {
-                parse_into!(Int64Builder::with_capacity(strings.len()), |s: &str| s
-                    .trim()
-                    .parse::<i64>()
-                    .map_err(|_| format!("cannot parse `{s}` as int")))
-            }
-            ColumnType::Double => {
-                parse_into!(Float64Builder::with_capacity(strings.len()), |s: &str| s
-                    .trim()
-                    .parse::<f64>()
-                    .map_err(|_| format!("cannot parse `{s}` as double")))
-            }
-            ColumnType::Bool => {
-                parse_into!(BooleanBuilder::with_capacity(strings.len()), parse_bool)
-            }
-            ColumnType::Date => {
-                let fmt = c.format.as_deref().unwrap_or("%Y-%m-%d");
-                parse_into!(Date32Builder::with_capacity(strings.len()), |s: &str| {
-                    NaiveDate::parse_from_str(s.trim(), fmt)
-                        .map(|d| d.num_days_from_ce_() - EPOCH_DAYS_CE)
-                        .map_err(|e| format!("cannot parse `{s}` as a date ({fmt}): {e}"))
-                })
-            }
-            ColumnType::Timestamp => {
-                let fmt = c.format.as_deref();
-                parse_into!(
-                    TimestampMicrosecondBuilder::with_capacity(strings.len()).with_timezone("UTC"),
-                    |s: &str| { parse_timestamp(s, fmt, tz) }
-                )
-            }
-            ColumnType::Decimal { precision, scale } => parse_into!(
-                Decimal128Builder::with_capacity(strings.len())
-                    .with_precision_and_scale(precision, scale)
-                    .unwrap_or_default(),
-                |s: &str| parse_decimal(s, precision, scale)
-            ),
-        }
-    }
-
-    /// A key's 128-bit digest (two independent hashers over its text).
-    fn digest(&self, keys: &[&ArrayRef], row: usize) -> u128 {
+    /// A key's 128-bit digest (two independent hashers over its values).
+    /// Values are hashed as stored (text bytes, or the native integer), so
+    /// no string is formatted per row.
+    fn digest(&self, keys: &[KeyCol], row: usize) -> u128 {
         let (mut h1, mut h2) = (self.hashers.0.build_hasher(), self.hashers.1.build_hasher());
-        for a in keys {
-            // Text keys (the usual case) are hashed in place: no string is
-            // formatted per row.
-            let owned;
-            let v: &str = match a.as_any().downcast_ref::<StringArray>() {
-                Some(s) => s.value(row),
-                None => {
-                    owned = array_value_to_string(a, row).unwrap_or_default();
-                    &owned
-                }
-            };
-            h1.write(v.as_bytes());
-            h1.write_u8(0);
-            h2.write(v.as_bytes());
-            h2.write_u8(0);
+        for k in keys {
+            k.hash_into(row, &mut h1);
+            k.hash_into(row, &mut h2);
         }
         (u128::from(h1.finish()) << 64) | u128::from(h2.finish())
     }
@@ -273,7 +211,7 @@ impl Conformer {
             // The same type as a freshly typed value, so the text agrees.
             keys.push(cast(a, self.schema.field(k).data_type())?);
         }
-        let refs: Vec<&ArrayRef> = keys.iter().collect();
+        let refs: Vec<KeyCol> = keys.iter().map(KeyCol::of).collect();
         for row in 0..batch.num_rows() {
             let d = self.digest(&refs, row);
             self.seen.insert(d);
@@ -353,8 +291,19 @@ impl Conformer {
         if let (Some(p), Some(pc)) = (self.period, self.period_col) {
             let tz = self.checks.timezone.unwrap_or(Tz::UTC);
             let a = &typed[pc];
+            // Inside the period's bounds is inside the period: only rows
+            // outside are dated one by one (for the message).
+            let times = a.as_any().downcast_ref::<TimestampMicrosecondArray>();
+            let days = a.as_any().downcast_ref::<Date32Array>();
+            let inside = |row: usize| -> bool {
+                match (times, self.period_utc, days, self.period_days) {
+                    (Some(t), Some((lo, hi)), _, _) => (lo..hi).contains(&t.value(row)),
+                    (_, _, Some(d), Some((lo, hi))) => (lo..hi).contains(&d.value(row)),
+                    _ => false,
+                }
+            };
             for row in 0..a.len() {
-                if problems[row].is_some() || a.is_null(row) {
+                if problems[row].is_some() || a.is_null(row) || inside(row) {
                     continue;
                 }
                 let local = local_date(a, row, tz);
@@ -372,11 +321,15 @@ impl Conformer {
             }
         }
         if !self.key_cols.is_empty() {
+            let keys: Vec<KeyCol> = self
+                .key_cols
+                .iter()
+                .map(|&k| KeyCol::of(&typed[k]))
+                .collect();
             for row in 0..problems.len() {
                 if problems[row].is_some() {
                     continue;
                 }
-                let keys: Vec<&ArrayRef> = self.key_cols.iter().map(|&k| &typed[k]).collect();
                 let digest = self.digest(&keys, row);
                 if !self.seen.insert(digest) {
                     let text: Vec<String> = self
@@ -399,6 +352,180 @@ impl Conformer {
                 }
             }
         }
+    }
+}
+
+/// A key column, downcast once per batch for hashing.
+enum KeyCol<'a> {
+    Text(&'a StringArray),
+    Int(&'a Int64Array),
+    Date(&'a Date32Array),
+    Time(&'a TimestampMicrosecondArray),
+    Dec(&'a Decimal128Array),
+    Other(&'a ArrayRef),
+}
+
+impl<'a> KeyCol<'a> {
+    fn of(a: &'a ArrayRef) -> Self {
+        let any = a.as_any();
+        if let Some(x) = any.downcast_ref::<StringArray>() {
+            KeyCol::Text(x)
+        } else if let Some(x) = any.downcast_ref::<Int64Array>() {
+            KeyCol::Int(x)
+        } else if let Some(x) = any.downcast_ref::<Date32Array>() {
+            KeyCol::Date(x)
+        } else if let Some(x) = any.downcast_ref::<TimestampMicrosecondArray>() {
+            KeyCol::Time(x)
+        } else if let Some(x) = any.downcast_ref::<Decimal128Array>() {
+            KeyCol::Dec(x)
+        } else {
+            KeyCol::Other(a)
+        }
+    }
+
+    /// A tag (null or value), then the value: text with its length,
+    /// numbers at their fixed width, so two different keys never feed the
+    /// hasher the same bytes.
+    fn hash_into(&self, row: usize, h: &mut impl Hasher) {
+        let valid = match self {
+            KeyCol::Text(a) => a.is_valid(row),
+            KeyCol::Int(a) => a.is_valid(row),
+            KeyCol::Date(a) => a.is_valid(row),
+            KeyCol::Time(a) => a.is_valid(row),
+            KeyCol::Dec(a) => a.is_valid(row),
+            KeyCol::Other(a) => a.is_valid(row),
+        };
+        h.write_u8(u8::from(valid));
+        if !valid {
+            return;
+        }
+        let text = |h: &mut _, v: &str| {
+            Hasher::write_usize(h, v.len());
+            Hasher::write(h, v.as_bytes());
+        };
+        match self {
+            KeyCol::Text(a) => text(h, a.value(row)),
+            KeyCol::Int(a) => h.write_i64(a.value(row)),
+            KeyCol::Date(a) => h.write_i32(a.value(row)),
+            KeyCol::Time(a) => h.write_i64(a.value(row)),
+            KeyCol::Dec(a) => h.write_i128(a.value(row)),
+            KeyCol::Other(a) => text(h, &array_value_to_string(a, row).unwrap_or_default()),
+        }
+    }
+}
+
+fn type_column(
+    ci: usize,
+    c: &Column,
+    parser: &mut Parser,
+    raw: &ArrayRef,
+    problems: &mut [Option<Problem>],
+) -> ArrayRef {
+    let target = c.ty.arrow();
+    if raw.data_type() == &target {
+        return raw.clone();
+    }
+    let Some(strings) = raw.as_any().downcast_ref::<StringArray>() else {
+        // Typed input of another type (Parquet): cast, and flag values the cast lost.
+        return match cast(raw, &target) {
+            Ok(a) => {
+                for (row, p) in problems.iter_mut().enumerate() {
+                    if p.is_none() && raw.is_valid(row) && a.is_null(row) {
+                        *p = Some(Problem {
+                            column: Some(ci),
+                            reason: format!("cannot convert to {}", c.ty),
+                        });
+                    }
+                }
+                a
+            }
+            Err(e) => {
+                for p in problems.iter_mut().filter(|p| p.is_none()) {
+                    *p = Some(Problem {
+                        column: Some(ci),
+                        reason: format!("cannot convert to {}: {e}", c.ty),
+                    });
+                }
+                datafusion::arrow::array::new_null_array(&target, raw.len())
+            }
+        };
+    };
+    let mut fail = |row: usize, reason: String| {
+        if problems[row].is_none() {
+            problems[row] = Some(Problem {
+                column: Some(ci),
+                reason,
+            });
+        }
+    };
+    macro_rules! parse_into {
+        ($builder:expr, $parse:expr) => {{
+            let mut b = $builder;
+            for (row, v) in strings.iter().enumerate() {
+                match v {
+                    None => b.append_null(),
+                    Some(s) => match $parse(s) {
+                        Ok(x) => b.append_value(x),
+                        Err(reason) => {
+                            fail(row, reason);
+                            b.append_null()
+                        }
+                    },
+                }
+            }
+            Arc::new(b.finish()) as ArrayRef
+        }};
+    }
+    let Parser { layout, zone } = parser;
+    let layout = layout.as_ref();
+    match c.ty {
+        ColumnType::String => raw.clone(),
+        ColumnType::Int => {
+            parse_into!(Int64Builder::with_capacity(strings.len()), |s: &str| s
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| format!("cannot parse `{s}` as int")))
+        }
+        ColumnType::Double => {
+            parse_into!(Float64Builder::with_capacity(strings.len()), |s: &str| s
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| format!("cannot parse `{s}` as double")))
+        }
+        ColumnType::Bool => {
+            parse_into!(BooleanBuilder::with_capacity(strings.len()), parse_bool)
+        }
+        ColumnType::Date => {
+            let fmt = c.format.as_deref().unwrap_or("%Y-%m-%d");
+            parse_into!(Date32Builder::with_capacity(strings.len()), |s: &str| {
+                let t = s.trim();
+                layout
+                    .and_then(|l| l.date(t))
+                    .map(Ok)
+                    .unwrap_or_else(|| NaiveDate::parse_from_str(t, fmt))
+                    .map(|d| d.num_days_from_ce_() - EPOCH_DAYS_CE)
+                    .map_err(|e| format!("cannot parse `{s}` as a date ({fmt}): {e}"))
+            })
+        }
+        ColumnType::Timestamp => {
+            let fmt = c.format.as_deref();
+            parse_into!(
+                TimestampMicrosecondBuilder::with_capacity(strings.len()).with_timezone("UTC"),
+                |s: &str| {
+                    layout
+                        .and_then(|l| l.datetime(s.trim()))
+                        .and_then(|n| zone.to_utc_micros(n))
+                        .map(Ok)
+                        .unwrap_or_else(|| parse_timestamp(s, fmt, zone.tz()))
+                }
+            )
+        }
+        ColumnType::Decimal { precision, scale } => parse_into!(
+            Decimal128Builder::with_capacity(strings.len())
+                .with_precision_and_scale(precision, scale)
+                .unwrap_or_default(),
+            |s: &str| parse_decimal(s, precision, scale)
+        ),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod parquet;
 pub mod staging;
 pub mod text;
+pub mod timestamp;
 
 use crate::pipeline::{Period, Source};
 use crate::warehouse::log::Rejected;
@@ -20,6 +21,7 @@ use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 pub use extract::{ExtractFile, files_for};
 use std::collections::{HashMap, HashSet};
@@ -93,6 +95,27 @@ pub fn table_schema(src: &Source) -> SchemaRef {
         fields.push(Field::new("period", DataType::Utf8, false));
     }
     Arc::new(Schema::new(fields))
+}
+
+/// Parquet settings for a source's table: Snappy, statistics per column
+/// chunk (what Delta's file statistics are made of; no page index), and no
+/// dictionary for columns whose values hardly repeat (a one-column key,
+/// timestamps), where building one only to abandon it costs a hash per
+/// value.
+pub fn writer_properties(src: &Source) -> WriterProperties {
+    use datafusion::parquet::basic::Compression;
+    use datafusion::parquet::file::properties::EnabledStatistics;
+    use datafusion::parquet::schema::types::ColumnPath;
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_statistics_enabled(EnabledStatistics::Chunk);
+    for c in &src.columns {
+        let unique = src.key.len() == 1 && src.key[0] == c.name;
+        if unique || c.ty == crate::spec::types::ColumnType::Timestamp {
+            b = b.set_column_dictionary_enabled(ColumnPath::from(c.name.as_str()), false);
+        }
+    }
+    b.build()
 }
 
 /// How an extract's columns differ from the declared ones.

@@ -216,19 +216,13 @@ pub fn read_csv(
             early += 1;
             continue;
         }
-        let mut fields: Vec<&str> = Vec::with_capacity(positions.len());
-        let mut utf8_error = None;
-        for (ci, &p) in positions.iter().enumerate() {
-            // A column missing from the file (drift ignored) reads as empty.
-            match std::str::from_utf8(p.and_then(|p| record.get(p)).unwrap_or_default()) {
-                Ok(s) => fields.push(s),
-                Err(_) => {
-                    utf8_error = Some(ci);
-                    break;
-                }
-            }
-        }
-        if let Some(ci) = utf8_error {
+        // A column missing from the file (drift ignored) reads as empty.
+        let field = |p: Option<usize>| p.and_then(|p| record.get(p)).unwrap_or_default();
+        // Check every field is text before appending any (no per-row list).
+        if let Some(ci) = positions
+            .iter()
+            .position(|&p| std::str::from_utf8(field(p)).is_err())
+        {
             bad.push(Rejected {
                 file: fname.to_string(),
                 line,
@@ -240,11 +234,10 @@ pub fn read_csv(
             early += 1;
             continue;
         }
-        for (ci, f) in fields.iter().enumerate() {
-            if f.is_empty() {
-                b.cols[ci].append_null()
-            } else {
-                b.cols[ci].append_value(f)
+        for (ci, &p) in positions.iter().enumerate() {
+            match std::str::from_utf8(field(p)) {
+                Ok(f) if !f.is_empty() => b.cols[ci].append_value(f),
+                _ => b.cols[ci].append_null(),
             }
         }
         b.lines.push(line);

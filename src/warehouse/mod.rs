@@ -16,6 +16,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, col, lit};
+use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
@@ -102,6 +103,9 @@ pub enum WriteMode {
     /// Replace only the rows matching `column = value` for each pair, in one
     /// commit; the table is partitioned by those columns.
     Replace(Vec<(String, String)>),
+    /// Replace several partitions (each a list of `column = value` pairs,
+    /// the same columns in each) in one commit: the rows of all of them.
+    ReplaceMany(Vec<Vec<(String, String)>>),
     /// Add rows (the run log).
     Append,
     /// Add rows to the partition `column = value` (an incremental load);
@@ -410,6 +414,20 @@ impl Warehouse {
         mode: WriteMode,
         run_id: &str,
     ) -> Result<Committed> {
+        self.write_with(ctx, name, stream, mode, run_id, None).await
+    }
+
+    /// [`Warehouse::write`] with the Parquet writer's settings (a source
+    /// load knows which of its columns are worth a dictionary).
+    pub async fn write_with(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        stream: SendableRecordBatchStream,
+        mode: WriteMode,
+        run_id: &str,
+        props: Option<WriterProperties>,
+    ) -> Result<Committed> {
         let derr = |source: deltalake::DeltaTableError| Error::delta(name, source);
         if let Some(dir) = &self.local {
             // delta-rs needs the folder to exist before the first local write.
@@ -437,6 +455,9 @@ impl Warehouse {
             .with_input_plan(plan)
             .with_session_state(Arc::new(ctx.state()))
             .with_commit_properties(commit);
+        if let Some(props) = props {
+            builder = builder.with_writer_properties(props);
+        }
         builder = match &mode {
             WriteMode::Overwrite => builder
                 .with_save_mode(SaveMode::Overwrite)
@@ -446,23 +467,32 @@ impl Warehouse {
             WriteMode::AppendTo(parts) => builder
                 .with_partition_columns(parts.iter().map(|(c, _)| c.clone()))
                 .with_save_mode(SaveMode::Append),
-            WriteMode::Replace(parts) => {
-                let mut pred: Option<Expr> = None;
-                for (c, v) in parts {
-                    let e = col(c.as_str()).eq(lit(v.clone()));
-                    pred = Some(match pred {
-                        None => e,
-                        Some(p) => p.and(e),
-                    });
-                }
-                let parts_cols: Vec<String> = parts.iter().map(|(c, _)| c.clone()).collect();
-                let b = builder
-                    .with_partition_columns(parts_cols)
-                    .with_save_mode(if exists {
+            WriteMode::Replace(_) | WriteMode::ReplaceMany(_) => {
+                let many = match &mode {
+                    WriteMode::ReplaceMany(m) => m.clone(),
+                    WriteMode::Replace(p) => vec![p.clone()],
+                    _ => Vec::new(),
+                };
+                let all_of = |parts: &Vec<(String, String)>| {
+                    parts
+                        .iter()
+                        .map(|(c, v)| col(c.as_str()).eq(lit(v.clone())))
+                        .reduce(Expr::and)
+                };
+                let pred: Option<Expr> = many.iter().filter_map(all_of).reduce(Expr::or);
+                let parts_cols: Vec<String> = many
+                    .first()
+                    .map(|p| p.iter().map(|(c, _)| c.clone()).collect())
+                    .unwrap_or_default();
+                // Nothing to replace (a new table, or no partition named):
+                // an append, never a whole-table overwrite.
+                let b = builder.with_partition_columns(parts_cols).with_save_mode(
+                    if exists && pred.is_some() {
                         SaveMode::Overwrite
                     } else {
                         SaveMode::Append
-                    });
+                    },
+                );
                 match pred {
                     Some(p) if exists => b.with_replace_where(p),
                     _ => b,
