@@ -249,7 +249,8 @@ struct Runner<'a> {
     loaded_files: Option<incremental::LoadedFiles>,
     /// Table → the last version this run committed (for `_versions`).
     written: BTreeMap<String, i64>,
-    /// The wave's quarantine and loaded-file rows, with how to write them.
+    /// Quarantine and loaded-file rows of finished loads, with how to write
+    /// them, until `flush_bookkeeping` commits them.
     bookkeeping: Vec<(WriteMode, RecordBatch, RecordBatch)>,
 }
 
@@ -378,6 +379,7 @@ impl Runner<'_> {
                 self.load_wave(wave, Some(p)).await?;
             }
         }
+        self.flush_bookkeeping().await?;
         for m in &self.pipeline.models {
             let t = Instant::now();
             let ctx = crate::sql::session();
@@ -477,11 +479,17 @@ impl Runner<'_> {
         for e in executed {
             self.finish_load(e).await?;
         }
-        self.flush_bookkeeping().await
+        // Held across waves (a run of many periods commits them once), up
+        // to a bound so memory does not grow with the run.
+        let held: usize = self.bookkeeping.iter().map(|(_, q, _)| q.num_rows()).sum();
+        if held >= BOOKKEEPING_ROWS || self.bookkeeping.len() >= BOOKKEEPING_LOADS {
+            self.flush_bookkeeping().await?;
+        }
+        Ok(())
     }
 
-    /// Commit the wave's quarantine and loaded-file rows: one commit per
-    /// table for its reloads (each replaces its source+period, so a re-run
+    /// Commit the held quarantine and loaded-file rows: one commit per
+    /// table for the reloads (each replaces its source+period, so a re-run
     /// that fixed an extract clears the old rejects) and one for its
     /// appends (which add). Per load this was two commits each, and every
     /// commit replays the table's growing log.
@@ -1007,6 +1015,11 @@ async fn write_counted(
     fault_hook(n, name);
     Ok(c)
 }
+
+/// Quarantined rows, or loads, whose bookkeeping is held before it is
+/// committed (see `Runner::flush_bookkeeping`).
+const BOOKKEEPING_ROWS: usize = 200_000;
+const BOOKKEEPING_LOADS: usize = 500;
 
 /// How many source loads run at once: `TOUCHPOINT_LOAD_PARALLELISM`, else
 /// the number of cores (at most 4: each load is a reader and a writer).
