@@ -244,7 +244,7 @@ struct Runner<'a> {
     changed: HashSet<String>,
     checks: Vec<crate::quality::CheckResult>,
     /// (table, column) → its values, for `references` checks.
-    reference_cache: HashMap<(String, String), Arc<HashSet<String>>>,
+    reference_cache: HashMap<(String, String), Arc<sources::RefSet>>,
     /// `_loaded_files` as it was when the run started, read once.
     loaded_files: Option<incremental::LoadedFiles>,
     /// Table → the last version this run committed (for `_versions`).
@@ -819,7 +819,7 @@ impl Runner<'_> {
     async fn reference_sets(
         &mut self,
         src: &Source,
-    ) -> Result<HashMap<String, Arc<HashSet<String>>>> {
+    ) -> Result<HashMap<String, Arc<sources::RefSet>>> {
         let mut out = HashMap::new();
         for c in &src.columns {
             let Some((rs, rc)) = &c.references else {
@@ -836,7 +836,7 @@ impl Runner<'_> {
                 "SELECT DISTINCT CAST(\"{rc}\" AS VARCHAR) AS v FROM \"{rs}\" WHERE \"{rc}\" IS NOT NULL"
             );
             let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
-            let mut set = HashSet::new();
+            let mut set = sources::RefSet::default();
             while let Some(b) = stream.next().await {
                 let b = b?;
                 let col = datafusion::arrow::compute::cast(

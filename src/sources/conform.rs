@@ -35,7 +35,7 @@ pub struct Conformer {
     checks: CheckContext,
     /// 128-bit digests of keys seen in this load (two independent hashers),
     /// so memory is 16 bytes per row rather than the key text.
-    seen: HashSet<u128>,
+    seen: HashSet<u128, Digested>,
     hashers: (std::hash::RandomState, std::hash::RandomState),
     bounds: Vec<(Option<Bound>, Option<Bound>)>,
     /// Per column: its date/time layout compiled once, and its zone.
@@ -129,7 +129,7 @@ impl Conformer {
             period_col: src.period_column.as_deref().and_then(idx),
             key_cols: src.key.iter().filter_map(|k| idx(k)).collect(),
             checks,
-            seen: HashSet::new(),
+            seen: HashSet::default(),
             hashers: (std::hash::RandomState::new(), std::hash::RandomState::new()),
             bounds,
         }
@@ -351,6 +351,35 @@ impl Conformer {
                     );
                 }
             }
+        }
+    }
+}
+
+/// The hasher of the set of key digests: a digest is already a uniform
+/// 128-bit hash, so its low half serves as the set's hash as it is.
+#[derive(Default, Clone, Copy)]
+struct Digested;
+
+impl BuildHasher for Digested {
+    type Hasher = DigestHasher;
+    fn build_hasher(&self) -> DigestHasher {
+        DigestHasher(0)
+    }
+}
+
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+    // Only u128 digests are hashed; anything else still hashes soundly.
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
         }
     }
 }
@@ -584,16 +613,19 @@ fn out_of_range(
         (Bound::Int(x), Bound::Int(y)) => x > y,
         _ => false,
     };
-    let shown = array_value_to_string(a, row).unwrap_or_default();
+    // Formatted only for a row that is out of range.
+    let shown = || array_value_to_string(a, row).unwrap_or_default();
     if lo.is_some_and(below) {
         return Some(format!(
-            "{shown} is below the minimum {}",
+            "{} is below the minimum {}",
+            shown(),
             c.min.as_deref().unwrap_or_default()
         ));
     }
     if hi.is_some_and(above) {
         return Some(format!(
-            "{shown} is above the maximum {}",
+            "{} is above the maximum {}",
+            shown(),
             c.max.as_deref().unwrap_or_default()
         ));
     }

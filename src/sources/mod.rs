@@ -24,7 +24,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 pub use extract::{ExtractFile, files_for};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Rows per batch handed to the warehouse writer.
@@ -224,11 +224,15 @@ pub struct RawBatch {
     pub columns: Vec<ArrayRef>,
 }
 
+/// The values a `references` column must be one of.
+pub type RefSet = datafusion::common::HashSet<String>;
+
 /// Everything a load needs to check rows beyond their own values.
 #[derive(Default, Clone)]
 pub struct CheckContext {
     /// column → the referenced source's values.
-    pub references: HashMap<String, Arc<HashSet<String>>>,
+    /// (A fast hasher: one lookup per row and referencing column.)
+    pub references: HashMap<String, Arc<RefSet>>,
     /// Business time zone: periods are local months here.
     pub timezone: Option<Tz>,
 }

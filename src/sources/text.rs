@@ -217,12 +217,21 @@ pub fn read_csv(
             continue;
         }
         // A column missing from the file (drift ignored) reads as empty.
-        let field = |p: Option<usize>| p.and_then(|p| record.get(p)).unwrap_or_default();
-        // Check every field is text before appending any (no per-row list).
-        if let Some(ci) = positions
-            .iter()
-            .position(|&p| std::str::from_utf8(field(p)).is_err())
-        {
+        // The record's bytes are checked as text once: a field is text when
+        // the whole is and the field starts and ends on character
+        // boundaries. Otherwise field by field, to name the bad column.
+        let whole = std::str::from_utf8(record.as_slice()).ok();
+        let text = |p: Option<usize>| -> Option<&str> {
+            let Some(p) = p else { return Some("") };
+            let Some(r) = record.range(p) else {
+                return Some("");
+            };
+            match whole {
+                Some(w) if w.is_char_boundary(r.start) && w.is_char_boundary(r.end) => w.get(r),
+                _ => std::str::from_utf8(&record.as_slice()[r]).ok(),
+            }
+        };
+        if let Some(ci) = positions.iter().position(|&p| text(p).is_none()) {
             bad.push(Rejected {
                 file: fname.to_string(),
                 line,
@@ -235,8 +244,8 @@ pub fn read_csv(
             continue;
         }
         for (ci, &p) in positions.iter().enumerate() {
-            match std::str::from_utf8(field(p)) {
-                Ok(f) if !f.is_empty() => b.cols[ci].append_value(f),
+            match text(p) {
+                Some(f) if !f.is_empty() => b.cols[ci].append_value(f),
                 _ => b.cols[ci].append_null(),
             }
         }
