@@ -468,15 +468,32 @@ impl Runner<'_> {
         let (wh, ctx, bars, commits) =
             (self.wh, self.ctx, self.options.progress_bars, &self.commits);
         let run_id = self.run_id.as_str();
-        let executed: Vec<Executed> = futures::stream::iter(
-            prepared
-                .into_iter()
-                .map(|p| execute_load(wh, ctx, run_id, p, bars, commits)),
-        )
-        .buffered(load_parallelism())
-        .collect()
-        .await;
-        for e in executed {
+        // Longest first, so the wave does not end waiting on one late big
+        // load: Parquet loads first (each file is staged whole before it is
+        // written, so such a load cannot overlap its own read and write),
+        // then by bytes. Finished loads are recorded in the wave's order.
+        let mut order: Vec<usize> = (0..prepared.len()).collect();
+        order.sort_by_key(|&i| {
+            let p = &prepared[i];
+            let staged = matches!(p.src.format, super::Format::Parquet);
+            let bytes: u64 = p.files.iter().map(|f| f.size).sum();
+            std::cmp::Reverse((staged, bytes))
+        });
+        let mut slots: Vec<Option<Prepared>> = prepared.into_iter().map(Some).collect();
+        let mut executed: Vec<(usize, Executed)> =
+            futures::stream::iter(
+                order
+                    .into_iter()
+                    .filter_map(|i| slots[i].take().map(|p| (i, p)))
+                    .map(|(i, p)| async move {
+                        (i, execute_load(wh, ctx, run_id, p, bars, commits).await)
+                    }),
+            )
+            .buffer_unordered(load_parallelism())
+            .collect()
+            .await;
+        executed.sort_by_key(|(i, _)| *i);
+        for (_, e) in executed {
             self.finish_load(e).await?;
         }
         // Held across waves (a run of many periods commits them once), up
