@@ -229,8 +229,14 @@ pub(super) async fn reader_error(
         .strip_prefix("column '")
         .and_then(|r| r.split('\'').next())
         .or_else(|| {
-            msg.strip_prefix("No field named ")
-                .map(|r| r.trim_end_matches('.').trim_matches('"'))
+            // Only the name: the message goes on to list the valid fields.
+            msg.strip_prefix("No field named ").map(|r| {
+                r.lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_end_matches('.')
+                    .trim_matches('"')
+            })
         })
     {
         let bare = name.rsplit('.').next().unwrap_or(name).trim_matches('"');
@@ -241,6 +247,11 @@ pub(super) async fn reader_error(
             if let Ok(p) = ctx.table_provider(t.as_str()).await {
                 columns.extend(p.schema().fields().iter().map(|f| f.name().clone()));
             }
+        }
+        // The column exists (DataFusion lost it on the way, e.g. ORDER BY
+        // ALL): its own words say more than a suggestion of the same name.
+        if columns.iter().any(|c| c == bare) {
+            return crate::Error::Query(msg);
         }
         let help = match crate::spec::did_you_mean(bare, columns.iter().map(String::as_str)) {
             Some(n) => format!("did you mean `{n}`?"),

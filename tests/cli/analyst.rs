@@ -211,6 +211,21 @@ fn no_sql_reveals_a_masked_column() {
         assert!(err.contains("read-only"), "{sql}: {err}");
     }
     assert!(!dir.join("out.csv").exists());
+
+    // A misspelt column gets the nearest name; a name that is no column
+    // at all lists the columns (never "did you mean" the same name).
+    let out = run_query(dir, "SELECT c.custmer_id FROM customers c", "analyst");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean `customer_id`?"), "{err}");
+    let out = run_query(
+        dir,
+        "SELECT customer_id FROM customers ORDER BY ALL",
+        "analyst",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("unknown column `all`"), "{err}");
+    assert!(err.contains("columns of customers: customer_id"), "{err}");
 }
 
 #[test]
