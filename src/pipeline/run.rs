@@ -507,9 +507,9 @@ impl Runner<'_> {
 
     /// Commit the held quarantine and loaded-file rows: one commit per
     /// table for the reloads (each replaces its source+period, so a re-run
-    /// that fixed an extract clears the old rejects) and one for its
-    /// appends (which add). Per load this was two commits each, and every
-    /// commit replays the table's growing log.
+    /// that fixed an extract clears the old rejects) and one for the
+    /// appends (which add). Few commits, because every commit replays the
+    /// table's log, which grows with each.
     async fn flush_bookkeeping(&mut self) -> Result<()> {
         let pending = std::mem::take(&mut self.bookkeeping);
         let (mut replaced, mut appended) = (Vec::new(), Vec::new());
@@ -733,8 +733,8 @@ impl Runner<'_> {
             .lock()
             .map(|mut r| std::mem::take(&mut *r))
             .unwrap_or_default();
-        // Quarantine and file list are committed once per wave, for all its
-        // loads (see `flush_bookkeeping`).
+        // Quarantine and file list are held and committed together with
+        // other loads' (see `flush_bookkeeping`).
         let qbatch = log::quarantine_batch(&self.run_id, &src.name, &p.period_key, &rejected);
         let fbatch = log::loaded_files_batch(
             &self.run_id,

@@ -100,8 +100,8 @@ pub fn table_schema(src: &Source) -> SchemaRef {
 /// Parquet settings for a source's table: Snappy, statistics per column
 /// chunk (what Delta's file statistics are made of; no page index), and no
 /// dictionary for columns whose values hardly repeat (a one-column key,
-/// timestamps), where building one only to abandon it costs a hash per
-/// value.
+/// timestamps): there a dictionary is as large as the column and costs a
+/// hash per value.
 pub fn writer_properties(src: &Source) -> WriterProperties {
     use datafusion::parquet::basic::Compression;
     use datafusion::parquet::file::properties::EnabledStatistics;
