@@ -184,19 +184,7 @@ pub fn discover(path: &Path) -> Result<String, Error> {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let name: String = stem
-        .split('.')
-        .next()
-        .unwrap_or("source")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let name = crate::spec::slug(stem.split('.').next().unwrap_or("source"));
     let name = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '_');
     let name = if name.is_empty() { "source" } else { name };
     let (format_line, columns, rows) = if lower.ends_with(".parquet") {

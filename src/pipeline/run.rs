@@ -524,24 +524,28 @@ impl Runner<'_> {
                 }
             }
         }
-        if !replaced.is_empty() {
-            let parts: Vec<_> = replaced.iter().map(|(p, _, _)| p.clone()).collect();
-            let q: Vec<_> = replaced.iter().map(|(_, q, _)| q.clone()).collect();
-            let f: Vec<_> = replaced.iter().map(|(_, _, f)| f.clone()).collect();
+        type Held = Vec<(Vec<(String, String)>, RecordBatch, RecordBatch)>;
+        let unzip = |held: Held| {
+            let mut out = (Vec::new(), Vec::new(), Vec::new());
+            for (p, q, f) in held {
+                out.0.push(p);
+                out.1.push(q);
+                out.2.push(f);
+            }
+            out
+        };
+        let (parts, q, f) = unzip(replaced);
+        if !parts.is_empty() {
             self.commit_all(QUARANTINE, q, WriteMode::ReplaceMany(parts.clone()))
                 .await?;
             self.commit_all(LOADED_FILES, f, WriteMode::ReplaceMany(parts))
                 .await?;
         }
-        if let Some((first, _, _)) = appended.first() {
-            let mode = WriteMode::AppendTo(first.clone());
+        let (parts, q, f) = unzip(appended);
+        if let Some(first) = parts.into_iter().next() {
+            let mode = WriteMode::AppendTo(first);
             // An append without rejects adds none.
-            let q: Vec<_> = appended
-                .iter()
-                .map(|(_, q, _)| q.clone())
-                .filter(|q| q.num_rows() > 0)
-                .collect();
-            let f: Vec<_> = appended.iter().map(|(_, _, f)| f.clone()).collect();
+            let q: Vec<_> = q.into_iter().filter(|q| q.num_rows() > 0).collect();
             if !q.is_empty() {
                 self.commit_all(QUARANTINE, q, mode.clone()).await?;
             }

@@ -73,18 +73,8 @@ pub fn output_path(out_dir: &Path, report: &Report, req: &Request) -> PathBuf {
         period_key(req.period, report.quarterly)
     );
     for v in req.params.values() {
-        let slug: String = v
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
         name.push('-');
-        name.push_str(&slug);
+        name.push_str(&crate::spec::slug(v));
     }
     out_dir.join(format!("{name}.html"))
 }

@@ -155,7 +155,8 @@ impl Conformer {
             )));
         }
         let all_good = problems.iter().all(Option::is_none);
-        let keep: BooleanArray = problems.iter().map(|p| Some(p.is_none())).collect();
+        let keep: Option<BooleanArray> =
+            (!all_good).then(|| problems.iter().map(|p| Some(p.is_none())).collect());
         for (row, p) in problems.into_iter().enumerate() {
             if let Some(p) = p {
                 let record = raw
@@ -174,9 +175,9 @@ impl Conformer {
                 });
             }
         }
-        if all_good {
+        let Some(keep) = keep else {
             return RecordBatch::try_new(self.schema.clone(), typed);
-        }
+        };
         // Drop bad rows before assembling the batch: a required column may
         // hold nulls exactly in the rows that are quarantined.
         let typed = typed
@@ -416,14 +417,15 @@ impl<'a> KeyCol<'a> {
     /// numbers at their fixed width, so two different keys never feed the
     /// hasher the same bytes.
     fn hash_into(&self, row: usize, h: &mut impl Hasher) {
-        let valid = match self {
-            KeyCol::Text(a) => a.is_valid(row),
-            KeyCol::Int(a) => a.is_valid(row),
-            KeyCol::Date(a) => a.is_valid(row),
-            KeyCol::Time(a) => a.is_valid(row),
-            KeyCol::Dec(a) => a.is_valid(row),
-            KeyCol::Other(a) => a.is_valid(row),
+        let array: &dyn Array = match self {
+            KeyCol::Text(a) => *a,
+            KeyCol::Int(a) => *a,
+            KeyCol::Date(a) => *a,
+            KeyCol::Time(a) => *a,
+            KeyCol::Dec(a) => *a,
+            KeyCol::Other(a) => a.as_ref(),
         };
+        let valid = array.is_valid(row);
         h.write_u8(u8::from(valid));
         if !valid {
             return;

@@ -650,6 +650,21 @@ fn serde_diagnostic(
     Diagnostic::new(file, loc.value(&path), &path, msg).with_help(help)
 }
 
+/// Free text as a name: ASCII letters and digits lowercased, anything
+/// else `_` (extract names in `discover`, parameter values in report file
+/// names).
+pub fn slug(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
