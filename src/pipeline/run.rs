@@ -866,7 +866,9 @@ impl Runner<'_> {
                 )
                 .map_err(datafusion::error::DataFusionError::from)?;
                 if let Some(s) = col.as_any().downcast_ref::<StringArray>() {
-                    set.extend(s.iter().flatten().map(str::to_string));
+                    for v in s.iter().flatten() {
+                        set.insert(v);
+                    }
                 }
             }
             let set = Arc::new(set);
@@ -978,7 +980,7 @@ async fn execute_load(
     let nfiles = files.len();
     let bytes: u64 = files.iter().map(|f| f.size).sum();
     let sources::Load {
-        stream,
+        mut stream,
         rejected,
         stats,
         failure,
@@ -996,12 +998,22 @@ async fn execute_load(
         };
         super::progress::Bar::start(label, nfiles, bytes, stats.clone())
     });
+    // The first batch samples the data for the Parquet settings; it is
+    // then written first.
+    let schema = stream.schema();
+    let first = stream.next().await;
+    let sample = first.as_ref().and_then(|b| b.as_ref().ok());
+    let props = sources::writer_properties(&p.src, &p.checks, sample);
+    let stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        futures::stream::iter(first).chain(stream),
+    ));
     let written = write_counted(
         wh,
         ctx,
         &p.src.name,
         stream,
-        (p.mode.clone(), Some(sources::writer_properties(&p.src))),
+        (p.mode.clone(), Some(props)),
         run_id,
         commits,
     )

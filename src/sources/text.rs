@@ -7,7 +7,10 @@ use super::{BATCH_ROWS, Drift, Error, RawBatch};
 use crate::pipeline::{Format, Source};
 use crate::warehouse::log::Rejected;
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
+use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -273,6 +276,12 @@ pub fn read_jsonl(
     let mut buf = Vec::new();
     let mut line = 0i64;
     let mut early = 0u64;
+    let index: HashMap<&str, usize> = src
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.as_str(), i))
+        .collect();
     while next_line(&mut reader, &mut buf, src, &fname)? {
         line += 1;
         // Never decode lossily: a byte that is not text quarantines the line.
@@ -291,8 +300,8 @@ pub fn read_jsonl(
         if text.trim().is_empty() {
             continue;
         }
-        let obj = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
-            Ok(o) => o,
+        let members = match serde_json::from_str::<Members>(text) {
+            Ok(m) => m.0,
             Err(e) => {
                 bad.push(Rejected {
                     file: fname.to_string(),
@@ -305,17 +314,32 @@ pub fn read_jsonl(
                 continue;
             }
         };
-        for k in obj.keys() {
-            if !src.columns.iter().any(|c| &c.name == k) && !new_keys.contains(k) {
-                new_keys.insert(k.clone());
+        // The last of a repeated key wins, as in any JSON reader.
+        let mut slots: Vec<Option<&Raw>> = vec![None; src.columns.len()];
+        for (Key(k), v) in members {
+            match index.get(k.as_ref()) {
+                Some(&ci) => slots[ci] = Some(v),
+                None => {
+                    if !new_keys.contains(k.as_ref()) {
+                        new_keys.insert(k.into_owned());
+                    }
+                }
             }
         }
-        for (ci, c) in src.columns.iter().enumerate() {
-            match obj.get(&c.name) {
-                None | Some(serde_json::Value::Null) => b.cols[ci].append_null(),
-                Some(serde_json::Value::String(s)) if s.is_empty() => b.cols[ci].append_null(),
-                Some(serde_json::Value::String(s)) => b.cols[ci].append_value(s),
-                Some(other) => b.cols[ci].append_value(other.to_string()),
+        for (ci, v) in slots.iter().enumerate() {
+            let raw = v.map(|v| v.get()).unwrap_or("null");
+            if raw == "null" || raw == "\"\"" {
+                b.cols[ci].append_null();
+            } else if raw.starts_with('"') {
+                match raw.get(1..raw.len() - 1).filter(|s| !s.contains('\\')) {
+                    Some(plain) => b.cols[ci].append_value(plain),
+                    // Escapes: decode the string (it parsed, so it decodes).
+                    None => b.cols[ci]
+                        .append_value(serde_json::from_str::<String>(raw).unwrap_or_default()),
+                }
+            } else {
+                // A number, boolean, object or array: its text as written.
+                b.cols[ci].append_value(raw);
             }
         }
         b.lines.push(line);
@@ -328,6 +352,56 @@ pub fn read_jsonl(
     }
     .check(src, &fname, drift)?;
     Ok(early)
+}
+
+type Raw = serde_json::value::RawValue;
+
+/// A JSON object's members in order: keys borrowed from the line unless
+/// they hold escapes, values as written.
+struct Members<'a>(Vec<(Key<'a>, &'a Raw)>);
+
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Key<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(Visit(PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Members<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Members<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Members<'a>, M::Error> {
+                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(8));
+                while let Some(member) = m.next_entry::<Key<'a>, &'a Raw>()? {
+                    out.push(member);
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(Visit(PhantomData))
+    }
 }
 
 /// Read fixed-width text: each declared column is a byte range of the line,

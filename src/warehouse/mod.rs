@@ -8,6 +8,7 @@
 
 pub mod lock;
 pub mod log;
+mod partition;
 pub mod versions;
 
 use datafusion::arrow::datatypes::SchemaRef;
@@ -417,8 +418,10 @@ impl Warehouse {
         self.write_with(ctx, name, stream, mode, run_id, None).await
     }
 
-    /// [`Warehouse::write`] with the Parquet writer's settings (a source
-    /// load knows which of its columns are worth a dictionary).
+    /// [`Warehouse::write`] for a source load: `props` are its Parquet
+    /// settings (a load knows which of its columns are worth a dictionary).
+    /// With `props`, every row of a `Replace` or `AppendTo` write belongs to
+    /// the partition the mode names (a row that does not fails the write).
     pub async fn write_with(
         &self,
         ctx: &SessionContext,
@@ -439,9 +442,6 @@ impl Warehouse {
             .map_err(derr)?;
         let exists = table.version().is_some();
         let schema = stream.schema();
-        let plan = ctx
-            .read_table(one_shot_table(stream))?
-            .into_unoptimized_plan();
         let commit = CommitProperties::default().with_metadata([(
             "touchpoint.run_id".to_string(),
             serde_json::Value::String(run_id.to_string()),
@@ -450,6 +450,21 @@ impl Warehouse {
             WriteMode::Evolving(m) => (*m, true),
             m => (m, false),
         };
+        if let (Some(props), WriteMode::Replace(part) | WriteMode::AppendTo(part)) = (&props, &mode)
+            && exists
+            && !evolve
+            && !part.is_empty()
+            && partition::fits(&table, &schema, part)
+        {
+            let replace = matches!(mode, WriteMode::Replace(_));
+            let version = partition::write(&table, stream, part, replace, props.clone(), commit)
+                .await
+                .map_err(derr)?;
+            return Ok(Committed { version });
+        }
+        let plan = ctx
+            .read_table(one_shot_table(stream))?
+            .into_unoptimized_plan();
         let mut builder = table
             .write(std::iter::empty::<RecordBatch>())
             .with_input_plan(plan)

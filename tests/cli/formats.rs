@@ -117,6 +117,105 @@ fn fixed_width_gbk_by_byte_position() {
     assert_eq!((got[2].0, got[2].1.as_str()), (6, "balance"));
 }
 
+/// JSON lines: numbers load from their text as written (an amount never
+/// passes through a float), strings are unescaped, a repeated key keeps its
+/// last value, `null` and "" are null, nested values keep their JSON text,
+/// and a line that is not an object is quarantined.
+#[test]
+fn json_lines_load_values_as_written() {
+    let tmp = project();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("pipelines/core.yaml"),
+        r#"
+name: core
+timezone: Asia/Hong_Kong
+extracts: ../data
+sources:
+  payments:
+    path: pay/payments.jsonl
+    jsonl: {}
+    key: [id]
+    columns:
+      id: {type: string, required: true}
+      amount: {type: "decimal(38,2)"}
+      note: {type: string}
+      urgent: {type: bool}
+      meta: {type: string}
+"#,
+    )
+    .expect("yaml");
+    std::fs::create_dir_all(dir.join("data/pay")).expect("mkdir");
+    let lines = [
+        r#"{"id":"p1","amount":123456789012345678.91,"note":"tab\there \"quoted\" \u00e9","urgent":true,"meta":{"a":[1,2]}}"#,
+        r#"{"id":"p2","amount":0.10,"note":"","urgent":false,"meta":null,"amount":7.25}"#,
+        r#"{"i\u0064":"p3","amount":-5,"note":"plain"}"#,
+        r#"["not","an","object"]"#,
+        r#"{"id":"p4","amount":1.234}"#,
+    ];
+    std::fs::write(dir.join("data/pay/payments.jsonl"), lines.join("\n") + "\n").expect("write");
+    let summary: serde_json::Value = serde_json::from_str(&ok(
+        dir,
+        &[
+            "run",
+            "pipelines/core.yaml",
+            "--period",
+            "2024-01",
+            "--json",
+        ],
+    ))
+    .expect("json");
+    let step = crate::common::step(&summary, "payments");
+    assert_eq!(
+        (
+            step["rows_read"].as_i64(),
+            step["rows_loaded"].as_i64(),
+            step["rows_quarantined"].as_i64()
+        ),
+        (Some(5), Some(3), Some(2)),
+        "{step}"
+    );
+    let rows = query(
+        dir,
+        "SELECT id, CAST(amount AS VARCHAR) AS amount, note, CAST(urgent AS VARCHAR) AS urgent, meta FROM payments ORDER BY id",
+    );
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[0]["amount"], "123456789012345678.91");
+    assert_eq!(rows[0]["note"], "tab\there \"quoted\" é");
+    assert_eq!(rows[0]["urgent"], "true");
+    assert_eq!(rows[0]["meta"], r#"{"a":[1,2]}"#);
+    // The repeated `amount` keeps its last value; "" and null are null.
+    assert_eq!(rows[1]["amount"], "7.25");
+    assert!(
+        ["note", "meta"]
+            .iter()
+            .all(|c| rows[1].get(*c).is_none_or(serde_json::Value::is_null)),
+        "{rows:?}"
+    );
+    assert_eq!(rows[1]["urgent"], "false");
+    // A key written with an escape is still `id`.
+    assert_eq!(
+        (&rows[2]["id"], &rows[2]["amount"]),
+        (&"p3".into(), &"-5.00".into())
+    );
+    let q = query(
+        dir,
+        "SELECT line, column_name, reason FROM _quarantine WHERE source = 'payments' ORDER BY line",
+    );
+    assert_eq!(q.len(), 2, "{q:?}");
+    assert_eq!(q[0]["line"], 4);
+    assert!(
+        q[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("malformed JSON")),
+        "{q:?}"
+    );
+    assert_eq!(
+        (&q[1]["line"], &q[1]["column_name"]),
+        (&5.into(), &"amount".into())
+    );
+}
+
 /// Schema drift: a new or missing column in an extract fails the load by
 /// default and names the columns; with `on_schema_change: ignore` the
 /// declared columns load and the drift is reported in the run and `_runs`.
