@@ -120,7 +120,8 @@ fn fixed_width_gbk_by_byte_position() {
 /// JSON lines: numbers load from their text as written (an amount never
 /// passes through a float), strings are unescaped, a repeated key keeps its
 /// last value, `null` and "" are null, nested values keep their JSON text,
-/// and a line that is not an object is quarantined.
+/// and a line that is not an object, or a number with an exponent, is
+/// quarantined.
 #[test]
 fn json_lines_load_values_as_written() {
     let tmp = project();
@@ -152,6 +153,7 @@ sources:
         r#"{"i\u0064":"p3","amount":-5,"note":"plain"}"#,
         r#"["not","an","object"]"#,
         r#"{"id":"p4","amount":1.234}"#,
+        r#"{"id":"p5","amount":1e3}"#,
     ];
     std::fs::write(dir.join("data/pay/payments.jsonl"), lines.join("\n") + "\n").expect("write");
     let summary: serde_json::Value = serde_json::from_str(&ok(
@@ -172,7 +174,7 @@ sources:
             step["rows_loaded"].as_i64(),
             step["rows_quarantined"].as_i64()
         ),
-        (Some(5), Some(3), Some(2)),
+        (Some(6), Some(3), Some(3)),
         "{step}"
     );
     let rows = query(
@@ -200,9 +202,9 @@ sources:
     );
     let q = query(
         dir,
-        "SELECT line, column_name, reason FROM _quarantine WHERE source = 'payments' ORDER BY line",
+        "SELECT line, column_name, value, reason FROM _quarantine WHERE source = 'payments' ORDER BY line",
     );
-    assert_eq!(q.len(), 2, "{q:?}");
+    assert_eq!(q.len(), 3, "{q:?}");
     assert_eq!(q[0]["line"], 4);
     assert!(
         q[0]["reason"]
@@ -213,6 +215,11 @@ sources:
     assert_eq!(
         (&q[1]["line"], &q[1]["column_name"]),
         (&5.into(), &"amount".into())
+    );
+    // An exponent is not a decimal's text: quarantined, not rounded.
+    assert_eq!(
+        (&q[2]["line"], &q[2]["column_name"], &q[2]["value"]),
+        (&6.into(), &"amount".into(), &"1e3".into())
     );
 }
 
