@@ -99,6 +99,25 @@ pub struct Column {
     pub description: Option<String>,
 }
 
+impl Column {
+    /// A column with a name and a type and no other rules.
+    pub fn new(name: impl Into<String>, ty: ColumnType) -> Self {
+        Column {
+            name: name.into(),
+            ty,
+            format: None,
+            timezone: None,
+            required: false,
+            personal: None,
+            min: None,
+            max: None,
+            values: None,
+            references: None,
+            description: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Source {
     pub name: String,

@@ -40,18 +40,12 @@ pub fn widen(src: &Source, files: &[ExtractFile], known: &[String]) -> Result<So
         }
     }
     let mut wide = src.clone();
-    wide.columns.extend(extra.into_iter().map(|name| Column {
-        ty: types.get(&name).cloned().unwrap_or(ColumnType::String),
-        name,
-        format: None,
-        timezone: None,
-        required: false,
-        personal: None,
-        min: None,
-        max: None,
-        values: None,
-        references: None,
-        description: Some(EVOLVED.into()),
+    wide.columns.extend(extra.into_iter().map(|name| {
+        let ty = types.get(&name).cloned().unwrap_or(ColumnType::String);
+        Column {
+            description: Some(EVOLVED.into()),
+            ..Column::new(name, ty)
+        }
     }));
     Ok(wide)
 }

@@ -567,17 +567,8 @@ mod tests {
 
     fn column(name: &str, ty: ColumnType, references: bool) -> Column {
         Column {
-            name: name.into(),
-            ty,
-            format: None,
-            timezone: None,
-            required: false,
-            personal: None,
-            min: None,
-            max: None,
-            values: None,
             references: references.then(|| ("customers".into(), "customer_id".into())),
-            description: None,
+            ..Column::new(name, ty)
         }
     }
 

@@ -36,7 +36,7 @@ pub fn fits(table: &DeltaTable, schema: &SchemaRef, part: &[(String, String)]) -
         return false;
     }
     let table_schema = snapshot.snapshot().arrow_schema();
-    let same = |s: &Schema| -> Vec<(String, DataType)> {
+    let columns = |s: &Schema| -> Vec<(String, DataType)> {
         s.fields()
             .iter()
             .map(|f| (f.name().clone(), f.data_type().clone()))
@@ -47,7 +47,7 @@ pub fn fits(table: &DeltaTable, schema: &SchemaRef, part: &[(String, String)]) -
             .field_with_name(c)
             .is_ok_and(|f| f.data_type() == &DataType::Utf8)
     };
-    same(&table_schema) == same(schema) && cols.iter().all(|c| text(c))
+    columns(&table_schema) == columns(schema) && cols.iter().all(|c| text(c))
 }
 
 /// Write `stream` into partition `part` of `table` (see [`fits`]) and
@@ -186,6 +186,20 @@ mod tests {
         vec![("period".to_string(), p.to_string())]
     }
 
+    /// This path's write of `ids` (in `periods`) into partition `p`.
+    async fn put(
+        wh: &Warehouse,
+        ids: &[i64],
+        periods: &[&str],
+        p: &str,
+        replace: bool,
+    ) -> Result<i64, DeltaTableError> {
+        let table = wh.table("t").await.expect("open").expect("exists");
+        let props = WriterProperties::default();
+        let commit = CommitProperties::default();
+        write(&table, rows(ids, periods), &part(p), replace, props, commit).await
+    }
+
     /// Replace swaps one partition's rows and keeps the others; append adds;
     /// a row of another partition fails the write and commits nothing.
     #[tokio::test]
@@ -215,16 +229,9 @@ mod tests {
         )]));
         assert!(!fits(&table, &other, &part("2024-01")));
 
-        let v = write(
-            &table,
-            rows(&[10, 11], &["2024-01", "2024-01"]),
-            &part("2024-01"),
-            true,
-            WriterProperties::default(),
-            CommitProperties::default(),
-        )
-        .await
-        .expect("replace");
+        let v = put(&wh, &[10, 11], &["2024-01", "2024-01"], "2024-01", true)
+            .await
+            .expect("replace");
         assert_eq!(v, table.version().expect("version") as i64 + 1);
         assert_eq!(
             content(&wh).await,
@@ -235,17 +242,9 @@ mod tests {
             ]
         );
 
-        let table = wh.table("t").await.expect("open").expect("exists");
-        write(
-            &table,
-            rows(&[4], &["2024-02"]),
-            &part("2024-02"),
-            false,
-            WriterProperties::default(),
-            CommitProperties::default(),
-        )
-        .await
-        .expect("append");
+        put(&wh, &[4], &["2024-02"], "2024-02", false)
+            .await
+            .expect("append");
         assert_eq!(
             content(&wh).await,
             vec![
@@ -258,16 +257,9 @@ mod tests {
 
         let table = wh.table("t").await.expect("open").expect("exists");
         let before = table.version();
-        let err = write(
-            &table,
-            rows(&[5, 6], &["2024-01", "2024-02"]),
-            &part("2024-01"),
-            true,
-            WriterProperties::default(),
-            CommitProperties::default(),
-        )
-        .await
-        .expect_err("a stray row");
+        let err = put(&wh, &[5, 6], &["2024-01", "2024-02"], "2024-01", true)
+            .await
+            .expect_err("a stray row");
         assert!(err.to_string().contains("another partition"), "{err}");
         let table = wh.table("t").await.expect("open").expect("exists");
         assert_eq!(table.version(), before);

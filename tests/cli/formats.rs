@@ -38,6 +38,25 @@ sources:
       as_of: {type: date}
 "#;
 
+/// Run `pipelines/core.yaml` for 2024-01: `source`'s rows read, loaded
+/// and quarantined, from the run summary.
+fn run_counts(dir: &std::path::Path, source: &str) -> (i64, i64, i64) {
+    let summary: serde_json::Value = serde_json::from_str(&ok(
+        dir,
+        &[
+            "run",
+            "pipelines/core.yaml",
+            "--period",
+            "2024-01",
+            "--json",
+        ],
+    ))
+    .expect("json");
+    let step = crate::common::step(&summary, source);
+    let n = |k: &str| step[k].as_i64().unwrap_or_else(|| panic!("{k} in {step}"));
+    (n("rows_read"), n("rows_loaded"), n("rows_quarantined"))
+}
+
 fn gbk(s: &str) -> Vec<u8> {
     let (b, _, unmappable) = encoding_rs::GBK.encode(s);
     assert!(!unmappable, "{s}");
@@ -63,27 +82,7 @@ fn fixed_width_gbk_by_byte_position() {
     file.extend(gbk("0000000005周\r\n"));
     std::fs::write(dir.join("data/core/accounts.txt"), file).expect("write");
 
-    let summary: serde_json::Value = serde_json::from_str(&ok(
-        dir,
-        &[
-            "run",
-            "pipelines/core.yaml",
-            "--period",
-            "2024-01",
-            "--json",
-        ],
-    ))
-    .expect("json");
-    let step = crate::common::step(&summary, "accounts");
-    assert_eq!(
-        (
-            step["rows_read"].as_i64(),
-            step["rows_loaded"].as_i64(),
-            step["rows_quarantined"].as_i64()
-        ),
-        (Some(5), Some(2), Some(3)),
-        "{step}"
-    );
+    assert_eq!(run_counts(dir, "accounts"), (5, 2, 3));
     let rows = query(
         dir,
         "SELECT account_id, holder, CAST(balance AS VARCHAR) AS balance, CAST(as_of AS VARCHAR) AS as_of FROM accounts ORDER BY account_id",
@@ -156,27 +155,7 @@ sources:
         r#"{"id":"p5","amount":1e3}"#,
     ];
     std::fs::write(dir.join("data/pay/payments.jsonl"), lines.join("\n") + "\n").expect("write");
-    let summary: serde_json::Value = serde_json::from_str(&ok(
-        dir,
-        &[
-            "run",
-            "pipelines/core.yaml",
-            "--period",
-            "2024-01",
-            "--json",
-        ],
-    ))
-    .expect("json");
-    let step = crate::common::step(&summary, "payments");
-    assert_eq!(
-        (
-            step["rows_read"].as_i64(),
-            step["rows_loaded"].as_i64(),
-            step["rows_quarantined"].as_i64()
-        ),
-        (Some(6), Some(3), Some(3)),
-        "{step}"
-    );
+    assert_eq!(run_counts(dir, "payments"), (6, 3, 3));
     let rows = query(
         dir,
         "SELECT id, CAST(amount AS VARCHAR) AS amount, note, CAST(urgent AS VARCHAR) AS urgent, meta FROM payments ORDER BY id",
