@@ -11,6 +11,7 @@ pub mod incremental;
 pub mod period;
 pub mod progress;
 pub mod run;
+mod schedule;
 pub mod unit_test;
 
 pub use compile::{Overrides, compile, compile_with};

@@ -1,11 +1,13 @@
 //! Running a pipeline: seeds, then each source for each period (reading only
-//! new or changed files; sources that others reference first, the rest of a
-//! period side by side), then the models in dependency order, then the
+//! new or changed files; several loads at once, each source's periods in
+//! order and after the sources it references, see `schedule`), then the
+//! models in dependency order, then the
 //! data-quality checks. Each table write is an atomic commit journaled in the
 //! run lock, so a failed or killed run is rolled back; every step is logged
 //! in `_runs`.
 
 use super::incremental::{self, Plan};
+use super::schedule::Schedule;
 use super::{Period, Pipeline, Seed, Source};
 use crate::Result;
 use crate::sources::{self, CheckContext, LoadStats};
@@ -94,7 +96,7 @@ pub async fn run(
         progress,
         before: BTreeMap::new(),
         lock,
-        commits: AtomicU64::new(0),
+        commits: Arc::new(AtomicU64::new(0)),
         options,
         changed: HashSet::new(),
         checks: Vec::new(),
@@ -237,7 +239,7 @@ struct Runner<'a> {
     /// The run lock, also the journal of `before` that survives a crash.
     lock: crate::warehouse::lock::RunLock,
     /// Tables committed so far (for the fault-injection hook).
-    commits: AtomicU64,
+    commits: Arc<AtomicU64>,
     options: Options,
     /// Sources whose rows this run changed: sources referencing them must
     /// check every row again.
@@ -365,20 +367,14 @@ impl Runner<'_> {
             .filter(|s| !s.is_periodic())
             .copied()
             .collect();
-        for wave in waves(&snapshots) {
-            self.load_wave(&wave, None).await?;
-        }
+        self.load_sources(&snapshots, &[None]).await?;
         let periodic: Vec<&Source> = ordered
             .iter()
             .filter(|s| s.is_periodic())
             .copied()
             .collect();
-        let periodic_waves = waves(&periodic);
-        for &p in periods {
-            for wave in &periodic_waves {
-                self.load_wave(wave, Some(p)).await?;
-            }
-        }
+        let each: Vec<Option<Period>> = periods.iter().copied().map(Some).collect();
+        self.load_sources(&periodic, &each).await?;
         self.flush_bookkeeping().await?;
         for m in &self.pipeline.models {
             let t = Instant::now();
@@ -454,55 +450,103 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// Load one wave of sources (none references another in the wave) for
-    /// a period: plan and journal each, read and write the tables
-    /// concurrently, then record quarantine and files one by one (those
-    /// tables take one writer at a time).
-    async fn load_wave(&mut self, wave: &[&Source], period: Option<Period>) -> Result<()> {
-        let mut prepared = Vec::new();
-        for src in wave {
-            if let Some(p) = self.prepare_load(src, period).await? {
-                prepared.push(p);
+    /// Load `srcs` for each of `periods`: plan and journal each load, read
+    /// and write up to [`load_parallelism`] tables at once (each load on a
+    /// task of its own), and record quarantine and files as each finishes
+    /// (those tables take one writer at a time). Which load goes when is
+    /// the [`Schedule`]'s; among those that may start, the source with the
+    /// most left to read goes first, so the run does not end waiting on one
+    /// big source.
+    async fn load_sources(&mut self, srcs: &[&Source], periods: &[Option<Period>]) -> Result<()> {
+        let named: Vec<(&str, Vec<&str>)> = srcs
+            .iter()
+            .map(|s| (s.name.as_str(), s.references().collect()))
+            .collect();
+        let mut schedule = Schedule::new(&named, periods.len());
+        let mut ready: Vec<Option<Prepared>> = srcs.iter().map(|_| None).collect();
+        let mut running = tokio::task::JoinSet::new();
+        let result = self
+            .drive(srcs, periods, &mut schedule, &mut ready, &mut running)
+            .await;
+        if result.is_err() {
+            // Loads still in flight must stop before the run rolls back
+            // what it wrote, or one could commit after the rollback.
+            running.shutdown().await;
+        }
+        result
+    }
+
+    async fn drive(
+        &mut self,
+        srcs: &[&Source],
+        periods: &[Option<Period>],
+        schedule: &mut Schedule,
+        ready: &mut [Option<Prepared>],
+        running: &mut tokio::task::JoinSet<(usize, Executed)>,
+    ) -> Result<()> {
+        let slots = load_parallelism();
+        loop {
+            // A load with nothing to read finishes at once, which can let
+            // others be planned: plan until none can be.
+            while let Some(x) = schedule.plannable().first().copied() {
+                match self
+                    .prepare_load(srcs[x], periods[schedule.next(x)])
+                    .await?
+                {
+                    Some(p) => {
+                        ready[x] = Some(p);
+                        schedule.planned(x);
+                    }
+                    None => schedule.skipped(x),
+                }
+            }
+            while running.len() < slots {
+                // Most left to read first: this load's bytes times the
+                // periods after it (a Parquet load first among equals: its
+                // files are staged whole, so it cannot overlap read and write).
+                let left = |x: usize| {
+                    let p = ready[x].as_ref()?;
+                    let bytes: u64 = p.files.iter().map(|f| f.size).sum();
+                    let staged = matches!(p.src.format, super::Format::Parquet);
+                    let periods_left = (periods.len() - schedule.next(x) + 1) as u64;
+                    Some((bytes.saturating_mul(periods_left), staged))
+                };
+                let Some(x) = (0..srcs.len())
+                    .filter(|&x| schedule.may_start(x))
+                    .max_by_key(|&x| (left(x), std::cmp::Reverse(x)))
+                else {
+                    break;
+                };
+                let Some(mut p) = ready[x].take() else {
+                    break;
+                };
+                // A load's time is its planning and its run, not its wait.
+                p.t = Instant::now().checked_sub(p.planned_in).unwrap_or(p.t);
+                schedule.started(x);
+                let (wh, ctx, run_id) = (self.wh.clone(), self.ctx.clone(), self.run_id.clone());
+                let (bars, commits) = (self.options.progress_bars, self.commits.clone());
+                running.spawn(async move {
+                    (x, execute_load(&wh, &ctx, &run_id, p, bars, &commits).await)
+                });
+            }
+            let Some(joined) = running.join_next().await else {
+                if schedule.done() {
+                    return Ok(());
+                }
+                return Err(crate::Error::Query(
+                    "internal: source loads wait on each other and none can start".into(),
+                ));
+            };
+            let (x, e) = joined.map_err(|e| crate::Error::Query(format!("a load stopped: {e}")))?;
+            schedule.finished(x);
+            self.finish_load(e).await?;
+            // Held across loads (a run of many periods commits them once),
+            // up to a bound so memory does not grow with the run.
+            let held: usize = self.bookkeeping.iter().map(|(_, q, _)| q.num_rows()).sum();
+            if held >= BOOKKEEPING_ROWS || self.bookkeeping.len() >= BOOKKEEPING_LOADS {
+                self.flush_bookkeeping().await?;
             }
         }
-        let (wh, ctx, bars, commits) =
-            (self.wh, self.ctx, self.options.progress_bars, &self.commits);
-        let run_id = self.run_id.as_str();
-        // Longest first, so the wave does not end waiting on one late big
-        // load: Parquet loads first (each file is staged whole before it is
-        // written, so such a load cannot overlap its own read and write),
-        // then by bytes. Finished loads are recorded in the wave's order.
-        let mut order: Vec<usize> = (0..prepared.len()).collect();
-        order.sort_by_key(|&i| {
-            let p = &prepared[i];
-            let staged = matches!(p.src.format, super::Format::Parquet);
-            let bytes: u64 = p.files.iter().map(|f| f.size).sum();
-            std::cmp::Reverse((staged, bytes))
-        });
-        let mut slots: Vec<Option<Prepared>> = prepared.into_iter().map(Some).collect();
-        let mut executed: Vec<(usize, Executed)> =
-            futures::stream::iter(
-                order
-                    .into_iter()
-                    .filter_map(|i| slots[i].take().map(|p| (i, p)))
-                    .map(|(i, p)| async move {
-                        (i, execute_load(wh, ctx, run_id, p, bars, commits).await)
-                    }),
-            )
-            .buffer_unordered(load_parallelism())
-            .collect()
-            .await;
-        executed.sort_by_key(|(i, _)| *i);
-        for (_, e) in executed {
-            self.finish_load(e).await?;
-        }
-        // Held across waves (a run of many periods commits them once), up
-        // to a bound so memory does not grow with the run.
-        let held: usize = self.bookkeeping.iter().map(|(_, q, _)| q.num_rows()).sum();
-        if held >= BOOKKEEPING_ROWS || self.bookkeeping.len() >= BOOKKEEPING_LOADS {
-            self.flush_bookkeeping().await?;
-        }
-        Ok(())
     }
 
     /// Commit the held quarantine and loaded-file rows: one commit per
@@ -706,6 +750,7 @@ impl Runner<'_> {
             why,
             how,
             t,
+            planned_in: t.elapsed(),
         }))
     }
 
@@ -954,6 +999,8 @@ struct Prepared {
     /// `reload` or `append`.
     how: &'static str,
     t: Instant,
+    /// How long planning took.
+    planned_in: std::time::Duration,
 }
 
 /// A load that has read its files and written (or failed to write) its table.
@@ -1067,30 +1114,6 @@ fn load_parallelism() -> usize {
                 .unwrap_or(1)
                 .min(4)
         })
-}
-
-/// Sources in waves: a source comes after every source of the set it
-/// `references`, so its keys are loaded first.
-fn waves<'s>(srcs: &[&'s Source]) -> Vec<Vec<&'s Source>> {
-    let names: HashSet<&str> = srcs.iter().map(|s| s.name.as_str()).collect();
-    let mut done: HashSet<&str> = HashSet::new();
-    let mut left: Vec<&Source> = srcs.to_vec();
-    let mut out = Vec::new();
-    while !left.is_empty() {
-        let (ready, rest): (Vec<&Source>, Vec<&Source>) = left.iter().partition(|s| {
-            s.references()
-                .all(|r| r == s.name || !names.contains(r) || done.contains(r))
-        });
-        if ready.is_empty() {
-            // References in a circle: one at a time, in order.
-            out.extend(rest.into_iter().map(|s| vec![s]));
-            break;
-        }
-        done.extend(ready.iter().map(|s| s.name.as_str()));
-        out.push(ready);
-        left = rest;
-    }
-    out
 }
 
 /// Count rows as they pass, without holding them.
