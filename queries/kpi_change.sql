@@ -7,30 +7,40 @@
 -- score (NPS points, or the CSAT share scoring 4-5). Per dimension the three
 -- add up exactly to the change of the bank-wide figure. A segment new this
 -- month counts its whole weight as mix (r0 := r1); one gone, likewise.
+--
+-- Each input is read once (a CTE named twice is computed twice): the join
+-- to customer_month is tallied per month, channel and tier, then spread over
+-- dimensions and metrics, and each month meets the month before by a copy
+-- of the rows moved one month on, not by joining the table to itself.
 WITH s AS (
     SELECT s.period,
            COALESCE(s.channel, 'unknown') AS channel,
            COALESCE(cm.tier, 'Unassigned') AS tier,
-           s.nps, s.csat
+           COUNT(s.nps) AS nps_n,
+           SUM(CASE WHEN s.nps >= 9 THEN 1 ELSE 0 END) AS promoters,
+           SUM(CASE WHEN s.nps <= 6 THEN 1 ELSE 0 END) AS detractors,
+           COUNT(s.csat) AS csat_n,
+           SUM(CASE WHEN s.csat >= 4 THEN 1 ELSE 0 END) AS satisfied
     FROM surveys s
     LEFT JOIN customer_month cm ON cm.customer_id = s.customer_id AND cm.period = s.period
+    GROUP BY s.period, COALESCE(s.channel, 'unknown'), COALESCE(cm.tier, 'Unassigned')
 ),
-long AS (
-    SELECT period, 'channel' AS dimension, channel AS segment, nps, csat FROM s
-    UNION ALL
-    SELECT period, 'tier' AS dimension, tier AS segment, nps, csat FROM s
+dims AS (
+    SELECT s.period, d.dimension,
+           CASE WHEN d.dimension = 'channel' THEN s.channel ELSE s.tier END AS segment,
+           SUM(s.nps_n) AS nps_n, SUM(s.promoters) AS promoters, SUM(s.detractors) AS detractors,
+           SUM(s.csat_n) AS csat_n, SUM(s.satisfied) AS satisfied
+    FROM s CROSS JOIN (VALUES ('channel'), ('tier')) AS d(dimension)
+    GROUP BY s.period, d.dimension, CASE WHEN d.dimension = 'channel' THEN s.channel ELSE s.tier END
 ),
 seg AS (
-    SELECT period, 'nps' AS metric, dimension, segment,
-           CAST(COUNT(nps) AS DOUBLE) AS n,
-           100.0 * (CAST(SUM(CASE WHEN nps >= 9 THEN 1 ELSE 0 END) AS DOUBLE)
-                  - CAST(SUM(CASE WHEN nps <= 6 THEN 1 ELSE 0 END) AS DOUBLE)) / NULLIF(COUNT(nps), 0) AS score
-    FROM long GROUP BY period, dimension, segment
-    UNION ALL
-    SELECT period, 'csat' AS metric, dimension, segment,
-           CAST(COUNT(csat) AS DOUBLE) AS n,
-           CAST(SUM(CASE WHEN csat >= 4 THEN 1 ELSE 0 END) AS DOUBLE) / NULLIF(COUNT(csat), 0) AS score
-    FROM long GROUP BY period, dimension, segment
+    SELECT d.period, m.metric, d.dimension, d.segment,
+           CAST(CASE WHEN m.metric = 'nps' THEN d.nps_n ELSE d.csat_n END AS DOUBLE) AS n,
+           CASE WHEN m.metric = 'nps'
+                THEN 100.0 * (CAST(d.promoters AS DOUBLE) - CAST(d.detractors AS DOUBLE)) / NULLIF(d.nps_n, 0)
+                ELSE CAST(d.satisfied AS DOUBLE) / NULLIF(d.csat_n, 0)
+           END AS score
+    FROM dims d CROSS JOIN (VALUES ('nps'), ('csat')) AS m(metric)
 ),
 w AS (
     SELECT period, metric, dimension, segment, score,
@@ -38,28 +48,37 @@ w AS (
     FROM seg
     WHERE n > 0
 ),
-months AS (
-    SELECT DISTINCT period,
-           to_char(to_date(period || '-01') - INTERVAL '1 month', '%Y-%m') AS prev_period
-    FROM w
-),
-keys AS (
-    SELECT m.period, m.prev_period, k.metric, k.dimension, k.segment
-    FROM months m
-    JOIN (SELECT DISTINCT period, metric, dimension, segment FROM w) k
-      ON k.period = m.period OR k.period = m.prev_period
-    WHERE m.prev_period IN (SELECT period FROM w)
-    GROUP BY m.period, m.prev_period, k.metric, k.dimension, k.segment
+-- Every row twice: as this month's (shift 0) and as next month's previous
+-- month (shift 1).
+both_months AS (
+    SELECT CASE WHEN k.shift = 0 THEN w.period
+                ELSE to_char(to_date(w.period || '-01') + INTERVAL '1 month', '%Y-%m') END AS period,
+           w.metric, w.dimension, w.segment,
+           CASE WHEN k.shift = 0 THEN w.weight END AS w1,
+           CASE WHEN k.shift = 0 THEN w.score END AS r1,
+           CASE WHEN k.shift = 1 THEN w.weight END AS w0,
+           CASE WHEN k.shift = 1 THEN w.score END AS r0,
+           1 - k.shift AS here,
+           k.shift AS was
+    FROM w CROSS JOIN (VALUES (0), (1)) AS k(shift)
 ),
 pairs AS (
-    SELECT k.period, k.metric, k.dimension, k.segment,
-           COALESCE(p.weight, 0.0) AS weight_prev,
-           COALESCE(c.weight, 0.0) AS weight,
-           COALESCE(p.score, c.score) AS score_prev,
-           COALESCE(c.score, p.score) AS score
-    FROM keys k
-    LEFT JOIN w c ON c.period = k.period AND c.metric = k.metric AND c.dimension = k.dimension AND c.segment = k.segment
-    LEFT JOIN w p ON p.period = k.prev_period AND p.metric = k.metric AND p.dimension = k.dimension AND p.segment = k.segment
+    SELECT period, metric, dimension, segment,
+           MAX(w0) AS w0, MAX(w1) AS w1, MAX(r0) AS r0, MAX(r1) AS r1,
+           MAX(MAX(here)) OVER (PARTITION BY period) AS month_here,
+           MAX(MAX(was)) OVER (PARTITION BY period) AS month_was
+    FROM both_months
+    GROUP BY period, metric, dimension, segment
+),
+-- Months with answers whose previous month has answers too.
+paired AS (
+    SELECT period, metric, dimension, segment,
+           COALESCE(w0, 0.0) AS weight_prev,
+           COALESCE(w1, 0.0) AS weight,
+           COALESCE(r0, r1) AS score_prev,
+           COALESCE(r1, r0) AS score
+    FROM pairs
+    WHERE month_here = 1 AND month_was = 1
 )
 SELECT period, metric, dimension, segment,
        weight_prev, weight, score_prev, score,
@@ -67,4 +86,4 @@ SELECT period, metric, dimension, segment,
        weight_prev * (score - score_prev) AS rate_effect,
        (weight - weight_prev) * (score - score_prev) AS interaction_effect,
        weight * score - weight_prev * score_prev AS contribution
-FROM pairs
+FROM paired

@@ -3,6 +3,7 @@
 //! analysts), planning checks used by `validate`, and helpful error text.
 
 pub mod output;
+mod pool;
 pub mod travel;
 
 use crate::spec::Personal;
@@ -11,7 +12,6 @@ use datafusion::arrow::array::{Array, ArrayRef, StringArray};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::execution::SessionStateBuilder;
-use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{ColumnarValue, Expr, Volatility, col, create_udf, lit};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -36,7 +36,7 @@ pub fn memory_limit() -> usize {
 static RUNTIME: std::sync::LazyLock<Arc<datafusion::execution::runtime_env::RuntimeEnv>> =
     std::sync::LazyLock::new(|| {
         RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit())))
+            .with_memory_pool(pool::bounded(memory_limit()))
             .build_arc()
             // The builder only fails on a bad disk-manager setup.
             .unwrap_or_default()
