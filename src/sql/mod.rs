@@ -19,14 +19,16 @@ use deltalake::delta_datafusion::planner::DeltaPlanner;
 use std::sync::Arc;
 
 /// Memory DataFusion may use before it spills to disk, for the whole
-/// process; `TOUCHPOINT_MEMORY_MB` overrides the default of 1024 MiB (hash
-/// joins cannot spill: the marts' joins need a few hundred MiB at 100k
-/// customers).
+/// process; `TOUCHPOINT_MEMORY_MB` overrides the default of 512 MiB. The
+/// process needs about as much again (Delta logs, Parquet buffers, the
+/// allocator), so the default keeps a run under 1 GiB. Hash joins cannot
+/// spill, so the marts pair months and combine facts by aggregation and
+/// keep hash joins to lookups (at 100k customers a 256 MiB pool suffices).
 pub fn memory_limit() -> usize {
     std::env::var("TOUCHPOINT_MEMORY_MB")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(1024)
+        .unwrap_or(512)
         * 1024
         * 1024
 }
