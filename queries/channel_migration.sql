@@ -20,17 +20,13 @@ WITH counts AS (
 ),
 main AS (
     -- 1 online, 2 atm, 3 call_centre, 4 branch: the tie order
-    SELECT customer_id,
+    SELECT customer_id, period,
            CASE greatest(online, atm, call_centre, branch)
                 WHEN online THEN 1 WHEN atm THEN 2 WHEN call_centre THEN 3 ELSE 4 END AS channel,
            CAST(substr(period, 1, 4) AS BIGINT) * 12 + CAST(substr(period, 6, 2) AS BIGINT) AS month_index
     FROM counts
 ),
-months AS (
-    SELECT DISTINCT CAST(substr(period, 1, 4) AS BIGINT) * 12 + CAST(substr(period, 6, 2) AS BIGINT) AS month_index,
-           period
-    FROM counts
-),
+months AS (SELECT DISTINCT month_index, period FROM main),
 shifted AS (
     SELECT customer_id, month_index, CAST(NULL AS BIGINT) AS from_code, channel AS to_code FROM main
     UNION ALL

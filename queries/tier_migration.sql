@@ -9,18 +9,12 @@
 -- names back at the end, because grouping numbers is several times faster
 -- than taking the MAX of strings.
 WITH m AS (
-    SELECT customer_id, tier_rank,
+    SELECT customer_id, tier, tier_rank, period,
            CAST(substr(period, 1, 4) AS BIGINT) * 12 + CAST(substr(period, 6, 2) AS BIGINT) AS month_index
     FROM customer_month
 ),
-names AS (
-    SELECT DISTINCT tier_rank, tier FROM customer_month
-),
-months AS (
-    SELECT DISTINCT CAST(substr(period, 1, 4) AS BIGINT) * 12 + CAST(substr(period, 6, 2) AS BIGINT) AS month_index,
-           period
-    FROM customer_month
-),
+names AS (SELECT DISTINCT tier_rank, tier FROM m),
+months AS (SELECT DISTINCT month_index, period FROM m),
 shifted AS (
     SELECT customer_id, month_index, CAST(NULL AS BIGINT) AS from_rank, tier_rank AS to_rank FROM m
     UNION ALL
