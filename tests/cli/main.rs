@@ -10,6 +10,7 @@ mod e2e;
 mod faults;
 mod formats;
 mod incremental;
+mod invalid;
 mod metrics;
 mod s3;
 mod shell;
