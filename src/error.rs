@@ -1,4 +1,7 @@
-//! The crate error: one variant per module, rendered for people by the CLI.
+//! The crate error: each module's own error folded in, rendered for people
+//! by the CLI with one `help:` line where there is something to do, and
+//! one exit code per kind (Vector's): 0 ok, 1 a pipeline or data failure,
+//! 2 a usage mistake, 78 an invalid configuration.
 
 use crate::spec::Diagnostic;
 
@@ -10,28 +13,29 @@ pub enum Error {
     #[error("{}", render_diagnostics(.0))]
     Invalid(Vec<Diagnostic>),
     #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::Error),
+    #[error(transparent)]
     Warehouse(#[from] crate::warehouse::Error),
     #[error(transparent)]
     Source(#[from] crate::sources::Error),
     #[error(transparent)]
+    Discover(#[from] crate::sources::discover::Error),
+    #[error(transparent)]
+    Model(#[from] crate::models::Error),
+    #[error(transparent)]
     Report(#[from] crate::report::Error),
+    #[error(transparent)]
+    Sql(#[from] crate::sql::Error),
     #[error(transparent)]
     Generate(#[from] crate::generate::GenerateError),
     #[error(transparent)]
-    Discover(#[from] crate::discover::Error),
-    #[error("query failed: {0}")]
-    Query(String),
+    Period(#[from] crate::period::Error),
+    /// A command line that cannot be run as given.
     #[error("{message}")]
-    Usage {
-        message: String,
-        help: Option<String>,
-    },
+    Usage { message: String, help: String },
     /// `touchpoint test`: model unit tests failed (each was printed).
     #[error("{0} model test(s) failed")]
     TestsFailed(usize),
-    /// Data-quality checks of severity `error` failed; the run was rolled back.
-    #[error("{} data-quality check(s) failed, so the run was rolled back:\n{}", .0.len(), .0.join("\n"))]
-    ChecksFailed(Vec<String>),
     #[error("cannot write `{path}`: {source}")]
     Io {
         path: String,
@@ -43,15 +47,17 @@ impl Error {
     pub fn usage(message: impl Into<String>, help: impl Into<String>) -> Self {
         Error::Usage {
             message: message.into(),
-            help: Some(help.into()),
+            help: help.into(),
         }
     }
 
-    /// Exit codes as Vector uses them: 2 usage, 78 configuration, 1 the rest.
+    /// 2 for a usage mistake, 78 for an invalid pipeline, 1 for the rest.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Invalid(_) => 78,
-            Error::Usage { .. } => 2,
+            Error::Usage { .. } | Error::Period(_) => 2,
+            Error::Report(e) if e.is_usage() => 2,
+            Error::Sql(e) if e.is_usage() => 2,
             _ => 1,
         }
     }
@@ -59,19 +65,20 @@ impl Error {
     /// A `help:` line for the person at the terminal, when we know one.
     pub fn help(&self) -> Option<String> {
         match self {
-            Error::Usage { help, .. } => help.clone(),
+            Error::Usage { help, .. } => Some(help.clone()),
+            Error::Pipeline(e) => e.help(),
             Error::Warehouse(e) => e.help(),
-            Error::ChecksFailed(_) => Some(
-                "fix the data (or the check); `touchpoint query \"SELECT * FROM _checks WHERE status <> 'pass'\"` lists every result; `severity: warn` reports without failing".into(),
-            ),
-            _ => None,
+            Error::Source(e) => e.help(),
+            Error::Model(e) => e.help(),
+            Error::Report(e) => e.help(),
+            Error::Sql(e) => e.help(),
+            Error::Period(e) => e.help(),
+            Error::Invalid(_)
+            | Error::Discover(_)
+            | Error::Generate(_)
+            | Error::TestsFailed(_)
+            | Error::Io { .. } => None,
         }
-    }
-}
-
-impl From<datafusion::error::DataFusionError> for Error {
-    fn from(e: datafusion::error::DataFusionError) -> Self {
-        Error::Query(crate::sql::describe_error(&e))
     }
 }
 

@@ -1,22 +1,32 @@
 //! touchpoint: a retail-bank customer-experience warehouse.
 //!
-//! The data path reads like the modules: `spec` (YAML) → `pipeline`
-//! (validated, ordered) → `sources` (extracts → typed Arrow, quarantine) →
-//! `warehouse` (Delta tables, run log) → SQL models (`sql`) → `report`
-//! (HTML). `store` opens object stores. `generate` makes a synthetic bank for the demo and the tests.
+//! The data path reads like the modules, each layer using only those below
+//! it (ARCHITECTURE.md draws them):
+//! - `cli` parses arguments and prints; `error` folds every module's error;
+//! - `sql` is the readers' masked session and shell; `pipeline` compiles a
+//!   pipeline file and runs it;
+//! - `report` renders HTML; `models` builds the marts (SQL and analytics
+//!   steps); `sources` turns extracts into typed Arrow with quarantine;
+//!   `checks` are data-quality tests; `access` is who sees personal data how;
+//! - `warehouse` is the Delta tables, the run log, the lock and the run's
+//!   transaction; `engine` the DataFusion sessions; `store` object stores;
+//!   `spec` the YAML machinery; `period` months and quarters.
+//!
+//! `generate` makes a synthetic bank for the demo and the tests.
 
-pub mod analytics;
+pub mod access;
+pub mod checks;
 pub mod cli;
-pub mod discover;
+pub mod engine;
 pub mod error;
 pub mod generate;
+pub mod models;
+pub mod period;
 pub mod pipeline;
-pub mod quality;
 pub mod report;
 pub mod sources;
 pub mod spec;
 pub mod sql;
-pub mod steps;
 pub mod store;
 pub mod warehouse;
 

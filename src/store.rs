@@ -101,6 +101,15 @@ pub fn open(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path), Error> {
 }
 
 /// Locations (URL prefixes) and the profile their stores use.
+/// Named credential profiles for the extracts' and the warehouse's stores
+/// (their secrets live in `TOUCHPOINT_PROFILE_<NAME>_*` variables).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilesSpec {
+    pub extracts: Option<String>,
+    pub warehouse: Option<String>,
+}
+
 static PROFILES: LazyLock<RwLock<Vec<(String, String)>>> = LazyLock::new(Default::default);
 
 /// Use `profile` for every store under `location` (a no-op for local paths).

@@ -1,15 +1,16 @@
 //! `touchpoint demo`: generate, run, report — the whole path in one command.
 
-use super::WarehouseArgs;
+use super::{PipelineArgs, WarehouseArgs};
 use crate::Result;
 use crate::generate::{GenerateOptions, generate};
-use crate::pipeline::Period;
+use crate::period::Period;
+use crate::report::Request;
 use crate::warehouse::Warehouse;
 use std::io::Write;
-use std::path::PathBuf;
 
 /// Generate the demo bank into `data/`, run the shipped pipeline for every
-/// month, render the executive report for the last month, and print its path.
+/// month, render every report for the last month (or quarter), and print
+/// the path of the pipeline's default report.
 ///
 /// Example: cargo run --release -- demo
 ///          touchpoint demo --customers 50000
@@ -24,30 +25,22 @@ pub struct Args {
     pub start: String,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    #[arg(long, default_value = super::DEFAULT_PIPELINE)]
-    pub pipeline: PathBuf,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
     #[command(flatten)]
     pub warehouse: WarehouseArgs,
 }
 
 pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
-    if !a.pipeline.exists() {
-        return Err(crate::Error::usage(
-            format!("`{}` not found", a.pipeline.display()),
+    let file = a.pipeline.file().map_err(|_| {
+        crate::Error::usage(
+            "the demo pipeline `pipelines/monthly_cx.yaml` not found",
             "run the demo from the project folder (where README.md is)",
-        ));
-    }
-    let start: Period = a
-        .start
-        .parse()
-        .map_err(|e: String| crate::Error::usage(e, "e.g. --start 2024-01"))?;
-    let abs = std::path::absolute(&a.pipeline).unwrap_or_else(|_| a.pipeline.clone());
-    let project = abs
-        .parent()
-        .and_then(|d| d.parent())
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let data = project.join("data");
+        )
+    })?;
+    let start: Period = a.start.parse()?;
+    let project = crate::spec::Project::of(&file);
+    let data = project.root.join("data");
     let mut err = std::io::stderr();
     let _ = writeln!(
         err,
@@ -71,13 +64,9 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
         g.seconds,
         g.events as f64 / g.seconds.max(1e-9)
     );
-    let p = super::load_pipeline(&a.pipeline).await?;
+    let p = a.pipeline.load().await?;
     let wh = Warehouse::open(&p.warehouse_location(a.warehouse.warehouse.as_deref()))?;
-    let mut periods = vec![start];
-    for _ in 1..a.months {
-        let next = periods.last().map(|p| p.next()).unwrap_or(start);
-        periods.push(next);
-    }
+    let periods: Vec<Period> = (0..a.months.max(1)).map(|i| start.forward(i)).collect();
     let summary =
         crate::pipeline::run::run(&p, &wh, &periods, Default::default(), &mut err).await?;
     let _ = writeln!(
@@ -88,44 +77,19 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
         summary.rows_quarantined()
     );
     let last = *periods.last().unwrap_or(&start);
-    let dir = p.root.join("out").join("reports");
-    let mut path = None;
+    let dir = p.project.root.join("out").join("reports");
+    let cx = p.report_context();
+    let default = p.default_report().map(|r| r.name.clone());
+    let mut shown = None;
     for r in &p.reports {
-        // A quarterly report covers the last full quarter.
-        let mut period = last;
-        while r.quarterly && !period.month.is_multiple_of(3) {
-            period = period.prev();
-        }
-        // Parameters take their defaults; one without is burst over its values.
-        let mut requests = vec![crate::report::Request {
-            report: r.name.clone(),
-            period,
-            params: Default::default(),
-        }];
-        for (name, spec) in &r.params {
-            let values = match &spec.default {
-                Some(d) => vec![d.clone()],
-                None => crate::report::param_values(&wh, r, name).await?,
-            };
-            requests = requests
-                .into_iter()
-                .flat_map(|req| {
-                    values.iter().map(move |v| {
-                        let mut req = req.clone();
-                        req.params.insert(name.clone(), v.clone());
-                        req
-                    })
-                })
-                .collect();
-        }
-        for req in &requests {
-            let written = crate::report::render(&p, &wh, req, &dir).await?;
-            if r.name == "executive_monthly" || path.is_none() {
-                path = Some(written);
+        for req in Request::defaults(&wh, r, last).await? {
+            let written = crate::report::render(&cx, r, &wh, &req, &dir).await?;
+            if Some(&r.name) == default.as_ref() && shown.is_none() {
+                shown = Some(written);
             }
         }
     }
-    if let Some(path) = path {
+    if let Some(path) = shown {
         writeln!(out, "{}", path.display()).map_err(super::io_err("stdout"))?;
     }
     Ok(())

@@ -24,7 +24,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args, out: &mut dyn Write) -> Result<()> {
-    let block = crate::discover::discover(&a.path)?;
+    let block = crate::sources::discover::discover(&a.path)?;
     match &a.out {
         Some(p) => std::fs::write(p, &block).map_err(super::io_err(&p.display().to_string()))?,
         None => out

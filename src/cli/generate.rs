@@ -43,10 +43,9 @@ pub struct Args {
 }
 
 pub fn options(a: &Args) -> Result<GenerateOptions> {
-    let start: crate::pipeline::Period = a
-        .start
-        .parse()
-        .map_err(|e: String| crate::Error::usage(e, "e.g. --start 2024-01"))?;
+    let start: crate::period::Period = a.start.parse().map_err(|e: crate::period::Error| {
+        crate::Error::usage(e.to_string(), "e.g. --start 2024-01")
+    })?;
     if !(0.0..=0.5).contains(&a.dirty_rate) {
         return Err(crate::Error::usage(
             "--dirty-rate must be between 0 and 0.5",

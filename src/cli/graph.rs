@@ -1,5 +1,6 @@
 //! `touchpoint graph`: the pipeline's dependency graph.
 
+use super::PipelineArgs;
 use crate::Result;
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,21 +9,23 @@ use std::path::PathBuf;
 /// their `references` point at), models in run order with the tables their
 /// SQL reads, reports with their tables. `--dot` prints Graphviz DOT.
 ///
-/// Example: touchpoint graph pipelines/monthly_cx.yaml
-///          touchpoint graph pipelines/monthly_cx.yaml --dot | dot -Tsvg > graph.svg
+/// Example: touchpoint graph
+///          touchpoint graph --pipeline pipelines/monthly_cx.yaml --dot | dot -Tsvg > graph.svg
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// The pipeline file.
-    #[arg(default_value = super::DEFAULT_PIPELINE)]
-    pub pipeline: PathBuf,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// The pipeline file (same as --pipeline).
+    #[arg(value_name = "PIPELINE", conflicts_with = "pipeline")]
+    pub file: Option<PathBuf>,
     /// Graphviz DOT instead of text.
     #[arg(long)]
     pub dot: bool,
 }
 
 pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
-    let p = super::load_pipeline_for_reading(&a.pipeline).await?;
+    let p = a.pipeline.or(a.file).load_for_reading().await?;
     let text = if a.dot {
         crate::pipeline::graph::dot(&p)
     } else {

@@ -47,6 +47,79 @@ pub enum Command {
 
 pub const DEFAULT_PIPELINE: &str = "pipelines/monthly_cx.yaml";
 
+/// Which pipeline a command works on: `--pipeline FILE`, else
+/// `pipelines/monthly_cx.yaml`, else the project's only `pipelines/*.yaml`.
+#[derive(Debug, clap::Args, Clone, Default)]
+pub struct PipelineArgs {
+    /// The pipeline file [default: pipelines/monthly_cx.yaml, or the
+    /// project's only pipelines/*.yaml].
+    #[arg(long, short = 'p', value_name = "FILE")]
+    pub pipeline: Option<PathBuf>,
+}
+
+impl PipelineArgs {
+    /// With a command's positional pipeline (the older spelling of
+    /// `run`, `validate`, `graph` and `test`), which wins when given.
+    pub fn or(&self, positional: Option<PathBuf>) -> PipelineArgs {
+        PipelineArgs {
+            pipeline: positional.or_else(|| self.pipeline.clone()),
+        }
+    }
+
+    /// The pipeline file, or what to pass when there is none.
+    pub fn file(&self) -> Result<PathBuf> {
+        if let Some(p) = &self.pipeline {
+            if p.exists() {
+                return Ok(p.clone());
+            }
+            return Err(crate::Error::usage(
+                format!("pipeline file `{}` not found", p.display()),
+                "pass the pipeline file, e.g. `--pipeline pipelines/monthly_cx.yaml`, or run from the project folder",
+            ));
+        }
+        let default = PathBuf::from(DEFAULT_PIPELINE);
+        if default.exists() {
+            return Ok(default);
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir("pipelines")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        found.sort();
+        match found.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(crate::Error::usage(
+                format!("pipeline file `{DEFAULT_PIPELINE}` not found"),
+                "pass the pipeline file, e.g. `--pipeline pipelines/monthly_cx.yaml`, or run from the project folder",
+            )),
+            many => Err(crate::Error::usage(
+                format!("pipeline file `{DEFAULT_PIPELINE}` not found"),
+                format!(
+                    "pass --pipeline with one of: {}",
+                    many.iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// Compile the pipeline (every source's files listed).
+    pub async fn load(&self) -> Result<Pipeline> {
+        load(&self.file()?, false).await
+    }
+
+    /// Compile the pipeline for a command that only reads the warehouse:
+    /// the extracts are not listed (on a bucket that is a request per source).
+    pub async fn load_for_reading(&self) -> Result<Pipeline> {
+        load(&self.file()?, true).await
+    }
+}
+
 /// Where to find the warehouse: `--warehouse`, then `TOUCHPOINT_WAREHOUSE`.
 #[derive(Debug, clap::Args, Clone)]
 pub struct WarehouseArgs {
@@ -73,24 +146,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Compile the pipeline, turning a missing default file into a usage hint.
-pub async fn load_pipeline(path: &Path) -> Result<Pipeline> {
-    load(path, false).await
-}
-
-/// [`load_pipeline`] for commands that only read the warehouse: the
-/// extracts are not listed (on a bucket that is a request per source).
-pub async fn load_pipeline_for_reading(path: &Path) -> Result<Pipeline> {
-    load(path, true).await
-}
-
 async fn load(path: &Path, skip_file_checks: bool) -> Result<Pipeline> {
-    if !path.exists() {
-        return Err(crate::Error::usage(
-            format!("pipeline file `{}` not found", path.display()),
-            "pass the pipeline file, e.g. `--pipeline pipelines/monthly_cx.yaml`, or run from the project folder",
-        ));
-    }
     // `TOUCHPOINT_EXTRACTS` points the same pipeline at another copy of the
     // extracts (a bucket, a test folder) without editing the file.
     let over = crate::pipeline::Overrides {
@@ -102,10 +158,6 @@ async fn load(path: &Path, skip_file_checks: bool) -> Result<Pipeline> {
     crate::pipeline::compile_with(path, &over)
         .await
         .map_err(crate::Error::Invalid)
-}
-
-pub fn default_pipeline() -> PathBuf {
-    PathBuf::from(DEFAULT_PIPELINE)
 }
 
 pub fn io_err(path: &str) -> impl FnOnce(std::io::Error) -> crate::Error + '_ {

@@ -1,8 +1,8 @@
 //! `touchpoint run`: load a period's extracts and rebuild the models.
 
-use super::WarehouseArgs;
+use super::{PipelineArgs, WarehouseArgs};
 use crate::Result;
-use crate::pipeline::Period;
+use crate::period::Period;
 use crate::warehouse::Warehouse;
 use std::io::Write;
 use std::path::PathBuf;
@@ -13,14 +13,16 @@ use std::path::PathBuf;
 /// with their reason, rebuild the models in dependency order, and log every
 /// step in `_runs`.
 ///
-/// Example: touchpoint run pipelines/monthly_cx.yaml --period 2024-06
-///          touchpoint run pipelines/monthly_cx.yaml --period 2024-01..2024-12 --json
+/// Example: touchpoint run --period 2024-06
+///          touchpoint run --pipeline pipelines/monthly_cx.yaml --period 2024-01..2024-12 --json
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// The pipeline file.
-    #[arg(default_value = super::DEFAULT_PIPELINE)]
-    pub pipeline: PathBuf,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// The pipeline file (same as --pipeline).
+    #[arg(value_name = "PIPELINE", conflicts_with = "pipeline")]
+    pub file: Option<PathBuf>,
     /// YYYY-MM, or a range YYYY-MM..YYYY-MM.
     #[arg(long)]
     pub period: String,
@@ -39,15 +41,13 @@ pub struct Args {
 }
 
 pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
-    let periods = Period::parse_range(&a.period).map_err(|e| {
-        crate::Error::usage(e, "e.g. --period 2024-06 or --period 2024-01..2024-12")
-    })?;
-    let p = super::load_pipeline(&a.pipeline).await?;
+    let periods = Period::parse_range(&a.period)?;
+    let p = a.pipeline.or(a.file).load().await?;
     let wh = Warehouse::open(&p.warehouse_location(a.warehouse.warehouse.as_deref()))?;
     let mut err = std::io::stderr();
     let options = crate::pipeline::run::Options {
         full_refresh: a.full_refresh,
-        progress_bars: crate::pipeline::progress::wanted(a.no_progress),
+        progress_bars: crate::pipeline::run::progress::wanted(a.no_progress),
     };
     let summary = crate::pipeline::run::run(&p, &wh, &periods, options, &mut err).await?;
     let io = super::io_err("stdout");
@@ -55,22 +55,10 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
         let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
         writeln!(out, "{text}").map_err(io)?;
     } else {
-        let read: i64 = summary
-            .steps
-            .iter()
-            .filter(|s| s.kind == "source")
-            .map(|s| s.rows_read)
-            .sum();
-        let loaded: i64 = summary
-            .steps
-            .iter()
-            .filter(|s| s.kind == "source")
-            .map(|s| s.rows_loaded)
-            .sum();
+        let read: i64 = summary.sources().map(|s| s.rows_read).sum();
+        let loaded: i64 = summary.sources().map(|s| s.rows_loaded).sum();
         let (files, skipped) = summary
-            .steps
-            .iter()
-            .filter(|s| s.kind == "source")
+            .sources()
             .fold((0, 0), |(f, k), s| (f + s.files, k + s.files_skipped));
         writeln!(
             out,

@@ -1,10 +1,9 @@
 //! `touchpoint tables`: what the warehouse holds.
 
-use super::WarehouseArgs;
+use super::{PipelineArgs, WarehouseArgs};
 use crate::Result;
 use crate::warehouse::Warehouse;
 use std::io::Write;
-use std::path::PathBuf;
 
 /// List the warehouse tables with their Delta version, row count and columns.
 ///
@@ -12,15 +11,17 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    #[arg(long, default_value = super::DEFAULT_PIPELINE)]
-    pub pipeline: PathBuf,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
     #[command(flatten)]
     pub warehouse: WarehouseArgs,
 }
 
 pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
-    let location = if a.pipeline.exists() {
-        super::load_pipeline_for_reading(&a.pipeline)
+    // Without a pipeline, the warehouse named by --warehouse (or ./warehouse).
+    let location = if a.pipeline.file().is_ok() {
+        a.pipeline
+            .load_for_reading()
             .await?
             .warehouse_location(a.warehouse.warehouse.as_deref())
     } else {
@@ -32,7 +33,7 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
     // Readers see the last finished run, never half of one.
     let wh = Warehouse::open(&location)?.committed().await?;
     let io = super::io_err("stdout");
-    let ctx = crate::sql::session();
+    let ctx = crate::engine::session();
     writeln!(
         out,
         "{:<28} {:>8} {:>12}  columns",
@@ -50,7 +51,12 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
             .iter()
             .map(|f| f.name().clone())
             .collect();
-        let rows = ctx.read_table(provider)?.count().await?;
+        let rows = ctx
+            .read_table(provider)
+            .map_err(crate::warehouse::Error::from)?
+            .count()
+            .await
+            .map_err(crate::warehouse::Error::from)?;
         writeln!(
             out,
             "{:<28} {:>8} {:>12}  {}",

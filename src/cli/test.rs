@@ -1,5 +1,6 @@
 //! `touchpoint test`: the pipeline's model unit tests.
 
+use super::PipelineArgs;
 use crate::Result;
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,14 +10,16 @@ use std::path::PathBuf;
 /// memory; the warehouse and the extracts are not touched. Exit 1 when a
 /// test fails.
 ///
-/// Example: touchpoint test pipelines/monthly_cx.yaml
-///          touchpoint test pipelines/monthly_cx.yaml --filter pyramid
+/// Example: touchpoint test
+///          touchpoint test --pipeline pipelines/monthly_cx.yaml --filter pyramid
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// The pipeline file.
-    #[arg(default_value = super::DEFAULT_PIPELINE)]
-    pub pipeline: PathBuf,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// The pipeline file (same as --pipeline).
+    #[arg(value_name = "PIPELINE", conflicts_with = "pipeline")]
+    pub file: Option<PathBuf>,
     /// Only tests whose name or model contains this text.
     #[arg(long)]
     pub filter: Option<String>,
@@ -26,7 +29,7 @@ pub struct Args {
 }
 
 pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
-    let p = super::load_pipeline_for_reading(&a.pipeline).await?;
+    let p = a.pipeline.or(a.file).load_for_reading().await?;
     let io = super::io_err("stdout");
     let selected: Vec<_> = p
         .tests
@@ -39,7 +42,7 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
         .collect();
     let mut outcomes = Vec::new();
     for t in selected {
-        let o = crate::pipeline::unit_test::run(&p, t).await?;
+        let o = crate::models::unit_test::run(&p.models, &p.schemas, p.timezone, t).await?;
         if !a.json {
             match &o.failure {
                 None => writeln!(out, "ok    {} ({}: {} rows)", o.name, o.model, o.rows),

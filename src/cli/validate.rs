@@ -1,5 +1,6 @@
 //! `touchpoint validate`: check a pipeline without running anything.
 
+use super::PipelineArgs;
 use crate::Result;
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,22 +10,26 @@ use std::path::PathBuf;
 /// Every problem is printed as file:line:column with a hint; exit code 78 when
 /// there is any.
 ///
-/// Example: touchpoint validate pipelines/monthly_cx.yaml
+/// Example: touchpoint validate --pipeline pipelines/monthly_cx.yaml
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// The pipeline file.
-    #[arg(default_value = super::DEFAULT_PIPELINE)]
-    pub pipeline: PathBuf,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// The pipeline file (same as --pipeline).
+    #[arg(value_name = "PIPELINE", conflicts_with = "pipeline")]
+    pub file: Option<PathBuf>,
 }
 
 pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
-    let p = super::load_pipeline(&a.pipeline).await?;
+    let args = a.pipeline.or(a.file);
+    let file = args.file()?;
+    let p = args.load().await?;
     let io = super::io_err("stdout");
     writeln!(
         out,
         "{}: ok — {} seeds, {} sources, {} models, {} reports",
-        a.pipeline.display(),
+        file.display(),
         p.seeds.len(),
         p.sources.len(),
         p.models.len(),

@@ -1,30 +1,13 @@
 //! Report labels in the report's language: templates write English
 //! (`{{ t("Customers") }}`, `{{ t("NPS moved {change} points", change=x) }}`)
-//! and `reports/i18n/<locale>.yaml` maps each English text to its
-//! translation. A text missing from the catalog stays English, so a new
-//! label never breaks a report.
+//! and the locale's catalog ([`super::locale`]) maps each English text to
+//! its translation.
 
-use super::format::Locale;
 use minijinja::value::{Kwargs, Value};
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
 pub type Catalog = Arc<HashMap<String, String>>;
-
-/// The catalog for `locale` from `<template dir>/i18n/<locale>.yaml`
-/// (empty for English, or when the file is missing).
-pub fn catalog(dir: &Path, locale: Locale) -> Catalog {
-    if locale == Locale::En {
-        return Arc::default();
-    }
-    let file = dir.join("i18n").join(format!("{}.yaml", locale.tag()));
-    let map: HashMap<String, String> = std::fs::read_to_string(&file)
-        .ok()
-        .and_then(|t| serde_yaml::from_str(&t).ok())
-        .unwrap_or_default();
-    Arc::new(map)
-}
 
 /// `key` translated, with `{name}` filled from the keyword arguments.
 pub fn translate(

@@ -3,8 +3,104 @@
 //! that disagrees — a truncated or doubled transfer — fails its load, so
 //! nothing of it is committed.
 
-use super::{Error, ExtractFile};
-use crate::pipeline::{Control, ControlAt, Source};
+use super::spec::ControlSpec;
+use super::{Column, Control, ControlAt, Error, ExtractFile, Format, Source};
+use crate::spec::types::ColumnType;
+use crate::spec::{Diags, did_you_mean};
+
+impl ControlSpec {
+    /// `at` is the source's YAML path; `columns` its compiled columns.
+    pub fn compile(
+        &self,
+        at: &str,
+        format: &Format,
+        columns: &[Column],
+        diags: &mut Diags,
+    ) -> Option<Control> {
+        let c = self;
+        let at = format!("{at}.control");
+        if !matches!(format, Format::Csv(_) | Format::FixedWidth(_)) {
+            diags.err(
+                &at,
+                "control totals are read from text extracts (csv or fixed_width)",
+                Some(
+                    "remove `control`, or check the file's count with a `row_count_change` check"
+                        .into(),
+                ),
+            );
+            return None;
+        }
+        let where_ = match (&c.trailer, &c.file) {
+            (Some(t), None) if !t.is_empty() => ControlAt::Trailer(t.clone()),
+            (None, Some(f)) if f.contains("{name}") || f.contains("{stem}") => {
+                ControlAt::File(f.clone())
+            }
+            (None, Some(_)) => {
+                diags.err(
+                    &format!("{at}.file"),
+                    "the control file's name must use `{name}` or `{stem}`",
+                    Some(
+                        "e.g. `file: \"{stem}.ctl\"` for atm_20240101.ctl beside atm_20240101.csv"
+                            .into(),
+                    ),
+                );
+                return None;
+            }
+            _ => {
+                diags.err(
+                    &at,
+                    "declare exactly one of `trailer` (the marker of the last record) or `file`",
+                    None,
+                );
+                return None;
+            }
+        };
+        if c.count == 0 {
+            diags.err(&format!("{at}.count"), "fields are counted from 1", None);
+            return None;
+        }
+        let total = match (c.total, &c.total_column) {
+            (None, None) => None,
+            (Some(f), Some(col)) if f >= 1 => {
+                let Some(i) = columns.iter().position(|x| &x.name == col) else {
+                    let near = did_you_mean(col, columns.iter().map(|x| x.name.as_str()));
+                    diags.err(
+                        &format!("{at}.total_column"),
+                        format!("unknown column `{col}`"),
+                        near.map(|n| format!("did you mean `{n}`?")),
+                    );
+                    return None;
+                };
+                let scale = match columns[i].ty {
+                    ColumnType::Decimal { scale, .. } => scale,
+                    ColumnType::Int => 0,
+                    _ => {
+                        diags.err(
+                            &format!("{at}.total_column"),
+                            format!("`{col}` is not a decimal or int column"),
+                            None,
+                        );
+                        return None;
+                    }
+                };
+                Some((f - 1, i, scale))
+            }
+            _ => {
+                diags.err(
+                    &at,
+                    "`total` (a field, from 1) and `total_column` go together",
+                    None,
+                );
+                return None;
+            }
+        };
+        Some(Control {
+            at: where_,
+            count_field: c.count - 1,
+            total,
+        })
+    }
+}
 
 /// What the reader counted in one file.
 #[derive(Debug, Default)]
@@ -155,13 +251,7 @@ fn control_file(src: &Source, file: &ExtractFile, template: &str) -> Result<Vec<
         .rev()
         .find(|l| !l.trim().is_empty())
         .ok_or_else(|| format!("control file `{}` is empty", sibling.name))?;
-    Ok(match src.format {
-        crate::pipeline::Format::Csv { delimiter, .. } => line
-            .split(char::from(delimiter))
-            .map(str::to_string)
-            .collect(),
-        _ => line.split_whitespace().map(str::to_string).collect(),
-    })
+    Ok(src.format.reader().control_fields(line))
 }
 
 #[cfg(test)]

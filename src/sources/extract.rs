@@ -6,7 +6,8 @@
 //! file: memory stays bounded by the copy buffer, not by the file size.
 
 use super::Error;
-use crate::pipeline::{Compression, Period, Source};
+use super::{Compression, Format, Source};
+use crate::period::Period;
 use futures::StreamExt;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -96,7 +97,7 @@ impl ExtractFile {
         }
         // Fixed-width positions are bytes of the original encoding: that
         // reader decodes field by field itself.
-        let fixed = matches!(src.format, crate::pipeline::Format::FixedWidth { .. });
+        let fixed = matches!(src.format, Format::FixedWidth(_));
         if let Some(enc) = src.encoding.filter(|_| !fixed) {
             copy = self.transcode(src, &copy, enc)?;
         }
@@ -295,7 +296,7 @@ fn temp_path(ext: &str) -> PathBuf {
 pub async fn files_for(src: &Source, period: Option<Period>) -> Result<Vec<ExtractFile>, Error> {
     let pattern = match period {
         Some(p) if src.is_periodic() => p.expand(&src.pattern),
-        _ => crate::pipeline::period::any_period(&src.pattern),
+        _ => crate::period::any_period(&src.pattern),
     };
     let perr = |reason: String| Error::Pattern {
         source_name: src.name.clone(),
@@ -314,8 +315,8 @@ pub async fn files_for(src: &Source, period: Option<Period>) -> Result<Vec<Extra
     };
     files.sort_by(|a, b| a.name.cmp(&b.name));
     // A control file is part of its extract: a new one must reload it.
-    if let Some(crate::pipeline::Control {
-        at: crate::pipeline::ControlAt::File(template),
+    if let Some(super::Control {
+        at: super::ControlAt::File(template),
         ..
     }) = &src.control
     {

@@ -2,7 +2,8 @@
 //! Delta version, `table_at('churn_risk', '20241231T…-ab12cd')` as a run left
 //! it. Masking applies exactly as to the current table.
 
-use crate::spec::Personal;
+use super::{Error, Result};
+use crate::access::Personal;
 use crate::warehouse::Warehouse;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{DataFusionError, ScalarValue, plan_err};
@@ -57,7 +58,7 @@ fn usage() -> datafusion::error::Result<Arc<dyn TableProvider>> {
 }
 
 impl TableAt {
-    async fn load(&self, name: &str, at: At) -> crate::Result<Arc<dyn TableProvider>> {
+    async fn load(&self, name: &str, at: At) -> Result<Arc<dyn TableProvider>> {
         let version = match at {
             At::Version(v) => v,
             At::Run(run) => {
@@ -65,7 +66,7 @@ impl TableAt {
                 match manifest.version(name).await? {
                     Some(v) => v as i64,
                     None => {
-                        return Err(crate::Error::usage(
+                        return Err(Error::reader(
                             format!("table `{name}` did not exist after run `{run}`"),
                             "`SELECT table_name, version FROM _versions WHERE run_id = '…'` lists what it had",
                         ));
@@ -74,19 +75,23 @@ impl TableAt {
             }
         };
         let latest = self.wh.version(name).await?.ok_or_else(|| {
-            crate::Error::usage(
+            Error::reader(
                 format!("unknown table `{name}`"),
                 "`\\dt` or `SELECT DISTINCT table_name FROM _versions` lists the tables",
             )
         })?;
         if version < 0 || version as u64 > latest {
-            return Err(crate::Error::usage(
+            return Err(Error::reader(
                 format!("table `{name}` has versions 0 to {latest}, not {version}"),
                 "pick a version in range, or a run id",
             ));
         }
         let t = self.wh.table_at(name, version).await?;
         let provider = self.wh.provider_of(name, &t).await?;
-        super::masked_provider(name, provider, &self.masked)
+        Ok(crate::access::masked_provider(
+            name,
+            provider,
+            &self.masked,
+        )?)
     }
 }

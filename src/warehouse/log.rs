@@ -193,18 +193,30 @@ pub static LOADED_FILES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
+/// One file of a load: what it was and what came of it.
+#[derive(Debug, Default, Clone)]
+pub struct FileLoad {
+    pub name: String,
+    pub size: u64,
+    pub version: String,
+    pub checksum: String,
+    pub rows_read: u64,
+    pub rows_loaded: u64,
+    pub rows_quarantined: u64,
+}
+
 pub fn loaded_files_batch(
     run_id: &str,
     source: &str,
     period: &str,
     definition: &str,
-    files: &[crate::sources::FileLoad],
+    files: &[FileLoad],
 ) -> RecordBatch {
     let n = files.len();
     let rep = |v: &str| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, n)))
     };
-    let int = |f: fn(&crate::sources::FileLoad) -> u64| -> ArrayRef {
+    let int = |f: fn(&FileLoad) -> u64| -> ArrayRef {
         Arc::new(Int64Array::from_iter_values(
             files.iter().map(|x| f(x) as i64),
         ))

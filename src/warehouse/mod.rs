@@ -9,6 +9,7 @@
 pub mod lock;
 pub mod log;
 mod partition;
+pub mod transaction;
 pub mod versions;
 
 use datafusion::arrow::datatypes::SchemaRef;
@@ -54,6 +55,8 @@ pub enum Error {
     RollBack { table: String, reason: String },
     #[error("run `{run}` has no record of its table versions")]
     UnknownRun { run: String, known: Vec<String> },
+    #[error("internal: {0}")]
+    Internal(String),
 }
 
 impl From<datafusion::error::DataFusionError> for Error {

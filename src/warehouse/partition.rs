@@ -156,7 +156,7 @@ mod tests {
     }
 
     async fn content(wh: &Warehouse) -> Vec<(String, i64)> {
-        let ctx = crate::sql::session();
+        let ctx = crate::engine::session();
         ctx.register_table("t", wh.provider("t").await.expect("provider"))
             .expect("register");
         let batches = ctx
@@ -206,7 +206,7 @@ mod tests {
     async fn one_partition_writes_replace_append_and_refuse_strays() {
         let dir = tempfile::tempdir().expect("tmp");
         let wh = Warehouse::open(dir.path().to_str().expect("utf-8")).expect("open");
-        let ctx = crate::sql::session();
+        let ctx = crate::engine::session();
         // The table, by the general path: two partitions.
         wh.write(
             &ctx,

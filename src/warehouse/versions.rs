@@ -136,7 +136,7 @@ pub async fn record(
     wh.write(
         ctx,
         VERSIONS,
-        crate::pipeline::run::batch_stream(b),
+        crate::engine::batch_stream(b),
         WriteMode::Append,
         run_id,
     )

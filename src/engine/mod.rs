@@ -1,0 +1,76 @@
+//! The DataFusion engine every part of touchpoint plans and runs SQL on:
+//! sessions sharing one memory-bounded, spilling runtime, SQL text helpers
+//! (table references, planning, error text located in the SQL), and Arrow
+//! stream helpers.
+
+mod plan;
+mod pool;
+mod stream;
+
+pub use plan::{
+    Located, describe_error, find_word, locate, plan_schema, scanned_columns, table_references,
+};
+pub use stream::{batch_stream, counting};
+
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use deltalake::delta_datafusion::planner::DeltaPlanner;
+use std::sync::Arc;
+
+/// Memory DataFusion may use before it spills to disk, for the whole
+/// process; `TOUCHPOINT_MEMORY_MB` overrides the default of 512 MiB. The
+/// process needs about as much again (Delta logs, Parquet buffers, the
+/// allocator), so the default keeps a run under 1 GiB. Hash joins cannot
+/// spill, so the marts pair months and combine facts by aggregation and
+/// keep hash joins to lookups (at 100k customers a 256 MiB pool suffices).
+pub fn memory_limit() -> usize {
+    std::env::var("TOUCHPOINT_MEMORY_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(512)
+        * 1024
+        * 1024
+}
+
+/// One runtime (memory pool, spill files) shared by every session, so
+/// concurrent loads and queries share one bound instead of one each.
+static RUNTIME: std::sync::LazyLock<Arc<datafusion::execution::runtime_env::RuntimeEnv>> =
+    std::sync::LazyLock::new(|| {
+        RuntimeEnvBuilder::new()
+            .with_memory_pool(pool::bounded(memory_limit()))
+            .build_arc()
+            // The builder only fails on a bad disk-manager setup.
+            .unwrap_or_default()
+    });
+
+/// A session with a bounded, spilling memory pool.
+pub fn session() -> SessionContext {
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .set_bool("datafusion.sql_parser.collect_spans", true)
+        .set_bool(
+            "datafusion.execution.parquet.schema_force_view_types",
+            false,
+        );
+    let runtime = RUNTIME.clone();
+    // Delta writes plan custom nodes (write metrics, constraint checks) that
+    // only delta-rs's planner can turn into execution plans.
+    let state = SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_query_planner(DeltaPlanner::new())
+        .build();
+    SessionContext::new_with_state(state)
+}
+
+/// A SQL identifier, quoted: `"name"` (a quote inside is doubled).
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A SQL string literal: `'text'` (a quote inside is doubled).
+pub fn literal(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "''"))
+}

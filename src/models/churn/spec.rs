@@ -1,0 +1,66 @@
+//! `kind: churn_model` as written in the pipeline file.
+
+use crate::spec::Ordered;
+use serde::Deserialize;
+
+/// `kind: churn_model`'s own keys.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnSpec {
+    /// The 0/1 (or boolean) outcome column; null = not known yet.
+    pub label: Option<String>,
+    /// Feature column → the reason in words (`{value}` is replaced by the
+    /// customer's value), or `{reason, risk_when}`.
+    pub features: Option<Ordered<FeatureSpec>>,
+    /// The features of the baseline model it must beat.
+    pub baseline: Option<Vec<String>>,
+    /// Input columns copied to the output.
+    pub keep: Option<Vec<String>>,
+    /// The balance that is at risk (`balance_at_risk` = balance × score).
+    pub balance: Option<String>,
+    /// The `YYYY-MM` period column (default `period`).
+    pub period_column: Option<String>,
+    /// How many of the last labelled periods are held out.
+    pub test_periods: Option<usize>,
+    /// Score thresholds of the `high` and `medium` bands.
+    pub bands: Option<BandsSpec>,
+    /// Months the label looks ahead.
+    pub horizon_months: Option<u32>,
+}
+
+/// [`ChurnSpec`]'s keys, in the order help lists them.
+pub const KEYS: &[&str] = &[
+    "label",
+    "features",
+    "baseline",
+    "keep",
+    "balance",
+    "period_column",
+    "test_periods",
+    "bands",
+    "horizon_months",
+];
+
+/// A churn-model feature: its reason in words, and optionally which side
+/// of the average the words describe (`higher` or `lower`): the reason is
+/// only given when the fitted model agrees that side is the risky one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FeatureSpec {
+    Reason(String),
+    Full(FeatureDetail),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureDetail {
+    pub reason: String,
+    pub risk_when: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BandsSpec {
+    pub high: f64,
+    pub medium: f64,
+}

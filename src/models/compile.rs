@@ -1,0 +1,251 @@
+//! `models:` → [`Model`]s: each model's SQL read (or a step's input),
+//! the tables it reads found, the models ordered by them, and each planned
+//! against its inputs' schemas (a step's settings checked against its
+//! input's columns), with the personal-data lineage rule applied.
+
+use super::spec::{KindSpec, ModelSpec};
+use super::{Kind, MODEL_METRICS, MODEL_PARAMS, Model, churn, clv};
+use crate::access::lineage::{self, Declared};
+use crate::engine::ident;
+use crate::spec::{Diagnostic, Diags, Project, did_you_mean};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// Every table's schema by name.
+pub type Schemas = HashMap<String, SchemaRef>;
+
+/// Compile `specs` in dependency order. `schemas` holds every other table
+/// (seeds, sources, bookkeeping) and gains each model's output; `broken`
+/// names tables declared but not compiled (a model reading one is not
+/// checked further: its error would only echo theirs); `personal` holds the
+/// sources' personal (table, column) pairs.
+pub async fn compile(
+    specs: &[(String, ModelSpec)],
+    project: &Project,
+    schemas: &mut Schemas,
+    broken: &BTreeSet<String>,
+    personal: BTreeSet<(String, String)>,
+    diags: &mut Diags<'_>,
+) -> Vec<Model> {
+    let ctx = SessionContext::new();
+    let model_names: BTreeSet<&str> = specs.iter().map(|(n, _)| n.as_str()).collect();
+
+    // Read SQL (or a step's input) and find dependencies.
+    let mut parsed: Vec<Model> = Vec::new();
+    for (name, m) in specs {
+        let Some(step) = kind(name, m, diags) else {
+            continue;
+        };
+        let (sql, path) = match (&m.common.sql, &m.common.from) {
+            (Some(file), None) => {
+                let at = format!("models.{name}.sql");
+                let Some(path) = project.resolve(&at, file, diags) else {
+                    continue;
+                };
+                match std::fs::read_to_string(&path) {
+                    Ok(s) => (s, path),
+                    Err(e) => {
+                        diags.err(
+                            &at,
+                            format!("cannot read SQL file `{file}`: {e}"),
+                            Some("the path is relative to the pipeline file".into()),
+                        );
+                        continue;
+                    }
+                }
+            }
+            (None, Some(table)) if !matches!(step, Kind::Sql) => (
+                format!("SELECT * FROM {}", ident(table)),
+                diags.file().to_path_buf(),
+            ),
+            (Some(_), Some(_)) => {
+                diags.err(
+                    &format!("models.{name}.from"),
+                    "give a step's input as `sql` or as `from`, not both",
+                    None,
+                );
+                continue;
+            }
+            _ => {
+                let key = if matches!(step, Kind::Sql) {
+                    "sql"
+                } else {
+                    "from"
+                };
+                diags.err(
+                    &format!("models.{name}"),
+                    format!("model `{name}` needs `{key}`"),
+                    Some(if matches!(step, Kind::Sql) {
+                        "e.g. `sql: ../queries/my_model.sql` (relative to the pipeline file)".into()
+                    } else {
+                        "`from: table` (or `sql: file.sql`) names the step's input".into()
+                    }),
+                );
+                continue;
+            }
+        };
+        let mut deps = match crate::engine::table_references(&ctx, &sql) {
+            Ok(d) => d,
+            Err((msg, pos)) => {
+                diags.push(Diagnostic::new(&path, pos, "", msg).with_help("fix the SQL syntax"));
+                continue;
+            }
+        };
+        // A model reading what steps record runs after those steps.
+        for (table, kind) in [(MODEL_METRICS, "churn_model"), (MODEL_PARAMS, "clv")] {
+            if deps.iter().any(|d| d == table) {
+                deps.extend(
+                    specs
+                        .iter()
+                        .filter(|(_, o)| o.kind_name() == kind)
+                        .map(|(n, _)| n.clone()),
+                );
+            }
+        }
+        parsed.push(Model {
+            name: name.clone(),
+            sql_file: path,
+            sql,
+            description: m.common.description.clone(),
+            depends_on: deps,
+            kind: step,
+            personal: m
+                .common
+                .personal
+                .as_ref()
+                .map(|p| p.0.clone())
+                .unwrap_or_default(),
+        });
+    }
+    let nodes: Vec<(String, Vec<String>)> = parsed
+        .iter()
+        .map(|m| (m.name.clone(), m.depends_on.clone()))
+        .collect();
+    let order = match super::order::order(&nodes) {
+        Ok(o) => o,
+        Err(cycle) => {
+            let first = cycle.first().cloned().unwrap_or_default();
+            diags.err(
+                &format!("models.{first}"),
+                format!(
+                    "models depend on each other in a cycle: {}",
+                    cycle.join(" -> ")
+                ),
+                Some("break the cycle: a model cannot read a table built from itself".into()),
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    let mut failed: BTreeSet<String> = BTreeSet::new();
+    // (table, column) of every personal column so far, `clear` ones too:
+    // a model copying one must say how it carries it.
+    let mut personal = personal;
+    for name in order {
+        let Some(m) = parsed.iter().find(|m| m.name == name) else {
+            continue;
+        };
+        // Skip models downstream of a broken table.
+        if m.depends_on
+            .iter()
+            .any(|d| broken.contains(d.as_str()) || failed.contains(d))
+        {
+            failed.insert(m.name.clone());
+            continue;
+        }
+        let mut unknown = false;
+        for d in &m.depends_on {
+            if !schemas.contains_key(d) && !model_names.contains(d.as_str()) {
+                let mut known: Vec<&str> = schemas.keys().map(String::as_str).collect();
+                known.extend(model_names.iter());
+                let near = did_you_mean(d, known.iter().copied());
+                let pos = crate::engine::find_word(&m.sql, d);
+                diags.push(
+                    Diagnostic::new(&m.sql_file, pos, "", format!("unknown table `{d}`"))
+                        .with_help(near.map(|n| format!("did you mean `{n}`?")).unwrap_or_else(
+                            || "tables are the pipeline's seeds, sources and models".into(),
+                        )),
+                );
+                unknown = true;
+            }
+        }
+        if unknown {
+            failed.insert(m.name.clone());
+            continue;
+        }
+        for d in &m.depends_on {
+            if let Some(schema) = schemas.get(d) {
+                let _ = ctx.deregister_table(d.as_str());
+                if let Ok(t) = MemTable::try_new(schema.clone(), vec![vec![]]) {
+                    let _ = ctx.register_table(d.as_str(), Arc::new(t));
+                }
+            }
+        }
+        match crate::engine::plan_schema(&ctx, &m.sql).await {
+            Ok(schema) => {
+                let (problems, output) = match &m.kind {
+                    Kind::Sql => (Vec::new(), schema),
+                    Kind::Churn(c) => (c.check(&schema), c.output_schema(&schema)),
+                    Kind::Clv(c) => (c.check(&schema), c.output_schema()),
+                };
+                if !problems.is_empty() {
+                    for (key, msg, help) in problems {
+                        diags.err(&format!("models.{}.{key}", m.name), msg, help);
+                    }
+                    failed.insert(m.name.clone());
+                    continue;
+                }
+                let declared = Declared {
+                    name: &m.name,
+                    sql: &m.sql,
+                    sql_file: &m.sql_file,
+                    personal: &m.personal,
+                };
+                if !lineage::check(&ctx, &declared, &output, &personal, diags).await {
+                    failed.insert(m.name.clone());
+                    continue;
+                }
+                personal.extend(m.personal.iter().map(|(c, _)| (m.name.clone(), c.clone())));
+                schemas.insert(m.name.clone(), output);
+                out.push(m.clone());
+            }
+            Err((msg, pos, help)) => {
+                let mut d = Diagnostic::new(&m.sql_file, pos, "", msg);
+                d.help = help;
+                diags.push(d);
+                failed.insert(m.name.clone());
+            }
+        }
+    }
+    out
+}
+/// A model's compiled kind; keys of another kind are errors.
+fn kind(name: &str, m: &ModelSpec, diags: &mut Diags) -> Option<Kind> {
+    let at = format!("models.{name}");
+    let kind = m.kind_name();
+    for (key, kinds) in &m.foreign {
+        diags.err(
+            &format!("{at}.{key}"),
+            format!("`{key}` is a key of kind {kinds}, and this model is kind {kind}"),
+            Some(format!("remove it, or set `kind:` to {kinds}")),
+        );
+    }
+    let step = match &m.kind {
+        KindSpec::ChurnModel(c) => churn::ChurnStep::from_spec(c).map(Kind::Churn),
+        KindSpec::Clv(c) => clv::ClvStep::from_spec(c).map(Kind::Clv),
+        KindSpec::Sql => Ok(Kind::Sql),
+    };
+    match step {
+        Ok(s) if m.foreign.is_empty() => Some(s),
+        Ok(_) => None,
+        Err(problems) => {
+            for (key, msg, help) in problems {
+                diags.err(&format!("{at}.{key}"), msg, help);
+            }
+            None
+        }
+    }
+}

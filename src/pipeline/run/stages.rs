@@ -1,0 +1,423 @@
+//! The stages of one source load: planned and journaled on the run
+//! ([`Runner::prepare_load`]: which files, incremental or reload, evolved
+//! columns, reference sets), executed on a task of its own
+//! ([`execute_load`]: read and write the table), and finished on the run
+//! ([`Runner::finish_load`]: bookkeeping held, the step logged).
+
+use super::Runner;
+use crate::period::{self, Period};
+use crate::pipeline::Result;
+use crate::sources::incremental::{self, Plan};
+use crate::sources::{self, CheckContext, LoadStats, SchemaChange, Source};
+use crate::warehouse::WriteMode;
+use crate::warehouse::log::{self, LOADED_FILES, QUARANTINE};
+use crate::warehouse::transaction::Writer;
+use datafusion::arrow::array::{Array, StringArray};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::{SessionContext, col, lit};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+impl Runner<'_> {
+    /// Decide what to read (incremental plan, evolution) and journal the
+    /// tables the load writes; `None` when there is nothing to read.
+    pub(super) async fn prepare_load(
+        &mut self,
+        src: &Source,
+        period: Option<Period>,
+    ) -> Result<Option<Prepared>> {
+        let t = Instant::now();
+        let period_key = period::key_of(period);
+        let files = sources::files_for(src, period).await?;
+        let prior = if self.options.full_refresh {
+            None
+        } else {
+            if self.loaded_files.is_none() {
+                self.loaded_files = Some(incremental::loaded(self.wh).await?);
+            }
+            self.loaded_files
+                .as_ref()
+                .and_then(|all| all.get(&(src.name.clone(), period_key.clone())))
+                .cloned()
+        };
+        let force = if self.options.full_refresh {
+            Some("full refresh".to_string())
+        } else if prior.is_some() {
+            src.references()
+                .find(|r| self.changed.contains(*r))
+                .map(|r| format!("`{r}` changed, so every reference is checked again"))
+        } else {
+            None
+        };
+        let definition = incremental::definition(src, self.pipeline.timezone);
+        let plan = incremental::plan(files, prior.as_ref(), &definition, force, src.is_periodic());
+        let part = |p: Period| vec![(period::COLUMN.to_string(), p.to_string())];
+        let qpart = vec![
+            ("source".to_string(), src.name.clone()),
+            (period::COLUMN.to_string(), period_key.clone()),
+        ];
+        let (files, prior_keys, mode, side_mode, kept, why, how) = match plan {
+            Plan::Skip { files } => {
+                let p = period.map(|p| format!(" {p}")).unwrap_or_default();
+                let _ = writeln!(
+                    self.progress,
+                    "skip  {}{p}: {files} file(s) already loaded, none new or changed",
+                    src.name
+                );
+                self.log("source", &src.name, period, 0, 0, 0, 0, t, None);
+                if let Some(step) = self.steps.last_mut() {
+                    step.files_skipped = files as i64;
+                    step.load = Some("skip".into());
+                    step.message = Some(format!("up to date: {files} file(s) already loaded"));
+                }
+                return Ok(None);
+            }
+            Plan::Append { new, kept } => {
+                let keys = self.loaded_keys(src, &period_key).await?;
+                let mode = match period {
+                    Some(p) => WriteMode::AppendTo(part(p)),
+                    None => WriteMode::Append,
+                };
+                let why = format!(
+                    "incremental: {} new file(s) added, {kept} already loaded",
+                    new.len()
+                );
+                (
+                    new,
+                    keys,
+                    mode,
+                    WriteMode::AppendTo(qpart),
+                    kept,
+                    why,
+                    "append",
+                )
+            }
+            Plan::Reload { files, why } => {
+                let mode = match period {
+                    Some(p) => WriteMode::Replace(part(p)),
+                    None => WriteMode::Overwrite,
+                };
+                (
+                    files,
+                    None,
+                    mode,
+                    WriteMode::Replace(qpart),
+                    0,
+                    why,
+                    "reload",
+                )
+            }
+        };
+        // Evolution: declare the extracts' new columns (and those earlier
+        // runs added to the table) for this load.
+        let (src, mode) = if src.on_schema_change == SchemaChange::Evolve {
+            let known: Vec<String> = match self.wh.table(&src.name).await? {
+                Some(_) => self
+                    .wh
+                    .provider(&src.name)
+                    .await?
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect(),
+                None => Vec::new(),
+            };
+            let (s2, f2) = (src.clone(), files.clone());
+            let widened =
+                tokio::task::spawn_blocking(move || sources::evolve::widen(&s2, &f2, &known))
+                    .await
+                    .map_err(|e| crate::pipeline::Error::Internal(e.to_string()))??;
+            (widened, WriteMode::Evolving(Box::new(mode)))
+        } else {
+            (src.clone(), mode)
+        };
+        let checks = CheckContext {
+            references: self.reference_sets(&src).await?,
+            timezone: Some(self.pipeline.timezone),
+        };
+        for table in [src.name.as_str(), QUARANTINE, LOADED_FILES] {
+            self.tx.journal(table).await?;
+        }
+        Ok(Some(Prepared {
+            src,
+            period,
+            period_key,
+            files,
+            prior_keys,
+            checks,
+            mode,
+            side_mode,
+            definition,
+            kept,
+            why,
+            how,
+            t,
+            planned_in: t.elapsed(),
+        }))
+    }
+
+    /// Record quarantine and loaded files for a load that wrote its table,
+    /// and log it.
+    pub(super) async fn finish_load(&mut self, e: Executed) -> Result<()> {
+        let Executed {
+            p,
+            nfiles,
+            rejected,
+            stats,
+            failure,
+            written,
+        } = e;
+        let (src, period, t) = (&p.src, p.period, p.t);
+        if let Some(e) = failure.lock().ok().and_then(|mut f| f.take()) {
+            self.fail("source", &src.name, period, &e.to_string(), t);
+            return Err(e.into());
+        }
+        let committed = match written {
+            Ok(c) => c,
+            Err(e) => {
+                self.fail("source", &src.name, period, &e.to_string(), t);
+                return Err(e);
+            }
+        };
+        let stats: LoadStats = stats.lock().map(|s| s.clone()).unwrap_or_default();
+        let rejected = rejected
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        // Quarantine and file list are held and committed together with
+        // other loads' (see `Transaction::hold`).
+        let qbatch = log::quarantine_batch(&self.run_id, &src.name, &p.period_key, &rejected);
+        let fbatch = log::loaded_files_batch(
+            &self.run_id,
+            &src.name,
+            &p.period_key,
+            &p.definition,
+            &stats.per_file,
+        );
+        self.tx
+            .hold(self.ctx, p.side_mode.clone(), qbatch, fbatch)
+            .await?;
+        self.changed.insert(src.name.clone());
+        self.tx.committed(&src.name, committed);
+        self.reference_cache.retain(|(t, _), _| t != &src.name);
+        self.log(
+            "source",
+            &src.name,
+            period,
+            nfiles as i64,
+            stats.rows_read as i64,
+            stats.rows_loaded as i64,
+            stats.rows_quarantined as i64,
+            t,
+            Some(committed.version),
+        );
+        let (kept, how) = (p.kept, p.how);
+        let why = p.why.clone();
+        let pl = period.map(|p| format!(" {p}")).unwrap_or_default();
+        let what = if how == "append" {
+            format!("{nfiles} new file(s) ({kept} already loaded)")
+        } else {
+            format!("{nfiles} file(s) ({why})")
+        };
+        let _ = writeln!(
+            self.progress,
+            "load  {}{pl}: {what}, {} rows read = {} loaded + {} quarantined ({:.1}s)",
+            src.name,
+            stats.rows_read,
+            stats.rows_loaded,
+            stats.rows_quarantined,
+            t.elapsed().as_secs_f64()
+        );
+        let mut message = if how == "append" {
+            why
+        } else {
+            format!("reloaded: {why}")
+        };
+        let evolved: Vec<&str> = src
+            .columns
+            .iter()
+            .filter(|c| c.description.as_deref() == Some(sources::evolve::EVOLVED))
+            .map(|c| c.name.as_str())
+            .collect();
+        if !evolved.is_empty() {
+            let what = format!(
+                "schema evolved: column(s) {} added as loaded",
+                evolved.join(", ")
+            );
+            let _ = writeln!(self.progress, "      {}: {what}", src.name);
+            message = format!("{message}; {what}");
+        }
+        if !stats.drift.is_empty() {
+            let policy = match src.on_schema_change {
+                SchemaChange::Evolve => "evolve",
+                _ => "ignore",
+            };
+            let what = format!("schema drift (on_schema_change: {policy}): {}", stats.drift);
+            let _ = writeln!(self.progress, "      {}: {what}", src.name);
+            message = format!("{message}; {what}");
+        }
+        if let Some(step) = self.steps.last_mut() {
+            step.files_skipped = kept as i64;
+            step.load = Some(how.into());
+            step.message = Some(message);
+        }
+        Ok(())
+    }
+
+    /// The key columns of the rows already in a source's partition, as a
+    /// stream (an incremental load checks new rows against them).
+    async fn loaded_keys(
+        &self,
+        src: &Source,
+        period_key: &str,
+    ) -> Result<Option<SendableRecordBatchStream>> {
+        if src.key.is_empty() {
+            return Ok(None);
+        }
+        let ctx = crate::engine::session();
+        let mut df = ctx.read_table(self.wh.provider(&src.name).await?)?;
+        if src.is_periodic() {
+            df = df.filter(col(period::COLUMN).eq(lit(period_key)))?;
+        }
+        let keys: Vec<&str> = src.key.iter().map(String::as_str).collect();
+        Ok(Some(df.select_columns(&keys)?.execute_stream().await?))
+    }
+
+    /// The values of every column this source references, read from the
+    /// warehouse (loaded earlier in this run).
+    /// Sets are cached for the run and dropped when their table changes.
+    async fn reference_sets(
+        &mut self,
+        src: &Source,
+    ) -> Result<HashMap<String, Arc<sources::RefSet>>> {
+        let mut out = HashMap::new();
+        for c in &src.columns {
+            let Some((rs, rc)) = &c.references else {
+                continue;
+            };
+            let cache_key = (rs.clone(), rc.clone());
+            if let Some(set) = self.reference_cache.get(&cache_key) {
+                out.insert(c.name.clone(), set.clone());
+                continue;
+            }
+            let ctx = crate::engine::session();
+            ctx.register_table(rs.as_str(), self.wh.provider(rs).await?)?;
+            let sql = format!(
+                "SELECT DISTINCT CAST(\"{rc}\" AS VARCHAR) AS v FROM \"{rs}\" WHERE \"{rc}\" IS NOT NULL"
+            );
+            let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
+            let mut set = sources::RefSet::default();
+            while let Some(b) = stream.next().await {
+                let b = b?;
+                let col = datafusion::arrow::compute::cast(
+                    b.column(0),
+                    &datafusion::arrow::datatypes::DataType::Utf8,
+                )
+                .map_err(datafusion::error::DataFusionError::from)?;
+                if let Some(s) = col.as_any().downcast_ref::<StringArray>() {
+                    for v in s.iter().flatten() {
+                        set.insert(v);
+                    }
+                }
+            }
+            let set = Arc::new(set);
+            self.reference_cache.insert(cache_key, set.clone());
+            out.insert(c.name.clone(), set);
+        }
+        Ok(out)
+    }
+}
+
+/// A source load planned and journaled, ready to read and write.
+pub(super) struct Prepared {
+    /// The source as loaded (with evolved columns, if any).
+    pub(super) src: Source,
+    pub(super) period: Option<Period>,
+    pub(super) period_key: String,
+    pub(super) files: Vec<sources::ExtractFile>,
+    pub(super) prior_keys: Option<SendableRecordBatchStream>,
+    pub(super) checks: CheckContext,
+    pub(super) mode: WriteMode,
+    /// How quarantine and loaded files are written (replace or append).
+    pub(super) side_mode: WriteMode,
+    pub(super) definition: String,
+    /// Files already loaded and not read again.
+    pub(super) kept: usize,
+    pub(super) why: String,
+    /// `reload` or `append`.
+    pub(super) how: &'static str,
+    pub(super) t: Instant,
+    /// How long planning took.
+    pub(super) planned_in: std::time::Duration,
+}
+
+/// A load that has read its files and written (or failed to write) its table.
+pub(super) struct Executed {
+    p: Prepared,
+    nfiles: usize,
+    rejected: Arc<std::sync::Mutex<Vec<log::Rejected>>>,
+    stats: Arc<std::sync::Mutex<LoadStats>>,
+    failure: Arc<std::sync::Mutex<Option<sources::Error>>>,
+    written: Result<crate::warehouse::Committed>,
+}
+
+/// Read a prepared load's files and write its table; no bookkeeping, so
+/// several run at once.
+pub(super) async fn execute_load(
+    writer: &Writer,
+    ctx: &SessionContext,
+    mut p: Prepared,
+    bars: bool,
+) -> Executed {
+    let files = std::mem::take(&mut p.files);
+    let nfiles = files.len();
+    let bytes: u64 = files.iter().map(|f| f.size).sum();
+    let sources::Load {
+        mut stream,
+        rejected,
+        stats,
+        failure,
+    } = sources::load(
+        &p.src,
+        files,
+        p.period,
+        p.checks.clone(),
+        p.prior_keys.take(),
+    );
+    let bar = bars.then(|| {
+        let label = match p.period {
+            Some(period) => format!("{} {period}", p.src.name),
+            None => p.src.name.clone(),
+        };
+        super::progress::Bar::start(label, nfiles, bytes, stats.clone())
+    });
+    // The first batch samples the data for the Parquet settings; it is
+    // then written first.
+    let schema = stream.schema();
+    let first = stream.next().await;
+    let sample = first.as_ref().and_then(|b| b.as_ref().ok());
+    let props = sources::writer_properties(&p.src, &p.checks, sample);
+    let stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        futures::stream::iter(first).chain(stream),
+    ));
+    let written = writer
+        .write(ctx, &p.src.name, stream, p.mode.clone(), Some(props))
+        .await
+        .map_err(crate::pipeline::Error::from);
+    if let Some(b) = bar {
+        b.finish();
+    }
+    Executed {
+        p,
+        nfiles,
+        rejected,
+        stats,
+        failure,
+        written,
+    }
+}

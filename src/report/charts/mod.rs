@@ -1,0 +1,308 @@
+//! Inline SVG charts for reports, called from templates as functions
+//! (`{{ line_chart(rows, "period", "nps", series="channel", title="NPS") }}`),
+//! one file per chart over the shared primitives here. Every label is
+//! escaped, every chart carries a text alternative (`<title>`,
+//! `aria-label`), and the palette is Okabe–Ito (colour-blind safe).
+
+mod funnel;
+mod heatmap;
+mod line;
+mod pyramid;
+mod sparkline;
+mod stacked_area;
+mod stacked_bar;
+
+pub use funnel::funnel;
+pub use heatmap::heatmap;
+pub use line::line_chart;
+pub use pyramid::pyramid;
+pub use sparkline::sparkline;
+pub use stacked_area::stacked_area;
+pub use stacked_bar::stacked_bar;
+
+use minijinja::value::{Kwargs, Value};
+use std::collections::HashSet;
+use std::fmt::Write;
+
+/// Register every chart function in a template environment.
+pub fn register(env: &mut minijinja::Environment<'_>) {
+    env.add_function("line_chart", line_chart);
+    env.add_function("stacked_bar", stacked_bar);
+    env.add_function("pyramid", pyramid);
+    env.add_function("stacked_area", stacked_area);
+    env.add_function("funnel", funnel);
+    env.add_function("heatmap", heatmap);
+    env.add_function("sparkline", sparkline);
+}
+
+pub const PALETTE: [&str; 8] = [
+    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
+];
+
+pub(super) const W: f64 = 640.0;
+pub(super) const H: f64 = 260.0;
+pub(super) const LEFT: f64 = 64.0;
+pub(super) const RIGHT: f64 = 150.0;
+pub(super) const TOP: f64 = 16.0;
+pub(super) const BOTTOM: f64 = 40.0;
+
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+pub(super) fn num(v: &Value) -> Option<f64> {
+    if v.is_undefined() || v.is_none() {
+        return None;
+    }
+    f64::try_from(v.clone())
+        .ok()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+pub(super) fn text(v: &Value) -> String {
+    if v.is_none() || v.is_undefined() {
+        String::new()
+    } else {
+        v.to_string()
+    }
+}
+
+/// (x, series, y) triples from rows.
+pub(super) fn points(
+    rows: &Value,
+    x: &str,
+    y: &str,
+    series: Option<&str>,
+) -> Result<Vec<(String, String, f64)>, minijinja::Error> {
+    let mut out = Vec::new();
+    for row in rows.try_iter()? {
+        let xv = text(&row.get_attr(x)?);
+        let sv = match series {
+            Some(s) => text(&row.get_attr(s)?),
+            None => y.to_string(),
+        };
+        if let Some(yv) = num(&row.get_attr(y)?) {
+            out.push((xv, sv, yv));
+        }
+    }
+    Ok(out)
+}
+
+/// A round axis maximum and tick step for `max`.
+pub(super) fn nice(max: f64) -> (f64, f64) {
+    if max <= 0.0 || !max.is_finite() {
+        return (1.0, 0.25);
+    }
+    let mag = 10f64.powf(max.log10().floor());
+    for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
+        if m * mag >= max {
+            let top = m * mag;
+            return (top, top / 4.0);
+        }
+    }
+    (10.0 * mag, 2.5 * mag)
+}
+
+pub(super) fn fmt_tick(v: f64, unit: &str) -> String {
+    let s = if v.abs() >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if v.abs() >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    };
+    format!("{s}{unit}")
+}
+
+pub(super) fn open_svg(svg: &mut String, title: &str, alt: &str) {
+    open_svg_sized(svg, W, H, title, alt);
+}
+
+pub(super) fn open_svg_sized(svg: &mut String, w: f64, h: f64, title: &str, alt: &str) {
+    let _ = write!(
+        svg,
+        r#"<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg"><title>{}</title><desc>{}</desc>"#,
+        esc(title),
+        esc(title),
+        esc(alt)
+    );
+}
+
+pub(super) fn axes(
+    svg: &mut String,
+    xs: &[String],
+    lo: f64,
+    hi: f64,
+    step: f64,
+    unit: &str,
+    y_label: &str,
+) {
+    let ph = H - TOP - BOTTOM;
+    let mut t = lo;
+    while t <= hi + step / 2.0 {
+        let y = TOP + ph - (t - lo) / (hi - lo) * ph;
+        let _ = write!(
+            svg,
+            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" font-size="10" text-anchor="end">{}</text>"##,
+            W - RIGHT,
+            LEFT - 4.0,
+            y + 3.0,
+            esc(&fmt_tick(t, unit))
+        );
+        t += step;
+    }
+    let pw = W - LEFT - RIGHT;
+    let every = (xs.len() / 8).max(1);
+    for (i, x) in xs.iter().enumerate() {
+        if i % every == 0 {
+            let cx = LEFT + (i as f64 + 0.5) * pw / xs.len() as f64;
+            let _ = write!(
+                svg,
+                r#"<text x="{cx:.1}" y="{}" font-size="10" text-anchor="middle">{}</text>"#,
+                H - BOTTOM + 14.0,
+                esc(x)
+            );
+        }
+    }
+    let _ = write!(
+        svg,
+        r#"<text x="12" y="{}" font-size="10" transform="rotate(-90 12 {})" text-anchor="middle">{}</text>"#,
+        TOP + ph / 2.0,
+        TOP + ph / 2.0,
+        esc(y_label)
+    );
+}
+
+pub(super) fn legend(svg: &mut String, names: &[String]) {
+    for (i, n) in names.iter().enumerate() {
+        let y = TOP + 14.0 * i as f64;
+        let _ = write!(
+            svg,
+            r#"<rect x="{}" y="{y}" width="10" height="10" fill="{}"/><text x="{}" y="{}" font-size="11">{}</text>"#,
+            W - RIGHT + 10.0,
+            PALETTE[i % PALETTE.len()],
+            W - RIGHT + 24.0,
+            y + 9.0,
+            esc(n)
+        );
+    }
+}
+
+pub(super) fn kw_str(kwargs: &Kwargs, key: &str) -> Result<Option<String>, minijinja::Error> {
+    kwargs.get::<Option<String>>(key)
+}
+
+/// Distinct values in first-seen order.
+pub(super) fn first_seen<'a>(vals: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    vals.filter(|v| seen.insert(*v))
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+pub(super) mod test_util {
+    use minijinja::value::{Kwargs, Value};
+
+    pub fn rows(v: serde_json::Value) -> Value {
+        Value::from_serialize(v)
+    }
+
+    pub fn kw(pairs: &[(&'static str, &str)]) -> Kwargs {
+        Kwargs::from_iter(pairs.iter().map(|(k, v)| (*k, Value::from(*v))))
+    }
+
+    /// The numbers after `key="` (first occurrence at or after `from`).
+    pub fn attr(svg: &str, key: &str, from: usize) -> Option<(String, usize)> {
+        let pat = format!("{key}=\"");
+        let i = svg[from..].find(&pat)? + from + pat.len();
+        let j = svg[i..].find('"')? + i;
+        Some((svg[i..j].to_string(), j))
+    }
+
+    pub fn accessible(svg: &str) {
+        assert!(svg.contains("<title>"), "{svg}");
+        assert!(svg.contains("role=\"img\""), "{svg}");
+        assert!(svg.contains("aria-label=\""), "{svg}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_util::*;
+    use super::*;
+
+    #[test]
+    fn labels_are_escaped_and_alt_text_present() {
+        let rows = Value::from_serialize(vec![
+            serde_json::json!({"m": "2024-01", "c": "<script>", "v": 1.0}),
+            serde_json::json!({"m": "2024-02", "c": "<script>", "v": 3.0}),
+        ]);
+        let env = minijinja::Environment::new();
+        let _ = env;
+        let svg = line_chart(
+            rows,
+            "m".into(),
+            "v".into(),
+            Kwargs::from_iter([("series", Value::from("c"))]),
+        )
+        .expect("chart")
+        .to_string();
+        assert!(!svg.contains("<script>"));
+        assert!(svg.contains("&lt;script&gt;"));
+        assert!(svg.contains("<title>v</title>"));
+        assert!(svg.contains("2024-02 3"), "{svg}");
+    }
+
+    #[test]
+    fn new_charts_callable_from_templates() {
+        let mut env = minijinja::Environment::new();
+        env.add_function("stacked_area", stacked_area);
+        env.add_function("funnel", funnel);
+        env.add_function("heatmap", heatmap);
+        env.add_function("sparkline", sparkline);
+        let out = env
+            .render_str(
+                r#"{{ stacked_area(r, "x", "v", series="y", title="T", y_label="n", unit="") }}{{ funnel(r, "x", "v", title="F", unit="") }}{{ heatmap(r, "x", "y", "v", title="H", digits=1) }}{{ sparkline(r, "x", "v") }}"#,
+                minijinja::context! { r => serde_json::json!([{"x": "a", "y": "r", "v": 1}]) },
+            )
+            .expect("render");
+        assert_eq!(out.matches("<svg").count(), 4);
+        assert!(out.contains(">1.0<"));
+    }
+
+    #[test]
+    fn alt_overrides_text_alternative_in_new_charts() {
+        let data = || {
+            rows(serde_json::json!([
+                {"x": "a", "y": "r", "v": 1},
+                {"x": "b", "y": "r", "v": 2},
+            ]))
+        };
+        let alt = || kw(&[("alt", "Custom <alt>")]);
+        let svgs = [
+            stacked_area(data(), "x".into(), "v".into(), alt()),
+            funnel(data(), "x".into(), "v".into(), alt()),
+            heatmap(data(), "x".into(), "y".into(), "v".into(), alt()),
+            sparkline(data(), "x".into(), "v".into(), alt()),
+        ];
+        for svg in svgs {
+            let svg = svg.expect("chart").to_string();
+            accessible(&svg);
+            assert!(svg.contains("Custom &lt;alt&gt;"), "{svg}");
+            assert!(!svg.contains("Custom <alt>"));
+        }
+    }
+
+    #[test]
+    fn nice_axis() {
+        assert_eq!(nice(83.0), (100.0, 25.0));
+        assert_eq!(nice(0.42), (0.5, 0.125));
+    }
+}

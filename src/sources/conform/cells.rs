@@ -1,0 +1,203 @@
+//! One cell's text as a typed value: exact decimals, bank forms of
+//! booleans, timestamps in a column's format and time zone; and how a
+//! rejected cell is shown.
+
+use super::*;
+
+pub(super) trait DaysFromCe {
+    fn num_days_from_ce_(&self) -> i32;
+}
+impl DaysFromCe for NaiveDate {
+    fn num_days_from_ce_(&self) -> i32 {
+        chrono::Datelike::num_days_from_ce(self)
+    }
+}
+
+pub(super) fn cell(a: &ArrayRef, row: usize) -> String {
+    if a.is_null(row) {
+        String::new()
+    } else {
+        array_value_to_string(a, row).unwrap_or_default()
+    }
+}
+
+/// The local calendar date of a date or UTC-timestamp cell in `tz`.
+pub(super) fn local_date(a: &ArrayRef, row: usize, tz: Tz) -> Option<NaiveDate> {
+    if let Some(t) = a.as_any().downcast_ref::<TimestampMicrosecondArray>() {
+        let utc = DateTime::<Utc>::from_timestamp_micros(t.value(row))?;
+        return Some(utc.with_timezone(&tz).date_naive());
+    }
+    if let Some(d) = a.as_any().downcast_ref::<Date32Array>() {
+        return NaiveDate::from_num_days_from_ce_opt(d.value(row) + EPOCH_DAYS_CE);
+    }
+    None
+}
+
+pub(super) fn out_of_range(
+    a: &ArrayRef,
+    row: usize,
+    lo: Option<Bound>,
+    hi: Option<Bound>,
+    c: &Column,
+) -> Option<String> {
+    let v = if let Some(d) = a.as_any().downcast_ref::<Decimal128Array>() {
+        Bound::Dec(d.value(row))
+    } else if let Some(i) = a.as_any().downcast_ref::<Int64Array>() {
+        Bound::Int(i.value(row) as f64)
+    } else if let Some(f) = a.as_any().downcast_ref::<Float64Array>() {
+        Bound::Int(f.value(row))
+    } else {
+        return None;
+    };
+    let below = |b: Bound| match (v, b) {
+        (Bound::Dec(x), Bound::Dec(y)) => x < y,
+        (Bound::Int(x), Bound::Int(y)) => x < y,
+        _ => false,
+    };
+    let above = |b: Bound| match (v, b) {
+        (Bound::Dec(x), Bound::Dec(y)) => x > y,
+        (Bound::Int(x), Bound::Int(y)) => x > y,
+        _ => false,
+    };
+    // Formatted only for a row that is out of range.
+    let shown = || array_value_to_string(a, row).unwrap_or_default();
+    if lo.is_some_and(below) {
+        return Some(format!(
+            "{} is below the minimum {}",
+            shown(),
+            c.min.as_deref().unwrap_or_default()
+        ));
+    }
+    if hi.is_some_and(above) {
+        return Some(format!(
+            "{} is above the maximum {}",
+            shown(),
+            c.max.as_deref().unwrap_or_default()
+        ));
+    }
+    None
+}
+
+pub(super) fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "t" | "1" | "y" | "yes" => Ok(true),
+        "false" | "f" | "0" | "n" | "no" => Ok(false),
+        _ => Err(format!("cannot parse `{s}` as bool (true/false, Y/N, 1/0)")),
+    }
+}
+
+/// Exact decimal text → unscaled i128. Never goes through floating point;
+/// more fractional digits than the scale is an error, not a rounding.
+pub fn parse_decimal(s: &str, precision: u8, scale: i8) -> Result<i128, String> {
+    let t = s.trim();
+    let bad = || format!("cannot parse `{s}` as decimal({precision},{scale})");
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if (int.is_empty() && frac.is_empty())
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let scale = scale.max(0) as usize;
+    if frac.len() > scale {
+        return Err(format!("`{s}` has more than {scale} decimal places"));
+    }
+    let int = int.trim_start_matches('0');
+    if int.len() + scale > precision as usize {
+        return Err(format!("`{s}` does not fit decimal({precision},{scale})"));
+    }
+    let mut v: i128 = 0;
+    for b in int
+        .bytes()
+        .chain(frac.bytes())
+        .chain(std::iter::repeat_n(b'0', scale - frac.len()))
+    {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(i128::from(b - b'0')))
+            .ok_or_else(bad)?;
+    }
+    Ok(if neg { -v } else { v })
+}
+
+/// Timestamp text → microseconds since the epoch, UTC. Without a format,
+/// RFC 3339 (with offset) or `YYYY-MM-DD HH:MM:SS` local to `tz`.
+pub fn parse_timestamp(s: &str, fmt: Option<&str>, tz: Tz) -> Result<i64, String> {
+    let t = s.trim();
+    let local = |n: NaiveDateTime| -> Result<i64, String> {
+        tz.from_local_datetime(&n)
+            .earliest()
+            .map(|d| d.with_timezone(&Utc).timestamp_micros())
+            .ok_or_else(|| format!("`{s}` does not exist in time zone {tz}"))
+    };
+    match fmt {
+        Some(f) if f.contains("%z") || f.contains("%:z") => DateTime::parse_from_str(t, f)
+            .map(|d| d.with_timezone(&Utc).timestamp_micros())
+            .map_err(|e| format!("cannot parse `{s}` as a timestamp ({f}): {e}")),
+        Some(f) => local(
+            NaiveDateTime::parse_from_str(t, f)
+                .map_err(|e| format!("cannot parse `{s}` as a timestamp ({f}): {e}"))?,
+        ),
+        None => {
+            if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+                return Ok(d.with_timezone(&Utc).timestamp_micros());
+            }
+            local(
+                NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").map_err(|e| {
+                    format!(
+                        "cannot parse `{s}` as a timestamp (RFC 3339 or YYYY-MM-DD HH:MM:SS): {e}"
+                    )
+                })?,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_are_exact() {
+        assert_eq!(parse_decimal("123.45", 18, 2), Ok(12345));
+        assert_eq!(parse_decimal("-0.5", 18, 2), Ok(-50));
+        assert_eq!(parse_decimal("7", 18, 2), Ok(700));
+        assert!(parse_decimal("1.234", 18, 2).is_err());
+        assert!(parse_decimal("12x.50", 18, 2).is_err());
+        assert!(parse_decimal("", 18, 2).is_err());
+        assert!(parse_decimal("12345", 5, 2).is_err());
+        // 0.1 + 0.2 style values stay exact.
+        assert_eq!(parse_decimal("0.30", 18, 2), Ok(30));
+    }
+
+    #[test]
+    fn timestamps_normalise_to_utc() {
+        let hk: Tz = "Asia/Hong_Kong".parse().expect("tz");
+        // 09:00 in Hong Kong is 01:00 UTC.
+        let want = DateTime::parse_from_rfc3339("2024-01-03T01:00:00Z")
+            .expect("ts")
+            .timestamp_micros();
+        assert_eq!(parse_timestamp("2024-01-03 09:00:00", None, hk), Ok(want));
+        assert_eq!(
+            parse_timestamp("03/01/2024 09:00:00", Some("%d/%m/%Y %H:%M:%S"), hk),
+            Ok(want)
+        );
+        assert_eq!(
+            parse_timestamp("2024-01-03T09:00:00+08:00", None, Tz::UTC),
+            Ok(want)
+        );
+        assert!(parse_timestamp("2024-02-30 10:00:00", None, hk).is_err());
+        assert!(parse_timestamp("2024-13-01 10:00:00", None, hk).is_err());
+    }
+
+    #[test]
+    fn bools_in_bank_forms() {
+        assert_eq!(parse_bool("Y"), Ok(true));
+        assert_eq!(parse_bool("no"), Ok(false));
+        assert!(parse_bool("maybe").is_err());
+    }
+}

@@ -1,0 +1,72 @@
+//! What can go wrong loading a source.
+
+use super::Drift;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("source `{source_name}`: cannot read `{file}`: {reason}")]
+    Read {
+        source_name: String,
+        file: String,
+        reason: String,
+    },
+    #[error("source `{source_name}`: `{file}` does not match the declared columns: {drift}")]
+    SchemaDrift {
+        source_name: String,
+        file: String,
+        drift: Drift,
+    },
+    #[error("source `{source_name}`: bad file pattern `{pattern}`: {reason}")]
+    Pattern {
+        source_name: String,
+        pattern: String,
+        reason: String,
+    },
+    /// The file cannot be read as a whole (corrupt or truncated Parquet,
+    /// a broken gzip/zstd stream): it is quarantined whole, the rest loads.
+    #[error("source `{source_name}`: `{file}` is corrupt or truncated: {reason}")]
+    Corrupt {
+        source_name: String,
+        file: String,
+        reason: String,
+    },
+    #[error(
+        "source `{source_name}`: {bad} of {read} rows failed their checks, over `{limit}`; nothing of it was committed (most common: {top})"
+    )]
+    TooManyBad {
+        source_name: String,
+        bad: u64,
+        read: u64,
+        limit: String,
+        top: String,
+    },
+    /// A file's rows or totals disagree with its trailer or control file.
+    #[error(
+        "source `{source_name}`: `{file}` failed its control totals: {reason}; nothing of the source was committed"
+    )]
+    Control {
+        source_name: String,
+        file: String,
+        reason: String,
+    },
+    #[error("source `{source_name}`: {reason}")]
+    Other { source_name: String, reason: String },
+}
+
+impl Error {
+    /// What the person at the terminal can do about it.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            Error::SchemaDrift { .. } => Some(
+                "update the source's `columns` (or fix the extract); `on_schema_change: ignore` loads the declared columns and reports the drift".into(),
+            ),
+            Error::TooManyBad { source_name, .. } => Some(format!(
+                "fix the extract, or raise the limit in the source's YAML; see `touchpoint query \"SELECT * FROM _quarantine WHERE source = '{source_name}'\"` after a run without the limit"
+            )),
+            Error::Control { .. } => Some(
+                "ask for the extract to be sent again (or correct its control record), then re-run".into(),
+            ),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! A source as written in the pipeline file (syntax only; [`super::compile`]
+//! checks it).
+
+use super::formats::csv::CsvSpec;
+use super::formats::fixed_width::FixedWidthSpec;
+use super::formats::jsonl::JsonlSpec;
+use super::formats::parquet::ParquetSpec;
+use crate::access::Personal;
+use crate::checks::CheckSpec;
+use crate::spec::Ordered;
+use serde::Deserialize;
+
+/// One declared column of a source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    /// string, int, double, bool, date, timestamp, decimal(P,S).
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// chrono format for date / timestamp text (`%d/%m/%Y %H:%M:%S`).
+    pub format: Option<String>,
+    /// IANA time zone of timestamps written without an offset.
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    pub personal: Option<Personal>,
+    pub min: Option<serde_yaml::Number>,
+    pub max: Option<serde_yaml::Number>,
+    /// Accepted values (enums).
+    pub values: Option<Vec<String>>,
+    /// `source.column` every value must exist in (checked at load).
+    pub references: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// Glob relative to the pipeline file, or an object-store URL. Periodic
+    /// sources use `{period}` (YYYY-MM), `{yyyy}`, `{mm}` or `{yyyymm}`.
+    pub path: String,
+    pub description: Option<String>,
+    pub csv: Option<CsvSpec>,
+    pub jsonl: Option<JsonlSpec>,
+    pub parquet: Option<ParquetSpec>,
+    pub fixed_width: Option<FixedWidthSpec>,
+    /// `gzip`, `zstd` or `none`; default by extension (`.gz`, `.zst`).
+    pub compression: Option<String>,
+    /// Text encoding: `utf-8` (default), `gbk`, `gb18030`, `big5`, or any
+    /// WHATWG label.
+    pub encoding: Option<String>,
+    /// `fail` (default) or `ignore`: what a new, missing or retyped column
+    /// in an extract does.
+    pub on_schema_change: Option<String>,
+    /// Fail the source's load (nothing committed) above this many rows in
+    /// quarantine…
+    pub max_bad_rows: Option<u64>,
+    /// …or above this share (0-1) of the rows read.
+    pub max_bad_fraction: Option<f64>,
+    /// The date/timestamp column whose local month is the row's period. A
+    /// source without one is a snapshot, replaced whole on every run.
+    pub period_column: Option<String>,
+    /// Columns that identify a record; later copies are quarantined.
+    #[serde(default)]
+    pub key: Vec<String>,
+    pub columns: Ordered<ColumnSpec>,
+    /// Data-quality checks run after the load (see [`CheckSpec`]).
+    #[serde(default)]
+    pub checks: Vec<CheckSpec>,
+    /// Control totals each file must match (a trailer record or a control
+    /// file).
+    pub control: Option<ControlSpec>,
+}
+
+/// Where an extract states its own record count (and hash total).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSpec {
+    /// The last record starts with this field (`TRL`): it is the trailer,
+    /// not data.
+    pub trailer: Option<String>,
+    /// A control file beside each extract: `{name}` is the extract's file
+    /// name, `{stem}` the name without its last extension.
+    pub file: Option<String>,
+    /// 1-based field of the trailer (or the control file's last line)
+    /// holding the record count.
+    pub count: usize,
+    /// 1-based field holding the hash total of `total_column`.
+    pub total: Option<usize>,
+    pub total_column: Option<String>,
+}

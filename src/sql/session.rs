@@ -1,0 +1,88 @@
+//! A reader's session: the pipeline's warehouse as the last finished run
+//! left it (or as `--as-of` names), every table registered through the
+//! reader's masks, and `table_at` for time travel.
+
+use super::{Result, read_only};
+use crate::access::Personal;
+use crate::access::mask::{mask_udf, masked_provider};
+use crate::pipeline::Pipeline;
+use crate::warehouse::Warehouse;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+use std::sync::Arc;
+
+/// A read-only, masked session over the warehouse.
+pub struct Session {
+    pub ctx: SessionContext,
+    /// Every table the reader can see.
+    pub tables: Vec<String>,
+}
+
+impl Session {
+    /// A session over `pipeline`'s warehouse (`warehouse` overrides its
+    /// location), as the last finished run left it or as run `as_of` did,
+    /// masked for `reader`.
+    pub async fn open(
+        pipeline: &Pipeline,
+        warehouse: Option<&str>,
+        as_of: Option<&str>,
+        reader: &str,
+    ) -> Result<Session> {
+        let base = Warehouse::open(&pipeline.warehouse_location(warehouse))?;
+        // Readers see the last finished run, never half of one.
+        let wh = match as_of {
+            Some(run) => base.clone().as_of(run).await?,
+            None => base.clone().committed().await?,
+        };
+        let masked = pipeline.access.masked_for(reader);
+        let ctx = crate::engine::session();
+        let tables = register_warehouse(&ctx, &wh, &masked).await?;
+        ctx.register_udtf(
+            "table_at",
+            Arc::new(super::travel::TableAt { wh: base, masked }),
+        );
+        Ok(Session { ctx, tables })
+    }
+
+    /// Plan and start one statement, with named parameters bound as values.
+    pub async fn query(
+        &self,
+        sql: &str,
+        params: Vec<(String, ScalarValue)>,
+    ) -> Result<SendableRecordBatchStream> {
+        let mut df = match self.ctx.sql_with_options(sql, read_only()).await {
+            Ok(df) => df,
+            Err(e) => {
+                return Err(super::explain::reader_error(&self.ctx, sql, e, &self.tables).await);
+            }
+        };
+        if !params.is_empty() {
+            df = df
+                .with_param_values(params)
+                .map_err(super::explain::param_hint)?;
+        }
+        df.execute_stream()
+            .await
+            .map_err(super::explain::param_hint)
+    }
+}
+
+/// Register every warehouse table for a reader. Personal columns in
+/// `masked` (table, column, policy) are replaced by their masked or hashed
+/// form, and `_quarantine`'s copies of them too (the rejected value, and the
+/// raw record of a source with personal columns); the raw table is never
+/// registered, so no SQL can reach it.
+pub async fn register_warehouse(
+    ctx: &SessionContext,
+    wh: &Warehouse,
+    masked: &[(String, String, Personal)],
+) -> Result<Vec<String>> {
+    ctx.register_udf(mask_udf());
+    let names = wh.list().await?;
+    for name in &names {
+        let provider = wh.provider(name).await?;
+        ctx.register_table(name.as_str(), masked_provider(name, provider, masked)?)?;
+    }
+    Ok(names)
+}
