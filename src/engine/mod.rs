@@ -9,6 +9,7 @@ mod stream;
 
 pub use plan::{
     Located, describe_error, find_word, locate, plan_schema, scanned_columns, table_references,
+    without_quoted_values,
 };
 pub use stream::{batch_stream, counting};
 

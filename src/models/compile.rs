@@ -203,6 +203,11 @@ pub async fn compile(
                     sql: &m.sql,
                     sql_file: &m.sql_file,
                     personal: &m.personal,
+                    step: match &m.kind {
+                        Kind::Sql => None,
+                        Kind::Churn(c) => Some(c.carries(&output)),
+                        Kind::Clv(c) => Some(c.carries(&output)),
+                    },
                 };
                 if !lineage::check(&ctx, &declared, &output, &personal, diags).await {
                     failed.insert(m.name.clone());
