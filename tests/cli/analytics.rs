@@ -218,12 +218,17 @@ fn clv_step_reads_any_csv_of_transactions() {
     std::fs::create_dir_all(dir.join("pipelines")).expect("mkdir");
     std::fs::create_dir_all(dir.join("data")).expect("mkdir");
     // A shop's sales: K1 buys on 1 Jan (first purchase: the clock starts),
-    // 15 Jan and 12 Feb; calibration ends 31 Mar. So x = 2 repeats,
-    // t_x = 6 weeks (1 Jan -> 12 Feb), T = 13 weeks (1 Jan -> 1 Apr), mean
-    // repeat amount (30 + 50) / 2 = 40. K9 buys after the calibration end:
-    // one hold-out purchase. The other customers make the fit possible.
+    // twice on 15 Jan (30 + 5: one occasion of 35) and on 12 Feb;
+    // calibration ends 31 Mar. Counted in days (the default): x = 2 repeat
+    // occasions, t_x = 42 days = 6 weeks (1 Jan -> 12 Feb), T = 90 days =
+    // 90/7 weeks (1 Jan -> 31 Mar, the day itself), mean repeat amount
+    // (35 + 50) / 2 = 42.5. Counted exactly: x = 3, mean (30 + 5 + 50) / 3,
+    // T = 13 weeks (to the end of 31 Mar). K9 buys after the calibration
+    // end: one hold-out purchase. The other customers make the fit possible.
     let mut csv = String::from("client,sale_date,total\n");
-    csv.push_str("K1,2024-01-01,10.00\nK1,2024-01-15,30.00\nK1,2024-02-12,50.00\n");
+    csv.push_str(
+        "K1,2024-01-01,10.00\nK1,2024-01-15,30.00\nK1,2024-02-12,50.00\nK1,2024-01-15,5.00\n",
+    );
     csv.push_str("K9,2024-01-03,20.00\nK9,2024-01-10,25.00\nK9,2024-04-10,22.00\n");
     for c in 0..200u32 {
         // Deterministic, varied histories: 1 to 6 purchases, various gaps.
@@ -265,6 +270,14 @@ models:
     calibration_end: "2024-03-31"
     horizon_months: 6
     discount_rate: 0.08
+  clv_exact:
+    kind: clv
+    from: sales
+    customer: client
+    at: sale_date
+    amount: total
+    calibration_end: "2024-03-31"
+    occasion: exact
 "#,
     )
     .expect("write");
@@ -274,8 +287,13 @@ models:
     assert_eq!(k1.len(), 1);
     assert_eq!(f(&k1[0], "frequency"), 2.0);
     crate::common::close(f(&k1[0], "recency_weeks"), 6.0, "t_x");
-    crate::common::close(f(&k1[0], "age_weeks"), 13.0, "T");
-    crate::common::close(f(&k1[0], "monetary"), 40.0, "mean repeat amount");
+    crate::common::close(f(&k1[0], "age_weeks"), 90.0 / 7.0, "T");
+    crate::common::close(f(&k1[0], "monetary"), 42.5, "mean repeat amount");
+    let exact = query(dir, "SELECT * FROM clv_exact WHERE client = 'K1'");
+    assert_eq!(f(&exact[0], "frequency"), 3.0);
+    crate::common::close(f(&exact[0], "recency_weeks"), 6.0, "t_x");
+    crate::common::close(f(&exact[0], "age_weeks"), 13.0, "T");
+    crate::common::close(f(&exact[0], "monetary"), 85.0 / 3.0, "mean repeat amount");
     let p_alive = f(&k1[0], "p_alive");
     assert!(p_alive > 0.0 && p_alive <= 1.0);
     assert!(f(&k1[0], "clv") > 0.0);

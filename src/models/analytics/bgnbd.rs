@@ -31,6 +31,8 @@ pub struct Fit {
     pub params: BgNbd,
     pub log_likelihood: f64,
     pub customers: usize,
+    /// Distinct (x, t_x, T) histories: what one evaluation costs.
+    pub distinct: usize,
     pub evaluations: usize,
     pub converged: bool,
 }
@@ -91,6 +93,7 @@ impl BgNbd {
             return None;
         }
         let prepared = PreparedHistories::new(hs);
+        let distinct = prepared.distinct();
         let mean_t = hs.iter().map(|h| h.t).sum::<f64>() / hs.len() as f64;
         let start = [0.0, mean_t.max(1.0).ln(), 0.0, 0.0];
         let objective = |v: &[f64]| {
@@ -113,40 +116,69 @@ impl BgNbd {
             params,
             log_likelihood: -m.value,
             customers: hs.len(),
+            distinct,
             evaluations: m.evaluations,
             converged: m.converged && m.value.is_finite(),
         })
     }
 }
 
-/// Histories grouped by purchase count: the gamma-function terms of the
-/// likelihood depend only on x, so they are computed once per distinct x
-/// per evaluation instead of once per customer.
-struct PreparedHistories<'h> {
-    /// (x, histories with that x)
-    groups: Vec<(f64, Vec<&'h History>)>,
+/// Histories grouped by purchase count, and identical histories counted
+/// once: the gamma-function terms of the likelihood depend only on x, and
+/// customers sharing (x, t_x, T) share every term. Counted in whole days
+/// (the `clv` step's default), most customers share their history with
+/// many others, so an evaluation costs distinct histories, not customers.
+struct PreparedHistories {
+    groups: Vec<SameX>,
 }
 
-impl<'h> PreparedHistories<'h> {
-    fn new(hs: &'h [History]) -> Self {
+/// The customers with one purchase count x.
+struct SameX {
+    x: f64,
+    customers: f64,
+    /// (t_x, T, customers with that history)
+    histories: Vec<(f64, f64, f64)>,
+}
+
+impl PreparedHistories {
+    fn new(hs: &[History]) -> Self {
         let mut sorted: Vec<&History> = hs.iter().collect();
-        sorted.sort_by(|p, q| p.x.total_cmp(&q.x));
-        let mut groups: Vec<(f64, Vec<&History>)> = Vec::new();
+        sorted.sort_by(|p, q| {
+            p.x.total_cmp(&q.x)
+                .then(p.t_x.total_cmp(&q.t_x))
+                .then(p.t.total_cmp(&q.t))
+        });
+        let mut groups: Vec<SameX> = Vec::new();
         for h in sorted {
             match groups.last_mut() {
-                Some((x, g)) if *x == h.x => g.push(h),
-                _ => groups.push((h.x, vec![h])),
+                Some(g) if g.x == h.x => {
+                    g.customers += 1.0;
+                    match g.histories.last_mut() {
+                        Some((t_x, t, w)) if *t_x == h.t_x && *t == h.t => *w += 1.0,
+                        _ => g.histories.push((h.t_x, h.t, 1.0)),
+                    }
+                }
+                _ => groups.push(SameX {
+                    x: h.x,
+                    customers: 1.0,
+                    histories: vec![(h.t_x, h.t, 1.0)],
+                }),
             }
         }
         PreparedHistories { groups }
+    }
+
+    /// Distinct (x, t_x, T) histories.
+    fn distinct(&self) -> usize {
+        self.groups.iter().map(|g| g.histories.len()).sum()
     }
 
     fn log_likelihood(&self, p: &BgNbd) -> f64 {
         let BgNbd { r, alpha, a, b } = *p;
         let mut total = 0.0;
         let (ln_alpha, lg_r, lg_ab, lg_b) = (alpha.ln(), lgamma(r), lgamma(a + b), lgamma(b));
-        for (x, group) in &self.groups {
-            let x = *x;
+        for g in &self.groups {
+            let x = g.x;
             let shared = lgamma(r + x) - lg_r + r * ln_alpha + lg_ab + lgamma(b + x)
                 - lg_b
                 - lgamma(a + b + x);
@@ -156,15 +188,15 @@ impl<'h> PreparedHistories<'h> {
                 0.0
             };
             let mut sum = 0.0;
-            for h in group {
-                let a3 = -(r + x) * (alpha + h.t).ln();
-                sum += if x > 0.0 {
-                    log_add(a3, drop_term - (r + x) * (alpha + h.t_x).ln())
+            for &(t_x, t, w) in &g.histories {
+                let a3 = -(r + x) * (alpha + t).ln();
+                sum += w * if x > 0.0 {
+                    log_add(a3, drop_term - (r + x) * (alpha + t_x).ln())
                 } else {
                     a3
                 };
             }
-            total += shared * group.len() as f64 + sum;
+            total += shared * g.customers + sum;
         }
         total
     }
@@ -354,6 +386,51 @@ mod tests {
                 p.expected_purchases(&h, t)
             );
         }
+    }
+
+    /// Counting identical histories once changes nothing but the cost: the
+    /// likelihood equals the per-customer sum of the paper's formula, and
+    /// histories in whole days collapse to a few distinct ones.
+    #[test]
+    fn identical_histories_are_counted_not_recomputed() {
+        let p = BgNbd {
+            r: 0.5,
+            alpha: 4.0,
+            a: 0.8,
+            b: 2.5,
+        };
+        let day = |w: f64| (w * 7.0).floor() / 7.0;
+        let hs: Vec<History> = simulate(p, 20_000, 52.0, 3)
+            .into_iter()
+            .map(|h| History {
+                t_x: day(h.t_x),
+                ..h
+            })
+            .collect();
+        let prepared = PreparedHistories::new(&hs);
+        assert!(
+            prepared.distinct() * 4 < hs.len(),
+            "{} distinct of {}",
+            prepared.distinct(),
+            hs.len()
+        );
+        let q = BgNbd {
+            r: 0.7,
+            alpha: 3.0,
+            a: 1.1,
+            b: 2.0,
+        };
+        for params in [p, q] {
+            let each: f64 = hs.iter().map(|h| params.log_likelihood_one(h)).sum();
+            let grouped = params.log_likelihood(&hs);
+            assert!(
+                (grouped - each).abs() <= 1e-9 * each.abs(),
+                "grouped {grouped} vs per customer {each}"
+            );
+        }
+        let fit = BgNbd::fit(&hs).expect("fit");
+        assert_eq!(fit.distinct, prepared.distinct());
+        assert_eq!(fit.customers, hs.len());
     }
 
     #[test]

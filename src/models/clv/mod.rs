@@ -4,10 +4,16 @@
 //! maximum likelihood; per customer: frequency, recency, age, P(alive),
 //! expected purchases over the horizon, expected spend and discounted CLV.
 //!
-//! Times are in weeks of the pipeline's local time. Transactions are
-//! aggregated per customer while they stream (memory grows with customers,
-//! not transactions); those after `calibration_end` are a hold-out whose
-//! actual count is compared with the model's forecast.
+//! Times are in weeks of the pipeline's local time. A purchase occasion is
+//! a customer's local day by default (the BG/NBD literature's convention:
+//! two payments on one day are one occasion); `occasion: exact` counts
+//! every row at its own moment. Transactions are aggregated per customer
+//! (and day) while they stream: memory grows with customers, not
+//! transactions. Those after `calibration_end` are a hold-out whose actual
+//! count is compared with the model's forecast.
+
+mod history;
+mod time;
 
 use super::analytics::bgnbd::{BgNbd, History};
 use super::analytics::gamma_gamma::{GammaGamma, Spend};
@@ -15,24 +21,41 @@ use super::record::{MODEL_PARAMS, ParamRow, params_batch};
 use super::step::{Built, Problem, check_exists, check_numeric, not_fitted, subquery};
 use super::{Error, Result};
 use crate::engine::ident;
-use chrono::{NaiveDate, Offset, TimeZone};
+use chrono::NaiveDate;
 use chrono_tz::Tz;
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
-};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{
-    DataType, Field, Float64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
-};
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
+use history::{Acc, MICROS_PER_WEEK, Rows, Scored};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
+use time::{local_day_sql, local_micros, naive_micros};
 
-const MICROS_PER_WEEK: f64 = 7.0 * 86_400.0 * 1e6;
 /// 365.25 / 7 / 12.
 const WEEKS_PER_MONTH: f64 = 365.25 / 7.0 / 12.0;
+
+/// What one purchase is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Occasion {
+    /// All of a customer's purchases on one local day are one occasion
+    /// (their amounts summed); times are whole days.
+    #[default]
+    Day,
+    /// Every row is a purchase at its own moment.
+    Exact,
+}
+
+impl Occasion {
+    fn name(self) -> &'static str {
+        match self {
+            Occasion::Day => "day",
+            Occasion::Exact => "exact",
+        }
+    }
+}
 
 /// `kind: clv`'s own keys.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -54,6 +77,8 @@ pub struct ClvSpec {
     pub discount_rate: Option<f64>,
     /// Profit per unit of spend (default 1.0: CLV in spend).
     pub margin: Option<f64>,
+    /// What one purchase is: `day` (default) or `exact`.
+    pub occasion: Option<Occasion>,
 }
 
 /// [`ClvSpec`]'s keys, in the order help lists them.
@@ -66,6 +91,7 @@ pub const KEYS: &[&str] = &[
     "calibration_end",
     "discount_rate",
     "margin",
+    "occasion",
 ];
 
 #[derive(Debug, Clone)]
@@ -78,6 +104,7 @@ pub struct ClvStep {
     pub horizon_months: u32,
     pub discount_rate: f64,
     pub margin: f64,
+    pub occasion: Occasion,
 }
 
 impl ClvStep {
@@ -125,6 +152,7 @@ impl ClvStep {
             horizon_months,
             discount_rate,
             margin: m.margin.unwrap_or(1.0),
+            occasion: m.occasion.unwrap_or_default(),
         })
     }
 
@@ -188,6 +216,37 @@ impl ClvStep {
         ]))
     }
 
+    /// The step's input as (customer `c`, time `t`, amount `m`, birth `b`):
+    /// each row as it is, or, counted in days, one row per customer and
+    /// local day with the day's amounts summed exactly.
+    async fn purchases_sql(&self, ctx: &SessionContext, input_sql: &str, tz: Tz) -> Result<String> {
+        let birth = match &self.birth {
+            Some(b) => ident(b),
+            None => "CAST(NULL AS TIMESTAMP)".into(),
+        };
+        let (c, at, amount) = (ident(&self.customer), ident(&self.at), ident(&self.amount));
+        let input = subquery(input_sql);
+        let exact = format!(
+            "SELECT arrow_cast({c}, 'Utf8') AS c, {at} AS t, CAST({amount} AS DOUBLE) AS m, {birth} AS b FROM {input}"
+        );
+        if self.occasion == Occasion::Exact {
+            return Ok(exact);
+        }
+        let plan = ctx.sql(&exact).await?;
+        let ty = |i: usize| plan.schema().field(i).data_type().clone();
+        let (t, b) = (
+            local_day_sql(&at, &ty(1), tz),
+            local_day_sql(&birth, &ty(3), tz),
+        );
+        // Summed as decimals of six places: the total does not depend on
+        // the order rows arrive in.
+        Ok(format!(
+            "SELECT c, t, CAST(SUM(m) AS DOUBLE) AS m, MAX(b) AS b FROM (\
+             SELECT arrow_cast({c}, 'Utf8') AS c, {t} AS t, CAST({amount} AS DECIMAL(38, 6)) AS m, {b} AS b FROM {input}\
+             ) AS p GROUP BY c, t"
+        ))
+    }
+
     pub async fn execute(
         &self,
         ctx: &SessionContext,
@@ -204,21 +263,14 @@ impl ClvStep {
         };
         let not_fitted =
             |why: &str| not_fitted(self.output_schema(), run_id, model, why.to_string());
-        let birth = match &self.birth {
-            Some(b) => ident(b),
-            None => "CAST(NULL AS TIMESTAMP)".into(),
-        };
-        let q = format!(
-            "SELECT arrow_cast({}, 'Utf8') AS c, {} AS t, CAST({} AS DOUBLE) AS m, {birth} AS b FROM {}",
-            ident(&self.customer),
-            ident(&self.at),
-            ident(&self.amount),
-            subquery(input_sql)
-        );
-        // Calibration ends at the end of `calibration_end` (local), or at
-        // the last transaction.
+        let q = self.purchases_sql(ctx, input_sql, tz).await?;
+        let occasion = self.occasion;
+        // Exact times: calibration ends at the end of `calibration_end`
+        // (local), or at the last transaction. Days: at that day itself
+        // (the day is inside), or the last transaction's day.
         let cal_end = match self.calibration_end {
-            Some(d) => naive_micros(d.succ_opt().unwrap_or(d)),
+            Some(d) if occasion == Occasion::Exact => naive_micros(d.succ_opt().unwrap_or(d)),
+            Some(d) => naive_micros(d),
             None => {
                 let batches = ctx
                     .sql(&format!("SELECT MAX(t) FROM ({q}) AS x"))
@@ -269,12 +321,12 @@ impl ClvStep {
                 } else {
                     amounts.value(r)
                 };
-                a.add(t, amount, born);
+                a.add(t, amount, born, occasion);
             }
         }
         let mut customers: Vec<(String, History, Option<f64>, i64)> = Vec::with_capacity(acc.len());
         for (id, a) in acc {
-            if let Some(h) = a.history(born, cal_end) {
+            if let Some(h) = a.history(born, cal_end, occasion) {
                 customers.push((id, h.0, h.1, a.holdout));
             }
         }
@@ -299,33 +351,48 @@ impl ClvStep {
         let mut actual_holdout = 0i64;
         let monthly = (1.0 + self.discount_rate).powf(1.0 / 12.0);
         let mut rows = Rows::default();
+        // Customers sharing a history share its forecast: computed once
+        // (a forecast is 2 + horizon series evaluations).
+        let mut scored: HashMap<[u64; 3], Scored> = HashMap::new();
         for (id, h, monetary, holdout) in &customers {
-            let expected =
-                params.expected_purchases(h, f64::from(self.horizon_months) * WEEKS_PER_MONTH);
+            let s = *scored
+                .entry([h.x.to_bits(), h.t_x.to_bits(), h.t.to_bits()])
+                .or_insert_with(|| {
+                    // Discount each month's expected purchases to today.
+                    let mut discounted = 0.0;
+                    let mut before = 0.0;
+                    for k in 1..=self.horizon_months {
+                        let upto = params.expected_purchases(h, f64::from(k) * WEEKS_PER_MONTH);
+                        discounted += (upto - before) / monthly.powi(k as i32);
+                        before = upto;
+                    }
+                    Scored {
+                        alive: params.p_alive(h),
+                        // The horizon's last month is the whole horizon.
+                        expected: before,
+                        discounted,
+                        expected_holdout: if holdout_weeks > 0.0 {
+                            params.expected_purchases(h, holdout_weeks)
+                        } else {
+                            0.0
+                        },
+                    }
+                });
             let spend = match monetary {
                 Some(m) => spend_model.expected_spend(&Spend { x: h.x, m: *m }),
                 None => spend_model.mean_spend(),
             };
-            // Discount each month's expected purchases to today.
-            let mut discounted = 0.0;
-            let mut before = 0.0;
-            for k in 1..=self.horizon_months {
-                let upto = params.expected_purchases(h, f64::from(k) * WEEKS_PER_MONTH);
-                discounted += (upto - before) / monthly.powi(k as i32);
-                before = upto;
-            }
-            if holdout_weeks > 0.0 {
-                expected_holdout += params.expected_purchases(h, holdout_weeks);
-            }
+            expected_holdout += s.expected_holdout;
             actual_holdout += holdout;
             rows.push(
                 id,
                 h,
                 *monetary,
-                params.p_alive(h),
-                expected,
-                spend,
-                self.margin * spend * discounted,
+                &s,
+                history::Worth {
+                    spend,
+                    clv: self.margin * spend * s.discounted,
+                },
                 *holdout,
             );
         }
@@ -340,7 +407,11 @@ impl ClvStep {
             spend_model.gamma,
             customers.len()
         );
-        let cal_date = chrono::DateTime::from_timestamp_micros(cal_end - 1)
+        let last_day = match occasion {
+            Occasion::Exact => cal_end - 1,
+            Occasion::Day => cal_end,
+        };
+        let cal_date = chrono::DateTime::from_timestamp_micros(last_day)
             .map(|d| d.date_naive().to_string())
             .unwrap_or_default();
         let param_rows: Vec<ParamRow> = vec![
@@ -365,6 +436,12 @@ impl ClvStep {
                 Some(format!("converged: {}", bg.converged)),
             ),
             ("bgnbd", "customers", Some(bg.customers as f64), None),
+            (
+                "bgnbd",
+                "distinct_histories",
+                Some(bg.distinct as f64),
+                Some("distinct (x, t_x, T): the cost of one likelihood evaluation".into()),
+            ),
             (
                 "gamma_gamma",
                 "p",
@@ -402,6 +479,7 @@ impl ClvStep {
                 None,
             ),
             ("clv", "calibration_end", None, Some(cal_date)),
+            ("clv", "occasion", None, Some(occasion.name().into())),
             (
                 "clv",
                 "horizon_months",
@@ -441,218 +519,5 @@ impl ClvStep {
             side: Some((MODEL_PARAMS, params_batch(run_id, model, &param_rows))),
             summary,
         })
-    }
-}
-
-/// One customer's running totals (constant size, whatever their count).
-#[derive(Default)]
-struct Acc {
-    birth: Option<i64>,
-    purchases: u64,
-    /// In millionths, so the total does not depend on the order rows arrive in.
-    sum_micros: i128,
-    /// Earliest purchase (time, amount) and latest purchase time.
-    first: Option<(i64, f64)>,
-    last: Option<i64>,
-    holdout: i64,
-}
-
-impl Acc {
-    /// Count a calibration-period purchase; with births, only those after it.
-    fn add(&mut self, t: i64, amount: f64, born: bool) {
-        if born && self.birth.is_none_or(|b| t <= b) {
-            return;
-        }
-        self.purchases += 1;
-        self.sum_micros += (amount * 1e6).round() as i128;
-        // Ties on time keep the smaller amount, whatever the row order.
-        if self
-            .first
-            .is_none_or(|(f, a)| t < f || (t == f && amount < a))
-        {
-            self.first = Some((t, amount));
-        }
-        self.last = Some(self.last.map_or(t, |l| l.max(t)));
-    }
-
-    /// (history in weeks, mean amount of the repeat purchases).
-    fn history(&self, born: bool, cal_end: i64) -> Option<(History, Option<f64>)> {
-        let week = |d: i64| d as f64 / MICROS_PER_WEEK;
-        let (start, x, sum) = if born {
-            // The clock starts at birth, with no purchase at that moment.
-            (self.birth?, self.purchases, self.sum_micros as f64 / 1e6)
-        } else {
-            // The first purchase starts the clock and is not a repeat.
-            let (t0, a0) = self.first?;
-            (t0, self.purchases - 1, self.sum_micros as f64 / 1e6 - a0)
-        };
-        if start >= cal_end {
-            return None;
-        }
-        let t_x = match self.last {
-            Some(l) if x > 0 => week(l - start),
-            _ => 0.0,
-        };
-        let mean = (x > 0).then(|| sum / x as f64);
-        Some((
-            History {
-                x: x as f64,
-                t_x,
-                t: week(cal_end - start),
-            },
-            mean,
-        ))
-    }
-}
-
-#[derive(Default)]
-struct Rows {
-    id: Vec<String>,
-    x: Vec<i64>,
-    t_x: Vec<f64>,
-    t: Vec<f64>,
-    monetary: Vec<Option<f64>>,
-    alive: Vec<f64>,
-    expected: Vec<f64>,
-    spend: Vec<f64>,
-    clv: Vec<f64>,
-    holdout: Vec<i64>,
-}
-
-impl Rows {
-    #[allow(clippy::too_many_arguments)]
-    fn push(
-        &mut self,
-        id: &str,
-        h: &History,
-        m: Option<f64>,
-        alive: f64,
-        expected: f64,
-        spend: f64,
-        clv: f64,
-        holdout: i64,
-    ) {
-        self.id.push(id.to_string());
-        self.x.push(h.x as i64);
-        self.t_x.push(h.t_x);
-        self.t.push(h.t);
-        self.monetary.push(m);
-        self.alive.push(alive);
-        self.expected.push(expected);
-        self.spend.push(spend);
-        self.clv.push(clv);
-        self.holdout.push(holdout);
-    }
-
-    fn batch(self, schema: &SchemaRef) -> Result<RecordBatch> {
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(self.id)),
-            Arc::new(Int64Array::from(self.x)),
-            Arc::new(Float64Array::from(self.t_x)),
-            Arc::new(Float64Array::from(self.t)),
-            Arc::new(Float64Array::from(self.monetary)),
-            Arc::new(Float64Array::from(self.alive)),
-            Arc::new(Float64Array::from(self.expected)),
-            Arc::new(Float64Array::from(self.spend)),
-            Arc::new(Float64Array::from(self.clv)),
-            Arc::new(Int64Array::from(self.holdout)),
-        ];
-        Ok(RecordBatch::try_new(schema.clone(), cols)
-            .map_err(datafusion::error::DataFusionError::from)?)
-    }
-}
-
-fn naive_micros(d: NaiveDate) -> i64 {
-    d.and_hms_opt(0, 0, 0)
-        .map_or(0, |t| t.and_utc().timestamp_micros())
-}
-
-/// Dates and timestamps as microseconds of local wall-clock time (a
-/// zoned timestamp is moved to `tz`; a date or naive timestamp is taken
-/// as local already).
-fn local_micros(
-    a: &ArrayRef,
-    tz: Tz,
-) -> Result<Vec<Option<i64>>, datafusion::arrow::error::ArrowError> {
-    let zoned = matches!(a.data_type(), DataType::Timestamp(_, Some(_)));
-    let naive = match a.data_type() {
-        DataType::Null => return Ok(vec![None; a.len()]),
-        DataType::Timestamp(_, Some(z)) => cast(
-            a,
-            &DataType::Timestamp(TimeUnit::Microsecond, Some(z.clone())),
-        )?,
-        _ => cast(a, &DataType::Timestamp(TimeUnit::Microsecond, None))?,
-    };
-    let v = naive.as_primitive::<TimestampMicrosecondType>();
-    Ok(v.iter()
-        .map(|t| {
-            t.map(|utc| {
-                if zoned {
-                    let at = chrono::DateTime::from_timestamp_micros(utc)
-                        .unwrap_or_default()
-                        .naive_utc();
-                    let offset = tz.offset_from_utc_datetime(&at).fix().local_minus_utc();
-                    utc + i64::from(offset) * 1_000_000
-                } else {
-                    utc
-                }
-            })
-        })
-        .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn micros(s: &str) -> i64 {
-        chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M")
-            .expect("time")
-            .and_utc()
-            .timestamp_micros()
-    }
-
-    #[test]
-    fn first_purchase_starts_the_clock_without_a_birth() {
-        // Purchases on days 0, 7 and 21 (amounts 10, 20, 40), calibration
-        // ends on day 28: x = 2 repeats, t_x = 3 weeks, T = 4 weeks, the
-        // first purchase's amount is not a repeat's: mean (20 + 40) / 2.
-        let mut a = Acc::default();
-        a.add(micros("2024-01-22 10:00"), 40.0, false);
-        a.add(micros("2024-01-01 10:00"), 10.0, false);
-        a.add(micros("2024-01-08 10:00"), 20.0, false);
-        let (h, m) = a
-            .history(false, micros("2024-01-29 10:00"))
-            .expect("history");
-        assert_eq!((h.x, h.t_x, h.t), (2.0, 3.0, 4.0));
-        assert_eq!(m, Some(30.0));
-    }
-
-    #[test]
-    fn a_birth_starts_the_clock_and_every_later_purchase_counts() {
-        let mut a = Acc {
-            birth: Some(micros("2024-01-01 00:00")),
-            ..Acc::default()
-        };
-        // At the birth itself: not a purchase of the model (clock start).
-        a.add(micros("2024-01-01 00:00"), 99.0, true);
-        a.add(micros("2024-01-15 00:00"), 50.0, true);
-        let (h, m) = a
-            .history(true, micros("2024-01-29 00:00"))
-            .expect("history");
-        assert_eq!((h.x, h.t_x, h.t), (1.0, 2.0, 4.0));
-        assert_eq!(m, Some(50.0));
-        // Born after the calibration end: not scored.
-        let late = Acc {
-            birth: Some(micros("2024-02-01 00:00")),
-            ..Acc::default()
-        };
-        assert!(late.history(true, micros("2024-01-29 00:00")).is_none());
-        // No purchase and no birth: nothing to score.
-        assert!(
-            Acc::default()
-                .history(false, micros("2024-01-29 00:00"))
-                .is_none()
-        );
     }
 }
