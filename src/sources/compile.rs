@@ -182,7 +182,11 @@ pub async fn compile(
             personal: c.personal,
             min: c.min.as_ref().map(|n| n.to_string()),
             max: c.max.as_ref().map(|n| n.to_string()),
-            values: c.values.clone(),
+            values: c.values.as_ref().and_then(|v| {
+                accepted_values(&ty, v)
+                    .map_err(|(e, help)| diags.err(&format!("{cat}.values"), e, Some(help)))
+                    .ok()
+            }),
             references,
             description: c.description.clone(),
         });
@@ -346,4 +350,43 @@ pub async fn compile(
         description: s.description.clone(),
         control,
     })
+}
+
+/// A column's accepted values as the loaded values print: text as written;
+/// an `int`, `bool` or `date` value must be one of the type (`01` is `1`).
+fn accepted_values(ty: &ColumnType, values: &[String]) -> Result<Vec<String>, (String, String)> {
+    let one = |v: &String| -> Option<String> {
+        match ty {
+            ColumnType::String => Some(v.clone()),
+            ColumnType::Int => v.trim().parse::<i64>().ok().map(|i| i.to_string()),
+            ColumnType::Bool => match v.trim() {
+                "true" | "false" => Some(v.trim().to_string()),
+                _ => None,
+            },
+            ColumnType::Date => chrono::NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
+                .ok()
+                .map(|d| d.to_string()),
+            _ => None,
+        }
+    };
+    if !matches!(
+        ty,
+        ColumnType::String | ColumnType::Int | ColumnType::Bool | ColumnType::Date
+    ) {
+        return Err((
+            format!("accepted values do not apply to a {ty} column"),
+            "use `min:` / `max:` for numbers and times, or `values:` on a string, int, bool or date column".into(),
+        ));
+    }
+    values
+        .iter()
+        .map(|v| {
+            one(v).ok_or_else(|| {
+                (
+                    format!("accepted value `{v}` is not of type {ty}"),
+                    "write each value as the column's type would load it".into(),
+                )
+            })
+        })
+        .collect()
 }

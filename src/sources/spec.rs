@@ -26,7 +26,9 @@ pub struct ColumnSpec {
     pub personal: Option<Personal>,
     pub min: Option<serde_yaml::Number>,
     pub max: Option<serde_yaml::Number>,
-    /// Accepted values (enums).
+    /// Accepted values (enums): text, or numbers and booleans written as
+    /// YAML scalars (`values: [0, 1]` on an `int` column).
+    #[serde(default, deserialize_with = "scalars")]
     pub values: Option<Vec<String>>,
     /// `source.column` every value must exist in (checked at load).
     pub references: Option<String>,
@@ -88,4 +90,25 @@ pub struct ControlSpec {
     /// 1-based field holding the hash total of `total_column`.
     pub total: Option<usize>,
     pub total_column: Option<String>,
+}
+
+/// A list of YAML scalars (text, numbers, booleans) as their text.
+fn scalars<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Number(serde_yaml::Number),
+        Bool(bool),
+    }
+    let v: Option<Vec<Scalar>> = Option::deserialize(d)?;
+    Ok(v.map(|v| {
+        v.into_iter()
+            .map(|s| match s {
+                Scalar::Text(t) => t,
+                Scalar::Number(n) => n.to_string(),
+                Scalar::Bool(b) => b.to_string(),
+            })
+            .collect()
+    }))
 }

@@ -170,6 +170,51 @@ fn churn_model_and_clv_against_the_generators_truth() {
     );
     assert_eq!(f(&calibration[0], "n") as usize, observed.len());
 
+    // The training log-likelihood, recounted from the training rows'
+    // scores and outcomes; the training mean and standard deviation of a
+    // feature, recomputed in SQL over those rows (a missing value takes the
+    // mean, so it adds to the count but not to the spread).
+    let train = query(
+        dir,
+        "SELECT score, outcome FROM churn_risk WHERE sample = 'train'",
+    );
+    let ll: f64 = train
+        .iter()
+        .map(|r| {
+            let p = f(r, "score");
+            if f(r, "outcome") > 0.5 {
+                p.ln()
+            } else {
+                (1.0 - p).ln()
+            }
+        })
+        .sum();
+    crate::common::close(
+        metric("log_likelihood_train"),
+        ll,
+        "training log-likelihood",
+    );
+    assert_eq!(metric("converged"), 1.0);
+    crate::common::close(metric("ridge"), 1e-6 * train.len() as f64, "ridge");
+    let spread = query(
+        dir,
+        "WITH t AS (SELECT f.csat_3m AS v FROM churn_risk r JOIN churn_features f \
+           ON f.customer_id = r.customer_id AND f.period = r.period WHERE r.sample = 'train'), \
+         m AS (SELECT AVG(v) AS mean FROM t) \
+         SELECT m.mean, SQRT(SUM(CASE WHEN t.v IS NULL THEN 0 ELSE (t.v - m.mean) * (t.v - m.mean) END) / COUNT(*)) AS sd \
+         FROM t CROSS JOIN m GROUP BY m.mean",
+    );
+    let scale = query(
+        dir,
+        "SELECT value, observed FROM _model_metrics WHERE model = 'churn_risk' AND section = 'scale' AND name = 'csat_3m'",
+    );
+    crate::common::close(
+        f(&scale[0], "observed"),
+        f(&spread[0], "mean"),
+        "csat_3m mean",
+    );
+    crate::common::close(f(&scale[0], "value"), f(&spread[0], "sd"), "csat_3m scale");
+
     // BG/NBD and Gamma-Gamma against the generator's parameters.
     let params: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("data/_truth/params.json")).expect("params"),
@@ -365,4 +410,112 @@ models:
         err.contains("models.clv.amount") && err.contains("did you mean `total`"),
         "{err}"
     );
+}
+
+/// A churn model on a plain CSV with no baseline declared: no baseline row
+/// in `_model_metrics` (not a row with a null value), and the fit's
+/// numbers are there as numbers. The label column declares `values: [0, 1]`
+/// on an `int` column, which is accepted and enforced.
+#[test]
+fn churn_step_on_a_plain_csv_without_a_baseline() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("pipelines")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("data")).expect("mkdir");
+    // 400 accounts over 12 months; the outcome is known for months 1-9
+    // (test: 8-9; training: 1-4, whose 3-month outcome window closes first).
+    // Churners use less and complain more (deterministic, mixed).
+    let mut csv = String::from("customer_id,period,usage_drop,complaints,churned\n");
+    for c in 0..400u32 {
+        for m in 1..=12u32 {
+            let usage = f64::from((c * 37 + m * 11) % 100) / 100.0;
+            let complaints = (c + m) % 4;
+            let score =
+                usage * 2.0 + f64::from(complaints) * 0.4 + f64::from((c * 7 + m) % 13) / 13.0;
+            let label = if m <= 9 {
+                u8::from(score > 2.2).to_string()
+            } else {
+                String::new()
+            };
+            csv.push_str(&format!(
+                "A{c:03},2024-{m:02},{usage},{complaints},{label}\n"
+            ));
+        }
+    }
+    // One row whose label is not an accepted value: quarantined.
+    csv.push_str("A999,2024-01,0.5,1,2\n");
+    std::fs::write(dir.join("data/accounts.csv"), csv).expect("write");
+    std::fs::write(
+        dir.join("pipelines/telco.yaml"),
+        r#"name: telco
+timezone: UTC
+currency: USD
+sources:
+  accounts:
+    path: ../data/accounts.csv
+    csv: {}
+    columns:
+      customer_id: {type: string, required: true}
+      period: {type: string, required: true}
+      usage_drop: {type: double}
+      complaints: {type: int}
+      churned: {type: int, values: [0, 1]}
+models:
+  risk:
+    kind: churn_model
+    from: accounts
+    label: churned
+    horizon_months: 3
+    test_periods: 2
+    keep: [customer_id, period]
+    features:
+      usage_drop: "usage fell by {value}"
+      complaints: "{value} complaints"
+"#,
+    )
+    .expect("write");
+    ok(dir, &["validate", "pipelines/telco.yaml"]);
+    ok(dir, &["run", "pipelines/telco.yaml", "--period", "2024-12"]);
+    let q = query(
+        dir,
+        "SELECT COUNT(*) AS n FROM _quarantine WHERE column_name = 'churned'",
+    );
+    assert_eq!(f(&q[0], "n"), 1.0, "the label 2 is not an accepted value");
+    let names = query(
+        dir,
+        "SELECT name FROM _model_metrics WHERE model = 'risk' AND section = 'metric' ORDER BY name",
+    );
+    let names: Vec<String> = names.iter().map(|r| text(r, "name")).collect();
+    assert!(
+        !names.contains(&"auc_test_baseline".to_string()),
+        "{names:?}"
+    );
+    for n in ["auc_test", "converged", "log_likelihood_train", "ridge"] {
+        assert!(names.contains(&n.to_string()), "no {n} in {names:?}");
+    }
+    let nulls = query(
+        dir,
+        "SELECT COUNT(*) AS n FROM _model_metrics WHERE model = 'risk' AND section IN ('metric', 'scale') AND value IS NULL",
+    );
+    assert_eq!(f(&nulls[0], "n"), 0.0);
+    // Each feature's training mean and spread, recomputed by hand from the
+    // training rows (all labelled months before the gap).
+    let scale = query(
+        dir,
+        "SELECT name, value, observed FROM _model_metrics WHERE model = 'risk' AND section = 'scale' ORDER BY name",
+    );
+    assert_eq!(scale.len(), 2);
+    let train = query(
+        dir,
+        "SELECT a.complaints FROM risk r JOIN accounts a ON a.customer_id = r.customer_id AND a.period = r.period WHERE r.sample = 'train'",
+    );
+    let v: Vec<f64> = train.iter().map(|r| f(r, "complaints")).collect();
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+    let complaints = scale
+        .iter()
+        .find(|r| text(r, "name") == "complaints")
+        .expect("row");
+    crate::common::close(f(complaints, "observed"), mean, "complaints mean");
+    crate::common::close(f(complaints, "value"), sd, "complaints sd");
 }

@@ -14,7 +14,12 @@ pub struct Logistic {
     pub scales: Vec<f64>,
     pub iterations: usize,
     pub converged: bool,
+    /// Unpenalised, at the penalised optimum.
     pub log_likelihood: f64,
+    /// λ of the penalty λ/2 · Σ slope²: the coefficients maximise the
+    /// log-likelihood minus it (a MAP estimate under a Gaussian prior, not
+    /// the MLE; statsmodels' unpenalised fit agrees to about 5e-4).
+    pub ridge: f64,
 }
 
 /// Ridge penalty on the (standardised) slopes, never on the intercept.
@@ -108,6 +113,7 @@ impl Logistic {
             iterations,
             converged,
             log_likelihood,
+            ridge: RIDGE * n as f64,
         })
     }
 

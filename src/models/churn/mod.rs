@@ -410,15 +410,17 @@ impl ChurnStep {
             Some(scored.len()),
             Some(split.clone()),
         );
-        metric(
-            "auc_test_baseline",
-            base_auc,
-            Some(scored.len()),
-            Some(format!(
-                "logistic regression on {} only",
-                self.baseline.join(", ")
-            )),
-        );
+        if base_scored.is_some() {
+            metric(
+                "auc_test_baseline",
+                base_auc,
+                Some(scored.len()),
+                Some(format!(
+                    "logistic regression on {} only",
+                    self.baseline.join(", ")
+                )),
+            );
+        }
         metric(
             "auc_train",
             auc(&scored_train),
@@ -487,6 +489,26 @@ impl ChurnStep {
             None,
             Some(format!("converged: {}", fitted.converged)),
         );
+        metric(
+            "converged",
+            Some(f64::from(u8::from(fitted.converged))),
+            None,
+            Some("1 when Newton's steps stopped moving the coefficients".into()),
+        );
+        metric(
+            "log_likelihood_train",
+            Some(fitted.log_likelihood),
+            Some(train_y.len()),
+            Some("unpenalised, at the penalised (ridge) optimum".into()),
+        );
+        metric(
+            "ridge",
+            Some(fitted.ridge),
+            Some(train_y.len()),
+            Some(
+                "penalty λ on the standardised slopes: λ/2 · Σβ², λ = 1e-6 × training rows".into(),
+            ),
+        );
         for d in deciles(&scored) {
             rows.push(MetricRow {
                 section: "calibration",
@@ -505,6 +527,16 @@ impl ChurnStep {
             rows: None,
             detail: Some("log-odds of an average customer".into()),
         });
+        for (j, (f, _)) in self.features.iter().enumerate() {
+            rows.push(MetricRow {
+                section: "scale",
+                name: f.clone(),
+                value: Some(fitted.scales[j]),
+                observed: Some(fitted.means[j]),
+                rows: Some(train_y.len() as i64),
+                detail: Some("training standard deviation; observed = training mean".into()),
+            });
+        }
         for (j, (f, words)) in self.features.iter().enumerate() {
             rows.push(MetricRow {
                 section: "coefficient",

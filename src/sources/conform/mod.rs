@@ -265,14 +265,19 @@ impl Conformer {
                     }
                 }
             }
-            if let (Some(values), Some(accepted)) = (&c.values, &self.accepted[ci])
-                && let Some(s) = a.as_any().downcast_ref::<StringArray>()
-            {
-                for (row, v) in s.iter().enumerate() {
-                    if let Some(v) = v
-                        && problems[row].is_none()
-                        && !accepted.contains(v)
-                    {
+            if let (Some(values), Some(accepted)) = (&c.values, &self.accepted[ci]) {
+                // Typed values (int, bool, date) compare as they print,
+                // which is how compile wrote the accepted ones.
+                let text = a.as_any().downcast_ref::<StringArray>();
+                for row in 0..a.len() {
+                    if problems[row].is_some() || is_null(row) {
+                        continue;
+                    }
+                    let v = match text {
+                        Some(t) => std::borrow::Cow::Borrowed(t.value(row)),
+                        None => array_value_to_string(a, row).unwrap_or_default().into(),
+                    };
+                    if !accepted.contains(&v) {
                         set(
                             problems,
                             row,
