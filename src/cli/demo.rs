@@ -65,7 +65,8 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
         g.events as f64 / g.seconds.max(1e-9)
     );
     let p = a.pipeline.load().await?;
-    let wh = Warehouse::open(&p.warehouse_location(a.warehouse.warehouse.as_deref()))?;
+    let wh = Warehouse::open(&p.warehouse_location(a.warehouse.warehouse.as_deref()))?
+        .with_retention(p.retention);
     let periods: Vec<Period> = (0..a.months.max(1)).map(|i| start.forward(i)).collect();
     let summary =
         crate::pipeline::run::run(&p, &wh, &periods, Default::default(), &mut err).await?;

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod discover;
 pub mod generate;
 pub mod graph;
+pub mod maintain;
 pub mod query;
 pub mod report;
 pub mod run;
@@ -41,6 +42,7 @@ pub enum Command {
     Sql(sql::Args),
     Report(report::Args),
     Tables(tables::Args),
+    Maintain(maintain::Args),
     Test(test::Args),
     Demo(demo::Args),
 }
@@ -141,6 +143,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Sql(a) => sql::run(a, &mut out).await,
         Command::Report(a) => report::run(a, &mut out).await,
         Command::Tables(a) => tables::run(a, &mut out).await,
+        Command::Maintain(a) => maintain::run(a, &mut out).await,
         Command::Test(a) => test::run(a, &mut out).await,
         Command::Demo(a) => demo::run(a, &mut out).await,
     }

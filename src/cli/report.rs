@@ -48,7 +48,8 @@ pub struct Args {
 pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
     let p = a.pipeline.load_for_reading().await?;
     let report = p.find_report(&a.report)?;
-    let base = Warehouse::open(&p.warehouse_location(a.warehouse.warehouse.as_deref()))?;
+    let base = Warehouse::open(&p.warehouse_location(a.warehouse.warehouse.as_deref()))?
+        .with_retention(p.retention);
     // Readers see the last finished run, never half of one; or exactly the
     // run `--as-of` names.
     let wh = match &a.as_of {

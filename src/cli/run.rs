@@ -43,7 +43,8 @@ pub struct Args {
 pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
     let periods = Period::parse_range(&a.period)?;
     let p = a.pipeline.or(a.file).load().await?;
-    let wh = Warehouse::open(&p.warehouse_location(a.warehouse.warehouse.as_deref()))?;
+    let wh = Warehouse::open(&p.warehouse_location(a.warehouse.warehouse.as_deref()))?
+        .with_retention(p.retention);
     let mut err = std::io::stderr();
     let options = crate::pipeline::run::Options {
         full_refresh: a.full_refresh,

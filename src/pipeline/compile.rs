@@ -105,6 +105,25 @@ pub async fn compile_with(file: &Path, over: &Overrides) -> Result<Pipeline, Vec
     .await;
 
     let currency = spec.currency.clone().unwrap_or_default();
+    let retention = match spec
+        .retention
+        .as_deref()
+        .map(crate::warehouse::maintain::parse_retention)
+    {
+        None => crate::warehouse::maintain::DEFAULT_RETENTION,
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            diags.err(
+                "retention",
+                e,
+                Some(
+                    "e.g. `retention: 30d` (h, d or w): how long replaced versions stay readable"
+                        .into(),
+                ),
+            );
+            crate::warehouse::maintain::DEFAULT_RETENTION
+        }
+    };
     let declared: BTreeSet<String> = spec
         .seeds
         .iter()
@@ -171,6 +190,7 @@ pub async fn compile_with(file: &Path, over: &Overrides) -> Result<Pipeline, Vec
         timezone,
         currency,
         warehouse: spec.warehouse.clone(),
+        retention,
         profiles: spec.profiles.clone(),
         seeds,
         sources,

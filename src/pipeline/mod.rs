@@ -9,6 +9,7 @@
 pub mod compile;
 mod error;
 pub mod graph;
+pub mod maintain;
 pub mod run;
 pub mod spec;
 
@@ -34,6 +35,8 @@ pub struct Pipeline {
     /// The currency amounts are in (empty when not declared).
     pub currency: String,
     pub warehouse: Option<String>,
+    /// How long replaced table versions stay readable (`retention:`).
+    pub retention: std::time::Duration,
     /// Credential profile names for the extracts' and warehouse's stores.
     pub profiles: ProfilesSpec,
     pub seeds: Vec<Seed>,

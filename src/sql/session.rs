@@ -29,7 +29,8 @@ impl Session {
         as_of: Option<&str>,
         reader: &str,
     ) -> Result<Session> {
-        let base = Warehouse::open(&pipeline.warehouse_location(warehouse))?;
+        let base = Warehouse::open(&pipeline.warehouse_location(warehouse))?
+            .with_retention(pipeline.retention);
         // Readers see the last finished run, never half of one.
         let wh = match as_of {
             Some(run) => base.clone().as_of(run).await?,

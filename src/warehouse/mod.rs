@@ -8,6 +8,7 @@
 
 pub mod lock;
 pub mod log;
+pub mod maintain;
 mod partition;
 pub mod transaction;
 pub mod versions;
@@ -60,6 +61,14 @@ pub enum Error {
     UnknownRun { run: String, known: Vec<String> },
     #[error("`{name}` is not a table name")]
     BadName { name: String },
+    #[error(
+        "table `{table}` at version {version} is past the pipeline's retention ({horizon}): its files may have been vacuumed"
+    )]
+    PastRetention {
+        table: String,
+        version: u64,
+        horizon: String,
+    },
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -97,6 +106,7 @@ impl Error {
                 format!("recent finished runs: {}", known.join(", "))
             }),
             Error::Locked { .. } => Some("wait for the other run to finish; touchpoint runs one pipeline at a time per warehouse".into()),
+            Error::PastRetention { .. } => Some("read a later run or version, or keep versions longer with the pipeline's `retention:` (before `touchpoint maintain` vacuums them)".into()),
             _ => None,
         }
     }
@@ -159,6 +169,10 @@ pub struct Warehouse {
     /// Set when reading as of a past run: the tables it recorded, at their
     /// versions then; no other table exists.
     as_of: Option<String>,
+    /// How long a replaced version stays readable (the pipeline's
+    /// `retention:`); older versions are refused, since `maintain` may
+    /// have vacuumed their files.
+    retention: std::time::Duration,
 }
 
 impl Warehouse {
@@ -187,6 +201,7 @@ impl Warehouse {
                 local: None,
                 pins: None,
                 as_of: None,
+                retention: maintain::DEFAULT_RETENTION,
             });
         }
         Self::open_local(Path::new(location), location)
@@ -206,6 +221,7 @@ impl Warehouse {
             local: Some(abs),
             pins: None,
             as_of: None,
+            retention: maintain::DEFAULT_RETENTION,
         })
     }
 
@@ -241,6 +257,16 @@ impl Warehouse {
         }
     }
 
+    /// The pipeline's time-travel horizon (`retention:`).
+    pub fn with_retention(mut self, retention: std::time::Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    pub fn retention(&self) -> std::time::Duration {
+        self.retention
+    }
+
     /// The run this warehouse is read as of, if any.
     pub fn as_of_run(&self) -> Option<&str> {
         self.as_of.as_deref()
@@ -269,6 +295,7 @@ impl Warehouse {
             Some(None) => Ok(None),
             Some(Some(v)) => match self.latest(name).await? {
                 Some(mut t) => {
+                    self.check_readable(name, &t, v).await?;
                     t.load_version(v)
                         .await
                         .map_err(|source| Error::delta(name, source))?;
@@ -348,7 +375,9 @@ impl Warehouse {
             table: name.into(),
             available: vec![],
         })?;
-        t.load_version(version.try_into().unwrap_or_default())
+        let version: u64 = version.try_into().unwrap_or_default();
+        self.check_readable(name, &t, version).await?;
+        t.load_version(version)
             .await
             .map_err(|source| Error::delta(name, source))?;
         Ok(t)

@@ -232,6 +232,11 @@ impl Transaction {
         failed
     }
 
+    /// Every table this run journaled, at its version before the run.
+    pub fn before(&self) -> &BTreeMap<String, Option<u64>> {
+        &self.before
+    }
+
     /// Every table this run committed, at its last version (for `_versions`).
     pub fn written(&self) -> &BTreeMap<String, i64> {
         &self.written

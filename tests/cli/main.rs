@@ -11,6 +11,7 @@ mod faults;
 mod formats;
 mod incremental;
 mod invalid;
+mod maintain;
 mod metrics;
 mod privacy;
 mod s3;

@@ -9,12 +9,12 @@
 //! feature per row); scoring streams.
 
 use crate::engine::ident;
-use crate::models::analytics::evaluate::{auc, deciles, top_decile_lift};
 use crate::models::analytics::logistic::Logistic;
-use crate::models::record::{MODEL_METRICS, MetricRow, metrics_batch};
+use crate::models::record::{MODEL_METRICS, metrics_batch};
 use crate::models::step::{Built, Problem, check_exists, check_numeric, not_fitted, subquery};
 use crate::models::{Error, Result};
 
+mod metrics;
 mod spec;
 use crate::period::Period;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray};
@@ -390,178 +390,16 @@ impl ChurnStep {
             test_y.len(),
             self.horizon_months
         );
-        let mut rows = Vec::new();
-        let mut metric =
-            |name: &str, value: Option<f64>, n: Option<usize>, detail: Option<String>| {
-                rows.push(MetricRow {
-                    section: "metric",
-                    name: name.into(),
-                    value,
-                    observed: None,
-                    rows: n.map(|n| n as i64),
-                    detail,
-                });
-            };
-        let test_auc = auc(&scored);
-        let base_auc = base_scored.as_deref().and_then(auc);
-        metric(
-            "auc_test",
-            test_auc,
-            Some(scored.len()),
-            Some(split.clone()),
-        );
-        if base_scored.is_some() {
-            metric(
-                "auc_test_baseline",
-                base_auc,
-                Some(scored.len()),
-                Some(format!(
-                    "logistic regression on {} only",
-                    self.baseline.join(", ")
-                )),
-            );
-        }
-        metric(
-            "auc_train",
-            auc(&scored_train),
-            Some(scored_train.len()),
-            None,
-        );
-        metric(
-            "lift_top_decile_test",
-            top_decile_lift(&scored),
-            Some(scored.len()),
-            None,
-        );
-        let n_test = scored.len().max(1) as f64;
-        let positives = scored.iter().filter(|s| s.1).count();
-        metric(
-            "base_rate_test",
-            Some(positives as f64 / n_test),
-            Some(scored.len()),
-            None,
-        );
-        metric(
-            "brier_test",
-            Some(
-                scored
-                    .iter()
-                    .map(|(p, y)| (p - f64::from(u8::from(*y))).powi(2))
-                    .sum::<f64>()
-                    / n_test,
-            ),
-            Some(scored.len()),
-            None,
-        );
-        metric(
-            "log_loss_test",
-            Some(
-                -scored
-                    .iter()
-                    .map(|(p, y)| {
-                        if *y {
-                            p.max(1e-15).ln()
-                        } else {
-                            (1.0 - p).max(1e-15).ln()
-                        }
-                    })
-                    .sum::<f64>()
-                    / n_test,
-            ),
-            Some(scored.len()),
-            None,
-        );
-        metric(
-            "train_positives",
-            Some(train_y.iter().filter(|y| **y).count() as f64),
-            Some(train_y.len()),
-            None,
-        );
-        metric(
-            "test_positives",
-            Some(positives as f64),
-            Some(scored.len()),
-            None,
-        );
-        metric(
-            "iterations",
-            Some(fitted.iterations as f64),
-            None,
-            Some(format!("converged: {}", fitted.converged)),
-        );
-        metric(
-            "converged",
-            Some(f64::from(u8::from(fitted.converged))),
-            None,
-            Some("1 when Newton's steps stopped moving the coefficients".into()),
-        );
-        metric(
-            "log_likelihood_train",
-            Some(fitted.log_likelihood),
-            Some(train_y.len()),
-            Some("unpenalised, at the penalised (ridge) optimum".into()),
-        );
-        metric(
-            "ridge",
-            Some(fitted.ridge),
-            Some(train_y.len()),
-            Some(
-                "penalty λ on the standardised slopes: λ/2 · Σβ², λ = 1e-6 × training rows".into(),
-            ),
-        );
-        for d in deciles(&scored) {
-            rows.push(MetricRow {
-                section: "calibration",
-                name: format!("decile {:02}", d.decile),
-                value: Some(d.mean_score),
-                observed: Some(d.observed_rate),
-                rows: Some(d.rows as i64),
-                detail: None,
-            });
-        }
-        rows.push(MetricRow {
-            section: "coefficient",
-            name: "intercept".into(),
-            value: Some(fitted.coefficients[0]),
-            observed: None,
-            rows: None,
-            detail: Some("log-odds of an average customer".into()),
-        });
-        for (j, (f, _)) in self.features.iter().enumerate() {
-            rows.push(MetricRow {
-                section: "scale",
-                name: f.clone(),
-                value: Some(fitted.scales[j]),
-                observed: Some(fitted.means[j]),
-                rows: Some(train_y.len() as i64),
-                detail: Some("training standard deviation; observed = training mean".into()),
-            });
-        }
-        for (j, (f, words)) in self.features.iter().enumerate() {
-            rows.push(MetricRow {
-                section: "coefficient",
-                name: f.clone(),
-                value: Some(fitted.coefficients[j + 1]),
-                observed: Some(fitted.means[j]),
-                rows: None,
-                detail: Some(format!(
-                    "log-odds per standard deviation ({:.4}); observed = training mean; reason: {words}{}",
-                    fitted.scales[j],
-                    match self.risk_when[j] {
-                        Some(higher) if (fitted.coefficients[j + 1] > 0.0) != higher => {
-                            " (the fit disagrees with risk_when, so it is never given as a reason)"
-                        }
-                        _ => "",
-                    }
-                )),
-            });
-        }
-        let summary = format!(
-            "AUC {} on {} held-out rows (baseline {}), lift {} in the top decile",
-            test_auc.map_or("n/a".into(), |a| format!("{a:.3}")),
-            scored.len(),
-            base_auc.map_or("n/a".into(), |a| format!("{a:.3}")),
-            top_decile_lift(&scored).map_or("n/a".into(), |l| format!("{l:.2}")),
+        let (rows, summary) = metrics::rows(
+            self,
+            &fitted,
+            &metrics::Scored {
+                test: &scored,
+                train: &scored_train,
+                baseline: base_scored.as_deref(),
+                train_labels: &train_y,
+            },
+            split,
         );
         let side = metrics_batch(run_id, model, &rows);
 
