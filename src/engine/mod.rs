@@ -3,6 +3,7 @@
 //! (table references, planning, error text located in the SQL), and Arrow
 //! stream helpers.
 
+pub mod percentile;
 mod plan;
 mod pool;
 mod stream;
@@ -63,7 +64,9 @@ pub fn session() -> SessionContext {
         .with_runtime_env(runtime)
         .with_query_planner(DeltaPlanner::new())
         .build();
-    SessionContext::new_with_state(state)
+    let ctx = SessionContext::new_with_state(state);
+    ctx.register_udaf(percentile::udaf());
+    ctx
 }
 
 /// A SQL identifier, quoted: `"name"` (a quote inside is doubled).
