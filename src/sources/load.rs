@@ -289,8 +289,8 @@ fn check_threshold(
     let mut reasons: HashMap<String, u64> = HashMap::new();
     if let Ok(r) = rejected.lock() {
         for x in r.iter() {
-            // The kind of problem and its column, without the row's value
-            // (values are quoted in backticks).
+            // The kind of problem and its column (reasons hold no values;
+            // the text before a quoted name is enough to group them).
             let what = x.reason.split('`').next().unwrap_or_default().trim();
             let kind = match &x.column {
                 Some(c) => format!("{c}: {what}"),

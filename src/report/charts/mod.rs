@@ -54,6 +54,13 @@ pub fn esc(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
+/// The largest magnitude a chart draws: far past any amount, and sums of
+/// many such values still fit an f64 (axes and stacks add them up).
+const MAX_DRAWN: f64 = 1e300;
+
+/// A row's value as a number to draw. A NaN (0/0 in SQL), an infinity or a
+/// magnitude past [`MAX_DRAWN`] has no place on an axis: like a null, it is
+/// not drawn (the scale and every coordinate would become NaN).
 pub(super) fn num(v: &Value) -> Option<f64> {
     if v.is_undefined() || v.is_none() {
         return None;
@@ -61,6 +68,7 @@ pub(super) fn num(v: &Value) -> Option<f64> {
     f64::try_from(v.clone())
         .ok()
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .filter(|x| x.abs() <= MAX_DRAWN)
 }
 
 pub(super) fn text(v: &Value) -> String {
@@ -144,8 +152,11 @@ pub(super) fn axes(
     y_label: &str,
 ) {
     let ph = H - TOP - BOTTOM;
-    let mut t = lo;
-    while t <= hi + step / 2.0 {
+    // Counted, not stepped until past `hi`: that never ends once a step
+    // stops moving `t` (an infinity).
+    let ticks = ((hi - lo) / step).round().clamp(0.0, 20.0) as usize;
+    for i in 0..=ticks {
+        let t = lo + i as f64 * step;
         let y = TOP + ph - (t - lo) / (hi - lo) * ph;
         let _ = write!(
             svg,
@@ -155,7 +166,6 @@ pub(super) fn axes(
             y + 3.0,
             esc(&fmt_tick(t, unit))
         );
-        t += step;
     }
     let pw = W - LEFT - RIGHT;
     let every = (xs.len() / 8).max(1);
@@ -297,6 +307,59 @@ mod tests {
             accessible(&svg);
             assert!(svg.contains("Custom &lt;alt&gt;"), "{svg}");
             assert!(!svg.contains("Custom <alt>"));
+        }
+    }
+
+    /// NaN (a 0/0 in SQL), infinities and extremes the sums overflow on
+    /// draw nothing odd: every coordinate is a number, every chart ends.
+    #[test]
+    fn non_finite_and_huge_values_draw_finite_charts() {
+        let data = || {
+            rows(serde_json::json!([
+                {"x": "a", "s": "atm", "v": "NaN"},
+                {"x": "a", "s": "branch", "v": 1.7e308},
+                {"x": "b", "s": "atm", "v": 1.7e308},
+                {"x": "b", "s": "branch", "v": "inf"},
+                {"x": "c", "s": "atm", "v": -1.7e308},
+                {"x": "c", "s": "branch", "v": 2},
+            ]))
+        };
+        let series = || kw(&[("series", "s")]);
+        let none = || kw(&[]);
+        let (x, v) = (|| "x".to_string(), || "v".to_string());
+        let svgs = [
+            line_chart(data(), x(), v(), series()),
+            stacked_bar(data(), x(), v(), series()),
+            pyramid(data(), x(), v(), none()),
+            stacked_area(data(), x(), v(), series()),
+            funnel(data(), x(), v(), none()),
+            heatmap(data(), x(), "s".into(), v(), none()),
+            sparkline(data(), x(), v(), none()),
+        ];
+        // An axis maximum that overflowed to infinity made the tick loop
+        // endless (here it would hang; a thread turns that into a failure).
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let huge = rows(serde_json::json!([{"x": "a", "v": 1.7e308}]));
+            let svg = line_chart(huge, "x".into(), "v".into(), kw(&[]));
+            let _ = tx.send(svg.map(|s| s.to_string()));
+        });
+        let ended = rx.recv_timeout(std::time::Duration::from_secs(20));
+        let last = ended.expect("the chart ends").expect("chart");
+        for svg in svgs.into_iter().chain([Ok(Value::from_safe_string(last))]) {
+            let svg = svg.expect("chart").to_string();
+            // Attributes other than the text alternative hold numbers.
+            let mut from = 0;
+            while let Some(i) = svg[from..].find("=\"").map(|i| i + from) {
+                let j = svg[i + 2..].find('"').map(|j| j + i + 2).expect("closed");
+                let attr = &svg[i + 2..j];
+                let text = svg[..i].ends_with("aria-label");
+                assert!(
+                    text || !(attr.contains("NaN") || attr.contains("inf")),
+                    "{attr} in {svg}"
+                );
+                from = j + 1;
+            }
         }
     }
 

@@ -1,6 +1,8 @@
 //! One cell's text as a typed value: exact decimals, bank forms of
 //! booleans, timestamps in a column's format and time zone; and how a
-//! rejected cell is shown.
+//! rejected cell is shown. Errors say what is wrong, never the value: that
+//! goes to `_quarantine.value` (masked for a personal column), while a
+//! reason is shown to every reader.
 
 use super::*;
 
@@ -59,19 +61,15 @@ pub(super) fn out_of_range(
         (Bound::Int(x), Bound::Int(y)) => x > y,
         _ => false,
     };
-    // Formatted only for a row that is out of range.
-    let shown = || array_value_to_string(a, row).unwrap_or_default();
     if lo.is_some_and(below) {
         return Some(format!(
-            "{} is below the minimum {}",
-            shown(),
+            "below the minimum {}",
             c.min.as_deref().unwrap_or_default()
         ));
     }
     if hi.is_some_and(above) {
         return Some(format!(
-            "{} is above the maximum {}",
-            shown(),
+            "above the maximum {}",
             c.max.as_deref().unwrap_or_default()
         ));
     }
@@ -82,7 +80,7 @@ pub(super) fn parse_bool(s: &str) -> Result<bool, String> {
     match s.trim().to_ascii_lowercase().as_str() {
         "true" | "t" | "1" | "y" | "yes" => Ok(true),
         "false" | "f" | "0" | "n" | "no" => Ok(false),
-        _ => Err(format!("cannot parse `{s}` as bool (true/false, Y/N, 1/0)")),
+        _ => Err("not a bool (true/false, Y/N, 1/0)".into()),
     }
 }
 
@@ -90,7 +88,7 @@ pub(super) fn parse_bool(s: &str) -> Result<bool, String> {
 /// more fractional digits than the scale is an error, not a rounding.
 pub fn parse_decimal(s: &str, precision: u8, scale: i8) -> Result<i128, String> {
     let t = s.trim();
-    let bad = || format!("cannot parse `{s}` as decimal({precision},{scale})");
+    let bad = || format!("not a decimal({precision},{scale})");
     let (neg, digits) = match t.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, t.strip_prefix('+').unwrap_or(t)),
@@ -104,11 +102,11 @@ pub fn parse_decimal(s: &str, precision: u8, scale: i8) -> Result<i128, String> 
     }
     let scale = scale.max(0) as usize;
     if frac.len() > scale {
-        return Err(format!("`{s}` has more than {scale} decimal places"));
+        return Err(format!("more than {scale} decimal places"));
     }
     let int = int.trim_start_matches('0');
     if int.len() + scale > precision as usize {
-        return Err(format!("`{s}` does not fit decimal({precision},{scale})"));
+        return Err(format!("does not fit decimal({precision},{scale})"));
     }
     let mut v: i128 = 0;
     for b in int
@@ -132,15 +130,15 @@ pub fn parse_timestamp(s: &str, fmt: Option<&str>, tz: Tz) -> Result<i64, String
         tz.from_local_datetime(&n)
             .earliest()
             .map(|d| d.with_timezone(&Utc).timestamp_micros())
-            .ok_or_else(|| format!("`{s}` does not exist in time zone {tz}"))
+            .ok_or_else(|| format!("a local time that does not exist in time zone {tz}"))
     };
     match fmt {
         Some(f) if f.contains("%z") || f.contains("%:z") => DateTime::parse_from_str(t, f)
             .map(|d| d.with_timezone(&Utc).timestamp_micros())
-            .map_err(|e| format!("cannot parse `{s}` as a timestamp ({f}): {e}")),
+            .map_err(|e| format!("not a timestamp ({f}): {e}")),
         Some(f) => local(
             NaiveDateTime::parse_from_str(t, f)
-                .map_err(|e| format!("cannot parse `{s}` as a timestamp ({f}): {e}"))?,
+                .map_err(|e| format!("not a timestamp ({f}): {e}"))?,
         ),
         None => {
             if let Ok(d) = DateTime::parse_from_rfc3339(t) {
@@ -148,9 +146,7 @@ pub fn parse_timestamp(s: &str, fmt: Option<&str>, tz: Tz) -> Result<i64, String
             }
             local(
                 NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").map_err(|e| {
-                    format!(
-                        "cannot parse `{s}` as a timestamp (RFC 3339 or YYYY-MM-DD HH:MM:SS): {e}"
-                    )
+                    format!("not a timestamp (RFC 3339 or YYYY-MM-DD HH:MM:SS): {e}")
                 })?,
             )
         }

@@ -115,7 +115,7 @@ fn read_jsonl(
                 bad.push(Rejected {
                     file: fname.to_string(),
                     line,
-                    reason: format!("malformed JSON: {e}"),
+                    reason: malformed(&e),
                     record: Some(text.chars().take(2000).collect()),
                     ..Default::default()
                 });
@@ -164,6 +164,17 @@ fn read_jsonl(
 }
 
 type Raw = serde_json::value::RawValue;
+
+/// Why a line is not a JSON object. A syntax error's text is the parser's
+/// (where it stopped); a line of another type (`"…"`, `123`) is named by
+/// its kind only, as serde words that error with the value in it.
+fn malformed(e: &serde_json::Error) -> String {
+    if e.is_data() {
+        format!("malformed JSON: not an object (column {})", e.column())
+    } else {
+        format!("malformed JSON: {e}")
+    }
+}
 
 /// A JSON object's members in order: keys borrowed from the line unless
 /// they hold escapes, values as written.
@@ -242,4 +253,29 @@ pub(crate) fn sniff(path: &Path) -> Result<Proposal, crate::sources::discover::E
         }
     }
     Ok(("jsonl: {}".into(), rendered(guesses), rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_that_is_not_an_object_is_named_without_its_value() {
+        for line in [
+            r#""4111-1111-1111-1111""#,
+            "4111111111111111",
+            "[\"4111 1111\"]",
+        ] {
+            let e = serde_json::from_str::<Members>(line)
+                .err()
+                .expect("not an object");
+            let reason = malformed(&e);
+            assert!(reason.starts_with("malformed JSON"), "{reason}");
+            assert!(!reason.contains("4111"), "{reason}");
+        }
+        let e = serde_json::from_str::<Members>(r#"{"a": 1,"#)
+            .err()
+            .expect("cut short");
+        assert!(malformed(&e).contains("EOF"), "{}", malformed(&e));
+    }
 }
