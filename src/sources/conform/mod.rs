@@ -494,3 +494,6 @@ fn type_column(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;
