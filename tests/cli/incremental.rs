@@ -163,7 +163,7 @@ fn a_new_days_files_load_alone_and_equal_a_full_refresh() {
         dup[0]["reason"]
             .as_str()
             .expect("reason")
-            .starts_with("duplicate key txn_id="),
+            .starts_with("duplicate key (txn_id)"),
         "{:?}",
         dup[0]
     );

@@ -36,12 +36,20 @@ fn run(src: &Source, column: ArrayRef) -> (Vec<String>, Vec<(i64, String)>) {
         lines: (1..=n as i64).collect(),
         columns: vec![column],
     };
-    let mut bad = Vec::new();
+    let mut bad = Rejects::default();
     let batch = c.conform(raw, &mut bad).expect("conform");
     let got = (0..batch.num_rows())
         .map(|r| cells::cell(batch.column(0), r))
         .collect();
-    (got, bad.into_iter().map(|b| (b.line, b.reason)).collect())
+    let mut rejected = Vec::new();
+    for b in bad.into_quarantine("r", "s", "p") {
+        let b = b.expect("quarantine batch");
+        let line = b.column(2).as_any().downcast_ref::<Int64Array>().expect("line");
+        for r in 0..b.num_rows() {
+            rejected.push((line.value(r), cells::cell(b.column(5), r)));
+        }
+    }
+    (got, rejected)
 }
 
 fn utc(s: &str) -> i64 {
