@@ -35,6 +35,11 @@ pub struct Args {
     /// earlier runs loaded (by default only new or changed files are read).
     #[arg(long)]
     pub full_refresh: bool,
+    /// Let a period whose files were loaded before and are now all gone be
+    /// replaced with no rows (without it such a run fails and changes
+    /// nothing).
+    #[arg(long)]
+    pub allow_empty: bool,
     /// No progress bars (they are drawn only when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
@@ -48,6 +53,7 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
     let mut err = std::io::stderr();
     let options = crate::pipeline::run::Options {
         full_refresh: a.full_refresh,
+        allow_empty: a.allow_empty,
         progress_bars: crate::pipeline::run::progress::wanted(a.no_progress),
     };
     let summary = crate::pipeline::run::run(&p, &wh, &periods, options, &mut err).await?;

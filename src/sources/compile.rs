@@ -5,7 +5,7 @@
 use super::formats::csv::Csv;
 use super::formats::jsonl::Jsonl;
 use super::formats::parquet::Parquet;
-use super::{Column, Compression, Format, SchemaChange, Source, SourceSpec, files_for};
+use super::{Column, Compression, Format, SchemaChange, Source, SourceSpec, bounds, files_for};
 use crate::period;
 use crate::spec::types::{ColumnType, TYPE_NAMES};
 use crate::spec::{Diags, Project, did_you_mean, normalize};
@@ -135,6 +135,42 @@ pub async fn compile(
                 None,
             );
         }
+        // A bound as written (serde_yaml reads numbers as floats), and
+        // checked to apply exactly to the column's type.
+        let bound_text = |key: &str, n: &Option<serde_yaml::Number>| -> Option<String> {
+            let n = n.as_ref()?;
+            Some(
+                diags
+                    .locator()
+                    .scalar(&format!("{cat}.{key}"))
+                    .map(str::to_string)
+                    .unwrap_or_else(|| n.to_string()),
+            )
+        };
+        let (min, max) = (bound_text("min", &c.min), bound_text("max", &c.max));
+        if ty.is_numeric() {
+            let mut compiled = |key: &str, text: &Option<String>| {
+                let t = text.as_deref()?;
+                bounds::compile(t, ty)
+                    .map_err(|e| {
+                        diags.err(
+                            &format!("{cat}.{key}"),
+                            format!("`{key}` of `{cname}`: {e}"),
+                            Some(bound_help(ty)),
+                        )
+                    })
+                    .ok()
+            };
+            if let (Some(lo), Some(hi)) = (compiled("min", &min), compiled("max", &max))
+                && bounds::crossed(lo, hi)
+            {
+                diags.err(
+                    &format!("{cat}.min"),
+                    format!("`min` of `{cname}` is above its `max`: no value could pass"),
+                    None,
+                );
+            }
+        }
         let references = c.references.as_ref().and_then(|r| {
             let Some((src, rc)) = r.split_once('.') else {
                 diags.err(
@@ -180,8 +216,8 @@ pub async fn compile(
             timezone,
             required: c.required,
             personal: c.personal,
-            min: c.min.as_ref().map(|n| n.to_string()),
-            max: c.max.as_ref().map(|n| n.to_string()),
+            min,
+            max,
             values: c.values.as_ref().and_then(|v| {
                 accepted_values(&ty, v)
                     .map_err(|(e, help)| diags.err(&format!("{cat}.values"), e, Some(help)))
@@ -389,4 +425,15 @@ fn accepted_values(ty: &ColumnType, values: &[String]) -> Result<Vec<String>, (S
             })
         })
         .collect()
+}
+
+/// What a bound of a column of this type may be.
+fn bound_help(ty: ColumnType) -> String {
+    match ty {
+        ColumnType::Int => "an int column's bounds are whole numbers".into(),
+        ColumnType::Decimal { scale, .. } => format!(
+            "a {ty} column's bounds have at most {scale} decimal places and fit its precision"
+        ),
+        _ => "a bound is a finite number (not .nan or .inf)".into(),
+    }
 }

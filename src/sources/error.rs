@@ -55,6 +55,17 @@ pub enum Error {
         file: String,
         target: String,
     },
+    /// Every file loaded for a period before is gone, and none replaces
+    /// them: the period is not emptied without `--allow-empty`.
+    #[error(
+        "source `{source_name}`, period {period}: no files found, but {count} file(s) were loaded for it before ({files}); the period was left as it was"
+    )]
+    Vanished {
+        source_name: String,
+        period: String,
+        count: usize,
+        files: String,
+    },
     #[error("source `{source_name}`: {reason}")]
     Other { source_name: String, reason: String },
 }
@@ -71,6 +82,9 @@ impl Error {
             )),
             Error::Outside { .. } => Some(
                 "extracts must be files inside the project (or objects in a bucket); remove the link or copy the file in".into(),
+            ),
+            Error::Vanished { .. } => Some(
+                "restore the files (a moved folder, a lost mount?); if they were withdrawn on purpose, run again with `--allow-empty` to replace the period with no rows".into(),
             ),
             Error::Control { .. } => Some(
                 "ask for the extract to be sent again (or correct its control record), then re-run".into(),

@@ -367,6 +367,11 @@ pub async fn files_for(src: &Source, period: Option<Period>) -> Result<Vec<Extra
         for f in &mut files {
             let ctl = f.sibling(&super::control::file_name(&f.name, template));
             let (size, version) = ctl.stat().await;
+            // On disk, the control file's bytes (its time says nothing).
+            let version = match &ctl.at {
+                Where::Local(_) if size > 0 => ctl.local_checksum().unwrap_or(version),
+                _ => version,
+            };
             f.version = format!("{}{CONTROL_MARK}{size}:{version}", f.version);
         }
     }

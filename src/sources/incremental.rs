@@ -55,6 +55,10 @@ pub enum Plan {
         files: Vec<ExtractFile>,
         why: String,
     },
+    /// Files were loaded for this period before and none is there now (a
+    /// moved folder, a lost mount): replacing the period would empty it,
+    /// so that is done only when asked for (`--allow-empty`).
+    Vanished { missing: Vec<String> },
 }
 
 impl Plan {
@@ -62,7 +66,7 @@ impl Plan {
         match self {
             Plan::Skip { .. } => "skip",
             Plan::Append { .. } => "append",
-            Plan::Reload { .. } => "reload",
+            Plan::Reload { .. } | Plan::Vanished { .. } => "reload",
         }
     }
 }
@@ -78,6 +82,14 @@ pub fn plan(
     force: Option<String>,
     append_ok: bool,
 ) -> Plan {
+    // Whatever else holds: files gone without a word never empty a period.
+    if files.is_empty()
+        && let Some(prior) = prior.filter(|p| !p.is_empty())
+    {
+        return Plan::Vanished {
+            missing: prior.keys().cloned().collect(),
+        };
+    }
     if let Some(why) = force {
         return Plan::Reload { files, why };
     }
@@ -140,21 +152,22 @@ pub fn plan(
     }
 }
 
-/// Same size and version; or, on local disk, a touched file with the same
-/// bytes.
+/// The same size and, on local disk, the same bytes (a size and a
+/// modification time say nothing: `cp -p` and `rsync -t` keep both); in a
+/// bucket, the same ETag (reading the object to hash it would download it).
 fn unchanged(f: &ExtractFile, was: &Loaded) -> bool {
     if f.size != was.size {
         return false;
-    }
-    if f.version == was.version {
-        return true;
     }
     // A different control file is a change whatever the extract's bytes.
     let control = |v: &str| v.split_once(CONTROL_MARK).map(|(_, c)| c.to_string());
     if control(&f.version) != control(&was.version) {
         return false;
     }
-    !was.checksum.is_empty() && f.local_checksum().as_deref() == Some(was.checksum.as_str())
+    match f.local_checksum() {
+        Some(sum) => !was.checksum.is_empty() && sum == was.checksum,
+        None => f.version == was.version,
+    }
 }
 
 /// Every recorded file, by (source, period key).
@@ -331,8 +344,32 @@ mod tests {
             l.version = "0".into();
         }
         assert_eq!(
+            plan(vec![a2.clone()], Some(&prior), "d1", None, true).kind(),
+            "reload"
+        );
+        // Same size and the recorded modification time, other bytes (as
+        // `cp -p` leaves them): changed.
+        if let Some(l) = prior.get_mut(&a.name) {
+            l.version = a2.version.clone();
+        }
+        assert_eq!(
             plan(vec![a2], Some(&prior), "d1", None, true).kind(),
             "reload"
         );
+    }
+
+    #[test]
+    fn vanished_files_are_not_a_reload() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let a = file(d.path(), "a.csv", "x\n1\n");
+        let prior = record(&[&a]);
+        for force in [None, Some("full refresh".to_string())] {
+            match plan(vec![], Some(&prior), "d1", force, true) {
+                Plan::Vanished { missing } => assert_eq!(missing, vec![a.name.clone()]),
+                other => panic!("expected vanished, got {other:?}"),
+            }
+        }
+        // Nothing recorded: an empty first load is no loss.
+        assert_eq!(plan(vec![], None, "d1", None, true).kind(), "reload");
     }
 }

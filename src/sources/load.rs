@@ -4,6 +4,7 @@
 
 use super::conform::Conformer;
 use super::formats::Sink;
+use super::rejects::Rejects;
 use super::{Drift, Error, ExtractFile, RefSet, Source, control, staging, table_schema};
 use crate::period::Period;
 use crate::warehouse::log::{FileLoad, Rejected};
@@ -55,7 +56,7 @@ pub struct CheckContext {
 /// are complete once the stream has ended.
 pub struct Load {
     pub stream: SendableRecordBatchStream,
-    pub rejected: Arc<Mutex<Vec<Rejected>>>,
+    pub rejected: Arc<Mutex<Rejects>>,
     pub stats: Arc<Mutex<LoadStats>>,
     /// Set when reading failed as a whole (the stream also ends in an error).
     pub failure: Arc<Mutex<Option<Error>>>,
@@ -75,7 +76,7 @@ pub fn load(
 ) -> Load {
     let schema = table_schema(src);
     let (tx, rx) = tokio::sync::mpsc::channel::<datafusion::error::Result<RecordBatch>>(4);
-    let rejected = Arc::new(Mutex::new(Vec::new()));
+    let rejected = Arc::new(Mutex::new(Rejects::default()));
     let stats = Arc::new(Mutex::new(LoadStats::default()));
     let failure = Arc::new(Mutex::new(None));
     let (src2, rej2, stats2, fail2, schema2) = (
@@ -153,12 +154,12 @@ fn read_all(
     files: &[ExtractFile],
     conformer: &mut Conformer,
     tx: &tokio::sync::mpsc::Sender<datafusion::error::Result<RecordBatch>>,
-    rejected: &Mutex<Vec<Rejected>>,
+    rejected: &Mutex<Rejects>,
     stats: &Mutex<LoadStats>,
 ) -> Result<(), Error> {
     for file in files {
         let bytes = file.size;
-        let mut bad: Vec<Rejected> = Vec::new();
+        let mut bad = Rejects::default();
         let mut read = 0u64;
         let mut loaded = 0u64;
         let mut drift = Drift::default();
@@ -175,7 +176,7 @@ fn read_all(
                 source_name: src.name.clone(),
                 reason: "the warehouse writer stopped".into(),
             };
-            let mut emit = |raw: RawBatch, bad: &mut Vec<Rejected>| -> Result<(), Error> {
+            let mut emit = |raw: RawBatch, bad: &mut Rejects| -> Result<(), Error> {
                 read += raw.lines.len() as u64;
                 let batch = conformer.conform(raw, bad).map_err(|e| Error::Other {
                     source_name: src.name.clone(),
@@ -215,11 +216,16 @@ fn read_all(
             Ok(early)
         })();
         let early = match read_file {
-            Ok(early) => early,
+            Ok(early) => {
+                conformer.file_done();
+                early
+            }
             Err(Error::Corrupt { reason, .. }) => {
+                conformer.file_dropped();
                 // One quarantine row stands for the whole file; nothing of
                 // it loads.
-                bad = vec![Rejected {
+                bad = Rejects::default();
+                bad.push(Rejected {
                     file: file.name.clone(),
                     line: 0,
                     column: None,
@@ -228,7 +234,7 @@ fn read_all(
                         "whole file quarantined, corrupt or truncated: {reason} ({read} rows decoded before the error were not loaded)"
                     ),
                     record: None,
-                }];
+                });
                 (read, loaded) = (0, 0);
                 1
             }
@@ -244,7 +250,7 @@ fn read_all(
         st.bytes += bytes;
         st.rows_read += read;
         st.rows_loaded += loaded;
-        st.rows_quarantined += bad.len() as u64;
+        st.rows_quarantined += bad.len();
         st.drift.merge(std::mem::take(&mut drift));
         st.per_file.push(FileLoad {
             name: file.name.clone(),
@@ -253,12 +259,17 @@ fn read_all(
             checksum: sum,
             rows_read: read,
             rows_loaded: loaded,
-            rows_quarantined: bad.len() as u64,
+            rows_quarantined: bad.len(),
         });
         drop(st);
-        if let Ok(mut r) = rejected.lock() {
-            r.extend(bad);
-        }
+        rejected
+            .lock()
+            .map_err(|_| "rejected rows lock".to_string())
+            .and_then(|mut r| r.append(bad))
+            .map_err(|reason| Error::Other {
+                source_name: src.name.clone(),
+                reason,
+            })?;
     }
     check_threshold(src, stats, rejected)
 }
@@ -269,7 +280,7 @@ fn read_all(
 fn check_threshold(
     src: &Source,
     stats: &Mutex<LoadStats>,
-    rejected: &Mutex<Vec<Rejected>>,
+    rejected: &Mutex<Rejects>,
 ) -> Result<(), Error> {
     let (read, bad) = stats
         .lock()
@@ -288,16 +299,14 @@ fn check_threshold(
     };
     let mut reasons: HashMap<String, u64> = HashMap::new();
     if let Ok(r) = rejected.lock() {
-        for x in r.iter() {
-            // The kind of problem and its column (reasons hold no values;
-            // the text before a quoted name is enough to group them).
-            let what = x.reason.split('`').next().unwrap_or_default().trim();
-            let kind = match &x.column {
-                Some(c) => format!("{c}: {what}"),
-                None => what.to_string(),
+        r.for_each(&mut |column, reason| {
+            // The kind of problem and its column (reasons quote no value).
+            let kind = match column {
+                Some(c) => format!("{c}: {reason}"),
+                None => reason.to_string(),
             };
             *reasons.entry(kind).or_default() += 1;
-        }
+        });
     }
     let mut top: Vec<(String, u64)> = reasons.into_iter().collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));

@@ -8,6 +8,7 @@
 //!
 //! Does not write the warehouse: the run does, with what a load streams.
 
+pub mod bounds;
 pub mod compile;
 pub mod conform;
 pub mod control;
@@ -19,6 +20,7 @@ pub mod extract;
 pub mod formats;
 pub mod incremental;
 mod load;
+pub mod rejects;
 pub mod scratch;
 pub mod spec;
 pub mod staging;

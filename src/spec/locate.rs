@@ -16,6 +16,9 @@ pub struct Locator {
     keys: HashMap<String, (usize, usize)>,
     /// path -> (line, column) of the value.
     values: HashMap<String, (usize, usize)>,
+    /// path -> a scalar value's text as written (serde_yaml reads
+    /// `99999999999999999.99` as a float; a bound needs its digits).
+    scalars: HashMap<String, String>,
 }
 
 enum Frame {
@@ -79,7 +82,9 @@ impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         match ev {
             Event::Scalar(value, ..) => {
-                self.node_path(mark, Some(&value));
+                if let Some(p) = self.node_path(mark, Some(&value)) {
+                    self.loc.scalars.insert(p, value);
+                }
             }
             Event::Alias(_) => {
                 self.node_path(mark, Some("*alias"));
@@ -120,6 +125,11 @@ impl Locator {
     /// nearest ancestor that is known.
     pub fn value(&self, path: &str) -> Option<(usize, usize)> {
         self.lookup(path, true)
+    }
+
+    /// The text of the scalar value at `path`, as written.
+    pub fn scalar(&self, path: &str) -> Option<&str> {
+        self.scalars.get(path).map(String::as_str)
     }
 
     /// Where the key at `path` stands (for unknown-key errors).

@@ -128,44 +128,6 @@ pub static QUARANTINE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
-pub fn quarantine_batch(
-    run_id: &str,
-    source: &str,
-    period: &str,
-    rows: &[Rejected],
-) -> RecordBatch {
-    let n = rows.len();
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-            run_id, n,
-        ))),
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.file.as_str()),
-        )),
-        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.line))),
-        Arc::new(StringArray::from_iter(
-            rows.iter().map(|r| r.column.as_deref()),
-        )),
-        Arc::new(StringArray::from_iter(
-            rows.iter().map(|r| r.value.as_deref()),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.reason.as_str()),
-        )),
-        Arc::new(StringArray::from_iter(
-            rows.iter().map(|r| r.record.as_deref()),
-        )),
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-            source, n,
-        ))),
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-            period, n,
-        ))),
-    ];
-    RecordBatch::try_new(QUARANTINE_SCHEMA.clone(), cols)
-        .unwrap_or_else(|e| unreachable!("quarantine schema: {e}"))
-}
-
 /// Every extract file loaded, per source and period: what makes a run
 /// incremental (a file already here, unchanged, is not read again).
 pub const LOADED_FILES: &str = "_loaded_files";

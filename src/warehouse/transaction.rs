@@ -17,10 +17,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Quarantined rows, or loads, whose bookkeeping is held before it is
-/// committed.
-const HELD_ROWS: usize = 200_000;
+/// Quarantined rows (or bytes of them in memory), or loads, whose
+/// bookkeeping is held before it is committed.
+const HELD_ROWS: u64 = 200_000;
+const HELD_BYTES: usize = 64 << 20;
 const HELD_LOADS: usize = 500;
+
+/// One load's quarantine rows, as batches read back when committed (they
+/// may be spilled on disk: memory does not grow with the rejects).
+pub struct Held {
+    pub rows: u64,
+    /// Bytes the batches hold in memory.
+    pub memory: usize,
+    pub batches: Box<dyn Iterator<Item = std::result::Result<RecordBatch, String>> + Send>,
+}
 
 pub struct Transaction {
     writer: Writer,
@@ -32,7 +42,7 @@ pub struct Transaction {
     written: BTreeMap<String, i64>,
     /// Quarantine and loaded-file rows of finished loads, with how to write
     /// them, until [`Transaction::flush`] commits them.
-    held: Vec<(WriteMode, RecordBatch, RecordBatch)>,
+    held: Vec<(WriteMode, Held, RecordBatch)>,
 }
 
 /// What writing a table needs, without the journal: cloned into each of
@@ -144,12 +154,13 @@ impl Transaction {
         &mut self,
         ctx: &SessionContext,
         mode: WriteMode,
-        quarantine: RecordBatch,
+        quarantine: Held,
         files: RecordBatch,
     ) -> Result<()> {
         self.held.push((mode, quarantine, files));
-        let rows: usize = self.held.iter().map(|(_, q, _)| q.num_rows()).sum();
-        if rows >= HELD_ROWS || self.held.len() >= HELD_LOADS {
+        let rows: u64 = self.held.iter().map(|(_, q, _)| q.rows).sum();
+        let bytes: usize = self.held.iter().map(|(_, q, _)| q.memory).sum();
+        if rows >= HELD_ROWS || bytes >= HELD_BYTES || self.held.len() >= HELD_LOADS {
             self.flush(ctx).await?;
         }
         Ok(())
@@ -160,8 +171,8 @@ impl Transaction {
     /// that fixed an extract clears the old rejects) and one for the
     /// appends (which add).
     pub async fn flush(&mut self, ctx: &SessionContext) -> Result<()> {
-        type Held = Vec<(Vec<(String, String)>, RecordBatch, RecordBatch)>;
-        let (mut replaced, mut appended): (Held, Held) = (Vec::new(), Vec::new());
+        type Group = Vec<(Vec<(String, String)>, Held, RecordBatch)>;
+        let (mut replaced, mut appended): (Group, Group) = (Vec::new(), Vec::new());
         for (mode, q, f) in std::mem::take(&mut self.held) {
             match mode {
                 WriteMode::Replace(parts) => replaced.push((parts, q, f)),
@@ -171,7 +182,7 @@ impl Transaction {
                 }
             }
         }
-        let unzip = |held: Held| {
+        let unzip = |held: Group| {
             let mut out = (Vec::new(), Vec::new(), Vec::new());
             for (p, q, f) in held {
                 out.0.push(p);
@@ -182,7 +193,7 @@ impl Transaction {
         };
         let (parts, q, f) = unzip(replaced);
         if !parts.is_empty() {
-            self.commit_all(ctx, QUARANTINE, q, WriteMode::ReplaceMany(parts.clone()))
+            self.commit_rows(ctx, q, WriteMode::ReplaceMany(parts.clone()))
                 .await?;
             self.commit_all(ctx, LOADED_FILES, f, WriteMode::ReplaceMany(parts))
                 .await?;
@@ -191,12 +202,32 @@ impl Transaction {
         if let Some(first) = parts.into_iter().next() {
             let mode = WriteMode::AppendTo(first);
             // An append without rejects adds none.
-            let q: Vec<_> = q.into_iter().filter(|q| q.num_rows() > 0).collect();
+            let q: Vec<_> = q.into_iter().filter(|q| q.rows > 0).collect();
             if !q.is_empty() {
-                self.commit_all(ctx, QUARANTINE, q, mode.clone()).await?;
+                self.commit_rows(ctx, q, mode.clone()).await?;
             }
             self.commit_all(ctx, LOADED_FILES, f, mode).await?;
         }
+        Ok(())
+    }
+
+    /// Commit several loads' quarantine rows as one write, streamed.
+    async fn commit_rows(
+        &mut self,
+        ctx: &SessionContext,
+        held: Vec<Held>,
+        mode: WriteMode,
+    ) -> Result<()> {
+        use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+        let batches = held
+            .into_iter()
+            .flat_map(|h| h.batches)
+            .map(|b| b.map_err(|e| datafusion::error::DataFusionError::Execution(e.to_string())));
+        let stream = RecordBatchStreamAdapter::new(
+            super::log::QUARANTINE_SCHEMA.clone(),
+            futures::stream::iter(batches),
+        );
+        self.commit(ctx, QUARANTINE, Box::pin(stream), mode).await?;
         Ok(())
     }
 

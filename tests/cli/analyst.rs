@@ -388,3 +388,86 @@ fn analysts_read_tables_as_a_past_run_left_them() {
         "{err}"
     );
 }
+
+/// Quarantine reasons are read unmasked, so they never quote the value:
+/// a personal value that fails a type, a key, accepted values, a
+/// reference or a range shows only masked, in `value` (personal data in
+/// text).
+#[test]
+fn quarantine_reasons_never_quote_a_value() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write_project(dir, "");
+    let pipeline = std::fs::read_to_string(dir.join("pipelines/bank.yaml")).expect("read");
+    let contacts = r#"  contacts_in:
+    path: ../data/contacts.csv
+    csv: {}
+    key: [card_number]
+    columns:
+      card_number: {type: string, personal: mask}
+      phone: {type: int, personal: hash}
+      full_name: {type: string, personal: mask, values: [Chan Tai Man, Lee Ka Yan]}
+      customer_id: {type: string, references: customers.customer_id}
+      amount: {type: "decimal(12,2)", min: 0}
+models:
+"#;
+    let pipeline = pipeline.replacen("models:\n", contacts, 1);
+    std::fs::write(dir.join("pipelines/bank.yaml"), pipeline).expect("write");
+    let rows = [
+        format!("{},85291234567,{},C0,1.00", CARDS[0], NAMES[0]),
+        // The same card again: a duplicate key.
+        format!("{},85291234567,{},C0,2.00", CARDS[0], NAMES[0]),
+        // A phone that is not an int.
+        format!("{},{},{},C1,3.00", CARDS[1], PHONES[1], NAMES[2]),
+        // A name that is not an accepted value.
+        format!("{},85253456789,{},C2,4.00", CARDS[2], NAMES[1]),
+        // A customer id that is no customer's.
+        format!(
+            "4000222233334444,85253456789,{},C0000042424242,5.00",
+            NAMES[2]
+        ),
+        // An amount below the minimum.
+        format!("4000555566667777,85253456789,{},C1,-1234567.89", NAMES[2]),
+    ];
+    std::fs::write(
+        dir.join("data/contacts.csv"),
+        format!(
+            "card_number,phone,full_name,customer_id,amount\n{}\n",
+            rows.join("\n")
+        ),
+    )
+    .expect("write");
+    ok(dir, &["run", "pipelines/bank.yaml", "--period", "2024-03"]);
+    let reasons = csv_of(
+        dir,
+        "SELECT column_name, reason FROM _quarantine WHERE source = 'contacts_in' ORDER BY line",
+        "analyst",
+    );
+    assert_eq!(reasons.lines().count(), 6, "{reasons}");
+    assert!(
+        leaks(&reasons).is_empty(),
+        "{:?}:\n{reasons}",
+        leaks(&reasons)
+    );
+    for value in ["C0000042424242", "1234567.89"] {
+        assert!(!reasons.contains(value), "{value} in\n{reasons}");
+    }
+    // Each still says what is wrong with which column.
+    for want in [
+        "card_number,duplicate key (card_number)",
+        "phone,not an int",
+        // (A personal column's accepted values are not listed.)
+        "full_name,not an accepted value (see the column's `values:`)",
+        "customer_id,not found in customers.customer_id",
+        "amount,below the minimum 0",
+    ] {
+        assert!(reasons.contains(want), "{want} missing in\n{reasons}");
+    }
+    // The values themselves are in `value`, masked like their column.
+    let values = csv_of(
+        dir,
+        "SELECT value FROM _quarantine WHERE source = 'contacts_in'",
+        "analyst",
+    );
+    assert!(leaks(&values).is_empty(), "{values}");
+}

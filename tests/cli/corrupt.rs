@@ -1,12 +1,19 @@
 //! Compressed and corrupt extracts: gzip and zstd files load exactly like
-//! their plain copies; a truncated gzip stream and a truncated Parquet file
-//! are each quarantined as one whole-file row with the reason, and the rest
-//! of the source loads. Checked against a second warehouse loaded from the
-//! same extracts with the two broken files simply absent.
+//! their plain copies; a truncated gzip stream, a truncated Parquet file and
+//! one that breaks after its first batch are each quarantined as one
+//! whole-file row with the reason, and the rest of the source loads (the
+//! good copy of the broken Parquet file sent after it included). Checked
+//! against a second warehouse loaded from the same extracts with the broken
+//! files simply absent.
 
 use crate::common::{copy_dir, generate, ok, ok_env, project, query_env};
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, StringArray};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::file::properties::WriterProperties;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 fn gzip(path: &Path) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -24,6 +31,64 @@ fn reference_env(dir: &Path) -> [(&'static str, String); 2] {
             dir.join("data_ref").display().to_string(),
         ),
     ]
+}
+
+/// `good`'s rows, then the same rows under new `session_id`s, in row groups
+/// of 1,024 rows, with the last row group's pages overwritten: a file whose
+/// first batch (8,192 rows, every row of `good` among them) decodes and
+/// whose last row group does not.
+fn broken_after_its_first_batch(good: &Path, out: &Path) {
+    let open = |p: &Path| std::fs::File::open(p).expect("open parquet");
+    let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(open(good))
+        .expect("parquet")
+        .build()
+        .expect("reader")
+        .collect::<Result<_, _>>()
+        .expect("batches");
+    let schema = batches[0].schema();
+    let all = datafusion::arrow::compute::concat_batches(&schema, &batches).expect("concat");
+    assert!(all.num_rows() <= 8192, "the good rows fit the first batch");
+    let mut parts = vec![all.clone()];
+    let mut rows = all.num_rows();
+    while rows < 8192 + 2048 {
+        let ids: StringArray = all
+            .column(0)
+            .as_string::<i32>()
+            .iter()
+            .map(|s| s.map(|s| format!("{s}-{}", parts.len())))
+            .collect();
+        let mut cols: Vec<ArrayRef> = all.columns().to_vec();
+        cols[0] = Arc::new(ids);
+        parts.push(RecordBatch::try_new(schema.clone(), cols).expect("batch"));
+        rows += all.num_rows();
+    }
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(1024))
+        .build();
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(out).expect("create"),
+        schema,
+        Some(props),
+    )
+    .expect("writer");
+    for b in &parts {
+        w.write(b).expect("write");
+    }
+    w.close().expect("close");
+    let meta = ParquetRecordBatchReaderBuilder::try_new(open(out))
+        .expect("parquet")
+        .metadata()
+        .clone();
+    let last = meta.row_group(meta.num_row_groups() - 1);
+    let mut bytes = std::fs::read(out).expect("read");
+    for c in last.columns() {
+        let (start, len) = c.byte_range();
+        let start = start as usize;
+        for b in &mut bytes[start..start + (len as usize).min(16)] {
+            *b = 0xFF;
+        }
+    }
+    std::fs::write(out, bytes).expect("corrupt");
 }
 
 fn rows(dir: &Path, env: &[(&str, String)], sql: &str) -> Vec<String> {
@@ -57,16 +122,25 @@ fn compressed_load_and_corrupt_files_are_quarantined_whole() {
     let zst = zstd::encode_all(std::fs::read(&c).expect("read").as_slice(), 3).expect("zstd");
     std::fs::write(atm.join("atm_20240115.csv.zst"), zst).expect("write");
     std::fs::remove_file(&c).expect("rm");
-    // A Parquet file cut in half.
-    let online = dir.join("data/online/sessions_2024-01.parquet");
-    let bytes = std::fs::read(&online).expect("parquet");
-    std::fs::write(&online, &bytes[..bytes.len() / 2]).expect("truncate");
-    // The reference: the same extracts, without the two broken files.
+    // The month's Parquet file breaks after its first batch, and a copy cut
+    // in half follows it; the good file is sent again after both (the names
+    // sort in that order). The broken files' rows must not make the good
+    // copy's rows duplicates.
+    let online = dir.join("data/online");
+    let good = online.join("sessions_2024-01_resent.parquet");
+    std::fs::rename(online.join("sessions_2024-01.parquet"), &good).expect("mv");
+    broken_after_its_first_batch(&good, &online.join("sessions_2024-01.parquet"));
+    let bytes = std::fs::read(&good).expect("parquet");
+    std::fs::write(
+        online.join("sessions_2024-01_cut.parquet"),
+        &bytes[..bytes.len() / 2],
+    )
+    .expect("truncate");
+    // The reference: the same extracts, without the broken files.
     std::fs::remove_file(dir.join("data_ref/atm/2024/01/atm_20240110.csv")).expect("rm");
-    // (Moved to another month: `validate` wants every source to have files.)
     std::fs::rename(
         dir.join("data_ref/online/sessions_2024-01.parquet"),
-        dir.join("data_ref/online/sessions_2023-12.parquet"),
+        dir.join("data_ref/online/sessions_2024-01_resent.parquet"),
     )
     .expect("mv");
 
@@ -79,40 +153,38 @@ fn compressed_load_and_corrupt_files_are_quarantined_whole() {
     ];
     let summary: serde_json::Value = serde_json::from_str(&ok(dir, &run)).expect("json");
     let reference = reference_env(dir);
-    ok_env(dir, &run, &reference);
+    let want_summary: serde_json::Value =
+        serde_json::from_str(&ok_env(dir, &run, &reference)).expect("json");
 
-    // Every good row loaded: the tables equal the reference's.
+    // Every good row loaded: the tables equal the reference's (each of
+    // them has rows: an empty table would compare equal to anything).
     for t in ["atm", "online_sessions", "customers", "surveys"] {
         let sql = format!("SELECT * FROM {t}");
         let got = rows(dir, &[], &sql);
         let want = rows(dir, &reference, &sql);
-        assert!(got.len() > 1 || t == "online_sessions", "{t} is empty");
+        assert!(got.len() > 10, "{t} is (nearly) empty: {} rows", got.len());
         assert!(got == want, "{t} differs from the reference load");
     }
     // The broken files are one quarantine row each, with the reason.
     let q = query_env(
         dir,
-        "SELECT source, file, line, reason FROM _quarantine WHERE line = 0 ORDER BY source",
+        "SELECT source, file, line, reason FROM _quarantine WHERE line = 0 ORDER BY source, file",
         &[],
     );
-    assert_eq!(q.len(), 2, "{q:?}");
+    assert_eq!(q.len(), 3, "{q:?}");
     assert_eq!(q[0]["source"], "atm");
-    assert!(
-        q[0]["file"]
-            .as_str()
-            .expect("file")
-            .ends_with("atm_20240110.csv.gz")
-    );
-    assert!(
-        q[1]["file"]
-            .as_str()
-            .expect("file")
-            .ends_with("sessions_2024-01.parquet")
-    );
+    let file = |i: usize| q[i]["file"].as_str().expect("file").to_string();
+    assert!(file(0).ends_with("atm_20240110.csv.gz"), "{q:?}");
+    assert!(file(1).ends_with("sessions_2024-01.parquet"), "{q:?}");
+    assert!(file(2).ends_with("sessions_2024-01_cut.parquet"), "{q:?}");
     for r in &q {
         let reason = r["reason"].as_str().expect("reason");
         assert!(reason.starts_with("whole file quarantined"), "{reason}");
     }
+    // The first broken file failed half-way: rows had been decoded (and
+    // their keys seen) before the error.
+    let half_way = q[1]["reason"].as_str().expect("reason");
+    assert!(half_way.contains("8192 rows decoded"), "{half_way}");
     // The rest of the quarantine is the reference's, less B's own rejects.
     let other = "SELECT file, line, column_name, reason FROM _quarantine WHERE line > 0 AND file NOT LIKE '%atm_20240110%'";
     let got: Vec<String> = rows(dir, &[], other)
@@ -138,10 +210,24 @@ fn compressed_load_and_corrupt_files_are_quarantined_whole() {
             );
         }
     }
-    let online = crate::common::step(&summary, "online_sessions");
+    // Each broken Parquet file counts as one row read, and quarantined.
+    let n = |s: &serde_json::Value, k: &str| s[k].as_i64().expect(k);
+    let (got, want) = (
+        crate::common::step(&summary, "online_sessions"),
+        crate::common::step(&want_summary, "online_sessions"),
+    );
     assert_eq!(
-        (online["rows_read"].as_i64(), online["rows_loaded"].as_i64()),
-        (Some(1), Some(0))
+        (
+            n(&got, "rows_read"),
+            n(&got, "rows_loaded"),
+            n(&got, "rows_quarantined")
+        ),
+        (
+            n(&want, "rows_read") + 2,
+            n(&want, "rows_loaded"),
+            n(&want, "rows_quarantined") + 2
+        ),
+        "{got}"
     );
 }
 

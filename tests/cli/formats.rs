@@ -443,3 +443,177 @@ fn schema_evolves_when_declared() {
     );
     assert!(q("SELECT COUNT(*) AS n FROM atm WHERE branch_code = 'B07'") > 0.0);
 }
+
+/// Parquet values load exactly as the same values from CSV, or their row is
+/// quarantined: a timestamp without a time zone is local time in the
+/// column's `timezone:` (else the pipeline's), nanoseconds a microsecond
+/// cannot hold, a float or a `decimal(18,4)` that `decimal(18,2)` would
+/// round, are quarantined with the reason (silent change).
+#[test]
+fn parquet_values_load_exactly_or_are_quarantined() {
+    use datafusion::arrow::array::{
+        ArrayRef, Decimal128Array, Float64Array, RecordBatch, StringArray,
+        TimestampMicrosecondArray, TimestampNanosecondArray,
+    };
+    use std::sync::Arc;
+    let tmp = project();
+    let dir = tmp.path();
+    let columns = r#"
+    columns:
+      id: {type: string, required: true}
+      at: {type: timestamp, required: true}
+      at_london: {type: timestamp, timezone: Europe/London}
+      amount: {type: "decimal(18,2)"}
+      fee: {type: "decimal(18,2)"}
+"#;
+    std::fs::write(
+        dir.join("pipelines/core.yaml"),
+        format!(
+            "name: core\ntimezone: Asia/Hong_Kong\nextracts: ../data\nsources:\n  pay_csv:\n    path: pay/payments.csv\n    csv: {{}}\n    key: [id]{columns}  pay_parquet:\n    path: pay/payments.parquet\n    parquet: {{}}\n    on_schema_change: ignore\n    key: [id]{columns}"
+        ),
+    )
+    .expect("yaml");
+    std::fs::create_dir_all(dir.join("data/pay")).expect("mkdir");
+    std::fs::write(
+        dir.join("data/pay/payments.csv"),
+        "id,at,at_london,amount,fee\np1,2024-01-03 09:00:00,2024-01-03 09:00:00,12.34,0.50\n",
+    )
+    .expect("csv");
+    // Wall-clock 2024-01-03 09:00:00 as a naive timestamp's value.
+    let nine = 1_704_272_400_000_000i64;
+    let ids = ["p1", "p2", "p3", "p4", "p5"];
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(ids.to_vec())),
+        Arc::new(TimestampMicrosecondArray::from(vec![nine; 5])),
+        Arc::new(TimestampNanosecondArray::from(vec![
+            nine * 1000,
+            nine * 1000,
+            nine * 1000,
+            nine * 1000 + 1,
+            nine * 1000,
+        ])),
+        Arc::new(Float64Array::from(vec![12.34, 12.345, 1.0, 1.0, 0.1 + 0.2])),
+        Arc::new(
+            Decimal128Array::from(vec![5_000, 5_000, 12_345, 5_000, 5_000])
+                .with_precision_and_scale(18, 4)
+                .expect("decimal"),
+        ),
+    ];
+    let names = ["id", "at", "at_london", "amount", "fee"];
+    let batch = RecordBatch::try_from_iter(names.iter().zip(cols)).expect("batch");
+    let file = std::fs::File::create(dir.join("data/pay/payments.parquet")).expect("create");
+    let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)
+        .expect("writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+
+    assert_eq!(run_counts(dir, "pay_parquet"), (5, 1, 4));
+    let sql = |t: &str| {
+        format!(
+            "SELECT id, CAST(at AS VARCHAR) AS at, CAST(at_london AS VARCHAR) AS at_london, CAST(amount AS VARCHAR) AS amount, CAST(fee AS VARCHAR) AS fee FROM {t}"
+        )
+    };
+    let parquet = query(dir, &sql("pay_parquet"));
+    assert_eq!(parquet, query(dir, &sql("pay_csv")), "Parquet vs CSV");
+    // 09:00 in Hong Kong is 01:00 UTC; in London (winter) 09:00 UTC.
+    assert!(
+        parquet[0]["at"]
+            .as_str()
+            .is_some_and(|t| t.contains("01:00:00")),
+        "{parquet:?}"
+    );
+    assert!(
+        parquet[0]["at_london"]
+            .as_str()
+            .is_some_and(|t| t.contains("09:00:00")),
+        "{parquet:?}"
+    );
+    let q = query(
+        dir,
+        "SELECT line, column_name, reason FROM _quarantine WHERE source = 'pay_parquet' ORDER BY line",
+    );
+    let got: Vec<(i64, &str, &str)> = q
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_i64().expect("line"),
+                r["column_name"].as_str().expect("column"),
+                r["reason"].as_str().expect("reason"),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!((got[0].0, got[0].1), (2, "amount"));
+    assert!(got[0].2.contains("decimal places"), "{got:?}");
+    assert_eq!((got[1].0, got[1].1), (3, "fee"));
+    assert!(got[1].2.contains("decimal places"), "{got:?}");
+    assert_eq!((got[2].0, got[2].1), (4, "at_london"));
+    assert!(got[2].2.contains("precision would be lost"), "{got:?}");
+    assert_eq!((got[3].0, got[3].1), (5, "amount"));
+}
+
+/// A lone UTF-16 surrogate (`\ud800`) is JSON syntax but no character: the
+/// row is quarantined, not loaded as "" (which passes `required`) or with
+/// the text after it lost (silent change). A line that is a JSON string is
+/// malformed, and the reason does not repeat it (personal data in text).
+#[test]
+fn json_lone_surrogates_are_quarantined() {
+    let tmp = project();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("pipelines/core.yaml"),
+        r#"
+name: core
+timezone: Asia/Hong_Kong
+extracts: ../data
+sources:
+  notes:
+    path: notes/notes.jsonl
+    jsonl: {}
+    columns:
+      id: {type: string, required: true}
+      note: {type: string, personal: mask}
+"#,
+    )
+    .expect("yaml");
+    std::fs::create_dir_all(dir.join("data/notes")).expect("mkdir");
+    let lines = [
+        r#"{"id":"n1","note":"caf\u00e9"}"#,
+        r#"{"id":"\ud800","note":"x"}"#,
+        r#"{"id":"n3","note":"ab\udc00cd"}"#,
+        r#"{"id":"n4","note":"\ud83d\ude00 ok"}"#,
+        r#""Chan Tai Man +852 9123 4567""#,
+    ];
+    std::fs::write(dir.join("data/notes/notes.jsonl"), lines.join("\n") + "\n").expect("write");
+    assert_eq!(run_counts(dir, "notes"), (5, 2, 3));
+    let rows = query(dir, "SELECT id FROM notes ORDER BY id");
+    let ids: Vec<&str> = rows.iter().filter_map(|r| r["id"].as_str()).collect();
+    assert_eq!(ids, vec!["n1", "n4"]);
+    let q = query(
+        dir,
+        "SELECT line, column_name, reason FROM _quarantine WHERE source = 'notes' ORDER BY line",
+    );
+    assert_eq!(q.len(), 3, "{q:?}");
+    assert_eq!(
+        (&q[0]["line"], &q[0]["column_name"]),
+        (&2.into(), &"id".into())
+    );
+    assert_eq!(
+        (&q[1]["line"], &q[1]["column_name"]),
+        (&3.into(), &"note".into())
+    );
+    for r in &q[..2] {
+        assert!(
+            r["reason"]
+                .as_str()
+                .is_some_and(|t| t.contains("surrogate")),
+            "{q:?}"
+        );
+    }
+    let malformed = q[2]["reason"].as_str().expect("reason");
+    assert!(malformed.starts_with("malformed JSON"), "{malformed}");
+    assert!(
+        !malformed.contains("Chan") && !malformed.contains("9123"),
+        "{malformed}"
+    );
+}

@@ -163,7 +163,7 @@ fn a_new_days_files_load_alone_and_equal_a_full_refresh() {
         dup[0]["reason"]
             .as_str()
             .expect("reason")
-            .starts_with("duplicate key (txn_id;"),
+            .starts_with("duplicate key (txn_id)"),
         "{:?}",
         dup[0]
     );
@@ -243,5 +243,129 @@ fn a_new_days_files_load_alone_and_equal_a_full_refresh() {
         loads(&fifth).iter().all(|l| l.2 == "skip"),
         "{:?}",
         loads(&fifth)
+    );
+}
+
+/// A file rewritten with its size and modification time kept (`cp -p`,
+/// `rsync -t`) is read again; a period whose files all vanished is not
+/// emptied unless `--allow-empty` says so, and the run says which files
+/// are missing either way (silent change).
+#[test]
+fn same_size_and_mtime_reloads_and_vanished_files_stop_the_run() {
+    let tmp = project();
+    let dir = tmp.path();
+    generate(dir, 100, 2, 5, &["--dirty-rate", "0"]);
+    let periods = ["run", "pipelines/monthly_cx.yaml", "--period", "2024-01"];
+    ok_env(dir, &periods, &[]);
+    let amount_of = |txn: &str| {
+        query_env(
+            dir,
+            &format!("SELECT CAST(amount AS VARCHAR) AS a FROM atm WHERE txn_id = '{txn}'"),
+            &[],
+        )[0]["a"]
+            .clone()
+    };
+
+    // Change one amount's digits in place: same size, same mtime.
+    let f = dir.join("data/atm/2024/01/atm_20240105.csv");
+    let mtime = std::fs::metadata(&f)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let text = std::fs::read_to_string(&f).expect("read");
+    let line = text.lines().nth(1).expect("a transaction").to_string();
+    let fields: Vec<&str> = line.split(',').collect();
+    let (txn, amount) = (fields[0], fields[6]);
+    let was = amount_of(txn);
+    let swapped: String = amount
+        .chars()
+        .map(|c| match c {
+            '0'..='8' => char::from(c as u8 + 1),
+            '9' => '1',
+            c => c,
+        })
+        .collect();
+    assert_eq!(swapped.len(), amount.len());
+    let mut changed = fields.clone();
+    changed[6] = &swapped;
+    std::fs::write(&f, text.replacen(&line, &changed.join(","), 1)).expect("write");
+    std::fs::File::options()
+        .write(true)
+        .open(&f)
+        .and_then(|h| h.set_modified(mtime))
+        .expect("keep mtime");
+    let second = run_json(dir, &[], &[]);
+    let atm = loads(&second)
+        .into_iter()
+        .find(|l| l.0 == "atm" && l.1 == "2024-01")
+        .expect("atm step");
+    assert_eq!(atm.2, "reload", "{atm:?}");
+    assert_ne!(amount_of(txn), was, "the changed amount loaded");
+
+    // January's ATM files vanish (a moved folder, a lost mount).
+    let before = query_env(
+        dir,
+        "SELECT COUNT(*) AS n FROM atm WHERE period = '2024-01'",
+        &[],
+    );
+    std::fs::rename(dir.join("data/atm/2024/01"), dir.join("atm_01_moved")).expect("mv");
+    let out = crate::common::touchpoint(dir, &periods);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("source `atm`, period 2024-01: no files found")
+            && err.contains("atm_20240105.csv")
+            && err.contains("--allow-empty"),
+        "{err}"
+    );
+    let after = query_env(
+        dir,
+        "SELECT COUNT(*) AS n FROM atm WHERE period = '2024-01'",
+        &[],
+    );
+    assert_eq!(after, before, "the period was left as it was");
+    let logged = query_env(
+        dir,
+        "SELECT status, message FROM _runs WHERE kind = 'source' AND table_name = 'atm' AND status = 'failed'",
+        &[],
+    );
+    assert!(
+        logged.iter().any(|r| r["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no files found"))),
+        "{logged:?}"
+    );
+    // --full-refresh does not empty it either.
+    let mut full = periods.to_vec();
+    full.push("--full-refresh");
+    assert_eq!(crate::common::touchpoint(dir, &full).status.code(), Some(1));
+
+    // On purpose: the period is replaced with no rows, and the run says so.
+    let mut allow = periods.to_vec();
+    allow.push("--allow-empty");
+    let out = crate::common::touchpoint(dir, &allow);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("load  atm 2024-01: 0 file(s) (all ")
+            && err.contains("loaded before are gone"),
+        "{err}"
+    );
+    let emptied = query_env(
+        dir,
+        "SELECT COUNT(*) AS n FROM atm WHERE period = '2024-01'",
+        &[],
+    );
+    assert_eq!(emptied[0]["n"], 0);
+    let logged = query_env(
+        dir,
+        "SELECT message FROM _runs WHERE kind = 'source' AND table_name = 'atm' AND status = 'ok' AND message LIKE '%--allow-empty%'",
+        &[],
+    );
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert!(
+        logged[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("file(s) loaded before are gone")),
+        "{logged:?}"
     );
 }

@@ -65,6 +65,9 @@ pub struct Options {
     /// Read every file again and replace each period, ignoring
     /// `_loaded_files` (`--full-refresh`).
     pub full_refresh: bool,
+    /// Replace a period whose files were all loaded before and are all
+    /// gone with no rows (`--allow-empty`); without it the run fails.
+    pub allow_empty: bool,
     /// Draw progress bars (on a terminal; see [`progress::wanted`]).
     pub progress_bars: bool,
 }

@@ -11,7 +11,7 @@ use crate::sources::incremental::{self, Plan};
 use crate::sources::{self, CheckContext, LoadStats, SchemaChange, Source};
 use crate::warehouse::WriteMode;
 use crate::warehouse::log::{self, LOADED_FILES, QUARANTINE};
-use crate::warehouse::transaction::Writer;
+use crate::warehouse::transaction::{Held, Writer};
 use datafusion::arrow::array::{Array, StringArray};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -32,17 +32,16 @@ impl Runner<'_> {
         let t = Instant::now();
         let period_key = period::key_of(period);
         let files = sources::files_for(src, period).await?;
-        let prior = if self.options.full_refresh {
-            None
-        } else {
-            if self.loaded_files.is_none() {
-                self.loaded_files = Some(incremental::loaded(self.wh).await?);
-            }
-            self.loaded_files
-                .as_ref()
-                .and_then(|all| all.get(&(src.name.clone(), period_key.clone())))
-                .cloned()
-        };
+        // Read with `--full-refresh` too: files that vanished must not
+        // empty a period then either.
+        if self.loaded_files.is_none() {
+            self.loaded_files = Some(incremental::loaded(self.wh).await?);
+        }
+        let prior = self
+            .loaded_files
+            .as_ref()
+            .and_then(|all| all.get(&(src.name.clone(), period_key.clone())))
+            .cloned();
         let force = if self.options.full_refresh {
             Some("full refresh".to_string())
         } else if prior.is_some() {
@@ -93,6 +92,43 @@ impl Runner<'_> {
                     kept,
                     why,
                     "append",
+                )
+            }
+            Plan::Vanished { missing } => {
+                if !self.options.allow_empty {
+                    let shown: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
+                    let more = missing.len().saturating_sub(shown.len());
+                    let e = sources::Error::Vanished {
+                        source_name: src.name.clone(),
+                        period: period
+                            .map(|p| p.to_string())
+                            .unwrap_or_else(|| "(snapshot)".into()),
+                        count: missing.len(),
+                        files: if more > 0 {
+                            format!("{}, and {more} more", shown.join(", "))
+                        } else {
+                            shown.join(", ")
+                        },
+                    };
+                    self.fail("source", &src.name, period, &e.to_string(), t);
+                    return Err(e.into());
+                }
+                let mode = match period {
+                    Some(p) => WriteMode::Replace(part(p)),
+                    None => WriteMode::Overwrite,
+                };
+                let why = format!(
+                    "all {} file(s) loaded before are gone: the period is replaced with no rows (--allow-empty)",
+                    missing.len()
+                );
+                (
+                    Vec::new(),
+                    None,
+                    mode,
+                    WriteMode::Replace(qpart),
+                    0,
+                    why,
+                    "reload",
                 )
             }
             Plan::Reload { files, why } => {
@@ -189,8 +225,13 @@ impl Runner<'_> {
             .map(|mut r| std::mem::take(&mut *r))
             .unwrap_or_default();
         // Quarantine and file list are held and committed together with
-        // other loads' (see `Transaction::hold`).
-        let qbatch = log::quarantine_batch(&self.run_id, &src.name, &p.period_key, &rejected);
+        // other loads' (see `Transaction::hold`); the quarantine as its
+        // batches are read back (they may be spilled on disk).
+        let held = Held {
+            rows: rejected.len(),
+            memory: rejected.memory(),
+            batches: rejected.into_quarantine(&self.run_id, &src.name, &p.period_key),
+        };
         let fbatch = log::loaded_files_batch(
             &self.run_id,
             &src.name,
@@ -199,7 +240,7 @@ impl Runner<'_> {
             &stats.per_file,
         );
         self.tx
-            .hold(self.ctx, p.side_mode.clone(), qbatch, fbatch)
+            .hold(self.ctx, p.side_mode.clone(), held, fbatch)
             .await?;
         self.changed.insert(src.name.clone());
         self.tx.committed(&src.name, committed);
@@ -359,7 +400,7 @@ pub(super) struct Prepared {
 pub(super) struct Executed {
     p: Prepared,
     nfiles: usize,
-    rejected: Arc<std::sync::Mutex<Vec<log::Rejected>>>,
+    rejected: Arc<std::sync::Mutex<sources::rejects::Rejects>>,
     stats: Arc<std::sync::Mutex<LoadStats>>,
     failure: Arc<std::sync::Mutex<Option<sources::Error>>>,
     written: Result<crate::warehouse::Committed>,

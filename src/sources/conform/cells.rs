@@ -35,6 +35,8 @@ pub(super) fn local_date(a: &ArrayRef, row: usize, tz: Tz) -> Option<NaiveDate> 
     None
 }
 
+/// Why a value is outside its column's bounds (naming the bound, never the
+/// value). NaN is in no range; infinity is beyond every bound on its side.
 pub(super) fn out_of_range(
     a: &ArrayRef,
     row: usize,
@@ -42,32 +44,34 @@ pub(super) fn out_of_range(
     hi: Option<Bound>,
     c: &Column,
 ) -> Option<String> {
-    let v = if let Some(d) = a.as_any().downcast_ref::<Decimal128Array>() {
-        Bound::Dec(d.value(row))
-    } else if let Some(i) = a.as_any().downcast_ref::<Int64Array>() {
-        Bound::Int(i.value(row) as f64)
-    } else if let Some(f) = a.as_any().downcast_ref::<Float64Array>() {
-        Bound::Int(f.value(row))
-    } else {
-        return None;
+    use std::cmp::Ordering;
+    let any = a.as_any();
+    let cmp = |b: Bound| -> Option<Ordering> {
+        match b {
+            Bound::Dec(y) => any
+                .downcast_ref::<Decimal128Array>()
+                .map(|d| d.value(row).cmp(&y)),
+            Bound::Int(y) => any
+                .downcast_ref::<Int64Array>()
+                .map(|i| i.value(row).cmp(&y)),
+            Bound::Float(y) => any
+                .downcast_ref::<Float64Array>()
+                .and_then(|f| f.value(row).partial_cmp(&y)),
+        }
     };
-    let below = |b: Bound| match (v, b) {
-        (Bound::Dec(x), Bound::Dec(y)) => x < y,
-        (Bound::Int(x), Bound::Int(y)) => x < y,
-        _ => false,
-    };
-    let above = |b: Bound| match (v, b) {
-        (Bound::Dec(x), Bound::Dec(y)) => x > y,
-        (Bound::Int(x), Bound::Int(y)) => x > y,
-        _ => false,
-    };
-    if lo.is_some_and(below) {
+    if let Some(f) = any.downcast_ref::<Float64Array>()
+        && f.value(row).is_nan()
+        && (lo.is_some() || hi.is_some())
+    {
+        return Some("not a number (NaN), which no range holds".into());
+    }
+    if lo.and_then(cmp) == Some(Ordering::Less) {
         return Some(format!(
             "below the minimum {}",
             c.min.as_deref().unwrap_or_default()
         ));
     }
-    if hi.is_some_and(above) {
+    if hi.and_then(cmp) == Some(Ordering::Greater) {
         return Some(format!(
             "above the maximum {}",
             c.max.as_deref().unwrap_or_default()
@@ -123,26 +127,33 @@ pub fn parse_decimal(s: &str, precision: u8, scale: i8) -> Result<i128, String> 
 }
 
 /// Timestamp text → microseconds since the epoch, UTC. Without a format,
-/// RFC 3339 (with offset) or `YYYY-MM-DD HH:MM:SS` local to `tz`.
+/// RFC 3339 (with offset) or `YYYY-MM-DD HH:MM:SS` local to `tz`. Digits
+/// below a microsecond are an error (they would be cut off), and no error
+/// quotes the text.
 pub fn parse_timestamp(s: &str, fmt: Option<&str>, tz: Tz) -> Result<i64, String> {
     let t = s.trim();
     let local = |n: NaiveDateTime| -> Result<i64, String> {
+        whole_micros(n.and_utc().timestamp_subsec_nanos())?;
         tz.from_local_datetime(&n)
             .earliest()
             .map(|d| d.with_timezone(&Utc).timestamp_micros())
-            .ok_or_else(|| format!("a local time that does not exist in time zone {tz}"))
+            .ok_or_else(|| format!("does not exist in time zone {tz} (a clock change)"))
+    };
+    let instant = |d: DateTime<chrono::FixedOffset>| -> Result<i64, String> {
+        whole_micros(d.timestamp_subsec_nanos())?;
+        Ok(d.with_timezone(&Utc).timestamp_micros())
     };
     match fmt {
         Some(f) if f.contains("%z") || f.contains("%:z") => DateTime::parse_from_str(t, f)
-            .map(|d| d.with_timezone(&Utc).timestamp_micros())
-            .map_err(|e| format!("not a timestamp ({f}): {e}")),
+            .map_err(|e| format!("not a timestamp ({f}): {e}"))
+            .and_then(instant),
         Some(f) => local(
             NaiveDateTime::parse_from_str(t, f)
                 .map_err(|e| format!("not a timestamp ({f}): {e}"))?,
         ),
         None => {
             if let Ok(d) = DateTime::parse_from_rfc3339(t) {
-                return Ok(d.with_timezone(&Utc).timestamp_micros());
+                return instant(d);
             }
             local(
                 NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").map_err(|e| {
@@ -152,6 +163,17 @@ pub fn parse_timestamp(s: &str, fmt: Option<&str>, tz: Tz) -> Result<i64, String
         }
     }
 }
+
+/// Timestamps are stored to the microsecond: finer digits are refused.
+pub(super) fn whole_micros(subsec_nanos: u32) -> Result<(), String> {
+    if subsec_nanos.is_multiple_of(1000) {
+        Ok(())
+    } else {
+        Err(PRECISION_LOST.into())
+    }
+}
+
+pub(super) const PRECISION_LOST: &str = "precision would be lost: digits below a microsecond (timestamps are stored to the microsecond)";
 
 #[cfg(test)]
 mod tests {

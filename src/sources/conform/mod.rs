@@ -9,9 +9,14 @@ mod cells;
 mod keys;
 #[cfg(test)]
 mod tests;
+mod typed;
+#[cfg(test)]
+mod typed_tests;
 
 pub use cells::{parse_decimal, parse_timestamp};
 
+use super::bounds::{self, Bound};
+use super::rejects::Rejects;
 use super::timestamp::{Layout, Zone, utc_range};
 use super::valueset::Accepted;
 use super::{CheckContext, Column, RawBatch, Source};
@@ -27,7 +32,7 @@ use datafusion::arrow::array::{
     TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::compute::{cast, filter};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::array_value_to_string;
@@ -46,8 +51,12 @@ pub struct Conformer {
     key_cols: Vec<usize>,
     checks: CheckContext,
     /// 128-bit digests (XXH3-128) of keys seen in this load, so memory is
-    /// 16 bytes per row rather than the key text.
+    /// 16 bytes per row rather than the key text: of files read to the end
+    /// (and of the table, for an append)…
     seen: HashSet<u128, Digested>,
+    /// …and of the file being read, which count only once it is known
+    /// good: a corrupt file's keys must not make its good copy duplicates.
+    file_keys: HashSet<u128, Digested>,
     /// The digest's seed, random per load, and the buffer that joins the
     /// values' digests of a key of several columns.
     seed: u64,
@@ -68,12 +77,6 @@ struct Parser {
     zone: Zone,
 }
 
-#[derive(Clone, Copy)]
-enum Bound {
-    Int(f64),
-    Dec(i128),
-}
-
 /// A row's first problem.
 struct Problem {
     column: Option<usize>,
@@ -92,14 +95,9 @@ impl Conformer {
             .columns
             .iter()
             .map(|c| {
-                let b = |s: &Option<String>| {
-                    s.as_deref().and_then(|v| match c.ty {
-                        ColumnType::Decimal { scale, .. } => {
-                            parse_decimal(v, 38, scale).ok().map(Bound::Dec)
-                        }
-                        _ => v.parse::<f64>().ok().map(Bound::Int),
-                    })
-                };
+                // `validate` refuses a bound that does not compile.
+                let b =
+                    |s: &Option<String>| s.as_deref().and_then(|v| bounds::compile(v, c.ty).ok());
                 (b(&c.min), b(&c.max))
             })
             .collect();
@@ -147,6 +145,7 @@ impl Conformer {
             key_cols: src.key.iter().filter_map(|k| idx(k)).collect(),
             checks,
             seen: HashSet::default(),
+            file_keys: HashSet::default(),
             seed: rand::random(),
             key_bytes: Vec::new(),
             bounds,
@@ -159,11 +158,7 @@ impl Conformer {
     }
 
     /// Conform one raw batch: returns the good rows, pushes the bad ones.
-    pub fn conform(
-        &mut self,
-        raw: RawBatch,
-        bad: &mut Vec<Rejected>,
-    ) -> Result<RecordBatch, ArrowError> {
+    pub fn conform(&mut self, raw: RawBatch, bad: &mut Rejects) -> Result<RecordBatch, ArrowError> {
         let n = raw.lines.len();
         let mut problems: Vec<Option<Problem>> = (0..n).map(|_| None).collect();
         let mut typed: Vec<ArrayRef> = Vec::with_capacity(self.columns.len() + 1);
@@ -239,6 +234,17 @@ impl Conformer {
         Ok(())
     }
 
+    /// The file being read was read to the end: its keys count from now.
+    pub fn file_done(&mut self) {
+        self.seen.extend(self.file_keys.drain());
+    }
+
+    /// The file being read turned out corrupt: none of its rows load, so
+    /// none of its keys were seen.
+    pub fn file_dropped(&mut self) {
+        self.file_keys.clear();
+    }
+
     fn check_rows(&mut self, typed: &[ArrayRef], problems: &mut [Option<Problem>]) {
         let set =
             |problems: &mut [Option<Problem>], row: usize, ci: Option<usize>, reason: String| {
@@ -286,7 +292,17 @@ impl Conformer {
                             problems,
                             row,
                             Some(ci),
-                            format!("not an accepted value ({})", values.join(", ")),
+                            // A personal column's accepted values are
+                            // personal data too: not listed.
+                            match c.personal {
+                                Some(_) => {
+                                    "not an accepted value (see the column's `values:`)".to_string()
+                                }
+                                None => format!(
+                                    "not an accepted value (accepted: {})",
+                                    values.join(", ")
+                                ),
+                            },
                         );
                     }
                 }
@@ -355,7 +371,9 @@ impl Conformer {
                     continue;
                 }
                 let digest = self.digest(&keys, row);
-                if !self.seen.insert(digest) {
+                if self.seen.contains(&digest) || !self.file_keys.insert(digest) {
+                    // The key's columns, not its values (analysts read
+                    // reasons unmasked); the value is in `value`.
                     let names: Vec<&str> = self
                         .key_cols
                         .iter()
@@ -366,7 +384,7 @@ impl Conformer {
                         row,
                         Some(self.key_cols[0]),
                         format!(
-                            "duplicate key ({}; the first copy was kept)",
+                            "duplicate key ({}): the first copy was kept",
                             names.join(", ")
                         ),
                     );
@@ -387,33 +405,23 @@ fn type_column(
     if raw.data_type() == &target {
         return raw.clone();
     }
-    let Some(strings) = raw.as_any().downcast_ref::<StringArray>() else {
-        // Typed input of another type (Parquet): cast, and flag values the cast lost.
-        return match cast(raw, &target) {
-            // A value the cast lost is a null the input did not have.
-            Ok(a) if a.null_count() == raw.null_count() => a,
-            Ok(a) => {
-                for (row, p) in problems.iter_mut().enumerate() {
-                    if p.is_none() && raw.is_valid(row) && a.is_null(row) {
-                        *p = Some(Problem {
-                            column: Some(ci),
-                            reason: format!("cannot convert to {}", c.ty),
-                        });
-                    }
-                }
-                a
-            }
-            // The cast's own message may quote a value: not shown.
-            Err(_) => {
-                for p in problems.iter_mut().filter(|p| p.is_none()) {
-                    *p = Some(Problem {
-                        column: Some(ci),
-                        reason: format!("cannot convert to {}", c.ty),
-                    });
-                }
-                datafusion::arrow::array::new_null_array(&target, raw.len())
-            }
-        };
+    // Text of another encoding (large, view, dictionary) is read as text.
+    let text_of_other_kind = matches!(
+        raw.data_type(),
+        DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..)
+    ) && c.ty != ColumnType::String;
+    let as_text = if text_of_other_kind {
+        cast(raw, &DataType::Utf8).ok()
+    } else {
+        None
+    };
+    let Some(strings) = as_text
+        .as_ref()
+        .unwrap_or(raw)
+        .as_any()
+        .downcast_ref::<StringArray>()
+    else {
+        return typed::convert(ci, c, &mut parser.zone, raw, problems);
     };
     let mut fail = |row: usize, reason: String| {
         if problems[row].is_none() {
@@ -449,7 +457,11 @@ fn type_column(
             parse_into!(Int64Builder::with_capacity(strings.len()), |s: &str| s
                 .trim()
                 .parse::<i64>()
-                .map_err(|_| "not an int".to_string()))
+                .map_err(|e| match e.kind() {
+                    std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow =>
+                        "does not fit an int (64 bits)".to_string(),
+                    _ => "not an int".to_string(),
+                }))
         }
         ColumnType::Double => {
             parse_into!(Float64Builder::with_capacity(strings.len()), |s: &str| s

@@ -69,8 +69,34 @@ fn failing() -> Vec<(Column, &'static str)> {
     ]
 }
 
+/// A rejected row as the quarantine stores it.
+#[derive(Debug)]
+struct Bad {
+    value: Option<String>,
+    reason: String,
+}
+
+/// The rejected rows, in order, as `_quarantine` would hold them.
+fn rows_of(bad: crate::sources::rejects::Rejects) -> Vec<Bad> {
+    use datafusion::arrow::array::AsArray;
+    let mut out = Vec::new();
+    for b in bad.into_quarantine("r", "s", "p") {
+        let b = b.expect("quarantine batch");
+        let col = |n: &str| b.column(b.schema().index_of(n).expect("column")).clone();
+        let (value, reason) = (col("value"), col("reason"));
+        let (value, reason) = (value.as_string::<i32>(), reason.as_string::<i32>());
+        for r in 0..b.num_rows() {
+            out.push(Bad {
+                value: value.is_valid(r).then(|| value.value(r).to_string()),
+                reason: reason.value(r).to_string(),
+            });
+        }
+    }
+    out
+}
+
 /// Each failing value as the only non-empty cell of its own row.
-fn conform(columns: Vec<Column>, rows: &[(usize, &str)]) -> Vec<Rejected> {
+fn conform(columns: Vec<Column>, rows: &[(usize, &str)]) -> Vec<Bad> {
     let mut src = Source::new(
         "s",
         "",
@@ -96,8 +122,9 @@ fn conform(columns: Vec<Column>, rows: &[(usize, &str)]) -> Vec<Rejected> {
         lines: (1..=rows.len() as i64).collect(),
         columns,
     };
-    let mut bad = Vec::new();
+    let mut bad = crate::sources::rejects::Rejects::default();
     let good = conformer.conform(raw, &mut bad).expect("conform");
+    let bad = rows_of(bad);
     assert_eq!(good.num_rows() + bad.len(), rows.len());
     bad
 }
@@ -154,8 +181,9 @@ fn duplicate_and_period_reasons_never_hold_the_value() {
             ])),
         ],
     };
-    let mut bad = Vec::new();
+    let mut bad = crate::sources::rejects::Rejects::default();
     let good = conformer.conform(raw, &mut bad).expect("conform");
+    let bad = rows_of(bad);
     assert_eq!((good.num_rows(), bad.len()), (1, 2), "{bad:?}");
     assert!(bad[0].reason.starts_with("duplicate key"), "{bad:?}");
     assert_eq!(bad[0].value.as_deref(), Some("ACC-90210"));

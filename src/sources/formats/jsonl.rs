@@ -135,20 +135,47 @@ fn read_jsonl(
                 }
             }
         }
+        // Each value's text; a string's escapes decoded. A string that
+        // does not decode (a lone UTF-16 surrogate, `"\ud800"`) is no
+        // text: the row is quarantined, never loaded as "" or cut short.
+        let mut values: Vec<Option<Cow<str>>> = Vec::with_capacity(slots.len());
+        let mut undecodable = None;
         for (ci, v) in slots.iter().enumerate() {
             let raw = v.map(|v| v.get()).unwrap_or("null");
-            if raw == "null" || raw == "\"\"" {
-                b.cols[ci].append_null();
+            values.push(if raw == "null" || raw == "\"\"" {
+                None
             } else if raw.starts_with('"') {
                 match raw.get(1..raw.len() - 1).filter(|s| !s.contains('\\')) {
-                    Some(plain) => b.cols[ci].append_value(plain),
-                    // Escapes: decode the string (it parsed, so it decodes).
-                    None => b.cols[ci]
-                        .append_value(serde_json::from_str::<String>(raw).unwrap_or_default()),
+                    Some(plain) => Some(Cow::Borrowed(plain)),
+                    None => match serde_json::from_str::<String>(raw) {
+                        Ok(s) => Some(Cow::Owned(s)),
+                        Err(_) => {
+                            undecodable = Some(ci);
+                            break;
+                        }
+                    },
                 }
             } else {
                 // A number, boolean, object or array: its text as written.
-                b.cols[ci].append_value(raw);
+                Some(Cow::Borrowed(raw))
+            });
+        }
+        if let Some(ci) = undecodable {
+            bad.push(Rejected {
+                file: fname.to_string(),
+                line,
+                column: Some(src.columns[ci].name.clone()),
+                reason: "not valid text: a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair)".into(),
+                record: Some(text.to_string()),
+                ..Default::default()
+            });
+            early += 1;
+            continue;
+        }
+        for (ci, v) in values.into_iter().enumerate() {
+            match v {
+                Some(v) => b.cols[ci].append_value(v),
+                None => b.cols[ci].append_null(),
             }
         }
         b.lines.push(line);
@@ -165,15 +192,16 @@ fn read_jsonl(
 
 type Raw = serde_json::value::RawValue;
 
-/// Why a line is not a JSON object. A syntax error's text is the parser's
-/// (where it stopped); a line of another type (`"…"`, `123`) is named by
-/// its kind only, as serde words that error with the value in it.
+/// Why a line is not a JSON object, by position and kind only: serde's
+/// message quotes the text it met, which may be a personal value.
 fn malformed(e: &serde_json::Error) -> String {
-    if e.is_data() {
-        format!("malformed JSON: not an object (column {})", e.column())
-    } else {
-        format!("malformed JSON: {e}")
-    }
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Data => "not a JSON object",
+        Category::Eof => "ends before the object does",
+        Category::Syntax | Category::Io => "syntax error",
+    };
+    format!("malformed JSON: {what} (column {})", e.column())
 }
 
 /// A JSON object's members in order: keys borrowed from the line unless
@@ -276,6 +304,6 @@ mod tests {
         let e = serde_json::from_str::<Members>(r#"{"a": 1,"#)
             .err()
             .expect("cut short");
-        assert!(malformed(&e).contains("EOF"), "{}", malformed(&e));
+        assert!(malformed(&e).contains("ends before"), "{}", malformed(&e));
     }
 }

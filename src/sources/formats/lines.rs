@@ -2,8 +2,8 @@
 //! [`BATCH_ROWS`] rows, line reading, and opening a file.
 
 use super::Emit;
+use crate::sources::rejects::Rejects;
 use crate::sources::{BATCH_ROWS, Error, RawBatch, Source};
-use crate::warehouse::log::Rejected;
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use std::io::BufRead;
 use std::path::Path;
@@ -37,14 +37,14 @@ impl Builders {
         }
     }
 
-    pub fn flush_if_full(&mut self, emit: &mut Emit, bad: &mut Vec<Rejected>) -> Result<(), Error> {
+    pub fn flush_if_full(&mut self, emit: &mut Emit, bad: &mut Rejects) -> Result<(), Error> {
         if self.lines.len() >= BATCH_ROWS {
             emit(self.take(), bad)?;
         }
         Ok(())
     }
 
-    pub fn finish(&mut self, emit: &mut Emit, bad: &mut Vec<Rejected>) -> Result<(), Error> {
+    pub fn finish(&mut self, emit: &mut Emit, bad: &mut Rejects) -> Result<(), Error> {
         if !self.lines.is_empty() {
             emit(self.take(), bad)?;
         }

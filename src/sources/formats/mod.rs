@@ -10,19 +10,19 @@ mod lines;
 pub mod parquet;
 
 use super::control::Tally;
+use super::rejects::Rejects;
 use super::{Drift, Error, RawBatch, Source};
 use crate::spec::types::ColumnType;
-use crate::warehouse::log::Rejected;
 use std::path::Path;
 
 /// Where a reader sends each raw batch (and the rows it rejects).
-pub type Emit<'a> = dyn FnMut(RawBatch, &mut Vec<Rejected>) -> Result<(), Error> + 'a;
+pub type Emit<'a> = dyn FnMut(RawBatch, &mut Rejects) -> Result<(), Error> + 'a;
 
 /// What reading one file reports besides its batches.
 pub struct Sink<'a, 'e> {
     pub emit: &'a mut Emit<'e>,
     /// Rows rejected before they became a batch.
-    pub bad: &'a mut Vec<Rejected>,
+    pub bad: &'a mut Rejects,
     /// Columns the file has or lacks against the declaration.
     pub drift: &'a mut Drift,
     /// Record counts and totals for control-total checks.
