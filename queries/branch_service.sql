@@ -1,7 +1,8 @@
 -- Branch service per month and branch ('ALL' = the network): visits, median
 -- and 90th-percentile wait (ticket issued -> called), share waiting over 30
 -- minutes, median service time (called -> served). Minutes; percentiles are
--- exact (linear interpolation between ranks).
+-- exact (linear interpolation between ranks; percentile_exact, not
+-- DataFusion 55's percentile_cont, which truncates the weight: #25266).
 WITH v AS (
     SELECT period, branch_id,
            (date_part('epoch', called_at) - date_part('epoch', issued_at)) / 60.0 AS wait_minutes,
@@ -18,7 +19,7 @@ SELECT period,
        branch_id,
        COUNT(*) AS visits,
        median(wait_minutes) AS median_wait,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY wait_minutes) AS p90_wait,
+       percentile_exact(wait_minutes, 0.9) AS p90_wait,
        AVG(CASE WHEN wait_minutes > 30 THEN 1.0 ELSE 0.0 END) AS share_over_30,
        median(service_minutes) AS median_service
 FROM both_levels

@@ -12,7 +12,7 @@ WITH c AS (
 SELECT period,
        COUNT(*) AS calls,
        median(queue_seconds / 60.0) AS median_queue,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY queue_seconds / 60.0) AS p90_queue,
+       percentile_exact(queue_seconds / 60.0, 0.9) AS p90_queue,
        AVG(CASE WHEN outcome = 'abandoned' THEN 1.0 ELSE 0.0 END) AS abandonment,
        CAST(SUM(CASE WHEN outcome = 'resolved'
                       AND (next_call IS NULL OR next_call > call_start + INTERVAL '7 days') THEN 1 ELSE 0 END) AS DOUBLE)

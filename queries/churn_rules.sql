@@ -6,27 +6,59 @@
 --   complaints 10 per complaint in the last 3 months, at most 20
 --   unhappy    20 if mean CSAT over the last 3 months <= 2, 10 if below 3
 -- band: high >= 0.5, medium >= 0.25; balance_at_risk = balance x score.
+-- Thresholds compare exact integers: a float average over a sliding window
+-- keeps a running sum and drifts by an ulp (three 3.0s averaged to
+-- 2.9999999999999991, "below 3"), which would flip a rule.
 WITH f AS (
     SELECT customer_id, period, tier, tier_rank, relationship_balance, interactions,
-           AVG(CAST(interactions AS DOUBLE)) OVER w3 AS prior_activity,
+           SUM(interactions) OVER w3 AS prior_sum,
            COUNT(*) OVER w3 AS prior_months,
-           LAG(relationship_balance, 3) OVER (PARTITION BY customer_id ORDER BY period) AS balance_3m_ago,
+           LAG(relationship_balance, 3) OVER wp AS balance_3m_ago,
            SUM(complaints) OVER (PARTITION BY customer_id ORDER BY period ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS complaints_3m,
-           AVG(avg_csat) OVER (PARTITION BY customer_id ORDER BY period ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS csat_3m
+           -- This month's and the two rows before: CSAT sum and count each.
+           csat_sum AS s0, csat_n AS n0,
+           LAG(csat_sum, 1) OVER wp AS s1, LAG(csat_n, 1) OVER wp AS n1,
+           LAG(csat_sum, 2) OVER wp AS s2, LAG(csat_n, 2) OVER wp AS n2
     FROM customer_month
-    WINDOW w3 AS (PARTITION BY customer_id ORDER BY period ROWS BETWEEN 3 PRECEDING AND 1 PRECEDING)
+    WINDOW w3 AS (PARTITION BY customer_id ORDER BY period ROWS BETWEEN 3 PRECEDING AND 1 PRECEDING),
+           wp AS (PARTITION BY customer_id ORDER BY period)
+),
+-- The mean of the surveyed months' mean CSAT as a fraction csat_num /
+-- csat_den (sum of s_i / n_i over k months, over k): a month without a
+-- survey counts neither way.
+c AS (
+    SELECT *,
+           CASE WHEN n0 > 0 THEN n0 ELSE 1 END AS d0,
+           CASE WHEN n1 > 0 THEN n1 ELSE 1 END AS d1,
+           CASE WHEN n2 > 0 THEN n2 ELSE 1 END AS d2,
+           CASE WHEN n0 > 0 THEN s0 ELSE 0 END AS e0,
+           CASE WHEN n1 > 0 THEN s1 ELSE 0 END AS e1,
+           CASE WHEN n2 > 0 THEN s2 ELSE 0 END AS e2,
+           (CASE WHEN n0 > 0 THEN 1 ELSE 0 END) + (CASE WHEN n1 > 0 THEN 1 ELSE 0 END)
+               + (CASE WHEN n2 > 0 THEN 1 ELSE 0 END) AS csat_months
+    FROM f
+),
+m AS (
+    SELECT *,
+           e0 * d1 * d2 + e1 * d0 * d2 + e2 * d0 * d1 AS csat_num,
+           csat_months * d0 * d1 * d2 AS csat_den
+    FROM c
 ),
 p AS (
     SELECT *,
-           CASE WHEN prior_months >= 2 AND interactions = 0 AND prior_activity > 0 THEN 30
-                WHEN prior_months >= 2 AND interactions < 0.5 * prior_activity THEN 20
+           -- interactions < half the prior mean  <=>  2 * interactions * months < sum
+           CASE WHEN prior_months >= 2 AND interactions = 0 AND prior_sum > 0 THEN 30
+                WHEN prior_months >= 2 AND 2 * interactions * prior_months < prior_sum THEN 20
                 ELSE 0 END AS pts_activity,
-           CASE WHEN balance_3m_ago > 0 AND relationship_balance < balance_3m_ago * 0.8 THEN 30
-                WHEN balance_3m_ago > 0 AND relationship_balance < balance_3m_ago * 0.9 THEN 15
+           -- Decimals times whole numbers: exact, so exactly -20% is not "more than 20%".
+           CASE WHEN balance_3m_ago > 0 AND relationship_balance * 10 < balance_3m_ago * 8 THEN 30
+                WHEN balance_3m_ago > 0 AND relationship_balance * 10 < balance_3m_ago * 9 THEN 15
                 ELSE 0 END AS pts_outflow,
            CASE WHEN complaints_3m >= 2 THEN 20 WHEN complaints_3m = 1 THEN 10 ELSE 0 END AS pts_complaints,
-           CASE WHEN csat_3m <= 2 THEN 20 WHEN csat_3m < 3 THEN 10 ELSE 0 END AS pts_unhappy
-    FROM f
+           CASE WHEN csat_den > 0 AND csat_num <= 2 * csat_den THEN 20
+                WHEN csat_den > 0 AND csat_num < 3 * csat_den THEN 10
+                ELSE 0 END AS pts_unhappy
+    FROM m
 ),
 s AS (
     SELECT *, (pts_activity + pts_outflow + pts_complaints + pts_unhappy) AS points FROM p

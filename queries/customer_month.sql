@@ -76,6 +76,7 @@ cm AS (
            MAX(last_interaction_at) AS last_interaction_at,
            COALESCE(MAX(responses), 0) AS survey_responses,
            CAST(MAX(csat_sum) AS DOUBLE) / MAX(csat_n) AS avg_csat,
+           MAX(csat_sum) AS csat_sum, COALESCE(MAX(csat_n), 0) AS csat_n,
            CAST(MAX(nps_sum) AS DOUBLE) / MAX(nps_n) AS avg_nps
     FROM facts
     GROUP BY customer_id, period
@@ -117,6 +118,8 @@ SELECT cm.customer_id,
        cm.survey_responses,
        cm.avg_csat,
        cm.avg_nps,
+       cm.csat_sum,
+       cm.csat_n,
        c.opened_date,
        c.closed_date,
        CAST((CAST(substr(cm.period, 1, 4) AS BIGINT) - date_part('year', c.opened_date)) * 12

@@ -1,8 +1,11 @@
-//! Personal data cannot leave a model undeclared: a model that reads a
-//! personal column must say (`personal:`) which of its output columns carry
-//! it, so masking follows personal data into every table built from it.
+//! Personal data cannot leave a model undeclared: every output column of a
+//! model that carries a personal column's values (through aliases,
+//! expressions, CTEs, joins, subqueries, models of models) must be declared
+//! in its `personal:`, so masking follows personal data into every table
+//! built from it. When the columns cannot be traced, the model fails closed.
 
 use super::Personal;
+use super::columns::{self, Carried};
 use crate::spec::{Diagnostic, Diags, did_you_mean};
 use datafusion::arrow::datatypes::Schema;
 use datafusion::prelude::SessionContext;
@@ -16,12 +19,16 @@ pub struct Declared<'a> {
     pub sql_file: &'a Path,
     /// Its `personal:` declaration.
     pub personal: &'a [(String, Personal)],
+    /// For an analytics step: each output column and the input columns
+    /// whose values it carries (`None`: a SQL model, whose output columns
+    /// are its query's).
+    pub step: Option<Vec<(String, Vec<String>)>>,
 }
 
-/// Check one model: its declared columns exist, and if it declares none it
-/// reads no personal column (`personal_so_far`: every personal (table,
-/// column) of the tables it may read). Tables it reads are registered in
-/// `ctx`. False when a problem was recorded.
+/// Check one model whose inputs are registered in `ctx`: its declared
+/// columns exist, and every output column carrying one of
+/// `personal_so_far` (table, column) is declared. False when a problem was
+/// recorded.
 pub async fn check(
     ctx: &SessionContext,
     m: &Declared<'_>,
@@ -45,33 +52,98 @@ pub async fn check(
             ok = false;
         }
     }
-    if !m.personal.is_empty() {
+    // A misspelt declaration is the mistake to fix first (its column would
+    // show as undeclared too).
+    if !ok {
+        return false;
+    }
+    // A model that reads no personal column carries none.
+    let read = crate::engine::scanned_columns(ctx, m.sql).await;
+    if !read.iter().any(|r| personal_so_far.contains(r)) {
         return ok;
     }
-    let read = crate::engine::scanned_columns(ctx, m.sql).await;
-    let hits: Vec<String> = read
+    let traced = match ctx.sql(m.sql).await {
+        Ok(df) => columns::of_plan(df.logical_plan()).map(|c| (df.schema().clone(), c)),
+        Err(e) => Err(crate::engine::describe_error(&e)),
+    };
+    let carried: Vec<(String, Carried)> = match traced {
+        Ok((schema, cols)) => {
+            let query: Vec<(String, Carried)> = schema
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .zip(cols)
+                .collect();
+            match &m.step {
+                None => query,
+                Some(outputs) => outputs
+                    .iter()
+                    .map(|(out, inputs)| {
+                        let c = query
+                            .iter()
+                            .filter(|(n, _)| inputs.contains(n))
+                            .flat_map(|(_, c)| c.iter().cloned())
+                            .collect();
+                        (out.clone(), c)
+                    })
+                    .collect(),
+            }
+        }
+        Err(why) => {
+            diags.push(
+                Diagnostic::new(
+                    m.sql_file,
+                    None,
+                    "",
+                    format!(
+                        "model `{}` reads personal data and its columns cannot be traced ({why})",
+                        m.name
+                    ),
+                )
+                .with_help(format!(
+                    "declare under models.{}.personal every output column that may carry personal data, or simplify the query",
+                    m.name
+                )),
+            );
+            return false;
+        }
+    };
+    let undeclared: Vec<(String, Vec<String>)> = carried
         .iter()
-        .filter(|(t, c)| personal_so_far.contains(&(t.clone(), c.clone())))
-        .map(|(t, c)| format!("{t}.{c}"))
+        .filter(|(name, _)| !m.personal.iter().any(|(c, _)| c == name))
+        .filter_map(|(name, c)| {
+            let hits: Vec<String> = c
+                .iter()
+                .filter(|x| personal_so_far.contains(*x))
+                .map(|(t, c)| format!("{t}.{c}"))
+                .collect();
+            (!hits.is_empty()).then(|| (name.clone(), hits))
+        })
         .collect();
-    if !hits.is_empty() {
-        let pos = hits
-            .first()
-            .and_then(|h| h.split('.').nth(1))
-            .and_then(|c| crate::engine::find_word(m.sql, c));
+    if let Some((first, _)) = undeclared.first() {
+        let pos = crate::engine::find_word(m.sql, first);
+        let list: Vec<String> = undeclared
+            .iter()
+            .map(|(c, from)| format!("`{c}` ({})", from.join(", ")))
+            .collect();
+        let example: Vec<String> = undeclared
+            .iter()
+            .map(|(c, _)| format!("{c}: mask"))
+            .collect();
         diags.push(
             Diagnostic::new(
                 m.sql_file,
                 pos,
                 "",
                 format!(
-                    "model `{}` reads personal data ({}) but does not say which of its columns carry it",
+                    "model `{}` carries personal data in undeclared column(s) {}",
                     m.name,
-                    hits.join(", ")
+                    list.join(", ")
                 ),
             )
             .with_help(format!(
-                "add `personal: {{column: mask}}` (or hash, or clear) to models.{} for each output column holding it",
+                "add `personal: {{{}}}` (or hash, or clear) to models.{}",
+                example.join(", "),
                 m.name
             )),
         );

@@ -2,96 +2,136 @@
 //! projection that masks or hashes its personal columns, so no query can
 //! reach the raw values.
 
-use super::Personal;
+use super::hash::HashKey;
+use super::{Error, Personal, Policy};
 use datafusion::arrow::array::{Array, ArrayRef, StringArray};
 use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::TableProvider;
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::logical_expr::{ColumnarValue, Expr, Volatility, col, create_udf, lit};
 use datafusion::prelude::SessionContext;
 use std::sync::Arc;
 
-/// `provider` as a reader of table `name` may see it (see [`register_warehouse`]).
-pub fn masked_provider(
-    name: &str,
-    provider: Arc<dyn datafusion::catalog::TableProvider>,
-    masked: &[(String, String, Personal)],
-) -> datafusion::error::Result<Arc<dyn datafusion::catalog::TableProvider>> {
-    let quarantine = name == crate::warehouse::log::QUARANTINE;
-    let own: Vec<(&str, Personal)> = masked
-        .iter()
-        .filter(|(t, _, _)| t == name)
-        .map(|(_, c, p)| (c.as_str(), *p))
-        .collect();
-    let withholds = quarantine && !masked.is_empty();
-    if own.is_empty() && !withholds {
-        return Ok(provider);
+/// How one reader sees the warehouse: the personal columns masked for
+/// them (table, column, how), and the key of hashed ones.
+#[derive(Debug, Clone, Default)]
+pub struct Masks {
+    masked: Vec<(String, String, Personal)>,
+    key: Option<HashKey>,
+}
+
+impl Masks {
+    /// The masks of `reader` under `policy`. A hashed column without a key
+    /// fails closed: the reader cannot open the warehouse.
+    pub fn for_reader(policy: &Policy, reader: &str) -> Result<Masks, Error> {
+        let masked = policy.masked_for(reader);
+        let hashed: Vec<String> = masked
+            .iter()
+            .filter(|(_, _, p)| *p == Personal::Hash)
+            .map(|(t, c, _)| format!("{t}.{c}"))
+            .collect();
+        let key = HashKey::from_env().map_err(Error::HashKey)?;
+        if key.is_none() && !hashed.is_empty() {
+            return Err(Error::NoHashKey { columns: hashed });
+        }
+        Ok(Masks { masked, key })
     }
-    let ctx = SessionContext::new();
-    let df = ctx.read_table(provider)?;
-    let exprs: Vec<Expr> = df
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| {
+
+    /// Masks with this list and key (tests, tools).
+    pub fn new(masked: Vec<(String, String, Personal)>, key: Option<HashKey>) -> Masks {
+        Masks { masked, key }
+    }
+
+    pub fn masked(&self) -> &[(String, String, Personal)] {
+        &self.masked
+    }
+
+    /// `provider` as this reader may see table `name`.
+    pub fn provider(
+        &self,
+        name: &str,
+        provider: Arc<dyn TableProvider>,
+    ) -> datafusion::error::Result<Arc<dyn TableProvider>> {
+        let masked = self.masked.as_slice();
+        let quarantine = name == crate::warehouse::log::QUARANTINE;
+        let own: Vec<(&str, Personal)> = masked
+            .iter()
+            .filter(|(t, _, _)| t == name)
+            .map(|(_, c, p)| (c.as_str(), *p))
+            .collect();
+        let withholds = quarantine && !masked.is_empty();
+        if own.is_empty() && !withholds {
+            return Ok(provider);
+        }
+        let ctx = SessionContext::new();
+        let df = ctx.read_table(provider)?;
+        let mut exprs: Vec<Expr> = Vec::new();
+        for f in df.schema().fields() {
             let c = col(format!("\"{}\"", f.name()));
-            if quarantine {
-                return quarantine_column(f.name(), c, masked).alias(f.name());
-            }
-            match own.iter().find(|(n, _)| n == f.name()) {
-                Some((_, p)) => apply(*p, c).alias(f.name()),
-                None => c,
-            }
-        })
-        .collect();
-    Ok(df.select(exprs)?.into_view())
-}
-
-fn apply(p: Personal, c: Expr) -> Expr {
-    match p {
-        Personal::Hash => datafusion::functions::expr_fn::encode(
-            datafusion::functions::crypto::expr_fn::sha256(c),
-            lit("hex"),
-        ),
-        _ => mask_expr(c),
-    }
-}
-
-/// `_quarantine` keeps what was rejected, personal values included: the
-/// rejected `value` of a personal column is masked like the column, and the
-/// raw `record` of a source with personal columns is withheld.
-fn quarantine_column(name: &str, c: Expr, masked: &[(String, String, Personal)]) -> Expr {
-    use datafusion::logical_expr::when;
-    let source = || datafusion::logical_expr::cast(col("source"), DataType::Utf8);
-    match name {
-        "value" => {
-            let mut cases = masked.iter().map(|(t, k, p)| {
-                (
-                    source()
-                        .eq(lit(t.clone()))
-                        .and(col("column_name").eq(lit(k.clone()))),
-                    apply(*p, c.clone()),
-                )
+            exprs.push(if quarantine {
+                self.quarantine_column(f.name(), c)?.alias(f.name())
+            } else {
+                match own.iter().find(|(n, _)| n == f.name()) {
+                    Some((_, p)) => self.apply(*p, c)?.alias(f.name()),
+                    None => c,
+                }
             });
-            let Some((w, t)) = cases.next() else {
-                return c;
-            };
-            let mut b = when(w, t);
-            for (w, t) in cases {
-                b = b.when(w, t);
+        }
+        Ok(df.select(exprs)?.into_view())
+    }
+
+    fn apply(&self, p: Personal, c: Expr) -> datafusion::error::Result<Expr> {
+        match p {
+            Personal::Hash => match &self.key {
+                Some(k) => Ok(k.udf().call(vec![c])),
+                // `for_reader` refuses this; never fall back to clear text.
+                None => Err(DataFusionError::Plan(
+                    "a hashed column needs the hash key".into(),
+                )),
+            },
+            _ => Ok(mask_expr(c)),
+        }
+    }
+
+    /// `_quarantine` keeps what was rejected, personal values included: the
+    /// rejected `value` of a personal column is masked like the column, and the
+    /// raw `record` of a source with personal columns is withheld.
+    fn quarantine_column(&self, name: &str, c: Expr) -> datafusion::error::Result<Expr> {
+        let masked = self.masked.as_slice();
+        use datafusion::logical_expr::when;
+        let source = || datafusion::logical_expr::cast(col("source"), DataType::Utf8);
+        match name {
+            "value" => {
+                let mut cases = Vec::new();
+                for (t, k, p) in masked {
+                    cases.push((
+                        source()
+                            .eq(lit(t.clone()))
+                            .and(col("column_name").eq(lit(k.clone()))),
+                        self.apply(*p, c.clone())?,
+                    ));
+                }
+                let mut cases = cases.into_iter();
+                let Some((w, t)) = cases.next() else {
+                    return Ok(c);
+                };
+                let mut b = when(w, t);
+                for (w, t) in cases {
+                    b = b.when(w, t);
+                }
+                b.otherwise(c)
             }
-            b.otherwise(c.clone()).unwrap_or(c)
+            "record" => {
+                let mut tables: Vec<Expr> = masked.iter().map(|(t, _, _)| lit(t.clone())).collect();
+                tables.dedup();
+                when(
+                    source().in_list(tables, false),
+                    lit("(withheld: the record holds personal data)"),
+                )
+                .otherwise(c)
+            }
+            _ => Ok(c),
         }
-        "record" => {
-            let mut tables: Vec<Expr> = masked.iter().map(|(t, _, _)| lit(t.clone())).collect();
-            tables.dedup();
-            when(
-                source().in_list(tables, false),
-                lit("(withheld: the record holds personal data)"),
-            )
-            .otherwise(c.clone())
-            .unwrap_or(c)
-        }
-        _ => c,
     }
 }
 

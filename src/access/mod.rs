@@ -3,10 +3,13 @@
 //! (`access.grants`), the masks themselves ([`mask`]), and the rule that
 //! personal data cannot leave a model undeclared ([`lineage`]).
 
+pub mod columns;
+pub mod hash;
 pub mod lineage;
 pub mod mask;
 
-pub use mask::{mask_value, masked_provider};
+pub use hash::HashKey;
+pub use mask::{Masks, mask_value};
 
 use crate::spec::{Diags, Ordered, did_you_mean};
 use serde::Deserialize;
@@ -31,6 +34,28 @@ pub enum Personal {
 pub struct AccessSpec {
     #[serde(default)]
     pub grants: Ordered<Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Hashed columns cannot be shown without their key (fail closed).
+    #[error("personal columns {} are hashed, and no hash key is set", .columns.join(", "))]
+    NoHashKey { columns: Vec<String> },
+    #[error("{0}")]
+    HashKey(String),
+}
+
+impl Error {
+    pub fn help(&self) -> Option<String> {
+        Some(match self {
+            Error::NoHashKey { .. } => format!(
+                "set {} (at least 16 bytes) or {} (a file holding it); see Security in README.md",
+                hash::KEY_VAR,
+                hash::KEY_FILE_VAR
+            ),
+            Error::HashKey(_) => "the key must be at least 16 bytes".into(),
+        })
+    }
 }
 
 /// The masking policy of one pipeline.

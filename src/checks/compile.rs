@@ -3,15 +3,17 @@
 use super::{Check, CheckKind, CheckSpec, Severity};
 use crate::spec::{Diags, did_you_mean};
 use datafusion::arrow::datatypes::SchemaRef;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// Compile the `checks:` of every table against its schema: `tables` are
-/// (YAML section, table, its checks, whether it is a periodic source).
-/// A table missing from `schemas` failed to compile itself; its checks are
-/// not looked at.
+/// (YAML section, table, its checks, whether it is a periodic source);
+/// `personal` holds the personal (table, column) pairs, whose values a
+/// check's result never shows. A table missing from `schemas` failed to
+/// compile itself; its checks are not looked at.
 pub fn compile(
     tables: &[(&str, &str, &[CheckSpec], bool)],
     schemas: &HashMap<String, SchemaRef>,
+    personal: &BTreeSet<(String, String)>,
     diags: &mut Diags,
 ) -> Vec<Check> {
     let mut out = Vec::new();
@@ -34,11 +36,15 @@ pub fn compile(
                         continue;
                     }
                 };
+                let personal = kind
+                    .column()
+                    .is_some_and(|c| personal.contains(&(table.to_string(), c.to_string())));
                 out.push(Check {
                     table: table.to_string(),
                     kind,
                     severity,
                     periodic,
+                    personal,
                 });
             }
         }

@@ -89,4 +89,23 @@ pub struct Check {
     pub severity: Severity,
     /// Only the run's periods of a periodic source are checked.
     pub periodic: bool,
+    /// The checked column holds personal data: the result says how many
+    /// rows fail, never which values (`_checks` and the run's output are
+    /// read unmasked).
+    pub personal: bool,
+}
+
+impl CheckKind {
+    /// The column a check reads values of, if it has one.
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            CheckKind::NotNull { column }
+            | CheckKind::AcceptedValues { column, .. }
+            | CheckKind::Range { column, .. }
+            | CheckKind::Relationships { column, .. }
+            | CheckKind::Freshness { column, .. }
+            | CheckKind::RowCountChange { column, .. } => Some(column),
+            CheckKind::Unique { .. } => None,
+        }
+    }
 }

@@ -59,6 +59,16 @@ impl Check {
         }
     }
 
+    /// A result's words: with an example value (`with_example`, a SQL
+    /// expression), unless the column is personal (then `plain` alone).
+    fn example(&self, plain: &str, with_example: &str) -> String {
+        if self.personal {
+            text(&format!("{plain} (values not shown: personal data)"))
+        } else {
+            with_example.to_string()
+        }
+    }
+
     /// One query returning `failing` (BIGINT) and `detail` (text).
     fn sql(&self, periods: &[Period], reference_end: &str) -> String {
         let t = self.scope(periods);
@@ -83,9 +93,13 @@ impl Check {
                     .map(|v| text(v))
                     .collect::<Vec<_>>()
                     .join(", ");
+                let c = ident(column);
+                let detail = self.example(
+                    "rows outside the accepted values",
+                    &format!("concat('rows outside the accepted values; e.g. ', coalesce(min(CAST(x.{c} AS VARCHAR)), ''))"),
+                );
                 format!(
-                    "SELECT count(*) AS failing, concat('rows outside the accepted values; e.g. ', coalesce(min(CAST(x.{c} AS VARCHAR)), '')) AS detail FROM {t} x WHERE x.{c} IS NOT NULL AND CAST(x.{c} AS VARCHAR) NOT IN ({list})",
-                    c = ident(column)
+                    "SELECT count(*) AS failing, {detail} AS detail FROM {t} x WHERE x.{c} IS NOT NULL AND CAST(x.{c} AS VARCHAR) NOT IN ({list})"
                 )
             }
             CheckKind::Range { column, min, max } => {
@@ -97,8 +111,12 @@ impl Check {
                 if let Some(hi) = max {
                     conds.push(format!("CAST(x.{c} AS DOUBLE) > {hi}"));
                 }
+                let detail = self.example(
+                    "rows out of range",
+                    &format!("concat('rows out of range; lowest ', coalesce(CAST(min(x.{c}) AS VARCHAR), '-'), ', highest ', coalesce(CAST(max(x.{c}) AS VARCHAR), '-'))"),
+                );
                 format!(
-                    "SELECT count(*) AS failing, concat('rows out of range; lowest ', coalesce(CAST(min(x.{c}) AS VARCHAR), '-'), ', highest ', coalesce(CAST(max(x.{c}) AS VARCHAR), '-')) AS detail FROM {t} x WHERE {}",
+                    "SELECT count(*) AS failing, {detail} AS detail FROM {t} x WHERE {}",
                     if conds.is_empty() {
                         "false".into()
                     } else {
@@ -110,12 +128,18 @@ impl Check {
                 column,
                 table,
                 to_column,
-            } => format!(
-                "SELECT count(*) AS failing, concat('rows whose value is not in {table}.{to_column}; e.g. ', coalesce(min(CAST(x.{c} AS VARCHAR)), '')) AS detail FROM {t} x WHERE x.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {r} y WHERE y.{rc} = x.{c})",
-                c = ident(column),
-                r = ident(table),
-                rc = ident(to_column),
-            ),
+            } => {
+                let c = ident(column);
+                let detail = self.example(
+                    &format!("rows whose value is not in {table}.{to_column}"),
+                    &format!("concat('rows whose value is not in {table}.{to_column}; e.g. ', coalesce(min(CAST(x.{c} AS VARCHAR)), ''))"),
+                );
+                format!(
+                    "SELECT count(*) AS failing, {detail} AS detail FROM {t} x WHERE x.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {r} y WHERE y.{rc} = x.{c})",
+                    r = ident(table),
+                    rc = ident(to_column),
+                )
+            }
             CheckKind::Freshness {
                 column,
                 max_age_hours,

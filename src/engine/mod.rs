@@ -3,12 +3,14 @@
 //! (table references, planning, error text located in the SQL), and Arrow
 //! stream helpers.
 
+pub mod percentile;
 mod plan;
 mod pool;
 mod stream;
 
 pub use plan::{
     Located, describe_error, find_word, locate, plan_schema, scanned_columns, table_references,
+    without_quoted_values,
 };
 pub use stream::{batch_stream, counting};
 
@@ -62,7 +64,9 @@ pub fn session() -> SessionContext {
         .with_runtime_env(runtime)
         .with_query_planner(DeltaPlanner::new())
         .build();
-    SessionContext::new_with_state(state)
+    let ctx = SessionContext::new_with_state(state);
+    ctx.register_udaf(percentile::udaf());
+    ctx
 }
 
 /// A SQL identifier, quoted: `"name"` (a quote inside is doubled).

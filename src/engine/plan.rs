@@ -123,12 +123,24 @@ pub fn find_word(text: &str, word: &str) -> Option<(usize, usize)> {
 }
 
 /// DataFusion's message without the nested "Error during planning:" noise.
+/// An error met while executing (a cast, a parse) quotes the value that
+/// failed, which may be personal data: run logs and terminals are not
+/// masked, so quoted values are cut from those messages (names in
+/// planning errors stay).
 pub fn describe_error(e: &DataFusionError) -> String {
     if let Some(d) = e.diagnostic() {
         return d.message.clone();
     }
     let root = e.find_root();
     let s = root.to_string();
+    if matches!(
+        root,
+        DataFusionError::ArrowError(..)
+            | DataFusionError::Execution(_)
+            | DataFusionError::External(_)
+    ) {
+        return without_quoted_values(&s);
+    }
     for prefix in [
         "Error during planning: ",
         "Schema error: ",
@@ -140,6 +152,25 @@ pub fn describe_error(e: &DataFusionError) -> String {
         }
     }
     s
+}
+
+/// `Cannot cast string '+852 9123 4567' to …` → `Cannot cast string '…' to …`.
+pub fn without_quoted_values(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut inside = false;
+    for c in s.chars() {
+        if c == '\'' {
+            if !inside {
+                out.push_str("'…");
+            } else {
+                out.push('\'');
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// sqlparser's errors print as `ParserError("…")`: keep the sentence only.
@@ -165,6 +196,27 @@ mod tests {
             "SQL syntax: Expected: an SQL statement, found: SELEC at Line: 1, Column: 1"
         );
         assert_eq!(unwrap_parser_error("No field named x"), "No field named x");
+    }
+
+    #[test]
+    fn execution_errors_lose_their_values() {
+        assert_eq!(
+            without_quoted_values(
+                "Cast error: Cannot cast string '+852 9123 4567' to value of Int64 type"
+            ),
+            "Cast error: Cannot cast string '…' to value of Int64 type"
+        );
+        let e = DataFusionError::ArrowError(
+            Box::new(datafusion::arrow::error::ArrowError::CastError(
+                "Cannot cast string '4000123412341234' to value of Int32 type".into(),
+            )),
+            None,
+        );
+        assert!(
+            !describe_error(&e).contains("4000"),
+            "{}",
+            describe_error(&e)
+        );
     }
 
     #[test]

@@ -154,6 +154,24 @@ impl ClvStep {
         out
     }
 
+    /// Each output column and the input columns whose values it carries:
+    /// the customer column; the rest are computed numbers.
+    pub fn carries(&self, output: &Schema) -> Vec<(String, Vec<String>)> {
+        output
+            .fields()
+            .iter()
+            .map(|f| {
+                let n = f.name().clone();
+                let from = if n == self.customer {
+                    vec![n.clone()]
+                } else {
+                    Vec::new()
+                };
+                (n, from)
+            })
+            .collect()
+    }
+
     pub fn output_schema(&self) -> SchemaRef {
         let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
         Arc::new(Schema::new(vec![

@@ -10,7 +10,6 @@ use crate::engine::ident;
 use crate::spec::{Diagnostic, Diags, Project, did_you_mean};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::MemTable;
-use datafusion::prelude::SessionContext;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -30,7 +29,8 @@ pub async fn compile(
     personal: BTreeSet<(String, String)>,
     diags: &mut Diags<'_>,
 ) -> Vec<Model> {
-    let ctx = SessionContext::new();
+    // The engine's session: the functions models may call (percentile_exact).
+    let ctx = crate::engine::session();
     let model_names: BTreeSet<&str> = specs.iter().map(|(n, _)| n.as_str()).collect();
 
     // Read SQL (or a step's input) and find dependencies.
@@ -203,6 +203,11 @@ pub async fn compile(
                     sql: &m.sql,
                     sql_file: &m.sql_file,
                     personal: &m.personal,
+                    step: match &m.kind {
+                        Kind::Sql => None,
+                        Kind::Churn(c) => Some(c.carries(&output)),
+                        Kind::Clv(c) => Some(c.carries(&output)),
+                    },
                 };
                 if !lineage::check(&ctx, &declared, &output, &personal, diags).await {
                     failed.insert(m.name.clone());

@@ -8,7 +8,7 @@ use super::spec::{self, PipelineSpec};
 use crate::access::Policy;
 use crate::models::{Schemas, Seed};
 use crate::sources::{Base, Source};
-use crate::spec::{Diagnostic, Diags, Project};
+use crate::spec::{Diagnostic, Diags, Project, valid_name};
 use crate::warehouse::log::{
     LOADED_FILES, LOADED_FILES_SCHEMA, QUARANTINE, QUARANTINE_SCHEMA, RUNS, RUNS_SCHEMA,
 };
@@ -134,7 +134,16 @@ pub async fn compile_with(file: &Path, over: &Overrides) -> Result<Pipeline, Vec
                 .map(|(n, m)| ("models", n.as_str(), m.common.checks.as_slice(), false)),
         )
         .collect();
-    let checks = crate::checks::compile(&check_tables, &schemas, &mut diags);
+    let personal_columns: BTreeSet<(String, String)> = sources
+        .iter()
+        .flat_map(|s| s.personal().map(|(c, _)| (s.name.clone(), c.to_string())))
+        .chain(
+            models
+                .iter()
+                .flat_map(|m| m.personal.iter().map(|(c, _)| (m.name.clone(), c.clone()))),
+        )
+        .collect();
+    let checks = crate::checks::compile(&check_tables, &schemas, &personal_columns, &mut diags);
     let tests = crate::models::UnitTest::compile(&spec.tests, &models, &schemas, &mut diags);
 
     let mut personal: Vec<(String, String, crate::access::Personal)> = sources
@@ -208,14 +217,6 @@ fn bookkeeping_schemas() -> Schemas {
             crate::models::MODEL_PARAMS_SCHEMA.clone(),
         ),
     ])
-}
-
-/// A table name: lowercase letters, digits and `_`, starting with a letter
-/// (so it never collides with the bookkeeping tables' leading `_`).
-fn valid_name(n: &str) -> bool {
-    let mut chars = n.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Table names are identifiers, unique across seeds, sources and models.

@@ -2,11 +2,13 @@
 
 use std::collections::BTreeSet;
 
-/// One dependency: `to` reads `from`.
+/// One dependency: `to` (a node of kind `to_kind`) reads table `from`. A
+/// report may share a table's name, so a node is its kind and its name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Edge {
     pub from: String,
     pub to: String,
+    pub to_kind: &'static str,
 }
 
 /// The pipeline's nodes as (kind, name) — seeds, sources, models in run
@@ -24,6 +26,7 @@ pub fn edges(p: &super::Pipeline) -> (Vec<(&'static str, String)>, Vec<Edge>) {
             edges.insert(Edge {
                 from: r.to_string(),
                 to: s.name.clone(),
+                to_kind: "source",
             });
         }
     }
@@ -33,6 +36,7 @@ pub fn edges(p: &super::Pipeline) -> (Vec<(&'static str, String)>, Vec<Edge>) {
             edges.insert(Edge {
                 from: d.clone(),
                 to: m.name.clone(),
+                to_kind: "model",
             });
         }
     }
@@ -42,6 +46,7 @@ pub fn edges(p: &super::Pipeline) -> (Vec<(&'static str, String)>, Vec<Edge>) {
             edges.insert(Edge {
                 from: t.to_string(),
                 to: r.name.clone(),
+                to_kind: "report",
             });
         }
     }
@@ -55,7 +60,7 @@ pub fn text(p: &super::Pipeline) -> String {
     for (kind, name) in &nodes {
         let reads: Vec<&str> = edges
             .iter()
-            .filter(|e| &e.to == name)
+            .filter(|e| &e.to == name && e.to_kind == *kind)
             .map(|e| e.from.as_str())
             .collect();
         if reads.is_empty() {
@@ -81,11 +86,26 @@ pub fn dot(p: &super::Pipeline) -> String {
             "report" => "tab",
             _ => "box",
         };
-        out.push_str(&format!("  \"{name}\" [shape={shape}];\n"));
+        // Reports are their own nodes, even when one shares a table's name.
+        let id = node_id(kind, name);
+        out.push_str(&format!("  \"{id}\" [shape={shape}, label=\"{name}\"];\n"));
     }
     for e in &edges {
-        out.push_str(&format!("  \"{}\" -> \"{}\";\n", e.from, e.to));
+        out.push_str(&format!(
+            "  \"{}\" -> \"{}\";\n",
+            e.from,
+            node_id(e.to_kind, &e.to)
+        ));
     }
     out.push_str("}\n");
     out
+}
+
+/// A node's id in DOT: a table by its name, a report as `report:name`.
+fn node_id(kind: &str, name: &str) -> String {
+    if kind == "report" {
+        format!("report:{name}")
+    } else {
+        name.to_string()
+    }
 }

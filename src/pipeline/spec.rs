@@ -69,6 +69,12 @@ pub fn load(file: &Path) -> Result<Parsed, Vec<Diagnostic>> {
 }
 
 pub fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> {
+    crate::spec::guard::check(text).map_err(|(msg, pos)| {
+        vec![
+            Diagnostic::new(file, pos, "", msg)
+                .with_help("a pipeline file is a few hundred lines of plain YAML"),
+        ]
+    })?;
     let locator = Locator::new(text);
     let root: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
         let pos = e.location().map(|l| (l.line(), l.column()));

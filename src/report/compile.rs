@@ -24,6 +24,15 @@ pub fn compile(
     let mut out = Vec::new();
     for (name, r) in specs {
         let at = format!("reports.{name}");
+        // A report's name starts its files' names.
+        if !crate::spec::valid_name(name) {
+            diags.err(
+                &at,
+                format!("`{name}` is not a valid report name"),
+                Some("use lowercase letters, digits and `_`, starting with a letter".into()),
+            );
+            continue;
+        }
         for (i, t) in r.tables.iter().enumerate() {
             let Some(schema) = schemas.get(&t.name) else {
                 if declared.contains(&t.name) {

@@ -22,15 +22,14 @@ pub fn write_index(out_dir: &Path) -> Result<(), Error> {
     let mut by_period: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for f in &files {
         let stem = f.trim_end_matches(".html");
+        // Bytes, not string slices: a name may hold any character (香港).
         let period = stem
             .match_indices('-')
-            .map(|(i, _)| &stem[i + 1..])
+            .map(|(i, _)| &stem.as_bytes()[i + 1..])
             .find(|rest| {
-                rest.len() >= 7
-                    && rest[..4].chars().all(|c| c.is_ascii_digit())
-                    && &rest[4..5] == "-"
+                rest.len() >= 7 && rest[..4].iter().all(u8::is_ascii_digit) && rest[4] == b'-'
             })
-            .map(|rest| rest[..7].to_string())
+            .map(|rest| String::from_utf8_lossy(&rest[..7]).into_owned())
             .unwrap_or_else(|| "other".into());
         by_period.entry(period).or_default().push(f.clone());
     }
@@ -49,4 +48,31 @@ pub fn write_index(out_dir: &Path) -> Result<(), Error> {
     }
     html.push_str("</body></html>\n");
     std::fs::write(out_dir.join("index.html"), html).map_err(werr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file named with characters of more than one byte right after a
+    /// dash (its "period" part) is listed under "other", not a panic.
+    #[test]
+    fn any_file_name_is_listed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for f in [
+            "x-香港a.html",
+            "r-2024-12-九龍.html",
+            "r-2024-Q4.html",
+            "-.html",
+        ] {
+            std::fs::write(dir.path().join(f), "<p>").expect("write");
+        }
+        write_index(dir.path()).expect("index");
+        let html = std::fs::read_to_string(dir.path().join("index.html")).expect("read");
+        assert!(
+            html.contains("x-香港a.html") && html.contains("<h2>other</h2>"),
+            "{html}"
+        );
+        assert!(html.contains("<h2>2024-12</h2>"), "{html}");
+    }
 }

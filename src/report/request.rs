@@ -15,6 +15,9 @@ pub struct Request {
     /// The month (for a quarterly report, the quarter's last month).
     pub period: Period,
     pub params: BTreeMap<String, String>,
+    /// Parameter → how its value is written in the file name, when the
+    /// value's plain form would collide with another value's.
+    pub file_parts: BTreeMap<String, String>,
 }
 
 fn request_error(message: impl Into<String>, help: impl Into<String>) -> Error {
@@ -82,6 +85,7 @@ impl Request {
                 ));
             }
         }
+        let parts = file_parts(&params, each, &allowed);
         let values: Vec<Option<String>> = match each {
             Some(name) => {
                 if !declared.contains(&name) {
@@ -98,10 +102,16 @@ impl Request {
                 if let (Some(name), Some(v)) = (each, v) {
                     params.insert(name.to_string(), v);
                 }
+                let mut file_parts = parts.clone();
+                if let Some(name) = each {
+                    let v = &params[name];
+                    file_parts.insert(name.to_string(), file_part(v, &allowed[name]));
+                }
                 Request {
                     report: report.name.clone(),
                     period,
                     params,
+                    file_parts,
                 }
             })
             .collect())
@@ -119,18 +129,22 @@ impl Request {
             report: report.name.clone(),
             period: report.cadence.last_complete(last_month),
             params: Default::default(),
+            file_parts: Default::default(),
         }];
         for (name, spec) in &report.params {
+            let all = param_values(wh, report, name).await?;
             let values = match &spec.default {
                 Some(d) => vec![d.clone()],
-                None => param_values(wh, report, name).await?,
+                None => all.clone(),
             };
             requests = requests
                 .into_iter()
                 .flat_map(|req| {
+                    let all = &all;
                     values.iter().map(move |v| {
                         let mut req = req.clone();
                         req.params.insert(name.clone(), v.clone());
+                        req.file_parts.insert(name.clone(), file_part(v, all));
                         req
                     })
                 })
@@ -144,11 +158,48 @@ impl Request {
 /// values appended (`branch_network-2024-12-kowloon.html`).
 pub fn output_path(out_dir: &Path, report: &Report, req: &Request) -> PathBuf {
     let mut name = format!("{}-{}", report.name, report.cadence.key(req.period));
-    for v in req.params.values() {
+    for (k, v) in &req.params {
         name.push('-');
-        name.push_str(&crate::spec::slug(v));
+        match req.file_parts.get(k) {
+            Some(part) => name.push_str(part),
+            None => name.push_str(&plain(v)),
+        }
     }
     out_dir.join(format!("{name}.html"))
+}
+
+/// A value as a file-name part: letters and digits of any script kept
+/// (lowercased), anything else `_` — never a path separator.
+fn plain(v: &str) -> String {
+    v.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c.is_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// [`plain`], with a digest of the value appended when another value of
+/// the parameter reads the same (`A-B` and `A B`), so no two values ever
+/// write the same file.
+fn file_part(v: &str, values: &[String]) -> String {
+    let p = plain(v);
+    if values.iter().any(|o| o != v && plain(o) == p) {
+        format!("{p}-{}", &blake3::hash(v.as_bytes()).to_hex()[..8])
+    } else {
+        p
+    }
+}
+
+/// File-name parts of the parameters given (not the one burst).
+fn file_parts(
+    params: &BTreeMap<String, String>,
+    each: Option<&str>,
+    allowed: &BTreeMap<String, Vec<String>>,
+) -> BTreeMap<String, String> {
+    params
+        .iter()
+        .filter(|(k, _)| Some(k.as_str()) != each)
+        .map(|(k, v)| (k.clone(), file_part(v, &allowed[k])))
+        .collect()
 }
 
 /// The values a report parameter takes: its `values:`, or the distinct
@@ -185,4 +236,34 @@ pub async fn param_values(wh: &Warehouse, spec: &Report, name: &str) -> Result<V
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_never_collide() {
+        let values: Vec<String> = [
+            "香港島",
+            "九龍",
+            "新界",
+            "Hong Kong Island",
+            "A-B",
+            "A B",
+            "Kowloon",
+        ]
+        .map(String::from)
+        .to_vec();
+        let parts: Vec<String> = values.iter().map(|v| file_part(v, &values)).collect();
+        let mut unique = parts.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), values.len(), "{parts:?}");
+        assert_eq!(parts[0], "香港島");
+        assert_eq!(parts[3], "hong_kong_island");
+        assert_eq!(parts[6], "kowloon");
+        assert!(parts[4].starts_with("a_b-") && parts[5].starts_with("a_b-"));
+        assert!(parts.iter().all(|p| !p.contains(['/', '\\', '.'])));
+    }
 }

@@ -309,7 +309,8 @@ pub async fn compile(
         .and_then(|c| c.compile(&at, &format, &columns, diags));
     let pattern = cx.pattern(&format!("{at}.path"), &s.path, diags);
     if let Some(p) = pattern.as_ref().filter(|_| !cx.skip_file_checks) {
-        let probe = Source::new(name, p.clone(), format.clone());
+        let mut probe = Source::new(name, p.clone(), format.clone());
+        probe.root = (!crate::store::is_url(p)).then(|| cx.project.root.clone());
         match files_for(&probe, None).await {
             Ok(files) if !files.is_empty() => {}
             Ok(_) => diags.err(
@@ -327,10 +328,12 @@ pub async fn compile(
     if diags.count() > before {
         return None;
     }
+    let root = (!crate::store::is_url(pattern.as_deref()?)).then(|| cx.project.root.clone());
     Some(Source {
         name: name.into(),
         path: s.path.clone(),
         pattern: pattern?,
+        root,
         format,
         compression,
         encoding,

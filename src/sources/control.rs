@@ -32,6 +32,17 @@ impl ControlSpec {
         }
         let where_ = match (&c.trailer, &c.file) {
             (Some(t), None) if !t.is_empty() => ControlAt::Trailer(t.clone()),
+            // Beside the extract: a name, never a path (`../../x/{stem}.ctl`).
+            (None, Some(f)) if f.contains(['/', '\\']) || f.contains("..") => {
+                diags.err(
+                    &format!("{at}.file"),
+                    format!(
+                        "the control file `{f}` must be a file name beside the extract, not a path"
+                    ),
+                    Some("e.g. `file: \"{stem}.ctl\"`".into()),
+                );
+                return None;
+            }
             (None, Some(f)) if f.contains("{name}") || f.contains("{stem}") => {
                 ControlAt::File(f.clone())
             }
@@ -241,6 +252,7 @@ pub fn file_name(extract: &str, template: &str) -> String {
 /// fields (by the source's delimiter, else by whitespace).
 fn control_file(src: &Source, file: &ExtractFile, template: &str) -> Result<Vec<String>, String> {
     let sibling = file.sibling(&file_name(&file.name, template));
+    sibling.check_inside(src).map_err(|e| e.to_string())?;
     let copy = sibling
         .raw_copy(&src.name)
         .map_err(|e| format!("control file `{}` cannot be read: {e}", sibling.name))?;

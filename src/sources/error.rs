@@ -49,6 +49,12 @@ pub enum Error {
         file: String,
         reason: String,
     },
+    #[error("source `{source_name}`: `{file}` is a link to `{target}`, outside the project")]
+    Outside {
+        source_name: String,
+        file: String,
+        target: String,
+    },
     #[error("source `{source_name}`: {reason}")]
     Other { source_name: String, reason: String },
 }
@@ -63,6 +69,9 @@ impl Error {
             Error::TooManyBad { source_name, .. } => Some(format!(
                 "fix the extract, or raise the limit in the source's YAML; see `touchpoint query \"SELECT * FROM _quarantine WHERE source = '{source_name}'\"` after a run without the limit"
             )),
+            Error::Outside { .. } => Some(
+                "extracts must be files inside the project (or objects in a bucket); remove the link or copy the file in".into(),
+            ),
             Error::Control { .. } => Some(
                 "ask for the extract to be sent again (or correct its control record), then re-run".into(),
             ),

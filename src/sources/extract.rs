@@ -48,6 +48,19 @@ pub struct LocalCopy {
     pub checksum: String,
 }
 
+impl LocalCopy {
+    /// A new private scratch file, removed when the copy is dropped.
+    fn scratch(ext: &str) -> std::io::Result<(LocalCopy, std::fs::File)> {
+        let (path, file) = super::scratch::create(ext)?;
+        let copy = LocalCopy {
+            path,
+            temporary: true,
+            checksum: String::new(),
+        };
+        Ok((copy, file))
+    }
+}
+
 impl Drop for LocalCopy {
     fn drop(&mut self) {
         if self.temporary {
@@ -70,6 +83,14 @@ impl ExtractFile {
             size,
             version,
             at: Where::Local(path),
+        }
+    }
+
+    /// A local file's path relative to `root`, if it lies under it.
+    fn path_within(&self, root: &Path) -> Option<String> {
+        match &self.at {
+            Where::Local(p) => p.strip_prefix(root).ok().map(|r| r.display().to_string()),
+            Where::Remote(..) => None,
         }
     }
 
@@ -126,23 +147,31 @@ impl ExtractFile {
             file: self.name.clone(),
             reason: format!("{codec:?} stream: {e}").to_lowercase(),
         };
-        let copy = LocalCopy {
-            path: temp_path(""),
-            temporary: true,
-            checksum: String::new(),
-        };
+        let (copy, file) = LocalCopy::scratch("").map_err(|e| fail(e.to_string()))?;
         let input = std::io::BufReader::new(
             std::fs::File::open(&raw.path).map_err(|e| fail(e.to_string()))?,
         );
-        let mut out = std::io::BufWriter::new(
-            std::fs::File::create(&copy.path).map_err(|e| fail(e.to_string()))?,
-        );
-        let mut decoder: Box<dyn std::io::Read> = match codec {
+        let mut out = std::io::BufWriter::new(file);
+        let decoder: Box<dyn std::io::Read> = match codec {
             // Multi-member gzip (concatenated files) is valid gzip.
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
             _ => Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(corrupt)?),
         };
-        std::io::copy(&mut decoder, &mut out).map_err(corrupt)?;
+        // A few hundred bytes can inflate to terabytes: past the cap the
+        // file is quarantined whole, before it fills the disk.
+        let packed = std::fs::metadata(&raw.path).map(|m| m.len()).unwrap_or(0);
+        let cap = inflation_cap(packed);
+        let inflated =
+            std::io::copy(&mut std::io::Read::take(decoder, cap + 1), &mut out).map_err(corrupt)?;
+        if inflated > cap {
+            return Err(Error::Corrupt {
+                source_name: src.name.clone(),
+                file: self.name.clone(),
+                reason: format!(
+                    "inflates past {cap} bytes ({packed} compressed); raise TOUCHPOINT_MAX_INFLATED_MB if it is genuine"
+                ),
+            });
+        }
         out.flush().map_err(|e| fail(e.to_string()))?;
         Ok(copy)
     }
@@ -160,19 +189,12 @@ impl ExtractFile {
     ) -> Result<LocalCopy, Error> {
         use std::io::BufRead;
         let fail = self.fail(src);
-        let copy = LocalCopy {
-            path: temp_path(""),
-            temporary: true,
-            checksum: String::new(),
-        };
+        let (copy, file) = LocalCopy::scratch("").map_err(|e| fail(e.to_string()))?;
         let mut input = std::io::BufReader::with_capacity(
             1 << 16,
             std::fs::File::open(&raw.path).map_err(|e| fail(e.to_string()))?,
         );
-        let mut out = std::io::BufWriter::with_capacity(
-            1 << 16,
-            std::fs::File::create(&copy.path).map_err(|e| fail(e.to_string()))?,
-        );
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
         let mut decoder = enc.new_decoder_without_bom_handling();
         let (mut line, mut buf) = (Vec::new(), vec![0u8; 1 << 14]);
         loop {
@@ -204,6 +226,14 @@ impl ExtractFile {
         Ok(copy)
     }
 
+    /// A local file must resolve into the source's root (see [`inside`]).
+    pub fn check_inside(&self, src: &Source) -> Result<(), Error> {
+        match &self.at {
+            Where::Local(p) if p.exists() => inside(src, p),
+            _ => Ok(()),
+        }
+    }
+
     /// A file in the same folder (or under the same prefix), e.g. a control
     /// file beside an extract.
     pub fn sibling(&self, file_name: &str) -> ExtractFile {
@@ -212,7 +242,10 @@ impl ExtractFile {
             None => file_name.to_string(),
         };
         match &self.at {
-            Where::Local(p) => ExtractFile::local(p.with_file_name(file_name)),
+            Where::Local(p) => ExtractFile {
+                name: swap(&self.name),
+                ..ExtractFile::local(p.with_file_name(file_name))
+            },
             Where::Remote(store, path) => ExtractFile {
                 name: swap(&self.name),
                 size: 0,
@@ -257,14 +290,8 @@ impl ExtractFile {
                     .map(|e| format!(".{}", e.to_string_lossy()))
                     .unwrap_or_default();
                 // Owns the file from here on, so an error below removes it.
-                let copy = LocalCopy {
-                    path: temp_path(&ext),
-                    temporary: true,
-                    checksum: String::new(),
-                };
-                let mut out = std::io::BufWriter::new(
-                    std::fs::File::create(&copy.path).map_err(|e| fail(e.to_string()))?,
-                );
+                let (copy, file) = LocalCopy::scratch(&ext).map_err(|e| fail(e.to_string()))?;
+                let mut out = std::io::BufWriter::new(file);
                 let handle = tokio::runtime::Handle::current();
                 handle.block_on(async {
                     let got = store.get(path).await.map_err(|e| fail(e.to_string()))?;
@@ -287,8 +314,15 @@ fn checksum(path: &Path) -> std::io::Result<String> {
     Ok(h.finalize().to_hex().to_string())
 }
 
-fn temp_path(ext: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("touchpoint-{}{ext}", uuid::Uuid::new_v4().simple()))
+/// The most a compressed extract may inflate to: 200 times its size (at
+/// least 64 MiB), and never more than `TOUCHPOINT_MAX_INFLATED_MB` (16 GiB).
+fn inflation_cap(packed: u64) -> u64 {
+    let absolute = std::env::var("TOUCHPOINT_MAX_INFLATED_MB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(16 * 1024)
+        .saturating_mul(1 << 20);
+    packed.saturating_mul(200).max(64 << 20).min(absolute)
 }
 
 /// Files of `src` for `period` (all files for a snapshot), sorted so loads
@@ -306,12 +340,22 @@ pub async fn files_for(src: &Source, period: Option<Period>) -> Result<Vec<Extra
     let mut files = if crate::store::is_url(&pattern) {
         list_remote(&pattern).await.map_err(perr)?
     } else {
-        glob::glob(&pattern)
+        let mut out = Vec::new();
+        for p in glob::glob(&pattern)
             .map_err(|e| perr(e.to_string()))?
             .filter_map(|r| r.ok())
             .filter(|p| p.is_file())
-            .map(ExtractFile::local)
-            .collect()
+        {
+            inside(src, &p)?;
+            let mut f = ExtractFile::local(p);
+            // Named from the project's folder: the same file in a copy of
+            // the project (a new checkout, CI) is the same file.
+            if let Some(rel) = src.root.as_ref().and_then(|r| f.path_within(r)) {
+                f.name = rel;
+            }
+            out.push(f);
+        }
+        out
     };
     files.sort_by(|a, b| a.name.cmp(&b.name));
     // A control file is part of its extract: a new one must reload it.
@@ -327,6 +371,25 @@ pub async fn files_for(src: &Source, period: Option<Period>) -> Result<Vec<Extra
         }
     }
     Ok(files)
+}
+
+/// A local file must resolve (links followed) into the source's root: a
+/// link under the extracts folder to `/etc/passwd` would otherwise load its
+/// lines, and quarantine them for analysts to read.
+fn inside(src: &Source, p: &Path) -> Result<(), Error> {
+    let Some(root) = &src.root else {
+        return Ok(());
+    };
+    let real = crate::spec::real(p);
+    if real.starts_with(crate::spec::real(root)) {
+        Ok(())
+    } else {
+        Err(Error::Outside {
+            source_name: src.name.clone(),
+            file: p.display().to_string(),
+            target: real.display().to_string(),
+        })
+    }
 }
 
 /// Joins an extract's version to its control file's.

@@ -34,6 +34,7 @@ pub fn definition(src: &Source, timezone: chrono_tz::Tz) -> String {
     let mut src = src.clone();
     src.description = None;
     src.pattern = src.path.clone();
+    src.root = None;
     for c in &mut src.columns {
         c.description = None;
     }

@@ -19,6 +19,7 @@ pub mod extract;
 pub mod formats;
 pub mod incremental;
 mod load;
+pub mod scratch;
 pub mod spec;
 pub mod staging;
 pub mod timestamp;
@@ -51,6 +52,9 @@ pub struct Source {
     /// Absolute glob pattern (a local path or an object-store URL),
     /// possibly with period placeholders.
     pub pattern: String,
+    /// For local files: the project's folder. Every file must resolve into
+    /// it (links followed), and files are named from it.
+    pub root: Option<std::path::PathBuf>,
     pub format: Format,
     /// `None`: by file extension (`.gz`, `.zst`).
     pub compression: Option<Compression>,
@@ -76,6 +80,7 @@ impl Source {
             name: name.into(),
             path: String::new(),
             pattern: pattern.into(),
+            root: None,
             format,
             compression: None,
             encoding: None,

@@ -25,11 +25,7 @@ impl Staging {
         self.bytes += batch.get_array_memory_size();
         self.batches.push(batch);
         if self.bytes > MEMORY_LIMIT {
-            let path = std::env::temp_dir().join(format!(
-                "touchpoint-stage-{}.arrow",
-                uuid::Uuid::new_v4().simple()
-            ));
-            let file = std::fs::File::create(&path).map_err(|e| e.to_string())?;
+            let (path, file) = super::scratch::create(".arrow").map_err(|e| e.to_string())?;
             let schema = self.batches[0].schema();
             let mut w = FileWriter::try_new(std::io::BufWriter::new(file), &schema)
                 .map_err(|e| e.to_string())?;

@@ -96,6 +96,7 @@ mod tests {
             name: "atm".into(),
             path: String::new(),
             pattern: String::new(),
+            root: None,
             format: Format::Jsonl(Jsonl),
             compression: None,
             encoding: None,

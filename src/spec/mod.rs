@@ -8,6 +8,7 @@
 
 pub mod diagnostic;
 mod entries;
+pub mod guard;
 pub mod locate;
 mod project;
 pub mod types;
@@ -15,7 +16,7 @@ pub mod types;
 pub use diagnostic::{Diagnostic, did_you_mean};
 pub use entries::{entries, entries_with, serde_diagnostic, unknown_key};
 pub use locate::Locator;
-pub use project::{Project, normalize};
+pub use project::{Project, normalize, real};
 
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -111,6 +112,14 @@ pub fn scalar_text(v: &serde_yaml::Value) -> Option<String> {
         serde_yaml::Value::Bool(b) => Some(b.to_string()),
         other => Some(format!("{other:?}")),
     }
+}
+
+/// A name that becomes a folder or file name (tables, reports): lowercase
+/// ASCII letters, digits and `_`, starting with a letter.
+pub fn valid_name(n: &str) -> bool {
+    let mut chars = n.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Free text as a name: ASCII letters and digits lowercased, anything

@@ -12,6 +12,8 @@ pub struct Project {
     pub dir: PathBuf,
     /// The project: paths in the YAML may not leave it.
     pub root: PathBuf,
+    /// `root` with every link resolved: what a path must resolve into.
+    pub real_root: PathBuf,
 }
 
 impl Project {
@@ -27,10 +29,12 @@ impl Project {
         } else {
             dir.clone()
         };
+        let root = normalize(&root);
         Project {
             file: file.to_path_buf(),
             dir: normalize(&dir),
-            root: normalize(&root),
+            real_root: real(&root),
+            root,
         }
     }
 
@@ -46,7 +50,43 @@ impl Project {
             );
             return None;
         }
+        // A link inside the project can point anywhere: judge where it leads.
+        let resolved = real(&full);
+        if !resolved.starts_with(&self.real_root) {
+            diags.err(
+                at,
+                format!(
+                    "path `{p}` resolves to `{}`, outside the project folder `{}`",
+                    resolved.display(),
+                    self.root.display()
+                ),
+                Some("a link inside the project may not lead out of it; copy the file in, or use an object-store URL".into()),
+            );
+            return None;
+        }
         Some(full)
+    }
+}
+
+/// `p` with every link resolved: the longest part that exists is
+/// canonicalised, the rest (not created yet) appended.
+pub fn real(p: &Path) -> PathBuf {
+    let mut existing = p.to_path_buf();
+    let mut rest: Vec<std::ffi::OsString> = Vec::new();
+    loop {
+        if let Ok(c) = existing.canonicalize() {
+            return rest.iter().rev().fold(c, |acc, part| acc.join(part));
+        }
+        match (
+            existing.file_name().map(|f| f.to_os_string()),
+            existing.parent(),
+        ) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            _ => return p.to_path_buf(),
+        }
     }
 }
 
@@ -69,6 +109,34 @@ pub fn normalize(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn links_that_lead_out_are_refused() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("project");
+        std::fs::create_dir_all(root.join("pipelines")).expect("mkdir");
+        std::fs::create_dir_all(tmp.path().join("outside")).expect("mkdir");
+        std::fs::write(tmp.path().join("outside/secret.sql"), "SELECT 1").expect("write");
+        std::os::unix::fs::symlink(tmp.path().join("outside"), root.join("queries")).expect("link");
+        std::fs::write(root.join("pipelines/p.yaml"), "name: p").expect("write");
+        let project = Project::of(&root.join("pipelines/p.yaml"));
+        let loc = crate::spec::Locator::new("name: p\n");
+        let mut diags = Diags::new(&project.file, &loc, Vec::new());
+        assert!(
+            project
+                .resolve("x", "../queries/secret.sql", &mut diags)
+                .is_none()
+        );
+        assert!(
+            project
+                .resolve("x", "../queries/missing.sql", &mut diags)
+                .is_none()
+        );
+        assert_eq!(diags.count(), 2);
+        assert!(project.resolve("x", "p.yaml", &mut diags).is_some());
+        assert_eq!(diags.count(), 2);
+    }
 
     #[test]
     fn normalizes_without_the_file_system() {

@@ -78,7 +78,8 @@ pub async fn reader_error(
 
 /// A placeholder without a value names the `--param` to pass.
 pub fn param_hint(e: DataFusionError) -> Error {
-    let msg = describe_error(&e);
+    // The unabridged message: the name is quoted in it (a name, no value).
+    let msg = e.find_root().to_string();
     // DataFusion says it two ways, depending on whether any value was bound.
     let name = msg
         .split("placeholder with name ")

@@ -19,6 +19,8 @@ use datafusion::error::DataFusionError;
 pub enum Error {
     #[error(transparent)]
     Warehouse(#[from] crate::warehouse::Error),
+    #[error(transparent)]
+    Access(#[from] crate::access::Error),
     #[error("query failed: {}", crate::engine::describe_error(.0))]
     Query(#[from] DataFusionError),
     /// What the reader asked for cannot be: an unknown name, a statement a
@@ -38,6 +40,7 @@ impl Error {
     pub fn help(&self) -> Option<String> {
         match self {
             Error::Warehouse(e) => e.help(),
+            Error::Access(e) => e.help(),
             Error::Query(_) => None,
             Error::Reader { help, .. } => Some(help.clone()),
         }

@@ -3,8 +3,8 @@
 //! reader's masks, and `table_at` for time travel.
 
 use super::{Result, read_only};
-use crate::access::Personal;
-use crate::access::mask::{mask_udf, masked_provider};
+use crate::access::Masks;
+use crate::access::mask::mask_udf;
 use crate::pipeline::Pipeline;
 use crate::warehouse::Warehouse;
 use datafusion::execution::SendableRecordBatchStream;
@@ -35,12 +35,21 @@ impl Session {
             Some(run) => base.clone().as_of(run).await?,
             None => base.clone().committed().await?,
         };
-        let masked = pipeline.access.masked_for(reader);
+        let masks = Masks::for_reader(&pipeline.access, reader)?;
+        // Only the tables this pipeline declares (and the bookkeeping every
+        // run writes): it knows their personal columns. Another pipeline's
+        // table, or a source's table left from before a rename, would be
+        // read unmasked, so it is not there at all (fail closed).
+        let declared: Vec<String> = pipeline.schemas.keys().cloned().collect();
         let ctx = crate::engine::session();
-        let tables = register_warehouse(&ctx, &wh, &masked).await?;
+        let tables = register_warehouse(&ctx, &wh, &masks, &declared).await?;
         ctx.register_udtf(
             "table_at",
-            Arc::new(super::travel::TableAt { wh: base, masked }),
+            Arc::new(super::travel::TableAt {
+                wh: base,
+                masks,
+                declared,
+            }),
         );
         Ok(Session { ctx, tables })
     }
@@ -68,21 +77,24 @@ impl Session {
     }
 }
 
-/// Register every warehouse table for a reader. Personal columns in
-/// `masked` (table, column, policy) are replaced by their masked or hashed
-/// form, and `_quarantine`'s copies of them too (the rejected value, and the
-/// raw record of a source with personal columns); the raw table is never
-/// registered, so no SQL can reach it.
+/// Register every declared warehouse table for a reader, each through the
+/// reader's masks: a personal column is replaced by its masked or hashed
+/// form, and `_quarantine`'s copies of personal values too (the rejected
+/// value masked like its column, the raw record of a source with personal
+/// columns withheld); the raw table is never registered, so no SQL can
+/// reach it. Returns the tables registered.
 pub async fn register_warehouse(
     ctx: &SessionContext,
     wh: &Warehouse,
-    masked: &[(String, String, Personal)],
+    masks: &Masks,
+    declared: &[String],
 ) -> Result<Vec<String>> {
     ctx.register_udf(mask_udf());
-    let names = wh.list().await?;
+    let mut names = wh.list().await?;
+    names.retain(|n| declared.contains(n));
     for name in &names {
         let provider = wh.provider(name).await?;
-        ctx.register_table(name.as_str(), masked_provider(name, provider, masked)?)?;
+        ctx.register_table(name.as_str(), masks.provider(name, provider)?)?;
     }
     Ok(names)
 }

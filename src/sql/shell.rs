@@ -282,9 +282,17 @@ impl Completer for Completion {
         pos: usize,
         _: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        // The word before the cursor, by characters (`'€` is 4 bytes).
+        let pos = if line.is_char_boundary(pos) {
+            pos
+        } else {
+            line.len()
+        };
         let start = line[..pos]
-            .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '\\'))
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '\\'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let word = &line[start..pos];
         if word.is_empty() {
             return Ok((pos, Vec::new()));
@@ -313,3 +321,34 @@ impl Hinter for Completion {
 impl Highlighter for Completion {}
 impl Validator for Completion {}
 impl Helper for Completion {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tab after a character of more than one byte: no panic, and the
+    /// word before the cursor is still completed.
+    #[test]
+    fn completes_after_multibyte_characters() {
+        let c = Completion {
+            tables: vec!["churn_risk".into()],
+            columns: vec!["customer_id".into()],
+        };
+        let history = DefaultHistory::new();
+        let cx = Context::new(&history);
+        for before in ["'€", "—", "’", "，", "香港"] {
+            for line in [
+                before.to_string(),
+                format!("{before}chu"),
+                format!("SELECT {before} cu"),
+            ] {
+                let (start, found) = c.complete(&line, line.len(), &cx).expect("completes");
+                assert!(line.is_char_boundary(start), "{line}");
+                if line.ends_with("chu") && !before.chars().all(char::is_alphanumeric) {
+                    assert_eq!(found.len(), 1, "{line}");
+                    assert_eq!(&line[start..], "chu");
+                }
+            }
+        }
+    }
+}

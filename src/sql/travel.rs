@@ -1,9 +1,11 @@
 //! Time travel for analysts: `table_at('churn_risk', 12)` reads a table at a
 //! Delta version, `table_at('churn_risk', '20241231T…-ab12cd')` as a run left
-//! it. Masking applies exactly as to the current table.
+//! it. The name is a table name, not a path: it must be one of the tables
+//! the reader's session declares, and masking applies exactly as to the
+//! current table.
 
 use super::{Error, Result};
-use crate::access::Personal;
+use crate::access::Masks;
 use crate::warehouse::Warehouse;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{DataFusionError, ScalarValue, plan_err};
@@ -14,7 +16,9 @@ use std::sync::Arc;
 pub struct TableAt {
     /// The warehouse without a reader's pins: versions are absolute.
     pub wh: Warehouse,
-    pub masked: Vec<(String, String, Personal)>,
+    pub masks: Masks,
+    /// The tables the pipeline declares: the only names `table_at` takes.
+    pub declared: Vec<String>,
 }
 
 enum At {
@@ -59,6 +63,20 @@ fn usage() -> datafusion::error::Result<Arc<dyn TableProvider>> {
 
 impl TableAt {
     async fn load(&self, name: &str, at: At) -> Result<Arc<dyn TableProvider>> {
+        // Exactly a declared name: `./t`, `t/.`, `a/../t` or a path to
+        // another warehouse would reach files the session never registered.
+        if !self.declared.iter().any(|d| d == name) {
+            let mut known = self.declared.clone();
+            known.sort();
+            let near = crate::spec::did_you_mean(name, known.iter().map(String::as_str));
+            return Err(Error::reader(
+                format!("`{name}` is not a table of this pipeline"),
+                match near {
+                    Some(n) => format!("table_at takes a table name; did you mean `{n}`?"),
+                    None => format!("table_at takes a table name: {}", known.join(", ")),
+                },
+            ));
+        }
         let version = match at {
             At::Version(v) => v,
             At::Run(run) => {
@@ -88,10 +106,6 @@ impl TableAt {
         }
         let t = self.wh.table_at(name, version).await?;
         let provider = self.wh.provider_of(name, &t).await?;
-        Ok(crate::access::masked_provider(
-            name,
-            provider,
-            &self.masked,
-        )?)
+        Ok(self.masks.provider(name, provider)?)
     }
 }

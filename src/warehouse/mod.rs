@@ -33,7 +33,10 @@ use url::Url;
 pub enum Error {
     #[error("warehouse location `{location}` is not a folder or URL: {reason}")]
     Location { location: String, reason: String },
-    #[error("warehouse table `{table}`: {source}")]
+    /// A failed read or write. Values quoted in the cause (a cast that
+    /// failed on a row while writing) are cut: personal data must not
+    /// reach the terminal or `_runs` (see `engine::without_quoted_values`).
+    #[error("warehouse table `{table}`: {}", crate::engine::without_quoted_values(&source.to_string()))]
     Delta {
         table: String,
         // Boxed: delta-rs and DataFusion errors are large, and every
@@ -55,6 +58,8 @@ pub enum Error {
     RollBack { table: String, reason: String },
     #[error("run `{run}` has no record of its table versions")]
     UnknownRun { run: String, known: Vec<String> },
+    #[error("`{name}` is not a table name")]
+    BadName { name: String },
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -98,6 +103,23 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A table name is one folder under the root: a lowercase identifier (the
+/// bookkeeping tables start with `_`). Anything else (`./t`, `t/.`,
+/// `a/../t`, an absolute path) could reach files outside the table it
+/// names, so it is refused wherever a name reaches the file system.
+pub fn check_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadName {
+            name: name.to_string(),
+        })
+    }
+}
 
 /// How a write replaces what a table held.
 #[derive(Debug, Clone)]
@@ -258,6 +280,7 @@ impl Warehouse {
     }
 
     async fn latest(&self, name: &str) -> Result<Option<DeltaTable>> {
+        check_name(name)?;
         if let Some(dir) = &self.local
             && !dir.join(name).join("_delta_log").is_dir()
         {
@@ -281,6 +304,7 @@ impl Warehouse {
     /// (a new commit, so time travel still shows what happened), or remove a
     /// table the run created.
     pub async fn roll_back(&self, name: &str, version: Option<u64>) -> Result<()> {
+        check_name(name)?;
         match version {
             Some(v) => {
                 if let Some(t) = self.table(name).await?
@@ -434,6 +458,7 @@ impl Warehouse {
         run_id: &str,
         props: Option<WriterProperties>,
     ) -> Result<Committed> {
+        check_name(name)?;
         let derr = |source: deltalake::DeltaTableError| Error::delta(name, source);
         if let Some(dir) = &self.local {
             // delta-rs needs the folder to exist before the first local write.

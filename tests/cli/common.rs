@@ -39,12 +39,17 @@ pub fn touchpoint(dir: &Path, args: &[&str]) -> Output {
     touchpoint_env(dir, args, &[])
 }
 
+/// The key of `personal: hash` digests in tests (readers need one).
+pub const HASH_KEY: &str = "test-key-not-a-secret-0123456789";
+
 pub fn touchpoint_env(dir: &Path, args: &[&str], env: Env) -> Output {
     Command::new(bin())
         .args(args)
         .current_dir(dir)
         .env_remove("TOUCHPOINT_WAREHOUSE")
         .env_remove("TOUCHPOINT_EXTRACTS")
+        .env_remove("TOUCHPOINT_HASH_KEY_FILE")
+        .env("TOUCHPOINT_HASH_KEY", HASH_KEY)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run touchpoint")

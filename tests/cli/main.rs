@@ -12,6 +12,7 @@ mod formats;
 mod incremental;
 mod invalid;
 mod metrics;
+mod privacy;
 mod s3;
 mod shell;
 mod unit;

@@ -140,6 +140,18 @@ fn graph_shows_each_models_inputs() {
         "{text}"
     );
     assert!(text.contains("source atm ← customers"), "{text}");
+    // A report named like a model is its own node: the model's line lists
+    // only what its SQL reads.
+    assert!(
+        text.lines()
+            .any(|l| l == "model  branch_network ← branch_service, branches, customers, surveys"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == "report branch_network ← _checks, _runs, branch_network, data_freshness"),
+        "{text}"
+    );
     // Run order: a model's line comes after the lines of what it reads.
     let at = |name: &str| {
         text.lines()
@@ -154,6 +166,13 @@ fn graph_shows_each_models_inputs() {
         dot.contains("\"interactions\" -> \"customer_month\";"),
         "{dot}"
     );
-    assert!(dot.contains("\"atm\" [shape=cylinder];"), "{dot}");
+    assert!(
+        dot.contains("\"atm\" [shape=cylinder, label=\"atm\"];"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("\"branch_network\" -> \"report:branch_network\";"),
+        "{dot}"
+    );
     assert!(dot.trim_end().ends_with('}'));
 }

@@ -178,6 +178,28 @@ impl ChurnStep {
         out
     }
 
+    /// Each output column and the input columns whose values it carries:
+    /// kept columns themselves, and the reasons the features' values (a
+    /// reason's words hold its feature's `{value}`).
+    pub fn carries(&self, output: &Schema) -> Vec<(String, Vec<String>)> {
+        let features: Vec<String> = self.features.iter().map(|(f, _)| f.clone()).collect();
+        output
+            .fields()
+            .iter()
+            .map(|f| {
+                let n = f.name().clone();
+                let from = if self.keep.contains(&n) {
+                    vec![n.clone()]
+                } else if n.starts_with("reason_") {
+                    features.clone()
+                } else {
+                    Vec::new()
+                };
+                (n, from)
+            })
+            .collect()
+    }
+
     pub fn output_schema(&self, input: &Schema) -> SchemaRef {
         let mut fields: Vec<Field> = self
             .keep

@@ -79,6 +79,14 @@ pub async fn run(
 ) -> Result<RunSummary> {
     let run_id = new_run_id();
     let (tx, stale) = Transaction::begin(wh, &pipeline.name, &run_id).await?;
+    // Scratch files a killed run left behind (inflated or downloaded extracts).
+    let swept = crate::sources::scratch::sweep();
+    if swept > 0 {
+        let _ = writeln!(
+            progress,
+            "removed {swept} scratch file(s) left by an earlier run"
+        );
+    }
     let started = Instant::now();
     let ctx = crate::engine::session();
     let mut r = Runner {
