@@ -251,3 +251,45 @@ fn a_failed_recovery_keeps_the_journal_for_the_next_run() {
     assert_eq!(now["tier_rules"], before["tier_rules"]);
     assert!(now.len() >= before.len());
 }
+
+/// A lock written in the text format before JSON lines (a crash across an
+/// upgrade): readers still pin its tables, and the next run restores them.
+#[test]
+fn a_lock_of_the_old_format_is_pinned_and_recovered() {
+    let tmp = project();
+    let dir = tmp.path();
+    generate(dir, 120, 2, 5, &[]);
+    ok(
+        dir,
+        &["run", "pipelines/monthly_cx.yaml", "--period", "2024-01"],
+    );
+    let before = snapshot(dir, &[], "");
+    // Dies after nine commits (seeds, a source and its quarantine).
+    let mut child = spawn_run(dir, Some(9));
+    let said = wait_for_pause(&mut child);
+    assert!(!kill9(&mut child), "{said}");
+    let lock = dir.join("warehouse/_run.lock");
+    let text = std::fs::read_to_string(&lock).expect("lock");
+    let mut lines = text.lines();
+    let holder: serde_json::Value =
+        serde_json::from_str(lines.next().expect("holder")).expect("json holder");
+    let mut old = format!(
+        "{} {} {}\n",
+        holder["pid"], holder["host"].as_str().expect("host"), holder["pipeline"].as_str().expect("p")
+    );
+    let mut tables = 0;
+    for l in lines {
+        let e: serde_json::Value = serde_json::from_str(l).expect("json entry");
+        let v = e["version"].as_u64().map_or("-".to_string(), |v| v.to_string());
+        old.push_str(&format!("T\t{}\t{v}\n", e["table"].as_str().expect("table")));
+        tables += 1;
+    }
+    assert!(tables >= 3, "{text}");
+    std::fs::write(&lock, old).expect("write the old format");
+    assert!(snapshot(dir, &[], "") == before, "a reader saw the dead run's writes");
+    let out = touchpoint(dir, &RUN_FEB);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("recovered: restored"), "{err}");
+    assert!(!lock.exists());
+}

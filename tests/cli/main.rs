@@ -14,6 +14,7 @@ mod invalid;
 mod metrics;
 mod privacy;
 mod s3;
+mod s3_lock;
 mod shell;
 mod unit;
 mod validate;
