@@ -55,6 +55,17 @@ const TOP_KEYS: &[&str] = &[
     "access",
 ];
 
+const MAX_NAME: usize = 64;
+
+/// A pipeline's name goes into the run lock, `_runs` and messages: plain
+/// text, no control characters or spaces.
+pub fn valid_pipeline_name(n: &str) -> bool {
+    let mut chars = n.chars();
+    n.len() <= MAX_NAME
+        && matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// A parsed pipeline: the spec holds every entry that could be read, and
 /// `problems` what could not, so later checks still run on the rest.
 pub type Parsed = (PipelineSpec, Locator, Vec<Diagnostic>);
@@ -164,6 +175,19 @@ pub fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> {
                 .with_help("add `name: my_pipeline` at the top of the file"),
         );
     }
+    if !spec.name.is_empty() && !valid_pipeline_name(&spec.name) {
+        diags.push(
+            Diagnostic::new(
+                file,
+                locator.value("name"),
+                "name",
+                format!("`{}` is not a valid pipeline name", spec.name.escape_debug()),
+            )
+            .with_help(format!(
+                "use letters, digits, `_` and `-`, starting with a letter, at most {MAX_NAME} characters"
+            )),
+        );
+    }
     if spec.timezone.is_empty() {
         spec.timezone = "UTC".into();
     }
@@ -175,6 +199,21 @@ mod tests {
     use super::*;
 
     const GOOD: &str = "name: t\nsources:\n  atm:\n    path: a.csv\n    csv: {}\n    columns:\n      id: {type: string}\n";
+
+    #[test]
+    fn a_pipeline_name_is_plain_text() {
+        for good in ["t", "monthly_cx", "Monthly-CX2"] {
+            assert!(valid_pipeline_name(good), "{good}");
+        }
+        for bad in ["", "2024", "_x", "a b", "p\nT\tcustomers\t0", "é", &"a".repeat(65)] {
+            assert!(!valid_pipeline_name(bad), "{bad}");
+        }
+        let text = GOOD.replace("name: t", "name: \"p\\nT\\tcustomers\\t0\"");
+        let (_, _, diags) = parse(Path::new("p.yaml"), &text).expect("parses");
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].path, "name");
+        assert!(diags[0].message.contains("p\\nT\\tcustomers"), "{}", diags[0].message);
+    }
 
     #[test]
     fn parses_a_minimal_pipeline() {

@@ -53,6 +53,14 @@ pub enum Error {
     Query(Box<datafusion::error::DataFusionError>),
     #[error("another run is using the warehouse (lock `{path}` held by process {holder})")]
     Locked { path: String, holder: String },
+    #[error("the run lock `{path}` cannot be read at line {line}: {reason}")]
+    LockGarbled {
+        path: String,
+        line: usize,
+        reason: String,
+    },
+    #[error("this run no longer holds the run lock `{path}` (removed or taken over meanwhile)")]
+    LockLost { path: String },
     #[error("cannot list warehouse `{location}`: {reason}")]
     List { location: String, reason: String },
     #[error("cannot remove table `{table}` created by a failed run: {reason}")]
@@ -107,6 +115,8 @@ impl Error {
             }),
             Error::Locked { .. } => Some("wait for the other run to finish; touchpoint runs one pipeline at a time per warehouse".into()),
             Error::PastRetention { .. } => Some("read a later run or version, or keep versions longer with the pipeline's `retention:` (before `touchpoint maintain` vacuums them)".into()),
+            Error::LockGarbled { .. } => Some("its journal lists the tables an unfinished run wrote and their versions before it: repair the line (or restore those tables by hand), then remove the lock; removing it alone leaves them as that run left them".into()),
+            Error::LockLost { .. } => Some("another process removed or replaced the lock while this run held it; check which runs touched the warehouse before running again".into()),
             _ => None,
         }
     }

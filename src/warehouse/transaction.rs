@@ -106,13 +106,25 @@ impl Transaction {
     }
 
     /// Restore the tables of a run that died (killed, machine lost) to
-    /// their versions before it; returns the tables restored.
+    /// their versions before it; returns the tables restored. Every table
+    /// is tried; if one fails the lock keeps the whole journal (restoring
+    /// again is harmless), so the next run tries again and readers stay
+    /// pinned meanwhile.
     pub async fn recover(&mut self, stale: &Stale) -> Result<Vec<String>> {
         let pins = lock::pins(&stale.journal);
+        let mut first = None;
         for (table, version) in &pins {
-            self.writer.wh.roll_back(table, *version).await?;
+            if let Err(e) = self.writer.wh.roll_back(table, *version).await {
+                first.get_or_insert(e);
+            }
         }
-        Ok(pins.keys().cloned().collect())
+        match first {
+            Some(e) => Err(e),
+            None => {
+                self.lock.restored();
+                Ok(pins.keys().cloned().collect())
+            }
+        }
     }
 
     /// Remember a table's version before this run's first write, so a
@@ -259,6 +271,9 @@ impl Transaction {
                 failed.push((table, e));
             }
         }
+        if !failed.is_empty() {
+            self.lock.keep_journal();
+        }
         self.written.clear();
         failed
     }
@@ -273,9 +288,10 @@ impl Transaction {
         &self.written
     }
 
-    /// The run is over: give the lock back (only its owner does).
-    pub async fn release(self) {
-        self.lock.release().await;
+    /// The run is over: give the lock back (only its owner does). The lock
+    /// stays, with its journal, while a journaled table is not restored.
+    pub async fn release(self) -> Result<()> {
+        self.lock.release().await
     }
 }
 

@@ -15,6 +15,7 @@ mod maintain;
 mod metrics;
 mod privacy;
 mod s3;
+mod s3_lock;
 mod shell;
 mod unit;
 mod validate;

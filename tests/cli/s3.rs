@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BUCKET: &str = "touchpoint";
-const KEY: &str = "touchpoint-test";
-const SECRET: &str = "touchpoint-test-secret";
+pub const BUCKET: &str = "touchpoint";
+pub const KEY: &str = "touchpoint-test";
+pub const SECRET: &str = "touchpoint-test-secret";
 
 /// The `weed` binary: `TOUCHPOINT_WEED`, else on PATH. Missing is a failure,
 /// not a skip: CI installs it.
@@ -36,9 +36,9 @@ fn free_port() -> u16 {
 }
 
 /// A SeaweedFS server on loopback, stopped when dropped.
-struct Seaweed {
+pub struct Seaweed {
     child: Child,
-    endpoint: String,
+    pub endpoint: String,
 }
 
 impl Drop for Seaweed {
@@ -48,7 +48,7 @@ impl Drop for Seaweed {
     }
 }
 
-fn start_seaweed(dir: &Path) -> Seaweed {
+pub fn start_seaweed(dir: &Path) -> Seaweed {
     std::fs::create_dir_all(dir).expect("mkdir");
     let s3 = free_port();
     let mut args = vec![

@@ -113,12 +113,10 @@ pub async fn run(
     if result.is_ok() {
         result = r.all(periods).await;
     }
-    let mut restored = true;
     if result.is_err() {
         // A failed run leaves the warehouse as it was: every table it wrote
         // goes back to its earlier version (the run itself stays in `_runs`).
         for (table, e) in r.tx.roll_back().await {
-            restored = false;
             result = result.map_err(|first| crate::pipeline::Error::RollBack {
                 first: first.to_string(),
                 table,
@@ -224,15 +222,15 @@ pub async fn run(
     let Runner {
         steps, checks, tx, ..
     } = r;
-    // A table that could not be restored keeps the lock and its journal:
-    // readers stay on the earlier versions and the next run restores them.
-    if restored {
-        tx.release().await;
-    }
+    // Removing the lock is what finishes the run. A table that could not be
+    // restored keeps the lock and its journal: readers stay on the earlier
+    // versions and the next run restores them.
+    let released = tx.release().await;
     result?;
     logged?;
     checked?;
     recorded?;
+    released?;
     Ok(RunSummary {
         run_id,
         periods: periods.iter().map(|p| p.to_string()).collect(),
