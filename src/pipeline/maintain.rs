@@ -77,6 +77,8 @@ pub async fn maintain(
         Ok::<_, super::Error>(done)
     }
     .await;
-    tx.release().await;
-    outcome
+    let released = tx.release().await;
+    let done = outcome?;
+    released?;
+    Ok(done)
 }
