@@ -55,6 +55,12 @@ pub enum Error {
         file: String,
         target: String,
     },
+    /// Reading a database source failed (connection, query, data).
+    #[error("source `{source_name}`: {error}")]
+    Database {
+        source_name: String,
+        error: super::database::Error,
+    },
     #[error("source `{source_name}`: {reason}")]
     Other { source_name: String, reason: String },
 }
@@ -72,6 +78,7 @@ impl Error {
             Error::Outside { .. } => Some(
                 "extracts must be files inside the project (or objects in a bucket); remove the link or copy the file in".into(),
             ),
+            Error::Database { error, .. } => error.help(),
             Error::Control { .. } => Some(
                 "ask for the extract to be sent again (or correct its control record), then re-run".into(),
             ),
