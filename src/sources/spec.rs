@@ -5,7 +5,6 @@ use super::formats::csv::CsvSpec;
 use super::formats::fixed_width::FixedWidthSpec;
 use super::formats::jsonl::JsonlSpec;
 use super::formats::parquet::ParquetSpec;
-use super::history::HistorySpec;
 use super::postgres::PostgresSpec;
 use crate::access::Personal;
 use crate::checks::CheckSpec;
@@ -59,9 +58,6 @@ pub struct SourceSpec {
     pub lookback: Option<serde_yaml::Value>,
     /// How deleted rows reach an incremental table.
     pub deletes: Option<DeletesSpec>,
-    /// Keep every version of the tracked columns in `<source>_history`
-    /// (slowly changing dimension, type 2).
-    pub history: Option<HistorySpec>,
     /// `gzip`, `zstd` or `none`; default by extension (`.gz`, `.zst`).
     pub compression: Option<String>,
     /// Text encoding: `utf-8` (default), `gbk`, `gb18030`, `big5`, or any

@@ -87,8 +87,8 @@ pub struct SpillWriter {
 impl SpillWriter {
     pub fn new(schema: &datafusion::arrow::datatypes::SchemaRef) -> Result<Self, String> {
         let (path, file) = super::scratch::create(".arrow").map_err(|e| e.to_string())?;
-        let writer = FileWriter::try_new(std::io::BufWriter::new(file), schema)
-            .map_err(|e| e.to_string());
+        let writer =
+            FileWriter::try_new(std::io::BufWriter::new(file), schema).map_err(|e| e.to_string());
         match writer {
             Ok(w) => Ok(SpillWriter {
                 path,

@@ -218,7 +218,11 @@ mod tests {
             .write(
                 &ctx,
                 "t",
-                rows(&[2, 3, 4, 5], &["b", "C", "d", "e"], &[false, false, false, true]),
+                rows(
+                    &[2, 3, 4, 5],
+                    &["b", "C", "d", "e"],
+                    &[false, false, false, true],
+                ),
                 WriteMode::Merge(Box::new(upsert())),
                 "r1",
             )

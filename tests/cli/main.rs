@@ -12,6 +12,8 @@ mod formats;
 mod incremental;
 mod invalid;
 mod metrics;
+mod pgserver;
+mod postgres;
 mod privacy;
 mod s3;
 mod shell;

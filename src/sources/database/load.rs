@@ -162,8 +162,9 @@ fn run(
             Ok(Piece::Rows(raw, early)) => {
                 read += raw.lines.len() as u64 + early.len() as u64;
                 bad.extend(early);
-                let first = raw.lines.first().copied().unwrap_or(0);
-                let key_cols: Vec<ArrayRef> = keys_at.iter().map(|&k| raw.columns[k].clone()).collect();
+                let lines = raw.lines.clone();
+                let key_cols: Vec<ArrayRef> =
+                    keys_at.iter().map(|&k| raw.columns[k].clone()).collect();
                 let before = bad.len();
                 let batch = conformer
                     .conform(raw, &mut bad)
@@ -171,7 +172,7 @@ fn run(
                 // Name each rejected row by its key where the key is not
                 // personal (a row has no line in a database).
                 for r in &mut bad[before..] {
-                    let row = (r.line - first) as usize;
+                    let row = lines.binary_search(&r.line).unwrap_or(0);
                     r.file = match (personal_key, key_cols.is_empty()) {
                         (false, false) => {
                             let key: Vec<String> = keys_at
@@ -220,8 +221,24 @@ fn run(
     st.rows_loaded = loaded;
     st.rows_quarantined = bad.len() as u64;
     st.drift = extracted.drift.clone();
+    // The high-water mark goes with the run's bookkeeping, so it moves
+    // only when the run commits. A full read starts the mark afresh.
+    let incremental = plan.since.is_some();
+    let state = super::State {
+        mark: if incremental {
+            Mark::max(plan.state.mark, extracted.mark)
+        } else {
+            extracted.mark
+        },
+        runs: if incremental && !plan.keys {
+            plan.state.runs + 1
+        } else {
+            0
+        },
+    };
     st.per_file = vec![FileLoad {
         name: object,
+        version: state.text(),
         rows_read: read,
         rows_loaded: loaded,
         rows_quarantined: bad.len() as u64,
@@ -243,12 +260,7 @@ fn run(
 
 /// Run the extraction, and tell the load it ended (the channel closes when
 /// `out` is dropped).
-fn extract(
-    db: &Database,
-    src: &Source,
-    plan: &Plan,
-    out: &super::Out,
-) -> Result<Extracted, Error> {
+fn extract(db: &Database, src: &Source, plan: &Plan, out: &super::Out) -> Result<Extracted, Error> {
     db.kind().extract(src, plan, out)
 }
 
@@ -273,8 +285,7 @@ impl KeyFile {
             .map(|(a, f)| datafusion::arrow::compute::cast(a, f.data_type()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
-        let batch =
-            RecordBatch::try_new(self.schema.clone(), typed).map_err(|e| e.to_string())?;
+        let batch = RecordBatch::try_new(self.schema.clone(), typed).map_err(|e| e.to_string())?;
         self.writer.write(&batch)
     }
 

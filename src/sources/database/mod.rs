@@ -11,8 +11,10 @@
 //! Does not know the wire protocol of any database (its kind does), nor
 //! write the warehouse (the run does, with what a load streams).
 
+pub mod discover;
 mod error;
 pub mod load;
+pub mod online;
 pub mod spec;
 pub mod state;
 
@@ -47,6 +49,8 @@ pub struct DbColumn {
     /// The database's name for its type (`numeric(20,4)`, `timestamp with
     /// time zone`).
     pub type_name: String,
+    /// The database's own id of the type (PostgreSQL's type OID).
+    pub type_id: u32,
     /// The declared type that holds every value of it, when there is one
     /// (`discover` proposes it; evolution adds a new column as it).
     pub natural: Option<ColumnType>,
@@ -66,6 +70,8 @@ pub struct Plan {
     pub period: Option<Period>,
     /// Also read every key, in the same snapshot (deletes by reconcile).
     pub keys: bool,
+    /// What the last committed run left (the high-water mark it read to).
+    pub state: State,
     /// The business time zone: periods are its local months, and a
     /// `timestamp` column without a zone of its own is local to it.
     pub timezone: Tz,

@@ -57,7 +57,10 @@ pub fn compile(
                 diags.err(
                     &format!("{at}.{key}"),
                     format!("`{key}` applies to database sources (`postgres:`)"),
-                    Some("a file source reads only new or changed files by itself; remove the key".into()),
+                    Some(
+                        "a file source reads only new or changed files by itself; remove the key"
+                            .into(),
+                    ),
                 );
             }
         }
@@ -113,7 +116,10 @@ pub fn compile(
                 diags.err(
                     &format!("{at}.deletes.soft_column"),
                     format!("`{sc}` is not a declared column"),
-                    Some(format!("declare the column that marks deleted rows; columns: {}", names())),
+                    Some(format!(
+                        "declare the column that marks deleted rows; columns: {}",
+                        names()
+                    )),
                 );
             }
         }
@@ -134,7 +140,10 @@ pub fn compile(
             diags.err(
                 &format!("{at}.deletes"),
                 "`deletes` needs `soft_column` or `reconcile_every`",
-                Some("e.g. `deletes: {soft_column: is_deleted}` or `deletes: {reconcile_every: 10}`".into()),
+                Some(
+                    "e.g. `deletes: {soft_column: is_deleted}` or `deletes: {reconcile_every: 10}`"
+                        .into(),
+                ),
             );
         }
     }
@@ -149,7 +158,11 @@ fn lookback(at: &str, v: &serde_yaml::Value, cursor: ColumnType, diags: &mut Dia
         (serde_yaml::Value::Number(n), false) => match n.as_i64() {
             Some(u) if u >= 0 => Lookback::Units(u),
             _ => {
-                diags.err(at, format!("lookback {n} is not a whole number of at least 0"), None);
+                diags.err(
+                    at,
+                    format!("lookback {n} is not a whole number of at least 0"),
+                    None,
+                );
                 Lookback::None
             }
         },

@@ -111,7 +111,10 @@ mod tests {
         };
         assert_eq!(State::parse(&s.text()), Some(s));
         assert_eq!(State::parse("1712345678"), None);
-        assert_eq!(m.back(Lookback::Micros(3_600_000_000)).value, m.value - 3_600_000_000);
+        assert_eq!(
+            m.back(Lookback::Micros(3_600_000_000)).value,
+            m.value - 3_600_000_000
+        );
         let d = Mark {
             kind: MarkKind::Date,
             value: 19_875,

@@ -146,8 +146,8 @@ impl Parser {
                     out.data.extend_from_slice(&b[at..at + len as usize]);
                     at += len as usize;
                 }
-                let start = u32::try_from(start)
-                    .map_err(|_| "a batch of rows over 4 GiB".to_string())?;
+                let start =
+                    u32::try_from(start).map_err(|_| "a batch of rows over 4 GiB".to_string())?;
                 out.fields.push((start, len));
             }
             self.pos += at;

@@ -97,7 +97,12 @@ fn int_of(w: Wire, b: &[u8]) -> Result<i64, String> {
 /// Why a typed decode gave up on a batch's column: send it as text.
 struct AsText;
 
-fn column(c: &mut Column, rows: &Rows, ci: usize, bad: &mut Vec<BadRow>) -> Result<ArrayRef, String> {
+fn column(
+    c: &mut Column,
+    rows: &Rows,
+    ci: usize,
+    bad: &mut Vec<BadRow>,
+) -> Result<ArrayRef, String> {
     let n = rows.len();
     let typed: Result<ArrayRef, AsText> = match (c.declared, c.wire) {
         (_, Wire::Text | Wire::Json | Wire::Jsonb | Wire::Other) => return text(c, rows, ci, bad),
@@ -185,7 +190,11 @@ fn column(c: &mut Column, rows: &Rows, ci: usize, bad: &mut Vec<BadRow>) -> Resu
                     }
                 }
             }
-            if failed { Err(AsText) } else { Ok(Arc::new(b.finish())) }
+            if failed {
+                Err(AsText)
+            } else {
+                Ok(Arc::new(b.finish()))
+            }
         }
         (ColumnType::Timestamp, Wire::Timestamptz | Wire::Timestamp) => {
             let mut b = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
@@ -214,7 +223,11 @@ fn column(c: &mut Column, rows: &Rows, ci: usize, bad: &mut Vec<BadRow>) -> Resu
                     }
                 }
             }
-            if failed { Err(AsText) } else { Ok(Arc::new(b.finish())) }
+            if failed {
+                Err(AsText)
+            } else {
+                Ok(Arc::new(b.finish()))
+            }
         }
         // Compile and the extract allow no other pairs; text is always safe.
         _ => Err(AsText),
@@ -262,12 +275,42 @@ fn c_max(rows: &Rows) -> usize {
 }
 
 /// A typed column as exact text, for the conformer to parse and judge.
-fn exact_text(c: &Column, rows: &Rows, ci: usize) -> Result<ArrayRef, String> {
+/// Times go as RFC 3339 in UTC (a local time placed in its zone first), so
+/// the conformer reads them back unchanged; one that cannot be placed
+/// (`infinity`, a local time in a spring-forward gap) goes as written, and
+/// the conformer rejects it with its reason.
+fn exact_text(c: &mut Column, rows: &Rows, ci: usize) -> Result<ArrayRef, String> {
     let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 16);
     for r in 0..rows.len() {
         match rows.field(r, ci) {
             None => b.append_null(),
-            Some(f) => b.append_value(render(c.wire, f)?),
+            Some(f) => match c.wire {
+                Wire::Timestamp | Wire::Timestamptz => {
+                    let us = i64_of(f)?;
+                    let naive = (us != i64::MAX && us != i64::MIN)
+                        .then(|| us.checked_add(PG_EPOCH_MICROS))
+                        .flatten()
+                        .and_then(DateTime::from_timestamp_micros)
+                        .map(|d| d.naive_utc());
+                    let utc = match (naive, c.wire) {
+                        (Some(n), Wire::Timestamptz) => Some(n.and_utc().timestamp_micros()),
+                        (Some(n), _) => c.zone.to_utc_micros(n),
+                        (None, _) => None,
+                    };
+                    match (utc.and_then(DateTime::from_timestamp_micros), naive) {
+                        (Some(d), _) => b.append_value(
+                            d.naive_utc()
+                                .format("%Y-%m-%dT%H:%M:%S%.6f+00:00")
+                                .to_string(),
+                        ),
+                        (None, Some(n)) if n.and_utc().timestamp_subsec_micros() == 0 => {
+                            b.append_value(n.format("%Y-%m-%d %H:%M:%S").to_string())
+                        }
+                        (None, _) => b.append_value(render(c.wire, f)?),
+                    }
+                }
+                w => b.append_value(render(w, f)?),
+            },
         }
     }
     Ok(Arc::new(b.finish()))
@@ -297,14 +340,20 @@ pub fn render(w: Wire, f: &[u8]) -> Result<String, String> {
                 .and_then(DateTime::from_timestamp_micros)
                 .map(|d| {
                     let s = d.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string();
-                    if w == Wire::Timestamptz { format!("{s}+00:00") } else { s }
+                    if w == Wire::Timestamptz {
+                        format!("{s}+00:00")
+                    } else {
+                        s
+                    }
                 })
                 .unwrap_or_else(|| format!("{us} microseconds")),
         },
         Wire::Bool => (be::<1>(f, "bool")?[0] != 0).to_string(),
         Wire::Float4 => f32::from_be_bytes(be(f, "float4")?).to_string(),
         Wire::Float8 => f64::from_be_bytes(be(f, "float8")?).to_string(),
-        Wire::Text | Wire::Json | Wire::Jsonb | Wire::Other => String::from_utf8_lossy(f).into_owned(),
+        Wire::Text | Wire::Json | Wire::Jsonb | Wire::Other => {
+            String::from_utf8_lossy(f).into_owned()
+        }
     })
 }
 
@@ -475,10 +524,18 @@ mod tests {
         // 0.0005 (weight -1, group 5) and 10000 (weight 1, group 1)
         assert_eq!(numeric_text(&num(-1, false, 4, &[5])), Ok("0.0005".into()));
         assert_eq!(numeric_text(&num(1, false, 0, &[1])), Ok("10000".into()));
-        assert_eq!(numeric_i128(&num(1, false, 0, &[1]), 18, 2), Ok(Some(1_000_000)));
+        assert_eq!(
+            numeric_i128(&num(1, false, 0, &[1]), 18, 2),
+            Ok(Some(1_000_000))
+        );
         assert_eq!(numeric_text(&num(0, false, 0, &[])), Ok("0".into()));
         // 123456789012345678901234567890.12 at scale 2 fits decimal(38,2).
-        let big = num(7, false, 2, &[12, 3456, 7890, 1234, 5678, 9012, 3456, 7890, 1200]);
+        let big = num(
+            7,
+            false,
+            2,
+            &[12, 3456, 7890, 1234, 5678, 9012, 3456, 7890, 1200],
+        );
         assert_eq!(
             numeric_text(&big),
             Ok("123456789012345678901234567890.12".into())
@@ -500,19 +557,31 @@ mod tests {
         assert_eq!(scaled_int(123, 18, 2), Some(12_300));
         assert_eq!(scaled_int(-5, 3, 2), Some(-500));
         assert_eq!(scaled_int(10, 3, 2), None, "1000 has 4 digits");
-        assert_eq!(scaled_int(i64::MAX, 38, 2), Some(i128::from(i64::MAX) * 100));
+        assert_eq!(
+            scaled_int(i64::MAX, 38, 2),
+            Some(i128::from(i64::MAX) * 100)
+        );
     }
 
     #[test]
     fn dates_and_times_render() {
         // 2024-06-01 is 8918 days after 2000-01-01.
-        assert_eq!(render(Wire::Date, &8918i32.to_be_bytes()), Ok("2024-06-01".into()));
-        assert_eq!(render(Wire::Date, &i32::MAX.to_be_bytes()), Ok("infinity".into()));
+        assert_eq!(
+            render(Wire::Date, &8918i32.to_be_bytes()),
+            Ok("2024-06-01".into())
+        );
+        assert_eq!(
+            render(Wire::Date, &i32::MAX.to_be_bytes()),
+            Ok("infinity".into())
+        );
         let us: i64 = 8918 * 86_400_000_000 + 1_500_000;
         assert_eq!(
             render(Wire::Timestamp, &us.to_be_bytes()),
             Ok("2024-06-01 00:00:01.500000".into())
         );
-        assert_eq!(render(Wire::Timestamptz, &i64::MIN.to_be_bytes()), Ok("-infinity".into()));
+        assert_eq!(
+            render(Wire::Timestamptz, &i64::MIN.to_be_bytes()),
+            Ok("-infinity".into())
+        );
     }
 }

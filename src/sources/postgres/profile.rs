@@ -109,9 +109,9 @@ pub fn settings_from(profile: &str, env: &BTreeMap<String, String>) -> Result<Se
         let (rest, mode, root) = split_url(url).map_err(|r| fail(format!("`{prefix}URL` {r}")))?;
         sslmode = mode;
         root_cert = root;
-        config = rest.parse::<Config>().map_err(|e| {
-            fail(format!("`{prefix}URL` is not a PostgreSQL URL: {e}"))
-        })?;
+        config = rest
+            .parse::<Config>()
+            .map_err(|e| fail(format!("`{prefix}URL` is not a PostgreSQL URL: {e}")))?;
     }
     if let Some(h) = vars.get("HOST") {
         config.host(*h);
@@ -138,7 +138,10 @@ pub fn settings_from(profile: &str, env: &BTreeMap<String, String>) -> Result<Se
         (Some(p), None) => Some(p.to_string()),
         (None, Some(f)) => {
             let text = std::fs::read_to_string(f).map_err(|e| {
-                fail(format!("cannot read `{prefix}PASSWORD_FILE` ({f}): {}", e.kind()))
+                fail(format!(
+                    "cannot read `{prefix}PASSWORD_FILE` ({f}): {}",
+                    e.kind()
+                ))
             })?;
             Some(text.trim_end_matches(['\n', '\r']).to_string())
         }
@@ -150,16 +153,21 @@ pub fn settings_from(profile: &str, env: &BTreeMap<String, String>) -> Result<Se
         config.password(p.as_str());
     }
     if let Some(m) = vars.get("SSLMODE") {
-        sslmode = Some(m.trim().parse::<SslMode>().map_err(|r| fail(format!("`{prefix}SSLMODE`: {r}")))?);
+        sslmode = Some(
+            m.trim()
+                .parse::<SslMode>()
+                .map_err(|r| fail(format!("`{prefix}SSLMODE`: {r}")))?,
+        );
     }
     if let Some(r) = vars.get("SSLROOTCERT") {
         root_cert = Some(PathBuf::from(r));
     }
     let timeout = match vars.get("CONNECT_TIMEOUT") {
-        Some(t) => t
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| fail(format!("`{prefix}CONNECT_TIMEOUT` is not a number of seconds")))?,
+        Some(t) => t.trim().parse::<u64>().map_err(|_| {
+            fail(format!(
+                "`{prefix}CONNECT_TIMEOUT` is not a number of seconds"
+            ))
+        })?,
         None => 30,
     };
     config
@@ -168,10 +176,14 @@ pub fn settings_from(profile: &str, env: &BTreeMap<String, String>) -> Result<Se
         .keepalives_idle(Duration::from_secs(60))
         .application_name("touchpoint");
     if config.get_hosts().is_empty() {
-        return Err(fail(format!("no host: set `{prefix}HOST` or `{prefix}URL`")));
+        return Err(fail(format!(
+            "no host: set `{prefix}HOST` or `{prefix}URL`"
+        )));
     }
     let Some(user) = config.get_user().map(str::to_string) else {
-        return Err(fail(format!("no user: set `{prefix}USER` or a user in `{prefix}URL`")));
+        return Err(fail(format!(
+            "no user: set `{prefix}USER` or a user in `{prefix}URL`"
+        )));
     };
     let host = match &config.get_hosts()[0] {
         tokio_postgres::config::Host::Tcp(h) => h.clone(),
@@ -393,7 +405,10 @@ mod tests {
             &env(&[
                 ("TOUCHPOINT_PROFILE_X_HOST", "h"),
                 ("TOUCHPOINT_PROFILE_X_USER", "u"),
-                ("TOUCHPOINT_PROFILE_X_PASSWORD_FILE", f.to_str().expect("utf-8")),
+                (
+                    "TOUCHPOINT_PROFILE_X_PASSWORD_FILE",
+                    f.to_str().expect("utf-8"),
+                ),
             ]),
         )
         .expect("settings");

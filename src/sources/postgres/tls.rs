@@ -40,12 +40,10 @@ pub fn config(verify: Verify, root_cert: Option<&Path>) -> Result<ClientConfig, 
             .with_custom_certificate_verifier(Arc::new(Unchecked(provider)))
             .with_no_client_auth(),
         Verify::Chain => {
-            let inner = WebPkiServerVerifier::builder_with_provider(
-                Arc::new(roots(root_cert)?),
-                provider,
-            )
-            .build()
-            .map_err(|e| e.to_string())?;
+            let inner =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots(root_cert)?), provider)
+                    .build()
+                    .map_err(|e| e.to_string())?;
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AnyName(inner)))
@@ -79,7 +77,9 @@ fn roots(root_cert: Option<&Path>) -> Result<RootCertStore, String> {
         }
     }
     if store.is_empty() {
-        return Err("no trusted root certificate: set the profile's SSLROOTCERT to a PEM file".into());
+        return Err(
+            "no trusted root certificate: set the profile's SSLROOTCERT to a PEM file".into(),
+        );
     }
     Ok(store)
 }

@@ -107,7 +107,10 @@ pub fn cannot_hold(w: Wire, type_name: &str, declared: ColumnType) -> Option<Str
             Wire::Float4 | Wire::Float8 | Wire::Int2 | Wire::Int4 | Wire::Text
         ),
         ColumnType::Decimal { .. } => {
-            matches!(w, Wire::Numeric | Wire::Int2 | Wire::Int4 | Wire::Int8 | Wire::Text)
+            matches!(
+                w,
+                Wire::Numeric | Wire::Int2 | Wire::Int4 | Wire::Int8 | Wire::Text
+            )
         }
         ColumnType::Bool => matches!(w, Wire::Bool | Wire::Text),
         ColumnType::Date => matches!(w, Wire::Date | Wire::Text),
