@@ -4,7 +4,7 @@
 //! packages (`/usr/lib/postgresql/<version>/bin`); `.ci/run` installs them.
 //! Without them the tests FAIL: they never skip silently.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 /// The test cluster's login (a throwaway password, not a secret).
@@ -186,22 +186,6 @@ impl PgServer {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// A `psql` script file.
-    pub fn psql_file(&self, db: &str, file: &Path) {
-        let out = Command::new(self.bin.join("psql"))
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
-            .args(["-p", &self.port.to_string(), "-U", USER, "-d", db, "-f"])
-            .arg(file)
-            .env("PGPASSWORD", PASSWORD)
-            .output()
-            .expect("psql");
-        assert!(
-            out.status.success(),
-            "psql -f: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
     }
 
     /// The variables of profile `crm` for database `db`.

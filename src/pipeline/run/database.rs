@@ -13,7 +13,7 @@ use crate::sources::incremental;
 use crate::sources::{CheckContext, Source, table_schema};
 use crate::warehouse::WriteMode;
 use crate::warehouse::log::{LOADED_FILES, QUARANTINE};
-use crate::warehouse::merge::{Clause, Merge, s, same, t};
+use crate::warehouse::merge::{Clause, Merge, distinct, s, same, t};
 use datafusion::logical_expr::Expr;
 use std::time::Instant;
 
@@ -122,7 +122,7 @@ fn upsert(src: &Source) -> Merge {
     let changed = names
         .iter()
         .filter(|n| !src.key.contains(n))
-        .map(|n| s(n).is_distinct_from(t(n)))
+        .map(|n| distinct(s(n), t(n)))
         .reduce(Expr::or)
         .unwrap_or_else(|| datafusion::prelude::lit(false));
     let mut clauses = Vec::new();
