@@ -137,7 +137,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => generate::run(a, &mut out),
         Command::Validate(a) => validate::run(a, &mut out).await,
         Command::Graph(a) => graph::run(a, &mut out).await,
-        Command::Discover(a) => discover::run(a, &mut out),
+        Command::Discover(a) => discover::run(a, &mut out).await,
         Command::Run(a) => run::run(a, &mut out).await,
         Command::Query(a) => query::run(a, &mut out).await,
         Command::Sql(a) => sql::run(a, &mut out).await,

@@ -86,7 +86,25 @@ pub async fn compile(
     let at = format!("sources.{name}");
     let before = diags.count();
     let names: Vec<&str> = s.columns.iter().map(|(n, _)| n.as_str()).collect();
+    let database = s
+        .postgres
+        .as_ref()
+        .and_then(|pg| pg.compile(&at, cx.project, diags))
+        .map(super::database::Database::Postgres);
+    let is_database = s.postgres.is_some();
     let format = match (&s.csv, &s.jsonl, &s.parquet, &s.fixed_width) {
+        // A database source has no file format (the placeholder is unused).
+        (None, None, None, None) if is_database => Format::Parquet(Parquet),
+        _ if is_database => {
+            diags.err(
+                &at,
+                "a database source has no file format",
+                Some(
+                    "remove `csv`/`jsonl`/`parquet`/`fixed_width`, or the `postgres:` block".into(),
+                ),
+            );
+            Format::Parquet(Parquet)
+        }
         (None, None, None, Some(fw)) => Format::FixedWidth(fw.compile(&at, &names, diags)),
         (Some(c), None, None, None) => Format::Csv(c.compile(&at, diags)),
         (None, Some(_), None, None) => Format::Jsonl(Jsonl),
@@ -94,7 +112,7 @@ pub async fn compile(
         _ => {
             diags.err(
                 &at,
-                "a source needs exactly one format: `csv`, `jsonl`, `parquet` or `fixed_width`",
+                "a source needs exactly one format: `csv`, `jsonl`, `parquet` or `fixed_width` (or a database: `postgres`)",
                 Some("add e.g. `csv: {delimiter: \",\"}`".into()),
             );
             Format::Csv(Csv::default())
@@ -244,7 +262,9 @@ pub async fn compile(
                 Some(format!("columns: {}", names.join(", "))),
             ),
         }
-        if !period::PLACEHOLDERS.iter().any(|p| s.path.contains(p)) {
+        if let Some(path) = &s.path
+            && !period::PLACEHOLDERS.iter().any(|p| path.contains(p))
+        {
             diags.err(
                 &format!("{at}.path"),
                 "a periodic source's path must say which files hold a period",
@@ -347,7 +367,62 @@ pub async fn compile(
         .control
         .as_ref()
         .and_then(|c| c.compile(&at, &format, &columns, diags));
-    let pattern = cx.pattern(&format!("{at}.path"), &s.path, diags);
+    let (cursor, deletes) = super::database::spec::compile(&at, s, &columns, is_database, diags);
+    if is_database {
+        for (key, set) in [
+            ("path", s.path.is_some()),
+            ("compression", s.compression.is_some()),
+            ("encoding", s.encoding.is_some()),
+            ("control", s.control.is_some()),
+        ] {
+            if set {
+                diags.err(
+                    &format!("{at}.{key}"),
+                    format!("`{key}` applies to file sources, not to a database"),
+                    Some("remove the key".into()),
+                );
+            }
+        }
+        if on_schema_change == SchemaChange::Evolve {
+            diags.err(
+                &format!("{at}.on_schema_change"),
+                "`evolve` is not supported for database sources yet",
+                Some("use `fail` (default) or `ignore`".into()),
+            );
+        }
+        if diags.count() > before {
+            return None;
+        }
+        return Some(Source {
+            name: name.into(),
+            path: String::new(),
+            pattern: String::new(),
+            root: None,
+            format,
+            compression: None,
+            encoding: None,
+            on_schema_change,
+            max_bad_rows: s.max_bad_rows,
+            max_bad_fraction: s.max_bad_fraction,
+            period_column: s.period_column.clone(),
+            key: s.key.clone(),
+            columns,
+            description: s.description.clone(),
+            control: None,
+            database,
+            cursor,
+            deletes,
+        });
+    }
+    let Some(path) = s.path.as_deref() else {
+        diags.err(
+            &at,
+            "a file source needs a `path`",
+            Some("add e.g. `path: crm/customers_*.csv` (relative to `extracts:`)".into()),
+        );
+        return None;
+    };
+    let pattern = cx.pattern(&format!("{at}.path"), path, diags);
     if let Some(p) = pattern.as_ref().filter(|_| !cx.skip_file_checks) {
         let mut probe = Source::new(name, p.clone(), format.clone());
         probe.root = (!crate::store::is_url(p)).then(|| cx.project.root.clone());
@@ -355,7 +430,7 @@ pub async fn compile(
             Ok(files) if !files.is_empty() => {}
             Ok(_) => diags.err(
                 &format!("{at}.path"),
-                format!("no file matches `{}` (looked for `{p}`)", s.path),
+                format!("no file matches `{path}` (looked for `{p}`)"),
                 Some("check the path (it is relative to `extracts:`, else to the pipeline file); for the demo data run `touchpoint generate`".into()),
             ),
             Err(e) => diags.err(
@@ -371,7 +446,7 @@ pub async fn compile(
     let root = (!crate::store::is_url(pattern.as_deref()?)).then(|| cx.project.root.clone());
     Some(Source {
         name: name.into(),
-        path: s.path.clone(),
+        path: path.to_string(),
         pattern: pattern?,
         root,
         format,
@@ -385,6 +460,9 @@ pub async fn compile(
         columns,
         description: s.description.clone(),
         control,
+        database: None,
+        cursor,
+        deletes,
     })
 }
 

@@ -66,6 +66,12 @@ pub enum Error {
         count: usize,
         files: String,
     },
+    /// Reading a database source failed (connection, query, data).
+    #[error("source `{source_name}`: {error}")]
+    Database {
+        source_name: String,
+        error: super::database::Error,
+    },
     #[error("source `{source_name}`: {reason}")]
     Other { source_name: String, reason: String },
 }
@@ -86,6 +92,7 @@ impl Error {
             Error::Vanished { .. } => Some(
                 "restore the files (a moved folder, a lost mount?); if they were withdrawn on purpose, run again with `--allow-empty` to replace the period with no rows".into(),
             ),
+            Error::Database { error, .. } => error.help(),
             Error::Control { .. } => Some(
                 "ask for the extract to be sent again (or correct its control record), then re-run".into(),
             ),

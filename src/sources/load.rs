@@ -277,7 +277,7 @@ fn read_all(
 /// Fail the load (before anything is committed: the error ends the stream
 /// the warehouse is writing) when more rows were quarantined than the
 /// source allows.
-fn check_threshold(
+pub(super) fn check_threshold(
     src: &Source,
     stats: &Mutex<LoadStats>,
     rejected: &Mutex<Rejects>,

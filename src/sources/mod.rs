@@ -12,6 +12,7 @@ pub mod bounds;
 pub mod compile;
 pub mod conform;
 pub mod control;
+pub mod database;
 pub mod discover;
 mod drift;
 mod error;
@@ -21,6 +22,7 @@ pub mod formats;
 pub mod incremental;
 mod load;
 pub mod rejects;
+pub mod postgres;
 pub mod scratch;
 pub mod spec;
 pub mod staging;
@@ -73,6 +75,12 @@ pub struct Source {
     pub columns: Vec<Column>,
     pub description: Option<String>,
     pub control: Option<Control>,
+    /// A database source: what it reads (instead of files).
+    pub database: Option<database::Database>,
+    /// Incremental extraction from a database (`cursor:`, `lookback:`).
+    pub cursor: Option<database::Cursor>,
+    /// How deleted rows reach an incremental database table.
+    pub deletes: database::Deletes,
 }
 
 impl Source {
@@ -94,6 +102,9 @@ impl Source {
             columns: vec![],
             description: None,
             control: None,
+            database: None,
+            cursor: None,
+            deletes: database::Deletes::default(),
         }
     }
 

@@ -5,6 +5,7 @@ use super::formats::csv::CsvSpec;
 use super::formats::fixed_width::FixedWidthSpec;
 use super::formats::jsonl::JsonlSpec;
 use super::formats::parquet::ParquetSpec;
+use super::postgres::PostgresSpec;
 use crate::access::Personal;
 use crate::checks::CheckSpec;
 use crate::spec::Ordered;
@@ -39,13 +40,26 @@ pub struct ColumnSpec {
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
     /// Glob relative to the pipeline file, or an object-store URL. Periodic
-    /// sources use `{period}` (YYYY-MM), `{yyyy}`, `{mm}` or `{yyyymm}`.
-    pub path: String,
+    /// sources use `{period}` (YYYY-MM), `{yyyy}`, `{mm}` or `{yyyymm}`, or
+    /// none: then every file is read and each row goes to its own period.
+    /// A database source has no path.
+    pub path: Option<String>,
     pub description: Option<String>,
     pub csv: Option<CsvSpec>,
     pub jsonl: Option<JsonlSpec>,
     pub parquet: Option<ParquetSpec>,
     pub fixed_width: Option<FixedWidthSpec>,
+    /// A table or query of a PostgreSQL database (instead of files).
+    pub postgres: Option<PostgresSpec>,
+    /// Database sources: the column whose value grows when a row changes
+    /// (`updated_at`); a run then reads only rows past the high-water mark
+    /// it stored, and merges them into the table by its `key`.
+    pub cursor: Option<String>,
+    /// How far behind the high-water mark to read again, for rows that
+    /// committed late: `1h`, `30m`, `2d` (a number for an integer cursor).
+    pub lookback: Option<serde_yaml::Value>,
+    /// How deleted rows reach an incremental table.
+    pub deletes: Option<DeletesSpec>,
     /// `gzip`, `zstd` or `none`; default by extension (`.gz`, `.zst`).
     pub compression: Option<String>,
     /// Text encoding: `utf-8` (default), `gbk`, `gb18030`, `big5`, or any
@@ -111,4 +125,16 @@ fn scalars<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>
             })
             .collect()
     }))
+}
+
+/// How an incremental database source learns of deleted rows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeletesSpec {
+    /// A declared column that marks a deleted row: true (bool) or any
+    /// value (a `deleted_at` timestamp). Such rows are removed from the table.
+    pub soft_column: Option<String>,
+    /// Every this many incremental runs (and on `--full-refresh`), compare
+    /// the table's keys with the database's and remove the missing ones.
+    pub reconcile_every: Option<u32>,
 }

@@ -1,7 +1,10 @@
 //! Holds one file's conformed batches until the whole file has been read,
 //! so a file found corrupt half-way (a bad Parquet page) loads nothing.
 //! Memory is bounded: past [`MEMORY_LIMIT`] the batches go to an Arrow IPC
-//! temporary file, streamed back once the file is known good.
+//! temporary file, streamed back once the file is known good. Also the
+//! plain scratch IPC file ([`SpillWriter`], [`Spilled`]) that a later step
+//! of a load reads back with DataFusion (a history's changes, a database's
+//! keys).
 
 use datafusion::arrow::ipc::reader::FileReader;
 use datafusion::arrow::ipc::writer::FileWriter;
@@ -70,6 +73,78 @@ impl Drop for Staging {
         if let Some((path, _)) = self.spill.take() {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+/// An Arrow IPC scratch file written batch by batch; removed when dropped
+/// unless finished (then its [`Spilled`] owns it).
+pub struct SpillWriter {
+    path: PathBuf,
+    writer: Option<FileWriter<std::io::BufWriter<std::fs::File>>>,
+    rows: u64,
+}
+
+impl SpillWriter {
+    pub fn new(schema: &datafusion::arrow::datatypes::SchemaRef) -> Result<Self, String> {
+        let (path, file) = super::scratch::create(".arrow").map_err(|e| e.to_string())?;
+        let writer =
+            FileWriter::try_new(std::io::BufWriter::new(file), schema).map_err(|e| e.to_string());
+        match writer {
+            Ok(w) => Ok(SpillWriter {
+                path,
+                writer: Some(w),
+                rows: 0,
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(e)
+            }
+        }
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
+        self.rows += batch.num_rows() as u64;
+        match &mut self.writer {
+            Some(w) => w.write(batch).map_err(|e| e.to_string()),
+            None => Err("spill file already finished".into()),
+        }
+    }
+
+    pub fn finish(mut self) -> Result<Spilled, String> {
+        if let Some(mut w) = self.writer.take() {
+            w.finish().map_err(|e| e.to_string())?;
+        }
+        Ok(Spilled {
+            path: std::mem::take(&mut self.path),
+            rows: self.rows,
+        })
+    }
+}
+
+impl Drop for SpillWriter {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A finished Arrow IPC scratch file, removed when dropped.
+#[derive(Debug)]
+pub struct Spilled {
+    path: PathBuf,
+    pub rows: u64,
+}
+
+impl Spilled {
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl Drop for Spilled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 

@@ -135,6 +135,7 @@ impl Layout {
 /// is the same at the start, middle and end of that day (so no transition
 /// falls inside it; zones move their clocks at most twice a year, never
 /// there and back within a day).
+#[derive(Debug, Clone)]
 pub struct Zone {
     tz: Tz,
     day: Option<(NaiveDate, i64)>,

@@ -115,6 +115,9 @@ mod tests {
             ],
             description: None,
             control: None,
+            database: None,
+            cursor: None,
+            deletes: Default::default(),
         };
         let n = 4000;
         let sample = RecordBatch::try_from_iter([

@@ -9,6 +9,7 @@
 pub mod lock;
 pub mod log;
 pub mod maintain;
+pub mod merge;
 mod partition;
 pub mod transaction;
 pub mod versions;
@@ -157,6 +158,11 @@ pub enum WriteMode {
     /// Add rows to the partition `column = value` (an incremental load);
     /// the table is partitioned by those columns.
     AppendTo(Vec<(String, String)>),
+    /// Replace every partition of `column` the stream has rows for (and
+    /// only those), in one commit: a source whose rows say their own period.
+    ReplacePresent(String),
+    /// Merge the stream into the table (which must exist) in one commit.
+    Merge(Box<merge::Merge>),
     /// The same write, adding the stream's new columns to the table
     /// (`on_schema_change: evolve`).
     Evolving(Box<WriteMode>),
@@ -166,6 +172,17 @@ pub enum WriteMode {
 #[derive(Debug, Clone, Copy)]
 pub struct Committed {
     pub version: i64,
+    /// A merge: the rows it inserted, updated and deleted.
+    pub merged: Option<merge::Merged>,
+}
+
+impl Committed {
+    pub fn at(version: i64) -> Self {
+        Committed {
+            version,
+            merged: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -527,7 +544,44 @@ impl Warehouse {
             let version = partition::write(&table, stream, part, replace, props.clone(), commit)
                 .await
                 .map_err(derr)?;
-            return Ok(Committed { version });
+            return Ok(Committed::at(version));
+        }
+        if let WriteMode::Merge(m) = &mode {
+            if !exists {
+                return Err(Error::Internal(format!(
+                    "merge into table `{name}`, which does not exist"
+                )));
+            }
+            let current = table.version().map(|v| v as i64).unwrap_or(0);
+            return Ok(
+                match merge::merge(table, ctx, stream, m, props, commit)
+                    .await
+                    .map_err(derr)?
+                {
+                    Some((version, merged)) => Committed {
+                        version,
+                        merged: Some(merged),
+                    },
+                    None => Committed {
+                        version: current,
+                        merged: Some(merge::Merged::default()),
+                    },
+                },
+            );
+        }
+        if let WriteMode::ReplacePresent(column) = &mode
+            && exists
+        {
+            if evolve || !partition::fits_column(&table, &schema, column) {
+                return Err(Error::Internal(format!(
+                    "table `{name}` has other columns than the load, or is not partitioned by `{column}`: rebuild it (remove the table, or rename the source)"
+                )));
+            }
+            let props = props.clone().unwrap_or_default();
+            let version = partition::write_present(&table, stream, column, props, commit)
+                .await
+                .map_err(derr)?;
+            return Ok(Committed::at(version));
         }
         let plan = ctx
             .read_table(one_shot_table(stream))?
@@ -545,7 +599,11 @@ impl Warehouse {
                 .with_save_mode(SaveMode::Overwrite)
                 .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite),
             WriteMode::Append => builder.with_save_mode(SaveMode::Append),
-            WriteMode::Evolving(_) => builder,
+            WriteMode::Evolving(_) | WriteMode::Merge(_) => builder,
+            // A new table: every partition is new.
+            WriteMode::ReplacePresent(column) => builder
+                .with_partition_columns([column.clone()])
+                .with_save_mode(SaveMode::Append),
             WriteMode::AppendTo(parts) => builder
                 .with_partition_columns(parts.iter().map(|(c, _)| c.clone()))
                 .with_save_mode(SaveMode::Append),
@@ -586,9 +644,9 @@ impl Warehouse {
             builder = builder.with_schema_mode(deltalake::operations::write::SchemaMode::Merge);
         }
         let table = builder.await.map_err(derr)?;
-        Ok(Committed {
-            version: table.version().map(|v| v as i64).unwrap_or(0),
-        })
+        Ok(Committed::at(
+            table.version().map(|v| v as i64).unwrap_or(0),
+        ))
     }
 }
 

@@ -129,6 +129,79 @@ pub async fn write(
     Ok(done.version() as i64)
 }
 
+/// [`fits`] for a table partitioned by `column` alone, whatever the value.
+pub fn fits_column(table: &DeltaTable, schema: &SchemaRef, column: &str) -> bool {
+    fits(table, schema, &[(column.to_string(), String::new())])
+}
+
+/// Write `stream` into `table` (partitioned by `column`, see
+/// [`fits_column`]) and commit, removing in the same commit every file of
+/// each partition the stream had rows for: a load whose rows say their own
+/// period replaces exactly the periods present. Returns the new version.
+pub async fn write_present(
+    table: &DeltaTable,
+    mut stream: SendableRecordBatchStream,
+    column: &str,
+    props: WriterProperties,
+    commit: CommitProperties,
+) -> Result<i64, DeltaTableError> {
+    let mut writer = RecordBatchWriter::for_table(table)?.with_writer_properties(props);
+    let i = stream.schema().index_of(column)?;
+    let mut present: std::collections::BTreeSet<String> = Default::default();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| DeltaTableError::Generic(e.to_string()))?;
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let values = batch
+            .column(i)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| DeltaTableError::Generic(format!("`{column}` is not text")))?;
+        for v in values.iter() {
+            match v {
+                Some(v) if !present.contains(v) => {
+                    present.insert(v.to_string());
+                }
+                Some(_) => {}
+                None => {
+                    return Err(DeltaTableError::Generic(format!(
+                        "a row without a value of partition column `{column}`"
+                    )));
+                }
+            }
+        }
+        DeltaWriter::write(&mut writer, batch).await?;
+    }
+    let mut actions: Vec<Action> = writer.flush().await?.into_iter().map(Action::Add).collect();
+    for v in &present {
+        let filters = [(column, FilterOp::Eq, FilterValue::Scalar(v.as_str()))];
+        let mut old = table.get_active_add_actions_by_partitions(&filters);
+        while let Some(f) = old.next().await {
+            actions.push(Action::Remove(f?.remove_action(true)));
+        }
+    }
+    let list = present
+        .iter()
+        .map(|v| format!("'{}'", v.replace('\'', "''")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let operation = DeltaOperation::Write {
+        mode: SaveMode::Overwrite,
+        partition_by: Some(vec![column.to_string()]),
+        predicate: (!present.is_empty()).then(|| format!("{column} IN ({list})")),
+    };
+    let done = CommitBuilder::from(commit)
+        .with_actions(actions)
+        .build(
+            Some(table.snapshot()? as &dyn TableReference),
+            table.log_store(),
+            operation,
+        )
+        .await?;
+    Ok(done.version() as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +271,41 @@ mod tests {
         let props = WriterProperties::default();
         let commit = CommitProperties::default();
         write(&table, rows(ids, periods), &part(p), replace, props, commit).await
+    }
+
+    /// Rows of several periods replace exactly those periods.
+    #[tokio::test]
+    async fn present_partitions_are_replaced_and_no_others() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let wh = Warehouse::open(dir.path().to_str().expect("utf-8")).expect("open");
+        let ctx = crate::engine::session();
+        wh.write(
+            &ctx,
+            "t",
+            rows(&[1, 2, 3], &["2024-01", "2024-02", "2024-03"]),
+            WriteMode::ReplacePresent("period".into()),
+            "r0",
+        )
+        .await
+        .expect("first write");
+        wh.write(
+            &ctx,
+            "t",
+            rows(&[20, 21, 30], &["2024-02", "2024-02", "2024-03"]),
+            WriteMode::ReplacePresent("period".into()),
+            "r1",
+        )
+        .await
+        .expect("replace two");
+        assert_eq!(
+            content(&wh).await,
+            vec![
+                ("2024-01".into(), 1),
+                ("2024-02".into(), 20),
+                ("2024-02".into(), 21),
+                ("2024-03".into(), 30)
+            ]
+        );
     }
 
     /// Replace swaps one partition's rows and keeps the others; append adds;

@@ -13,6 +13,8 @@ mod incremental;
 mod invalid;
 mod maintain;
 mod metrics;
+mod pgserver;
+mod postgres;
 mod privacy;
 mod s3;
 mod s3_lock;

@@ -29,6 +29,9 @@ impl Runner<'_> {
         src: &Source,
         period: Option<Period>,
     ) -> Result<Option<Prepared>> {
+        if src.database.is_some() {
+            return self.prepare_database(src, period).await;
+        }
         let t = Instant::now();
         let period_key = period::key_of(period);
         let files = sources::files_for(src, period).await?;
@@ -193,6 +196,7 @@ impl Runner<'_> {
             how,
             t,
             planned_in: t.elapsed(),
+            database: None,
         }))
     }
 
@@ -259,7 +263,9 @@ impl Runner<'_> {
         let (kept, how) = (p.kept, p.how);
         let why = p.why.clone();
         let pl = period.map(|p| format!(" {p}")).unwrap_or_default();
-        let what = if how == "append" {
+        let what = if src.database.is_some() {
+            why.clone()
+        } else if how == "append" {
             format!("{nfiles} new file(s) ({kept} already loaded)")
         } else {
             format!("{nfiles} file(s) ({why})")
@@ -273,11 +279,19 @@ impl Runner<'_> {
             stats.rows_quarantined,
             t.elapsed().as_secs_f64()
         );
-        let mut message = if how == "append" {
+        let mut message = if how == "append" || how == "merge" {
             why
         } else {
             format!("reloaded: {why}")
         };
+        if let Some(m) = committed.merged {
+            let what = format!(
+                "merged: {} inserted, {} updated, {} deleted",
+                m.inserted, m.updated, m.deleted
+            );
+            let _ = writeln!(self.progress, "      {}: {what}", src.name);
+            message = format!("{message}; {what}");
+        }
         let evolved: Vec<&str> = src
             .columns
             .iter()
@@ -331,7 +345,7 @@ impl Runner<'_> {
     /// The values of every column this source references, read from the
     /// warehouse (loaded earlier in this run).
     /// Sets are cached for the run and dropped when their table changes.
-    async fn reference_sets(
+    pub(super) async fn reference_sets(
         &mut self,
         src: &Source,
     ) -> Result<HashMap<String, Arc<sources::RefSet>>> {
@@ -394,6 +408,8 @@ pub(super) struct Prepared {
     pub(super) t: Instant,
     /// How long planning took.
     pub(super) planned_in: std::time::Duration,
+    /// A database source: what to extract.
+    pub(super) database: Option<sources::database::Plan>,
 }
 
 /// A load that has read its files and written (or failed to write) its table.
@@ -422,13 +438,16 @@ pub(super) async fn execute_load(
         rejected,
         stats,
         failure,
-    } = sources::load(
-        &p.src,
-        files,
-        p.period,
-        p.checks.clone(),
-        p.prior_keys.take(),
-    );
+    } = match p.database.take() {
+        Some(plan) => sources::database::load::load(&p.src, plan, p.checks.clone()).0,
+        None => sources::load(
+            &p.src,
+            files,
+            p.period,
+            p.checks.clone(),
+            p.prior_keys.take(),
+        ),
+    };
     let bar = bars.then(|| {
         let label = match p.period {
             Some(period) => format!("{} {period}", p.src.name),

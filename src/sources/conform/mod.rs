@@ -47,6 +47,12 @@ pub struct Conformer {
     columns: Vec<Column>,
     schema: SchemaRef,
     period: Option<Period>,
+    /// A periodic source loaded without a period: each row's period is
+    /// its own `period_column`'s local month.
+    by_value: bool,
+    /// The last period a row was dated in, with its bounds (UTC instants
+    /// and days), so rows of the same month are not dated one by one.
+    last_period: Option<(Period, Option<(i64, i64)>, (i32, i32))>,
     period_col: Option<usize>,
     key_cols: Vec<usize>,
     checks: CheckContext,
@@ -121,6 +127,7 @@ impl Conformer {
                 }
             })
             .collect();
+        let by_value = src.is_periodic() && period.is_none();
         let period = if src.is_periodic() { period } else { None };
         let bounds_of = |p: Period| (p.first_day(), p.next().first_day());
         let period_utc = period.and_then(|p| {
@@ -141,6 +148,8 @@ impl Conformer {
             columns: src.columns.clone(),
             schema,
             period,
+            by_value,
+            last_period: None,
             period_col: src.period_column.as_deref().and_then(idx),
             key_cols: src.key.iter().filter_map(|k| idx(k)).collect(),
             checks,
@@ -171,6 +180,11 @@ impl Conformer {
             typed.push(Arc::new(StringArray::from_iter_values(
                 std::iter::repeat_n(p.as_str(), n),
             )));
+        } else if self.by_value
+            && let Some(pc) = self.period_col
+        {
+            let periods = self.periods_of(&typed[pc], pc, &mut problems);
+            typed.push(periods);
         }
         let all_good = problems.iter().all(Option::is_none);
         let keep: Option<BooleanArray> =
@@ -243,6 +257,68 @@ impl Conformer {
     /// none of its keys were seen.
     pub fn file_dropped(&mut self) {
         self.file_keys.clear();
+    }
+
+    /// Each row's period from its period column (the local month in the
+    /// business time zone); a row without one cannot be placed and is
+    /// quarantined.
+    fn periods_of(
+        &mut self,
+        a: &ArrayRef,
+        pc: usize,
+        problems: &mut [Option<Problem>],
+    ) -> ArrayRef {
+        let tz = self.checks.timezone.unwrap_or(Tz::UTC);
+        let times = a.as_any().downcast_ref::<TimestampMicrosecondArray>();
+        let days = a.as_any().downcast_ref::<Date32Array>();
+        let mut out = datafusion::arrow::array::StringBuilder::with_capacity(a.len(), a.len() * 7);
+        for row in 0..a.len() {
+            if a.is_null(row) {
+                if problems[row].is_none() {
+                    problems[row] = Some(Problem {
+                        column: Some(pc),
+                        reason: "no period: the period column is empty".into(),
+                    });
+                }
+                out.append_value("");
+                continue;
+            }
+            // Inside the last row's month: the same period.
+            if let Some((p, utc, (d0, d1))) = self.last_period {
+                let inside = match (times, utc, days) {
+                    (Some(t), Some((lo, hi)), _) => (lo..hi).contains(&t.value(row)),
+                    (_, _, Some(d)) => (d0..d1).contains(&d.value(row)),
+                    _ => false,
+                };
+                if inside {
+                    out.append_value(p.to_string());
+                    continue;
+                }
+            }
+            match local_date(a, row, tz) {
+                Some(d) => {
+                    let p = Period::of(d);
+                    let (first, next) = (p.first_day(), p.next().first_day());
+                    let utc = utc_range(tz, first, next);
+                    let span = (
+                        first.num_days_from_ce_() - EPOCH_DAYS_CE,
+                        next.num_days_from_ce_() - EPOCH_DAYS_CE,
+                    );
+                    self.last_period = Some((p, utc, span));
+                    out.append_value(p.to_string());
+                }
+                None => {
+                    if problems[row].is_none() {
+                        problems[row] = Some(Problem {
+                            column: Some(pc),
+                            reason: "no period: the date is out of range".into(),
+                        });
+                    }
+                    out.append_value("");
+                }
+            }
+        }
+        Arc::new(out.finish())
     }
 
     fn check_rows(&mut self, typed: &[ArrayRef], problems: &mut [Option<Problem>]) {
