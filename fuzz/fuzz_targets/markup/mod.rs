@@ -93,9 +93,15 @@ fn attributes(mut s: &str) -> Result<(), String> {
         if s.is_empty() {
             return Ok(());
         }
-        let eq = s.find("=\"").ok_or_else(|| format!("an attribute without a value: {s:?}"))?;
+        let eq = s
+            .find("=\"")
+            .ok_or_else(|| format!("an attribute without a value: {s:?}"))?;
         let name = &s[..eq];
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == ':') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == ':')
+        {
             return Err(format!("a broken attribute name {name:?}"));
         }
         s = &s[eq + 2..];
