@@ -101,6 +101,21 @@ pub(crate) fn personal_values() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
+/// Whether `piece` is in `text`. A piece of digits only must stand as a whole
+/// digit run: "9988" of a phone number is not leaked by the microseconds of a
+/// timestamp such as `03:32:53.199884`. Longer digit runs are covered by the
+/// eight-digit check in `leaks`.
+fn appears(text: &str, piece: &str) -> bool {
+    if !piece.chars().all(|c| c.is_ascii_digit()) {
+        return text.contains(piece);
+    }
+    text.match_indices(piece).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + piece.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
 /// A personal value in any form an analyst could use: any piece of four or
 /// more characters of it that its mask does not itself show, as written or
 /// as its digits (eight or more) with separators dropped. Hex digests (the
@@ -130,7 +145,7 @@ pub(crate) fn leaks(text: &str) -> Vec<String> {
         for len in 4..=chars.len() {
             for start in 0..=chars.len() - len {
                 let piece: String = chars[start..start + len].iter().collect();
-                if !shown.contains(&piece) && text.contains(&piece) {
+                if !shown.contains(&piece) && appears(&text, &piece) {
                     found.push(piece);
                 }
             }

@@ -170,28 +170,59 @@ pub fn read_and_conform(src: &Source, file: &[u8]) {
     }
 }
 
-/// Text a reason may hold: what the declaration says (names, accepted
-/// values, bounds, formats, zones, the period) and the messages' own words.
-const VOCABULARY: &str = "id channel qty amount day at flag \
-    atm, branch, online, call_centre -1000000 1000000.00 0 7200 \
-    %d/%m/%Y %H:%M:%S %Y-%m-%d decimal(12,2) Europe/London Asia/Hong_Kong 2024-03 \
-    missing required value not an int not a bool (true/false, Y/N, 1/0) \
-    not a decimal more than 2 decimal places does not fit not a date not a timestamp \
-    (RFC 3339 or YYYY-MM-DD HH:MM:SS) a local time that does not exist in time zone \
-    below the minimum above the maximum not an accepted value outside the run's period \
-    duplicate key (id; the first copy was kept) \
-    input is out of range no possible date and time matching input \
-    input is not enough for unique date and time input contains invalid characters \
-    premature end of input trailing input bad or unsupported format string \
-    malformed record: expected 7 fields, found malformed JSON: not an object (column \
-    EOF while parsing a value an object a string a list expected `,` or `}` expected `:` \
-    expected value expected ident trailing characters trailing comma key must be a string \
-    control character (\\u0000-\\u001F) found while parsing a string invalid escape \
-    invalid number number out of range invalid unicode code point \
-    lone leading surrogate in hex escape unexpected end of hex escape \
-    recursion limit exceeded at line column \
-    not valid UTF-8 text (declare the source's `encoding:`) \
-    not valid GBK text (or a character cut by the layout)";
+/// Text a reason may hold: each reason the declaration can give (its names,
+/// accepted values, bounds, formats, zones and period), and the readers' and
+/// parsers' own words; a piece of a value is allowed only inside one line.
+const VOCABULARY: &str = "id channel qty amount day at flag
+missing required value
+not an int
+not a bool (true/false, Y/N, 1/0)
+not a decimal(12,2)
+more than 2 decimal places
+does not fit decimal(12,2)
+not a date (%Y-%m-%d): 
+not a timestamp (%d/%m/%Y %H:%M:%S): 
+a local time that does not exist in time zone Europe/London
+below the minimum 0
+below the minimum -1000000
+above the maximum 7200
+above the maximum 1000000.00
+not an accepted value (atm, branch, online, call_centre)
+outside the run's period 2024-03
+duplicate key (id; the first copy was kept)
+input is out of range
+no possible date and time matching input
+input is not enough for unique date and time
+input contains invalid characters
+premature end of input
+trailing input
+bad or unsupported format string
+malformed record: expected 7 fields, found 
+malformed JSON: not an object (column 
+malformed JSON: EOF while parsing a value at line 1 column 
+EOF while parsing an object at line 1 column 
+EOF while parsing a string at line 1 column 
+EOF while parsing a list at line 1 column 
+expected `,` or `}` at line 1 column 
+expected `,` or `]` at line 1 column 
+expected `:` at line 1 column 
+expected value at line 1 column 
+expected ident at line 1 column 
+trailing characters at line 1 column 
+trailing comma at line 1 column 
+key must be a string at line 1 column 
+control character (\\u0000-\\u001F) found while parsing a string at line 1 column 
+invalid escape at line 1 column 
+invalid number at line 1 column 
+number out of range at line 1 column 
+invalid unicode code point at line 1 column 
+lone leading surrogate in hex escape at line 1 column 
+unexpected end of hex escape at line 1 column 
+recursion limit exceeded at line 1 column 
+not valid UTF-8 text (declare the source's `encoding:`)
+not valid GBK text
+not valid GBK text (or a character cut by the layout)
+not valid UTF-8 text (or a character cut by the layout)";
 
 /// A piece of the value (8 characters or more) that the reason repeats and
 /// that is not the declaration's or the messages' own text.
@@ -199,7 +230,11 @@ fn leaked(reason: &str, value: &str) -> Option<String> {
     const W: usize = 8;
     let chars: Vec<char> = value.chars().collect();
     (0..=chars.len().saturating_sub(W))
-        .map(|i| chars[i..(i + W).min(chars.len())].iter().collect::<String>())
+        .map(|i| {
+            chars[i..(i + W).min(chars.len())]
+                .iter()
+                .collect::<String>()
+        })
         .filter(|w| w.chars().count() == W && !w.trim().is_empty())
         .find(|w| reason.contains(w.as_str()) && !VOCABULARY.contains(w.as_str()))
 }
