@@ -179,6 +179,11 @@ fn who(first: &str) -> Who {
 fn entry(json: bool, l: &str) -> Result<(String, Option<u64>), String> {
     let (table, version) = if json {
         let e: Entry = serde_json::from_str(l).map_err(|e| e.to_string())?;
+        // serde reads a missing `Option` as `None` (a created table): the
+        // key must be there.
+        if !l.contains("\"version\"") {
+            return Err("missing field `version`".into());
+        }
         (e.table, e.version)
     } else {
         let f: Vec<&str> = l.split('\t').collect();
