@@ -205,14 +205,26 @@ mod tests {
         for good in ["t", "monthly_cx", "Monthly-CX2"] {
             assert!(valid_pipeline_name(good), "{good}");
         }
-        for bad in ["", "2024", "_x", "a b", "p\nT\tcustomers\t0", "é", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "2024",
+            "_x",
+            "a b",
+            "p\nT\tcustomers\t0",
+            "é",
+            &"a".repeat(65),
+        ] {
             assert!(!valid_pipeline_name(bad), "{bad}");
         }
         let text = GOOD.replace("name: t", "name: \"p\\nT\\tcustomers\\t0\"");
         let (_, _, diags) = parse(Path::new("p.yaml"), &text).expect("parses");
         assert_eq!(diags.len(), 1, "{diags:#?}");
         assert_eq!(diags[0].path, "name");
-        assert!(diags[0].message.contains("p\\nT\\tcustomers"), "{}", diags[0].message);
+        assert!(
+            diags[0].message.contains("p\\nT\\tcustomers"),
+            "{}",
+            diags[0].message
+        );
     }
 
     #[test]

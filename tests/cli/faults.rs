@@ -275,18 +275,28 @@ fn a_lock_of_the_old_format_is_pinned_and_recovered() {
         serde_json::from_str(lines.next().expect("holder")).expect("json holder");
     let mut old = format!(
         "{} {} {}\n",
-        holder["pid"], holder["host"].as_str().expect("host"), holder["pipeline"].as_str().expect("p")
+        holder["pid"],
+        holder["host"].as_str().expect("host"),
+        holder["pipeline"].as_str().expect("p")
     );
     let mut tables = 0;
     for l in lines {
         let e: serde_json::Value = serde_json::from_str(l).expect("json entry");
-        let v = e["version"].as_u64().map_or("-".to_string(), |v| v.to_string());
-        old.push_str(&format!("T\t{}\t{v}\n", e["table"].as_str().expect("table")));
+        let v = e["version"]
+            .as_u64()
+            .map_or("-".to_string(), |v| v.to_string());
+        old.push_str(&format!(
+            "T\t{}\t{v}\n",
+            e["table"].as_str().expect("table")
+        ));
         tables += 1;
     }
     assert!(tables >= 3, "{text}");
     std::fs::write(&lock, old).expect("write the old format");
-    assert!(snapshot(dir, &[], "") == before, "a reader saw the dead run's writes");
+    assert!(
+        snapshot(dir, &[], "") == before,
+        "a reader saw the dead run's writes"
+    );
     let out = touchpoint(dir, &RUN_FEB);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");

@@ -35,7 +35,9 @@ fn dead_lock() -> String {
         "pipeline": "p",
         "token": "dead",
     });
-    format!("{holder}\n{{\"table\":\"atm\",\"version\":3}}\n{{\"table\":\"new_table\",\"version\":null}}\n")
+    format!(
+        "{holder}\n{{\"table\":\"atm\",\"version\":3}}\n{{\"table\":\"new_table\",\"version\":null}}\n"
+    )
 }
 
 /// The warehouse `s3://BUCKET/locktest` for the library: the server's
@@ -77,7 +79,10 @@ fn one_of_many_takes_a_stale_bucket_lock_over() {
             .expect("store"),
     );
     let key = StorePath::from(format!("{PREFIX}/_run.lock"));
-    let want = vec![("atm".to_string(), Some(3)), ("new_table".to_string(), None)];
+    let want = vec![
+        ("atm".to_string(), Some(3)),
+        ("new_table".to_string(), None),
+    ];
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -109,7 +114,12 @@ fn one_of_many_takes_a_stale_bucket_lock_over() {
                     Err(e) => refused.push(e.to_string()),
                 }
             }
-            assert_eq!(won.len(), 1, "round {round}: {} won; {refused:?}", won.len());
+            assert_eq!(
+                won.len(),
+                1,
+                "round {round}: {} won; {refused:?}",
+                won.len()
+            );
             for e in &refused {
                 assert!(e.contains("another run is using"), "round {round}: {e}");
             }
@@ -137,7 +147,10 @@ fn one_of_many_takes_a_stale_bucket_lock_over() {
         // Only the holder removes its lock: one overwritten meanwhile (by a
         // person, another tool) is neither written to nor removed.
         let (mut lock, _) = RunLock::acquire(&wh, "p").await.expect("fresh");
-        store.put(&key, dead_lock().into()).await.expect("overwrite");
+        store
+            .put(&key, dead_lock().into())
+            .await
+            .expect("overwrite");
         assert!(matches!(
             lock.record("atm", Some(4)).await,
             Err(Error::LockLost { .. })

@@ -313,7 +313,9 @@ impl Drop for RunLock {
 pub async fn unfinished(wh: &Warehouse) -> Result<Option<Journal>> {
     let at = Where::of(wh)?;
     match at.read().await? {
-        Some(text) => Ok(Some(record::parse(&text).map_err(|g| at.garbled(g))?.journal)),
+        Some(text) => Ok(Some(
+            record::parse(&text).map_err(|g| at.garbled(g))?.journal,
+        )),
         None => Ok(None),
     }
 }

@@ -103,11 +103,13 @@ impl Found {
         path: &StorePath,
         text: &str,
     ) -> object_store::Result<Result<Held, Lost>> {
-        Ok(put_if(store, path, self.version, text).await?.map(|version| Held {
-            store: store.clone(),
-            path: path.clone(),
-            version,
-        }))
+        Ok(put_if(store, path, self.version, text)
+            .await?
+            .map(|version| Held {
+                store: store.clone(),
+                path: path.clone(),
+                version,
+            }))
     }
 }
 

@@ -55,7 +55,11 @@ pub struct Holder {
 pub enum Who {
     Holder(Holder),
     /// The format before JSON lines: `pid host pipeline`.
-    Old { pid: Option<u32>, host: String, line: String },
+    Old {
+        pid: Option<u32>,
+        host: String,
+        line: String,
+    },
     /// Empty, cut short or garbage.
     Unreadable,
 }
@@ -179,6 +183,11 @@ fn who(first: &str) -> Who {
 fn entry(json: bool, l: &str) -> Result<(String, Option<u64>), String> {
     let (table, version) = if json {
         let e: Entry = serde_json::from_str(l).map_err(|e| e.to_string())?;
+        // serde reads a missing `Option` as `None` (a created table): the
+        // key must be there.
+        if !l.contains("\"version\"") {
+            return Err("missing field `version`".into());
+        }
         (e.table, e.version)
     } else {
         let f: Vec<&str> = l.split('\t').collect();
@@ -218,7 +227,10 @@ pub fn parse(text: &str) -> Result<Lock, Garbled> {
         if l.trim().is_empty() {
             continue;
         }
-        let e = entry(json, l).map_err(|reason| Garbled { line: i + 2, reason })?;
+        let e = entry(json, l).map_err(|reason| Garbled {
+            line: i + 2,
+            reason,
+        })?;
         journal.push(e);
     }
     Ok(Lock { who, journal })
@@ -318,7 +330,10 @@ mod tests {
     #[test]
     fn the_old_format_is_still_read() {
         let lock = parse("77 etl1 monthly_cx\nT\tatm\t3\nT\tnew_table\t-\n").expect("parse");
-        assert_eq!(lock.journal, vec![("atm".into(), Some(3)), ("new_table".into(), None)]);
+        assert_eq!(
+            lock.journal,
+            vec![("atm".into(), Some(3)), ("new_table".into(), None)]
+        );
         assert!(matches!(lock.who, Who::Old { pid: Some(77), ref host, .. } if host == "etl1"));
     }
 
@@ -380,7 +395,11 @@ mod tests {
             line: String::new(),
         };
         assert!(is_stale(&old(4294967294, &HERE.host), Os::Free, fresh));
-        assert!(!is_stale(&old(std::process::id(), &HERE.host), Os::Free, fresh));
+        assert!(!is_stale(
+            &old(std::process::id(), &HERE.host),
+            Os::Free,
+            fresh
+        ));
         assert!(!is_stale(&old(4294967294, "another-host"), Os::Free, fresh));
         // Unreadable: only once it is not being written any more.
         assert!(!is_stale(&Who::Unreadable, Os::Free, fresh));

@@ -269,7 +269,11 @@ async fn a_cut_lock_is_taken_over_with_its_journal() {
 
     // A garbage holder line with a readable journal: the journal is kept
     // for recovery, not discarded with the lock.
-    std::fs::write(&path, "\u{0}\u{0}garbage\n{\"table\":\"atm\",\"version\":2}\n").expect("write");
+    std::fs::write(
+        &path,
+        "\u{0}\u{0}garbage\n{\"table\":\"atm\",\"version\":2}\n",
+    )
+    .expect("write");
     age(&path);
     let (lock, stale) = RunLock::acquire(&wh, "p").await.expect("taken over");
     let want = vec![("atm".to_string(), Some(2))];
@@ -307,8 +311,14 @@ async fn only_the_holder_removes_its_lock() {
     third.record("atm", Some(1)).await.expect("record");
     drop(third);
     let (fourth, stale) = RunLock::acquire(&wh, "p").await.expect("fourth");
-    assert_eq!(stale.expect("stale").journal, vec![("atm".to_string(), Some(1))]);
+    assert_eq!(
+        stale.expect("stale").journal,
+        vec![("atm".to_string(), Some(1))]
+    );
     // Its tables were not restored: the journal stays.
     fourth.release().await.expect("release");
-    assert_eq!(unfinished(&wh).await.expect("read").map(|j| j.len()), Some(1));
+    assert_eq!(
+        unfinished(&wh).await.expect("read").map(|j| j.len()),
+        Some(1)
+    );
 }
