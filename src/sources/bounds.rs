@@ -40,7 +40,9 @@ pub fn compile(text: &str, ty: ColumnType) -> Result<Bound, String> {
             Ok(v) if v.is_finite() => Ok(Bound::Float(v)),
             _ => Err(format!("`{t}` is not a finite number")),
         },
-        _ => Err(format!("`min`/`max` need a numeric column, this one is {ty}")),
+        _ => Err(format!(
+            "`min`/`max` need a numeric column, this one is {ty}"
+        )),
     }
 }
 

@@ -224,7 +224,9 @@ impl Drop for Cleanup {
 fn read_spill(path: PathBuf) -> Box<dyn Iterator<Item = Result<RecordBatch, String>> + Send> {
     let reader = std::fs::File::open(&path)
         .map_err(|e| e.to_string())
-        .and_then(|f| FileReader::try_new(std::io::BufReader::new(f), None).map_err(|e| e.to_string()));
+        .and_then(|f| {
+            FileReader::try_new(std::io::BufReader::new(f), None).map_err(|e| e.to_string())
+        });
     match reader {
         Ok(r) => Box::new(r.map(|b| b.map_err(|e| e.to_string()))),
         Err(e) => Box::new(std::iter::once(Err(e))),
@@ -233,21 +235,38 @@ fn read_spill(path: PathBuf) -> Box<dyn Iterator<Item = Result<RecordBatch, Stri
 
 fn row_batch(rows: &[Rejected]) -> RecordBatch {
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.file.as_str()))),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.file.as_str()),
+        )),
         Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.line))),
-        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.column.as_deref()))),
-        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.value.as_deref()))),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.reason.as_str()))),
-        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.record.as_deref()))),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.column.as_deref()),
+        )),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.value.as_deref()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.reason.as_str()),
+        )),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.record.as_deref()),
+        )),
     ];
     RecordBatch::try_new(ROW_SCHEMA.clone(), cols)
         .unwrap_or_else(|e| unreachable!("rejected rows schema: {e}"))
 }
 
 /// A batch of rejected rows with the run, source and period columns.
-fn with_run(b: &RecordBatch, run_id: &str, source: &str, period: &str) -> Result<RecordBatch, String> {
+fn with_run(
+    b: &RecordBatch,
+    run_id: &str,
+    source: &str,
+    period: &str,
+) -> Result<RecordBatch, String> {
     let n = b.num_rows();
-    let rep = |v: &str| -> ArrayRef { Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, n))) };
+    let rep = |v: &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, n)))
+    };
     let mut cols = vec![rep(run_id)];
     cols.extend(b.columns().iter().cloned());
     cols.push(rep(source));

@@ -219,9 +219,10 @@ impl Transaction {
         mode: WriteMode,
     ) -> Result<()> {
         use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-        let batches = held.into_iter().flat_map(|h| h.batches).map(|b| {
-            b.map_err(|e| datafusion::error::DataFusionError::Execution(e.to_string()))
-        });
+        let batches = held
+            .into_iter()
+            .flat_map(|h| h.batches)
+            .map(|b| b.map_err(|e| datafusion::error::DataFusionError::Execution(e.to_string())));
         let stream = RecordBatchStreamAdapter::new(
             super::log::QUARANTINE_SCHEMA.clone(),
             futures::stream::iter(batches),

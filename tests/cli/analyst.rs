@@ -422,7 +422,10 @@ models:
         // A name that is not an accepted value.
         format!("{},85253456789,{},C2,4.00", CARDS[2], NAMES[1]),
         // A customer id that is no customer's.
-        format!("4000222233334444,85253456789,{},C0000042424242,5.00", NAMES[2]),
+        format!(
+            "4000222233334444,85253456789,{},C0000042424242,5.00",
+            NAMES[2]
+        ),
         // An amount below the minimum.
         format!("4000555566667777,85253456789,{},C1,-1234567.89", NAMES[2]),
     ];
@@ -441,7 +444,11 @@ models:
         "analyst",
     );
     assert_eq!(reasons.lines().count(), 6, "{reasons}");
-    assert!(leaks(&reasons).is_empty(), "{:?}:\n{reasons}", leaks(&reasons));
+    assert!(
+        leaks(&reasons).is_empty(),
+        "{:?}:\n{reasons}",
+        leaks(&reasons)
+    );
     for value in ["C0000042424242", "1234567.89"] {
         assert!(!reasons.contains(value), "{value} in\n{reasons}");
     }

@@ -65,8 +65,12 @@ fn broken_after_its_first_batch(good: &Path, out: &Path) {
     let props = WriterProperties::builder()
         .set_max_row_group_row_count(Some(1024))
         .build();
-    let mut w = ArrowWriter::try_new(std::fs::File::create(out).expect("create"), schema, Some(props))
-        .expect("writer");
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(out).expect("create"),
+        schema,
+        Some(props),
+    )
+    .expect("writer");
     for b in &parts {
         w.write(b).expect("write");
     }

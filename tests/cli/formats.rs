@@ -517,7 +517,9 @@ fn parquet_values_load_exactly_or_are_quarantined() {
     assert_eq!(parquet, query(dir, &sql("pay_csv")), "Parquet vs CSV");
     // 09:00 in Hong Kong is 01:00 UTC; in London (winter) 09:00 UTC.
     assert!(
-        parquet[0]["at"].as_str().is_some_and(|t| t.contains("01:00:00")),
+        parquet[0]["at"]
+            .as_str()
+            .is_some_and(|t| t.contains("01:00:00")),
         "{parquet:?}"
     );
     assert!(
@@ -592,15 +594,26 @@ sources:
         "SELECT line, column_name, reason FROM _quarantine WHERE source = 'notes' ORDER BY line",
     );
     assert_eq!(q.len(), 3, "{q:?}");
-    assert_eq!((&q[0]["line"], &q[0]["column_name"]), (&2.into(), &"id".into()));
-    assert_eq!((&q[1]["line"], &q[1]["column_name"]), (&3.into(), &"note".into()));
+    assert_eq!(
+        (&q[0]["line"], &q[0]["column_name"]),
+        (&2.into(), &"id".into())
+    );
+    assert_eq!(
+        (&q[1]["line"], &q[1]["column_name"]),
+        (&3.into(), &"note".into())
+    );
     for r in &q[..2] {
         assert!(
-            r["reason"].as_str().is_some_and(|t| t.contains("surrogate")),
+            r["reason"]
+                .as_str()
+                .is_some_and(|t| t.contains("surrogate")),
             "{q:?}"
         );
     }
     let malformed = q[2]["reason"].as_str().expect("reason");
     assert!(malformed.starts_with("malformed JSON"), "{malformed}");
-    assert!(!malformed.contains("Chan") && !malformed.contains("9123"), "{malformed}");
+    assert!(
+        !malformed.contains("Chan") && !malformed.contains("9123"),
+        "{malformed}"
+    );
 }

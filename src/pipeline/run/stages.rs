@@ -100,7 +100,9 @@ impl Runner<'_> {
                     let more = missing.len().saturating_sub(shown.len());
                     let e = sources::Error::Vanished {
                         source_name: src.name.clone(),
-                        period: period.map(|p| p.to_string()).unwrap_or_else(|| "(snapshot)".into()),
+                        period: period
+                            .map(|p| p.to_string())
+                            .unwrap_or_else(|| "(snapshot)".into()),
                         count: missing.len(),
                         files: if more > 0 {
                             format!("{}, and {more} more", shown.join(", "))

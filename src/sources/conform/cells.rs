@@ -146,7 +146,8 @@ pub fn parse_timestamp(s: &str, fmt: Option<&str>, tz: Tz) -> Result<i64, String
             .map_err(|e| format!("not a timestamp ({f}): {e}"))
             .and_then(instant),
         Some(f) => local(
-            NaiveDateTime::parse_from_str(t, f).map_err(|e| format!("not a timestamp ({f}): {e}"))?,
+            NaiveDateTime::parse_from_str(t, f)
+                .map_err(|e| format!("not a timestamp ({f}): {e}"))?,
         ),
         None => {
             if let Ok(d) = DateTime::parse_from_rfc3339(t) {
@@ -170,8 +171,7 @@ pub(super) fn whole_micros(subsec_nanos: u32) -> Result<(), String> {
     }
 }
 
-pub(super) const PRECISION_LOST: &str =
-    "precision would be lost: digits below a microsecond (timestamps are stored to the microsecond)";
+pub(super) const PRECISION_LOST: &str = "precision would be lost: digits below a microsecond (timestamps are stored to the microsecond)";
 
 #[cfg(test)]
 mod tests {
@@ -212,7 +212,10 @@ mod tests {
             parse_timestamp("2024-01-03T01:00:00.000001Z", None, hk),
             Ok(want + 1)
         );
-        for text in ["2024-01-03T01:00:00.0000011Z", "2024-01-03 09:00:00.123456789"] {
+        for text in [
+            "2024-01-03T01:00:00.0000011Z",
+            "2024-01-03 09:00:00.123456789",
+        ] {
             let f = text.contains(' ').then_some("%Y-%m-%d %H:%M:%S%.f");
             let e = parse_timestamp(text, f, hk).expect_err(text);
             assert!(e.contains("precision would be lost"), "{e}");

@@ -10,12 +10,12 @@ mod typed;
 pub use cells::{parse_decimal, parse_timestamp};
 
 use super::bounds::{self, Bound};
+use super::rejects::Rejects;
 use super::timestamp::{Layout, Zone, utc_range};
 use super::valueset::Accepted;
 use super::{CheckContext, Column, RawBatch, Source};
 use crate::period::Period;
 use crate::spec::types::ColumnType;
-use super::rejects::Rejects;
 use crate::warehouse::log::Rejected;
 use cells::{DaysFromCe, cell, local_date, out_of_range, parse_bool};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
@@ -90,10 +90,8 @@ impl Conformer {
             .iter()
             .map(|c| {
                 // `validate` refuses a bound that does not compile.
-                let b = |s: &Option<String>| {
-                    s.as_deref()
-                        .and_then(|v| bounds::compile(v, c.ty).ok())
-                };
+                let b =
+                    |s: &Option<String>| s.as_deref().and_then(|v| bounds::compile(v, c.ty).ok());
                 (b(&c.min), b(&c.max))
             })
             .collect();
@@ -154,11 +152,7 @@ impl Conformer {
     }
 
     /// Conform one raw batch: returns the good rows, pushes the bad ones.
-    pub fn conform(
-        &mut self,
-        raw: RawBatch,
-        bad: &mut Rejects,
-    ) -> Result<RecordBatch, ArrowError> {
+    pub fn conform(&mut self, raw: RawBatch, bad: &mut Rejects) -> Result<RecordBatch, ArrowError> {
         let n = raw.lines.len();
         let mut problems: Vec<Option<Problem>> = (0..n).map(|_| None).collect();
         let mut typed: Vec<ArrayRef> = Vec::with_capacity(self.columns.len() + 1);
@@ -290,8 +284,9 @@ impl Conformer {
                             // A personal column's accepted values are
                             // personal data too: not listed.
                             match c.personal {
-                                Some(_) => "not an accepted value (see the column's `values:`)"
-                                    .to_string(),
+                                Some(_) => {
+                                    "not an accepted value (see the column's `values:`)".to_string()
+                                }
                                 None => format!(
                                     "not an accepted value (accepted: {})",
                                     values.join(", ")

@@ -44,7 +44,11 @@ fn run(src: &Source, column: ArrayRef) -> (Vec<String>, Vec<(i64, String)>) {
     let mut rejected = Vec::new();
     for b in bad.into_quarantine("r", "s", "p") {
         let b = b.expect("quarantine batch");
-        let line = b.column(2).as_any().downcast_ref::<Int64Array>().expect("line");
+        let line = b
+            .column(2)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("line");
         for r in 0..b.num_rows() {
             rejected.push((line.value(r), cells::cell(b.column(5), r)));
         }
@@ -275,4 +279,3 @@ fn reasons_never_quote_the_value() {
     assert!(bad[0].1.starts_with("duplicate key"), "{bad:?}");
     assert!(!bad[0].1.contains("4000"), "{bad:?}");
 }
-

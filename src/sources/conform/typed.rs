@@ -94,8 +94,8 @@ fn to_int(v: Value) -> Result<i64, String> {
         Value::Float(f, _) if !f.is_finite() => Err(NOT_FINITE.into()),
         Value::Float(f, _) if f.fract() != 0.0 => Err(NOT_WHOLE.into()),
         // 2^63 is exactly representable; anything from it up does not fit.
-        Value::Float(f, _) if !(-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18)
-            .contains(&f) =>
+        Value::Float(f, _)
+            if !(-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&f) =>
         {
             Err(TOO_BIG_INT.into())
         }
@@ -167,12 +167,12 @@ fn micros(raw: &ArrayRef) -> Option<(Vec<Option<Result<i64, String>>>, bool)> {
         return None;
     };
     let values = match unit {
-        TimeUnit::Second => scaled::<TimestampSecondType>(raw, |v| {
-            v.checked_mul(1_000_000).ok_or_else(overflow)
-        }),
-        TimeUnit::Millisecond => scaled::<TimestampMillisecondType>(raw, |v| {
-            v.checked_mul(1000).ok_or_else(overflow)
-        }),
+        TimeUnit::Second => {
+            scaled::<TimestampSecondType>(raw, |v| v.checked_mul(1_000_000).ok_or_else(overflow))
+        }
+        TimeUnit::Millisecond => {
+            scaled::<TimestampMillisecondType>(raw, |v| v.checked_mul(1000).ok_or_else(overflow))
+        }
         TimeUnit::Microsecond => scaled::<TimestampMicrosecondType>(raw, Ok),
         TimeUnit::Nanosecond => scaled::<TimestampNanosecondType>(raw, |v| {
             if v % 1000 == 0 {
@@ -239,12 +239,12 @@ pub(super) fn convert(
     let out: Option<ArrayRef> = match c.ty {
         ColumnType::String => cast(raw, &DataType::Utf8).ok(),
         ColumnType::Bool => None,
-        ColumnType::Int => num.map(|num| {
-            build!(Int64Builder::with_capacity(n), |r| to_int(num.get(r)))
-        }),
-        ColumnType::Double => num.map(|num| {
-            build!(Float64Builder::with_capacity(n), |r| to_double(num.get(r)))
-        }),
+        ColumnType::Int => {
+            num.map(|num| build!(Int64Builder::with_capacity(n), |r| to_int(num.get(r))))
+        }
+        ColumnType::Double => {
+            num.map(|num| build!(Float64Builder::with_capacity(n), |r| to_double(num.get(r))))
+        }
         ColumnType::Decimal { precision, scale } => num.map(|num| {
             build!(
                 Decimal128Builder::with_capacity(n)
@@ -367,7 +367,10 @@ mod tests {
         assert_eq!(rescale(123_400, 4, 2), Ok(1234));
         assert!(rescale(123_450, 4, 2).is_err());
         assert_eq!(rescale(12, 0, 2), Ok(1200));
-        assert_eq!(to_int(Value::Float(-9.223_372_036_854_775_808e18, String::new())), Ok(i64::MIN));
+        assert_eq!(
+            to_int(Value::Float(-9.223_372_036_854_775_808e18, String::new())),
+            Ok(i64::MIN)
+        );
         assert!(to_int(Value::Float(9.223_372_036_854_775_808e18, String::new())).is_err());
         assert!(to_int(Value::UInt(u64::MAX)).is_err());
         assert!(to_double(Value::Int((1 << 53) + 1)).is_err());

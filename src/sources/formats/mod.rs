@@ -10,9 +10,9 @@ mod lines;
 pub mod parquet;
 
 use super::control::Tally;
+use super::rejects::Rejects;
 use super::{Drift, Error, RawBatch, Source};
 use crate::spec::types::ColumnType;
-use super::rejects::Rejects;
 use std::path::Path;
 
 /// Where a reader sends each raw batch (and the rows it rejects).
