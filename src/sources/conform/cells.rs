@@ -164,7 +164,7 @@ pub fn parse_timestamp(s: &str, fmt: Option<&str>, tz: Tz) -> Result<i64, String
 
 /// Timestamps are stored to the microsecond: finer digits are refused.
 pub(super) fn whole_micros(subsec_nanos: u32) -> Result<(), String> {
-    if subsec_nanos % 1000 == 0 {
+    if subsec_nanos.is_multiple_of(1000) {
         Ok(())
     } else {
         Err(PRECISION_LOST.into())

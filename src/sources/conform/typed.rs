@@ -65,6 +65,8 @@ impl Num<'_> {
 
 const NOT_FINITE: &str = "not a finite number";
 const NOT_WHOLE: &str = "not a whole number (an int is never cut)";
+/// 2^63, exactly: the first float past every i64.
+const TWO_63: f64 = -(i64::MIN as f64);
 const TOO_BIG_INT: &str = "does not fit an int (64 bits)";
 
 fn pow10(n: u32) -> Option<i128> {
@@ -94,11 +96,7 @@ fn to_int(v: Value) -> Result<i64, String> {
         Value::Float(f, _) if !f.is_finite() => Err(NOT_FINITE.into()),
         Value::Float(f, _) if f.fract() != 0.0 => Err(NOT_WHOLE.into()),
         // 2^63 is exactly representable; anything from it up does not fit.
-        Value::Float(f, _)
-            if !(-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&f) =>
-        {
-            Err(TOO_BIG_INT.into())
-        }
+        Value::Float(f, _) if !(-TWO_63..TWO_63).contains(&f) => Err(TOO_BIG_INT.into()),
         Value::Float(f, _) => Ok(f as i64),
         Value::Dec(d, s) => {
             let whole = rescale(d, s, 0).map_err(|_| NOT_WHOLE.to_string())?;
@@ -154,11 +152,11 @@ fn decimal_text(v: i128, s: i8) -> String {
 
 /// A timestamp column's values as microseconds and whether they carry a
 /// zone (an instant) or not (wall-clock time).
-fn micros(raw: &ArrayRef) -> Option<(Vec<Option<Result<i64, String>>>, bool)> {
+fn micros(raw: &ArrayRef) -> Option<(Column64, bool)> {
     fn scaled<T: ArrowPrimitiveType<Native = i64>>(
         raw: &ArrayRef,
         f: impl Fn(i64) -> Result<i64, String>,
-    ) -> Option<Vec<Option<Result<i64, String>>>> {
+    ) -> Option<Column64> {
         let a = raw.as_any().downcast_ref::<PrimitiveArray<T>>()?;
         Some(a.iter().map(|v| v.map(&f)).collect())
     }
@@ -367,11 +365,8 @@ mod tests {
         assert_eq!(rescale(123_400, 4, 2), Ok(1234));
         assert!(rescale(123_450, 4, 2).is_err());
         assert_eq!(rescale(12, 0, 2), Ok(1200));
-        assert_eq!(
-            to_int(Value::Float(-9.223_372_036_854_775_808e18, String::new())),
-            Ok(i64::MIN)
-        );
-        assert!(to_int(Value::Float(9.223_372_036_854_775_808e18, String::new())).is_err());
+        assert_eq!(to_int(Value::Float(-TWO_63, String::new())), Ok(i64::MIN));
+        assert!(to_int(Value::Float(TWO_63, String::new())).is_err());
         assert!(to_int(Value::UInt(u64::MAX)).is_err());
         assert!(to_double(Value::Int((1 << 53) + 1)).is_err());
         assert_eq!(to_double(Value::Int(1 << 53)), Ok(9_007_199_254_740_992.0));
