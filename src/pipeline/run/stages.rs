@@ -99,7 +99,7 @@ impl Runner<'_> {
             }
             Plan::Vanished { missing } => {
                 if !self.options.allow_empty {
-                    let shown: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
+                    let shown: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
                     let more = missing.len().saturating_sub(shown.len());
                     let e = sources::Error::Vanished {
                         source_name: src.name.clone(),

@@ -209,6 +209,19 @@ mod tests {
             Ok(want)
         );
         assert!(parse_timestamp("2024-02-30 10:00:00", None, hk).is_err());
+        // Digits below a microsecond are refused, not cut off.
+        assert_eq!(
+            parse_timestamp("2024-01-03T01:00:00.000001Z", None, hk),
+            Ok(want + 1)
+        );
+        for text in [
+            "2024-01-03T01:00:00.0000011Z",
+            "2024-01-03 09:00:00.123456789",
+        ] {
+            let f = text.contains(' ').then_some("%Y-%m-%d %H:%M:%S%.f");
+            let e = parse_timestamp(text, f, hk).expect_err(text);
+            assert!(e.contains("precision would be lost"), "{e}");
+        }
         assert!(parse_timestamp("2024-13-01 10:00:00", None, hk).is_err());
     }
 

@@ -9,6 +9,9 @@ use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
 
+/// Text held in one raw batch before it is flushed, whatever its rows.
+const BATCH_BYTES: usize = 16 << 20;
+
 pub(super) struct Builders {
     file: Arc<str>,
     pub lines: Vec<i64>,
@@ -38,7 +41,9 @@ impl Builders {
     }
 
     pub fn flush_if_full(&mut self, emit: &mut Emit, bad: &mut Rejects) -> Result<(), Error> {
-        if self.lines.len() >= BATCH_ROWS {
+        // Rows, or bytes: a batch of very long lines is flushed early.
+        let bytes: usize = self.cols.iter().map(|c| c.values_slice().len()).sum();
+        if self.lines.len() >= BATCH_ROWS || bytes >= BATCH_BYTES {
             emit(self.take(), bad)?;
         }
         Ok(())
