@@ -40,7 +40,8 @@ echo "loading $ROWS rows into bench.transactions…"
   SELECT i, 'C' || lpad((i % 200000)::text, 7, '0'), round((random() * 100000)::numeric, 2),
          timestamptz '2024-01-01 00:00+08' + (i || ' seconds')::interval,
          (ARRAY['atm','branch','online','call_centre'])[1 + i % 4], 'payment ' || i
-  FROM generate_series(1, $ROWS) i; VACUUM ANALYZE bench.transactions;"
+  FROM generate_series(1, $ROWS) i;"
+"${PSQL[@]}" -c "VACUUM ANALYZE bench.transactions"
 
 mkdir -p "$WORK/p/pipelines"
 cat >"$WORK/p/pipelines/bench.yaml" <<EOF
@@ -79,7 +80,7 @@ PY
 
 echo
 echo "== $ROWS rows =="
-measure "touchpoint (extract + Delta write)" "$TP" run "$WORK/p/pipelines/bench.yaml" --warehouse "$WORK/wh"
+measure "touchpoint (extract + Delta write)" "$TP" run "$WORK/p/pipelines/bench.yaml" --period 2024-01 --warehouse "$WORK/wh"
 measure "psql \\copy to CSV" "${PSQL[@]}" -c "\\copy bench.transactions TO '$WORK/t.csv' WITH (FORMAT csv)"
 CX=$HOME/.cache/touchpoint-tools/py
 if PYTHONPATH=$CX python3 -c "import connectorx, pyarrow" 2>/dev/null; then

@@ -46,7 +46,7 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
             })?
             .map_err(|e| crate::sources::Error::Database {
                 source_name: name,
-                error: e,
+                error: Box::new(e),
             })?
     } else {
         crate::sources::discover::discover(&a.path)?

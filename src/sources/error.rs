@@ -70,7 +70,7 @@ pub enum Error {
     #[error("source `{source_name}`: {error}")]
     Database {
         source_name: String,
-        error: super::database::Error,
+        error: Box<super::database::Error>,
     },
     #[error("source `{source_name}`: {reason}")]
     Other { source_name: String, reason: String },

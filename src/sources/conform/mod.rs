@@ -43,6 +43,9 @@ use std::sync::Arc;
 
 const EPOCH_DAYS_CE: i32 = 719_163;
 
+/// A period with its bounds: UTC instants (when they exist) and days.
+type Dated = (Period, Option<(i64, i64)>, (i32, i32));
+
 pub struct Conformer {
     columns: Vec<Column>,
     schema: SchemaRef,
@@ -52,7 +55,7 @@ pub struct Conformer {
     by_value: bool,
     /// The last period a row was dated in, with its bounds (UTC instants
     /// and days), so rows of the same month are not dated one by one.
-    last_period: Option<(Period, Option<(i64, i64)>, (i32, i32))>,
+    last_period: Option<Dated>,
     period_col: Option<usize>,
     key_cols: Vec<usize>,
     checks: CheckContext,
@@ -262,6 +265,8 @@ impl Conformer {
     /// Each row's period from its period column (the local month in the
     /// business time zone); a row without one cannot be placed and is
     /// quarantined.
+    // Rows are visited by index: three arrays of the same rows are read.
+    #[allow(clippy::needless_range_loop)]
     fn periods_of(
         &mut self,
         a: &ArrayRef,

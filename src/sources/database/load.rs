@@ -111,7 +111,7 @@ pub fn source_error(src: &Source, e: Error) -> crate::sources::Error {
         },
         e => crate::sources::Error::Database {
             source_name: src.name.clone(),
-            error: e,
+            error: Box::new(e),
         },
     }
 }

@@ -134,7 +134,14 @@ pub fn compile(
                 "`reconcile_every` needs a `cursor`: without one every run reads the whole table",
                 Some("remove `reconcile_every`, or add `cursor:`".into()),
             ),
-            n => deletes.reconcile_every = n,
+            // Comparing every key is not built yet: refuse it rather than
+            // accept a setting that would do nothing.
+            Some(_) => diags.err(
+                &format!("{at}.deletes.reconcile_every"),
+                "`reconcile_every` is not supported yet",
+                Some("mark deleted rows in the database and use `deletes: {soft_column: …}`, or run with `--full-refresh`".into()),
+            ),
+            None => {}
         }
         if d.soft_column.is_none() && d.reconcile_every.is_none() {
             diags.err(

@@ -23,7 +23,7 @@ pub async fn describe(client: &Client, pg: &Postgres) -> Result<Vec<DbColumn>, E
         reason: super::profile::describe(e),
     };
     let stmt = client
-        .prepare(&format!("SELECT * FROM {} AS q", pg.object.from_clause()))
+        .prepare(&format!("SELECT * FROM {} AS q", pg.object.relation()))
         .await
         .map_err(fail)?;
     let mut cols: Vec<DbColumn> = stmt
@@ -49,7 +49,7 @@ pub async fn describe(client: &Client, pg: &Postgres) -> Result<Vec<DbColumn>, E
                       FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary) \
                  FROM pg_attribute a \
                  WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
-                &[&pg.object.from_clause()],
+                &[&pg.object.relation()],
             )
             .await
             .map_err(fail)?;

@@ -96,7 +96,7 @@ pub async fn extract(
     let sql = format!(
         "COPY (SELECT {} FROM {} AS q{filter}) TO STDOUT (FORMAT binary)",
         select.join(", "),
-        pg.object.from_clause()
+        pg.object.relation()
     );
     let mut mark: Option<Mark> = None;
     let mut read = 0i64;
@@ -119,7 +119,7 @@ pub async fn extract(
         let sql = format!(
             "COPY (SELECT {} FROM {} AS q) TO STDOUT (FORMAT binary)",
             list.join(", "),
-            pg.object.from_clause()
+            pg.object.relation()
         );
         copy(&client, &sql, &object, kcols.len(), |rows| {
             let (arrays, _) = decode::decode(&mut kcols, rows).map_err(|r| Error::Decode {

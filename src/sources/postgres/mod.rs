@@ -50,7 +50,7 @@ pub enum Object {
 
 impl Object {
     /// The relation to select from: a quoted table name or `(query)`.
-    fn from_clause(&self) -> String {
+    fn relation(&self) -> String {
         match self {
             Object::Table(Some(s), t) => format!("{}.{}", ident(s), ident(t)),
             Object::Table(None, t) => ident(t),
