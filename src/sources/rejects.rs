@@ -47,6 +47,24 @@ pub fn cut(mut s: String) -> String {
     s
 }
 
+/// Where a conformer puts the rows it rejects: the load's [`Rejects`], or a
+/// batch's own list when the caller names the rows before keeping them.
+pub trait Reject {
+    fn reject(&mut self, r: Rejected);
+}
+
+impl Reject for Vec<Rejected> {
+    fn reject(&mut self, r: Rejected) {
+        self.push(r);
+    }
+}
+
+impl Reject for Rejects {
+    fn reject(&mut self, r: Rejected) {
+        self.push(r);
+    }
+}
+
 #[derive(Default)]
 pub struct Rejects {
     rows: Vec<Rejected>,

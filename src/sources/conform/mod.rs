@@ -16,7 +16,7 @@ mod typed_tests;
 pub use cells::{parse_decimal, parse_timestamp};
 
 use super::bounds::{self, Bound};
-use super::rejects::Rejects;
+use super::rejects::Reject;
 use super::timestamp::{Layout, Zone, utc_range};
 use super::valueset::Accepted;
 use super::{CheckContext, Column, RawBatch, Source};
@@ -170,7 +170,11 @@ impl Conformer {
     }
 
     /// Conform one raw batch: returns the good rows, pushes the bad ones.
-    pub fn conform(&mut self, raw: RawBatch, bad: &mut Rejects) -> Result<RecordBatch, ArrowError> {
+    pub fn conform(
+        &mut self,
+        raw: RawBatch,
+        bad: &mut dyn Reject,
+    ) -> Result<RecordBatch, ArrowError> {
         let n = raw.lines.len();
         let mut problems: Vec<Option<Problem>> = (0..n).map(|_| None).collect();
         let mut typed: Vec<ArrayRef> = Vec::with_capacity(self.columns.len() + 1);
@@ -200,7 +204,7 @@ impl Conformer {
                     .map(|a| cell(a, row))
                     .collect::<Vec<_>>()
                     .join(",");
-                bad.push(Rejected {
+                bad.reject(Rejected {
                     file: raw.file.to_string(),
                     line: raw.lines[row],
                     column: p.column.map(|c| self.columns[c].name.clone()),

@@ -36,7 +36,7 @@ fn run(src: &Source, column: ArrayRef) -> (Vec<String>, Vec<(i64, String)>) {
         lines: (1..=n as i64).collect(),
         columns: vec![column],
     };
-    let mut bad = Rejects::default();
+    let mut bad = crate::sources::rejects::Rejects::default();
     let batch = c.conform(raw, &mut bad).expect("conform");
     let got = (0..batch.num_rows())
         .map(|r| cells::cell(batch.column(0), r))

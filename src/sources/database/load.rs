@@ -8,6 +8,7 @@
 
 use super::{Database, Error, Mark, Plan};
 use crate::sources::conform::Conformer;
+use crate::sources::rejects::Rejects;
 use crate::sources::{CheckContext, Drift, Load, LoadStats, RawBatch, Source, table_schema};
 use crate::warehouse::log::{FileLoad, Rejected};
 use datafusion::arrow::array::ArrayRef;
@@ -53,7 +54,7 @@ pub struct Outcome {
 pub fn load(src: &Source, plan: Plan, checks: CheckContext) -> (Load, Arc<Mutex<Outcome>>) {
     let schema = table_schema(src);
     let (tx, rx) = tokio::sync::mpsc::channel::<datafusion::error::Result<RecordBatch>>(4);
-    let rejected = Arc::new(Mutex::new(Vec::new()));
+    let rejected = Arc::new(Mutex::new(Rejects::default()));
     let stats = Arc::new(Mutex::new(LoadStats::default()));
     let failure = Arc::new(Mutex::new(None));
     let outcome = Arc::new(Mutex::new(Outcome::default()));
@@ -123,7 +124,7 @@ fn run(
     checks: CheckContext,
     schema: datafusion::arrow::datatypes::SchemaRef,
     tx: &tokio::sync::mpsc::Sender<datafusion::error::Result<RecordBatch>>,
-    rejected: &Mutex<Vec<Rejected>>,
+    rejected: &Mutex<Rejects>,
     stats: &Mutex<LoadStats>,
     outcome: &Mutex<Outcome>,
 ) -> Result<(), crate::sources::Error> {
@@ -150,7 +151,7 @@ fn run(
         .collect();
     let personal_key = keys_at.iter().any(|&k| src.columns[k].personal.is_some());
     let (mut read, mut loaded) = (0u64, 0u64);
-    let mut bad: Vec<Rejected> = Vec::new();
+    let mut bad = Rejects::default();
     let mut keys: Option<KeyFile> = None;
     let mut broken: Option<Error> = None;
     for piece in pieces.iter() {
@@ -161,17 +162,20 @@ fn run(
             }
             Ok(Piece::Rows(raw, early)) => {
                 read += raw.lines.len() as u64 + early.len() as u64;
-                bad.extend(early);
+                for r in early {
+                    bad.push(r);
+                }
                 let lines = raw.lines.clone();
                 let key_cols: Vec<ArrayRef> =
                     keys_at.iter().map(|&k| raw.columns[k].clone()).collect();
-                let before = bad.len();
+                // This batch's rejects, named before they are kept.
+                let mut named: Vec<Rejected> = Vec::new();
                 let batch = conformer
-                    .conform(raw, &mut bad)
+                    .conform(raw, &mut named)
                     .map_err(|e| fail(format!("could not assemble rows: {e}")))?;
                 // Name each rejected row by its key where the key is not
                 // personal (a row has no line in a database).
-                for r in &mut bad[before..] {
+                for mut r in named {
                     let row = lines.binary_search(&r.line).unwrap_or(0);
                     r.file = match (personal_key, key_cols.is_empty()) {
                         (false, false) => {
@@ -191,6 +195,7 @@ fn run(
                         }
                         _ => format!("{object} (row {})", r.line),
                     };
+                    bad.push(r);
                 }
                 if batch.num_rows() > 0 {
                     loaded += batch.num_rows() as u64;
@@ -219,7 +224,7 @@ fn run(
     st.files = 1;
     st.rows_read = read;
     st.rows_loaded = loaded;
-    st.rows_quarantined = bad.len() as u64;
+    st.rows_quarantined = bad.len();
     st.drift = extracted.drift.clone();
     // The high-water mark goes with the run's bookkeeping, so it moves
     // only when the run commits. A full read starts the mark afresh.
@@ -241,13 +246,15 @@ fn run(
         version: state.text(),
         rows_read: read,
         rows_loaded: loaded,
-        rows_quarantined: bad.len() as u64,
+        rows_quarantined: bad.len(),
         ..Default::default()
     }];
     drop(st);
-    if let Ok(mut r) = rejected.lock() {
-        r.extend(bad);
-    }
+    rejected
+        .lock()
+        .map_err(|_| "rejected rows lock".to_string())
+        .and_then(|mut r| r.append(bad))
+        .map_err(fail)?;
     if let Ok(mut o) = outcome.lock() {
         o.extracted = Some(extracted);
         o.keys = match keys {
