@@ -32,19 +32,22 @@ static ROW_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// `s` cut to at most [`CUT`] bytes on a character boundary, saying how
-/// much was cut.
-pub fn cut(mut s: String) -> String {
+/// much was cut. The result is a new, small allocation: truncating in place
+/// would keep the whole value's capacity alive while the row waits to be
+/// packed (800 rejected 1 MB lines held 840 MB).
+pub fn cut(s: String) -> String {
     if s.len() <= CUT {
         return s;
     }
-    let total = s.len();
     let mut end = CUT;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    s.truncate(end);
-    s.push_str(&format!("… [cut: {total} bytes in all]"));
-    s
+    let tail = format!("… [cut: {} bytes in all]", s.len());
+    let mut out = String::with_capacity(end + tail.len());
+    out.push_str(&s[..end]);
+    out.push_str(&tail);
+    out
 }
 
 /// Where a conformer puts the rows it rejects: the load's [`Rejects`], or a
@@ -301,6 +304,8 @@ mod tests {
         let long = "é".repeat(CUT);
         let c = cut(long.clone());
         assert!(c.len() < CUT + 64, "{}", c.len());
+        let huge = cut("x".repeat(1 << 20));
+        assert!(huge.capacity() < CUT + 64, "{}", huge.capacity());
         assert!(c.ends_with(&format!("[cut: {} bytes in all]", long.len())));
         assert_eq!(cut("short".into()), "short");
         let mut all = Rejects::default();
