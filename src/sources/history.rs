@@ -138,7 +138,10 @@ pub fn compile(
                     "`since` column `{since}` is {}, it must be a date or timestamp",
                     c.ty
                 ),
-                None,
+                Some(
+                    "name the column saying since when a key's values hold (an opening date)"
+                        .into(),
+                ),
             ),
             None => diags.err(
                 &format!("{at}.since"),
