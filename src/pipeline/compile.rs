@@ -7,7 +7,7 @@ use super::Pipeline;
 use super::spec::{self, PipelineSpec};
 use crate::access::Policy;
 use crate::models::{Schemas, Seed};
-use crate::sources::{Base, Source};
+use crate::sources::{Base, Source, history};
 use crate::spec::{Diagnostic, Diags, Project, valid_name};
 use crate::warehouse::log::{
     LOADED_FILES, LOADED_FILES_SCHEMA, QUARANTINE, QUARANTINE_SCHEMA, RUNS, RUNS_SCHEMA,
@@ -79,6 +79,7 @@ pub async fn compile_with(file: &Path, over: &Overrides) -> Result<Pipeline, Vec
             .iter()
             .map(|s| (s.name.clone(), crate::sources::table_schema(s))),
     );
+    histories(&spec, &sources, &mut schemas, &mut diags);
     // Tables declared but not compiled: a model reading one is not checked
     // further (its error would only echo theirs).
     let broken: BTreeSet<String> = spec
@@ -90,9 +91,9 @@ pub async fn compile_with(file: &Path, over: &Overrides) -> Result<Pipeline, Vec
         .chain(spec.unreadable.iter())
         .cloned()
         .collect();
-    let personal_sources: BTreeSet<(String, String)> = sources
-        .iter()
-        .flat_map(|s| s.personal().map(|(c, _)| (s.name.clone(), c.to_string())))
+    let personal_sources: BTreeSet<(String, String)> = personal_of_sources(&sources)
+        .into_iter()
+        .map(|(t, c, _)| (t, c))
         .collect();
     let models = crate::models::compile(
         &spec.models,
@@ -153,9 +154,9 @@ pub async fn compile_with(file: &Path, over: &Overrides) -> Result<Pipeline, Vec
                 .map(|(n, m)| ("models", n.as_str(), m.common.checks.as_slice(), false)),
         )
         .collect();
-    let personal_columns: BTreeSet<(String, String)> = sources
-        .iter()
-        .flat_map(|s| s.personal().map(|(c, _)| (s.name.clone(), c.to_string())))
+    let personal_columns: BTreeSet<(String, String)> = personal_of_sources(&sources)
+        .into_iter()
+        .map(|(t, c, _)| (t, c))
         .chain(
             models
                 .iter()
@@ -165,13 +166,7 @@ pub async fn compile_with(file: &Path, over: &Overrides) -> Result<Pipeline, Vec
     let checks = crate::checks::compile(&check_tables, &schemas, &personal_columns, &mut diags);
     let tests = crate::models::UnitTest::compile(&spec.tests, &models, &schemas, &mut diags);
 
-    let mut personal: Vec<(String, String, crate::access::Personal)> = sources
-        .iter()
-        .flat_map(|s| {
-            s.personal()
-                .map(|(c, p)| (s.name.clone(), c.to_string(), p))
-        })
-        .collect();
+    let mut personal = personal_of_sources(&sources);
     personal.extend(models.iter().flat_map(|m| {
         m.personal
             .iter()
@@ -214,6 +209,58 @@ fn extracts_base(spec: &PipelineSpec, project: &Project, diags: &mut Diags) -> O
         }
         Some(e) => project.resolve("extracts", e, diags).map(Base::Local),
         None => Some(Base::Local(project.dir.clone())),
+    }
+}
+
+/// Each source's personal columns, and those of its history (the same
+/// policy: a history holds the key and tracked columns of its source).
+fn personal_of_sources(sources: &[Source]) -> Vec<(String, String, crate::access::Personal)> {
+    let mut out = Vec::new();
+    for s in sources {
+        for (c, p) in s.personal() {
+            out.push((s.name.clone(), c.to_string(), p));
+        }
+    }
+    for s in sources {
+        let Some(h) = &s.history else { continue };
+        for (c, p) in s.personal() {
+            if s.key.iter().chain(&h.track).any(|k| k == c) {
+                out.push((history::table_name(&s.name), c.to_string(), p));
+            }
+        }
+    }
+    out
+}
+
+/// Declare each source's history table (`<source>_history`), whose name
+/// must not be another table's.
+fn histories(
+    spec: &PipelineSpec,
+    sources: &[Source],
+    schemas: &mut crate::models::Schemas,
+    diags: &mut Diags,
+) {
+    for s in sources {
+        let Some(h) = &s.history else { continue };
+        let name = history::table_name(&s.name);
+        let taken = spec
+            .seeds
+            .iter()
+            .map(|(n, _)| ("seeds", n))
+            .chain(spec.sources.iter().map(|(n, _)| ("sources", n)))
+            .chain(spec.models.iter().map(|(n, _)| ("models", n)))
+            .find(|(_, n)| **n == name);
+        if let Some((section, _)) = taken {
+            diags.err(
+                &format!("sources.{}.history", s.name),
+                format!("the history table `{name}` is already defined in `{section}`"),
+                Some(format!(
+                    "rename `{section}.{name}`: a source's history is `<source>_history`"
+                )),
+            );
+            continue;
+        }
+        schemas.insert(name, history::schema(s, h));
     }
 }
 

@@ -97,6 +97,12 @@ impl Pipeline {
     pub fn table_names(&self) -> Vec<String> {
         let mut v: Vec<String> = self.seeds.iter().map(|s| s.name.clone()).collect();
         v.extend(self.sources.iter().map(|s| s.name.clone()));
+        v.extend(
+            self.sources
+                .iter()
+                .filter(|s| s.history.is_some())
+                .map(|s| crate::sources::history::table_name(&s.name)),
+        );
         v.extend(self.models.iter().map(|m| m.name.clone()));
         v
     }

@@ -368,6 +368,10 @@ pub async fn compile(
         .as_ref()
         .and_then(|c| c.compile(&at, &format, &columns, diags));
     let (cursor, deletes) = super::database::spec::compile(&at, s, &columns, is_database, diags);
+    let history = s
+        .history
+        .as_ref()
+        .and_then(|h| super::history::compile(&at, h, s, &columns, diags));
     if is_database {
         for (key, set) in [
             ("path", s.path.is_some()),
@@ -412,6 +416,7 @@ pub async fn compile(
             database,
             cursor,
             deletes,
+            history,
         });
     }
     let Some(path) = s.path.as_deref() else {
@@ -463,6 +468,7 @@ pub async fn compile(
         database: None,
         cursor,
         deletes,
+        history,
     })
 }
 

@@ -38,7 +38,15 @@ pub fn definition(src: &Source, timezone: chrono_tz::Tz) -> String {
     for c in &mut src.columns {
         c.description = None;
     }
-    let text = format!("{src:?}|{timezone}");
+    // A history is part of the definition (adding one reloads the source,
+    // so its history starts from the whole table). `history` is the last
+    // field: a source without one keeps the digest it had before
+    // histories existed, so upgrading reloads nothing.
+    let text = format!("{src:?}");
+    let text = match text.strip_suffix(", history: None }") {
+        Some(t) => format!("{t} }}|{timezone}"),
+        None => format!("{text}|{timezone}"),
+    };
     blake3::hash(text.as_bytes()).to_hex()[..16].to_string()
 }
 

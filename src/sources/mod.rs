@@ -19,6 +19,7 @@ mod error;
 pub mod evolve;
 pub mod extract;
 pub mod formats;
+pub mod history;
 pub mod incremental;
 mod load;
 pub mod postgres;
@@ -81,6 +82,8 @@ pub struct Source {
     pub cursor: Option<database::Cursor>,
     /// How deleted rows reach an incremental database table.
     pub deletes: database::Deletes,
+    /// Every version of each key, kept in `<name>_history` (SCD type 2).
+    pub history: Option<history::History>,
 }
 
 impl Source {
@@ -105,6 +108,7 @@ impl Source {
             database: None,
             cursor: None,
             deletes: database::Deletes::default(),
+            history: None,
         }
     }
 

@@ -86,6 +86,25 @@ pub struct SourceSpec {
     /// Control totals each file must match (a trailer record or a control
     /// file).
     pub control: Option<ControlSpec>,
+    /// Keep every version of each key in `<source>_history` (SCD type 2).
+    pub history: Option<HistorySpec>,
+}
+
+/// A history (SCD type 2) of a snapshot or incremental source: a new
+/// version of a key when one of `track` changes, each with its validity.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySpec {
+    /// The columns whose change opens a new version.
+    pub track: Vec<String>,
+    /// Column names of the history table (defaults `valid_from`,
+    /// `valid_to`, `is_current`).
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+    pub current: Option<String>,
+    /// A declared date or timestamp column: when a key's first version
+    /// began (an account's opening date), instead of the run's moment.
+    pub since: Option<String>,
 }
 
 /// Where an extract states its own record count (and hash total).

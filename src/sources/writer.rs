@@ -118,6 +118,7 @@ mod tests {
             database: None,
             cursor: None,
             deletes: Default::default(),
+            history: None,
         };
         let n = 4000;
         let sample = RecordBatch::try_from_iter([

@@ -9,6 +9,7 @@ mod corrupt;
 mod e2e;
 mod faults;
 mod formats;
+mod history;
 mod incremental;
 mod invalid;
 mod maintain;

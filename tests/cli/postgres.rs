@@ -297,7 +297,7 @@ fn discover_proposes_a_block_from_the_catalog() {
     ok_env(dir, &["validate", "pipelines/d.yaml"], &[]);
 }
 
-const INCREMENTAL: &str = "    key: [customer_id]\n    cursor: updated_at\n    lookback: 1h\n    deletes: {soft_column: is_deleted}\n";
+const INCREMENTAL: &str = "    key: [customer_id]\n    cursor: updated_at\n    lookback: 1h\n    deletes: {soft_column: is_deleted}\n    history: {track: [tier, home_branch]}\n";
 const CUSTOMER_COLUMNS: &str = "      customer_id: {type: string, required: true}\n      tier: {type: string}\n      home_branch: {type: string}\n      updated_at: {type: timestamp}\n      is_deleted: {type: bool}\n";
 
 fn step_of(out: &str) -> serde_json::Value {
@@ -376,6 +376,11 @@ fn incremental_runs_merge_only_what_changed() {
     assert_eq!(merged.lines().count(), 1 + 103, "{merged}");
     assert_eq!(merged, table_csv(fresh, &env));
     assert!(!merged.contains("C050") && merged.contains("C105"));
+    // The history: every version with the moment the database stamped it.
+    let history = history_csv(dir, &env);
+    let want = expected_history();
+    assert_eq!(history, want);
+    let history_commits = commits(dir, "src_history");
     // Nothing changed since: the lookback reads the last hour again and
     // changes nothing.
     let third = step_of(&ok_env(dir, &run, &env));
@@ -400,6 +405,77 @@ fn incremental_runs_merge_only_what_changed() {
     ));
     assert_eq!(full["rows_read"], 103, "{full}");
     assert_eq!(table_csv(dir, &env), merged);
+    // Neither the lookback's re-read nor the full extract wrote a version.
+    assert_eq!(commits(dir, "src_history"), history_commits);
+    assert_eq!(history_csv(dir, &env), want);
+}
+
+/// `src_history` as `id,tier,home_branch,from,to,current` lines.
+fn history_csv(dir: &Path, env: &Env) -> Vec<String> {
+    let out = ok_env(
+        dir,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT customer_id, tier, home_branch, to_char(valid_from, '%Y-%m-%d %H:%M:%S'), \
+               coalesce(to_char(valid_to, '%Y-%m-%d %H:%M:%S'), '-'), is_current \
+             FROM src_history ORDER BY customer_id, valid_from",
+        ],
+        env,
+    );
+    out.lines().skip(1).map(str::to_string).collect()
+}
+
+/// The history the incremental test's two runs must leave, computed by hand
+/// from its SQL: customer i was last stamped `2024-01-01 - i days` (tier
+/// Premier when 3 divides i, branch `B(i mod 12 + 1)`); on 2024-02-01
+/// C001 became Advance, C002 moved to B12, C003..C010 became Premier Top at
+/// B01 (each closing its version and opening one at midnight), C101..C105
+/// opened at 00:00:01, and C050, C051 were deleted at 00:00:02.
+fn expected_history() -> Vec<String> {
+    let day = |i: u32| {
+        let d = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date")
+            - chrono::Duration::days(i64::from(i));
+        format!("{} 00:00:00", d.format("%Y-%m-%d"))
+    };
+    let mut out = Vec::new();
+    for i in 1..=100u32 {
+        let id = format!("C{i:03}");
+        let tier = if i % 3 == 0 { "Premier" } else { "Personal" };
+        let branch = format!("B{:02}", i % 12 + 1);
+        let next = match i {
+            1 => Some(("Advance".to_string(), branch.clone())),
+            2 => Some((tier.to_string(), "B12".to_string())),
+            3..=10 => Some(("Premier Top".to_string(), "B01".to_string())),
+            _ => None,
+        };
+        let end = match (i, &next) {
+            (50 | 51, _) => "2024-02-01 00:00:02".to_string(),
+            (_, Some(_)) => "2024-02-01 00:00:00".to_string(),
+            _ => "-".to_string(),
+        };
+        let current = end == "-";
+        out.push(format!("{id},{tier},{branch},{},{end},{current}", day(i)));
+        if let Some((t, b)) = next {
+            out.push(format!("{id},{t},{b},2024-02-01 00:00:00,-,true"));
+        }
+    }
+    for i in 101..=105 {
+        out.push(format!("C{i},Personal,B05,2024-02-01 00:00:01,-,true"));
+    }
+    out
+}
+
+/// Commits of a warehouse table (its Delta log entries).
+fn commits(dir: &Path, table: &str) -> usize {
+    std::fs::read_dir(dir.join("warehouse").join(table).join("_delta_log"))
+        .expect("log")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        })
+        .count()
 }
 
 #[test]

@@ -12,7 +12,6 @@ use crate::sources::database::{self, State};
 use crate::sources::incremental;
 use crate::sources::{CheckContext, Source, table_schema};
 use crate::warehouse::WriteMode;
-use crate::warehouse::log::{LOADED_FILES, QUARANTINE};
 use crate::warehouse::merge::{Clause, Merge, distinct, s, same, t};
 use datafusion::logical_expr::Expr;
 use std::time::Instant;
@@ -85,9 +84,7 @@ impl Runner<'_> {
             references: self.reference_sets(src).await?,
             timezone: Some(self.pipeline.timezone),
         };
-        for table in [src.name.as_str(), QUARANTINE, LOADED_FILES] {
-            self.tx.journal(table).await?;
-        }
+        self.journal_load(src).await?;
         let qpart = vec![
             ("source".to_string(), src.name.clone()),
             (period::COLUMN.to_string(), period_key.clone()),
@@ -108,6 +105,7 @@ impl Runner<'_> {
             t: t0,
             planned_in: t0.elapsed(),
             database: Some(plan),
+            as_of: self.as_of,
         }))
     }
 }

@@ -7,6 +7,7 @@
 //! logged in `_runs`.
 
 mod database;
+mod history;
 mod loads;
 mod models;
 pub mod progress;
@@ -106,6 +107,7 @@ pub async fn run(
         checks: Vec::new(),
         reference_cache: HashMap::new(),
         loaded_files: None,
+        as_of: now_micros(),
     };
     let mut result = match stale {
         Some(stale) => r.recover(stale).await,
@@ -259,6 +261,9 @@ struct Runner<'a> {
     reference_cache: HashMap<(String, String), Arc<crate::sources::RefSet>>,
     /// `_loaded_files` as it was when the run started, read once.
     loaded_files: Option<crate::sources::incremental::LoadedFiles>,
+    /// When the run started (microseconds, UTC): the moment of history
+    /// changes whose rows carry none.
+    as_of: i64,
 }
 
 impl Runner<'_> {

@@ -178,9 +178,7 @@ impl Runner<'_> {
             references: self.reference_sets(&src).await?,
             timezone: Some(self.pipeline.timezone),
         };
-        for table in [src.name.as_str(), QUARANTINE, LOADED_FILES] {
-            self.tx.journal(table).await?;
-        }
+        self.journal_load(&src).await?;
         Ok(Some(Prepared {
             src,
             period,
@@ -197,7 +195,25 @@ impl Runner<'_> {
             t,
             planned_in: t.elapsed(),
             database: None,
+            as_of: self.as_of,
         }))
+    }
+
+    /// Journal the tables a load writes: its own, its history, and the
+    /// bookkeeping.
+    pub(super) async fn journal_load(&mut self, src: &Source) -> Result<()> {
+        let history = src
+            .history
+            .as_ref()
+            .map(|_| sources::history::table_name(&src.name));
+        for table in [Some(src.name.as_str()), history.as_deref()]
+            .into_iter()
+            .flatten()
+            .chain([QUARANTINE, LOADED_FILES])
+        {
+            self.tx.journal(table).await?;
+        }
+        Ok(())
     }
 
     /// Record quarantine and loaded files for a load that wrote its table,
@@ -210,15 +226,16 @@ impl Runner<'_> {
             stats,
             failure,
             written,
+            history,
         } = e;
         let (src, period, t) = (&p.src, p.period, p.t);
         if let Some(e) = failure.lock().ok().and_then(|mut f| f.take()) {
             self.fail("source", &src.name, period, &e.to_string(), t);
             return Err(e.into());
         }
-        let committed = match written {
-            Ok(c) => c,
-            Err(e) => {
+        let (committed, history) = match (written, history) {
+            (Ok(c), Ok(h)) => (c, h),
+            (Err(e), _) | (_, Err(e)) => {
                 self.fail("source", &src.name, period, &e.to_string(), t);
                 return Err(e);
             }
@@ -248,6 +265,10 @@ impl Runner<'_> {
             .await?;
         self.changed.insert(src.name.clone());
         self.tx.committed(&src.name, committed);
+        if let Some(c) = history.committed {
+            self.tx
+                .committed(&sources::history::table_name(&src.name), c);
+        }
         self.reference_cache.retain(|(t, _), _| t != &src.name);
         self.log(
             "source",
@@ -289,6 +310,11 @@ impl Runner<'_> {
                 "merged: {} inserted, {} updated, {} deleted",
                 m.inserted, m.updated, m.deleted
             );
+            let _ = writeln!(self.progress, "      {}: {what}", src.name);
+            message = format!("{message}; {what}");
+        }
+        if src.history.is_some() {
+            let what = history.describe();
             let _ = writeln!(self.progress, "      {}: {what}", src.name);
             message = format!("{message}; {what}");
         }
@@ -410,6 +436,9 @@ pub(super) struct Prepared {
     pub(super) planned_in: std::time::Duration,
     /// A database source: what to extract.
     pub(super) database: Option<sources::database::Plan>,
+    /// The run's start (microseconds, UTC): the moment of a history's
+    /// changes that carry none of their own.
+    pub(super) as_of: i64,
 }
 
 /// A load that has read its files and written (or failed to write) its table.
@@ -420,6 +449,7 @@ pub(super) struct Executed {
     stats: Arc<std::sync::Mutex<LoadStats>>,
     failure: Arc<std::sync::Mutex<Option<sources::Error>>>,
     written: Result<crate::warehouse::Committed>,
+    history: Result<super::history::Written>,
 }
 
 /// Read a prepared load's files and write its table; no bookkeeping, so
@@ -465,6 +495,7 @@ pub(super) async fn execute_load(
         schema,
         futures::stream::iter(first).chain(stream),
     ));
+    let (stream, deleted) = super::history::watch(&p.src, stream);
     let written = writer
         .write(ctx, &p.src.name, stream, p.mode.clone(), Some(props))
         .await
@@ -472,6 +503,15 @@ pub(super) async fn execute_load(
     if let Some(b) = bar {
         b.finish();
     }
+    // The history follows the table only once its load succeeded (a failed
+    // one is rolled back with the run).
+    let loaded = failure.lock().map(|f| f.is_none()).unwrap_or(false);
+    let history = match &written {
+        Ok(c) if loaded && p.src.history.is_some() => {
+            super::history::write(writer, ctx, &p.src, c, &deleted, p.as_of).await
+        }
+        _ => Ok(Default::default()),
+    };
     Executed {
         p,
         nfiles,
@@ -479,5 +519,6 @@ pub(super) async fn execute_load(
         stats,
         failure,
         written,
+        history,
     }
 }
