@@ -3,6 +3,7 @@
 mod analyst;
 mod analytics;
 mod checks;
+mod churn_split;
 mod common;
 mod control;
 mod corrupt;

@@ -16,6 +16,7 @@ use crate::models::{Error, Result};
 
 mod metrics;
 mod spec;
+mod split;
 use crate::period::Period;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
@@ -23,7 +24,8 @@ use datafusion::error::DataFusionError;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
-pub use spec::{BandsSpec, ChurnSpec, FeatureDetail, FeatureSpec, KEYS};
+pub use spec::{BandsSpec, ChurnSpec, FeatureDetail, FeatureSpec, KEYS, SplitSpec};
+pub use split::{Side, Sides, Split};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -38,9 +40,8 @@ pub struct ChurnStep {
     pub baseline: Vec<String>,
     pub keep: Vec<String>,
     pub balance: Option<String>,
-    pub period_column: String,
-    pub test_periods: usize,
-    pub horizon_months: u32,
+    /// Which labelled rows train and which test.
+    pub split: Split,
     pub high: f64,
     pub medium: f64,
 }
@@ -122,14 +123,56 @@ impl ChurnStep {
                 None,
             ));
         }
-        let test_periods = m.test_periods.unwrap_or(3);
-        if test_periods == 0 {
-            problems.push((
-                "test_periods".into(),
-                "hold out at least one period".into(),
-                None,
-            ));
-        }
+        let split = match &m.split {
+            None => {
+                let test_periods = m.test_periods.unwrap_or(3);
+                if test_periods == 0 {
+                    problems.push((
+                        "test_periods".into(),
+                        "hold out at least one period".into(),
+                        None,
+                    ));
+                }
+                Split::Time {
+                    period_column: m
+                        .period_column
+                        .clone()
+                        .unwrap_or_else(|| crate::period::COLUMN.into()),
+                    test_periods,
+                    horizon_months: m.horizon_months.unwrap_or(3),
+                }
+            }
+            Some(f) => {
+                for (key, given) in [
+                    ("period_column", m.period_column.is_some()),
+                    ("test_periods", m.test_periods.is_some()),
+                    ("horizon_months", m.horizon_months.is_some()),
+                ] {
+                    if given {
+                        problems.push((
+                            key.into(),
+                            format!("`{key}` belongs to the time split, and `split` is declared"),
+                            Some("keep `split` for data without a time axis, or drop it to split by time".into()),
+                        ));
+                    }
+                }
+                if !(f.test_fraction > 0.0 && f.test_fraction < 1.0) {
+                    problems.push((
+                        "split.test_fraction".into(),
+                        format!(
+                            "test_fraction must be between 0 and 1, got {}",
+                            f.test_fraction
+                        ),
+                        Some("e.g. `split: {test_fraction: 0.25, seed: 7}`".into()),
+                    ));
+                }
+                Split::Fraction {
+                    by: f.by.clone().unwrap_or_else(|| "customer_id".into()),
+                    test_fraction: f.test_fraction,
+                    seed: f.seed,
+                }
+            }
+        };
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -138,17 +181,12 @@ impl ChurnStep {
             features,
             risk_when,
             baseline,
-            keep: m
-                .keep
-                .clone()
-                .unwrap_or_else(|| vec!["customer_id".into(), crate::period::COLUMN.into()]),
+            keep: m.keep.clone().unwrap_or_else(|| match &split {
+                Split::Time { .. } => vec!["customer_id".into(), crate::period::COLUMN.into()],
+                Split::Fraction { by, .. } => vec![by.clone()],
+            }),
             balance: m.balance.clone(),
-            period_column: m
-                .period_column
-                .clone()
-                .unwrap_or_else(|| crate::period::COLUMN.into()),
-            test_periods,
-            horizon_months: m.horizon_months.unwrap_or(3),
+            split,
             high,
             medium,
         })
@@ -164,9 +202,16 @@ impl ChurnStep {
         if let Some(b) = &self.balance {
             check_numeric(input, "balance", b, &mut out);
         }
-        check_exists(input, "period_column", &self.period_column, &mut out);
+        let key = match self.split {
+            Split::Time { .. } => "period_column",
+            Split::Fraction { .. } => "split.by",
+        };
+        check_exists(input, key, self.split.column(), &mut out);
         for (i, k) in self.keep.iter().enumerate() {
-            check_exists(input, &format!("keep.{i}"), k, &mut out);
+            // The split's column is checked above (a default `keep` holds it).
+            if k != self.split.column() {
+                check_exists(input, &format!("keep.{i}"), k, &mut out);
+            }
             if OUTPUT.iter().any(|(o, _, _)| o == k) {
                 out.push((
                     format!("keep.{i}"),
@@ -217,8 +262,8 @@ impl ChurnStep {
     fn query(&self, input_sql: &str) -> String {
         let mut cols: Vec<String> = self.keep.iter().map(|k| ident(k)).collect();
         cols.push(format!(
-            "arrow_cast({}, 'Utf8') AS __period",
-            ident(&self.period_column)
+            "arrow_cast({}, 'Utf8') AS __unit",
+            ident(self.split.column())
         ));
         cols.push(format!("CAST({} AS DOUBLE) AS __label", ident(&self.label)));
         cols.push(match &self.balance {
@@ -249,50 +294,33 @@ impl ChurnStep {
                 "check the period column of the step's input",
             )
         };
-        // Which periods have a known outcome, and the split.
-        let labelled: BTreeSet<Period> = {
-            let df = ctx
-                .sql(&format!(
-                    "SELECT DISTINCT __period FROM ({q}) AS l WHERE __label IS NOT NULL"
-                ))
-                .await?;
-            let mut set = BTreeSet::new();
-            for b in df.collect().await? {
-                let col = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
-                    .map_err(DataFusionError::from)?;
-                for p in col.as_string::<i32>().iter().flatten() {
-                    set.insert(
-                        p.parse::<Period>()
-                            .map_err(|e| fail(format!("period column: {e}")))?,
-                    );
+        // Which periods have a known outcome (the time split's), and the split.
+        let labelled: BTreeSet<Period> = match &self.split {
+            Split::Fraction { .. } => BTreeSet::new(),
+            Split::Time { .. } => {
+                let df = ctx
+                    .sql(&format!(
+                        "SELECT DISTINCT __unit FROM ({q}) AS l WHERE __label IS NOT NULL"
+                    ))
+                    .await?;
+                let mut set = BTreeSet::new();
+                for b in df.collect().await? {
+                    let col = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
+                        .map_err(DataFusionError::from)?;
+                    for p in col.as_string::<i32>().iter().flatten() {
+                        set.insert(
+                            p.parse::<Period>()
+                                .map_err(|e| fail(format!("period column: {e}")))?,
+                        );
+                    }
                 }
+                set
             }
-            set
         };
-        let test: Vec<Period> = labelled
-            .iter()
-            .rev()
-            .take(self.test_periods)
-            .rev()
-            .copied()
-            .collect();
-        let Some(&first_test) = test.first() else {
-            return Ok(not_fitted("no row has a known outcome yet".into()));
+        let sides = match self.split.sides(&labelled) {
+            Ok(s) => s,
+            Err(why) => return Ok(not_fitted(why)),
         };
-        let train: BTreeSet<Period> = labelled
-            .iter()
-            .filter(|p| p.months_until(first_test) > i64::from(self.horizon_months))
-            .copied()
-            .collect();
-        if train.is_empty() || labelled.len() <= self.test_periods {
-            return Ok(not_fitted(format!(
-                "{} labelled period(s) ({}): none is {} or more months before the first test period {first_test}",
-                labelled.len(),
-                span(&labelled.iter().copied().collect::<Vec<_>>()),
-                self.horizon_months + 1
-            )));
-        }
-        let test_set: BTreeSet<Period> = test.iter().copied().collect();
 
         // Pass 1: the training and test rows.
         let k = self.features.len();
@@ -302,31 +330,38 @@ impl ChurnStep {
         let base = self.keep.len();
         while let Some(b) = stream.next().await {
             let b = b?;
-            let periods = b.column(base).as_string::<i32>().clone();
+            let units = b.column(base).as_string::<i32>().clone();
             let labels = b.column(base + 1).as_primitive::<Float64Type>().clone();
             let feats: Vec<Float64Array> = (0..k)
                 .map(|j| b.column(base + 3 + j).as_primitive::<Float64Type>().clone())
                 .collect();
             for r in 0..b.num_rows() {
-                if labels.is_null(r) || periods.is_null(r) {
+                if labels.is_null(r) || units.is_null(r) {
                     continue;
                 }
-                let Ok(p) = periods.value(r).parse::<Period>() else {
+                let side = sides.side(units.value(r));
+                if side == Side::Neither {
                     continue;
-                };
+                }
                 let row: Vec<f64> = feats
                     .iter()
                     .map(|a| if a.is_null(r) { f64::NAN } else { a.value(r) })
                     .collect();
                 let y = labels.value(r) > 0.5;
-                if train.contains(&p) {
+                if side == Side::Train {
                     train_x.push(row);
                     train_y.push(y);
-                } else if test_set.contains(&p) {
+                } else {
                     test_x.push(row);
                     test_y.push(y);
                 }
             }
+        }
+        if test_y.is_empty() {
+            return Ok(not_fitted(format!(
+                "no labelled row is in the test sample ({})",
+                sides.describe(&self.split, train_y.len(), 0)
+            )));
         }
         // Rows arrive in whatever order the scan produces; sorted, the fit's
         // floating-point sums (and so every score) are the same on every run.
@@ -382,14 +417,7 @@ impl ChurnStep {
                 .map(|(x, &y)| (m.predict(x), y))
                 .collect()
         });
-        let split = format!(
-            "train {} ({} rows), test {} ({} rows); outcome window {} months",
-            span(&train.iter().copied().collect::<Vec<_>>()),
-            train_y.len(),
-            span(&test),
-            test_y.len(),
-            self.horizon_months
-        );
+        let split = sides.describe(&self.split, train_y.len(), test_y.len());
         let (rows, summary) = metrics::rows(
             self,
             &fitted,
@@ -407,10 +435,10 @@ impl ChurnStep {
         let input = ctx.sql(&q).await?.execute_stream().await?;
         let step = self.clone();
         let out_schema = schema.clone();
-        let (train, test_set) = (Arc::new(train), Arc::new(test_set));
+        let sides = Arc::new(sides);
         let scored_stream = input.map(move |b| {
             let b = b?;
-            step.score_batch(&b, &fitted, &means, &out_schema, &train, &test_set)
+            step.score_batch(&b, &fitted, &means, &out_schema, &sides)
                 .map_err(|e| DataFusionError::ArrowError(Box::new(e), None))
         });
         Ok(Built {
@@ -426,13 +454,12 @@ impl ChurnStep {
         m: &Logistic,
         means: &[f64],
         schema: &SchemaRef,
-        train: &BTreeSet<Period>,
-        test: &BTreeSet<Period>,
+        sides: &Sides,
     ) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
         let base = self.keep.len();
         let k = self.features.len();
         let n = b.num_rows();
-        let periods = b.column(base).as_string::<i32>();
+        let units = b.column(base).as_string::<i32>();
         let labels = b.column(base + 1).as_primitive::<Float64Type>();
         let balance = b.column(base + 2).as_primitive::<Float64Type>();
         let feats: Vec<&Float64Array> = (0..k)
@@ -475,12 +502,11 @@ impl ChurnStep {
                 "low"
             });
             at_risk.push((!balance.is_null(r)).then(|| balance.value(r) * p));
-            let period = (!periods.is_null(r))
-                .then(|| periods.value(r).parse::<Period>().ok())
-                .flatten();
-            sample.push(match period {
-                Some(p) if !labels.is_null(r) && train.contains(&p) => "train",
-                Some(p) if !labels.is_null(r) && test.contains(&p) => "test",
+            let side =
+                (!units.is_null(r) && !labels.is_null(r)).then(|| sides.side(units.value(r)));
+            sample.push(match side {
+                Some(Side::Train) => "train",
+                Some(Side::Test) => "test",
                 _ => "score",
             });
         }
@@ -534,14 +560,6 @@ fn nan_means(rows: &[Vec<f64>], k: usize) -> Vec<f64> {
             if n == 0 { 0.0 } else { s / n as f64 }
         })
         .collect()
-}
-
-fn span(ps: &[Period]) -> String {
-    match (ps.first(), ps.last()) {
-        (Some(a), Some(b)) if a == b => a.to_string(),
-        (Some(a), Some(b)) => format!("{a}..{b}"),
-        _ => "none".into(),
-    }
 }
 
 #[cfg(test)]

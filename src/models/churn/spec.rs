@@ -26,6 +26,23 @@ pub struct ChurnSpec {
     pub bands: Option<BandsSpec>,
     /// Months the label looks ahead.
     pub horizon_months: Option<u32>,
+    /// A seeded fraction split for data without a time axis (instead of
+    /// `period_column` / `test_periods` / `horizon_months`).
+    pub split: Option<SplitSpec>,
+}
+
+/// `split: {test_fraction, seed, by}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitSpec {
+    /// The share of units held out, in (0, 1).
+    pub test_fraction: f64,
+    /// Another seed, another (equally fair) split.
+    #[serde(default)]
+    pub seed: u64,
+    /// The column naming a unit (default `customer_id`): all of a unit's
+    /// rows fall on one side.
+    pub by: Option<String>,
 }
 
 /// [`ChurnSpec`]'s keys, in the order help lists them.
@@ -39,6 +56,7 @@ pub const KEYS: &[&str] = &[
     "test_periods",
     "bands",
     "horizon_months",
+    "split",
 ];
 
 /// A churn-model feature: its reason in words, and optionally which side
