@@ -20,6 +20,7 @@ use touchpoint::sources::{
     CheckContext, Column, Drift, Format, RawBatch, SchemaChange, Source, table_schema,
 };
 use touchpoint::spec::types::ColumnType;
+use touchpoint::sources::rejects::Rejects;
 use touchpoint::warehouse::log::Rejected;
 
 /// The declared columns, in this order (header-less CSV reads them by
@@ -98,10 +99,10 @@ pub fn read_and_conform(src: &Source, file: &[u8]) {
     };
     let mut conformer = Conformer::new(src, schema.clone(), period, checks);
     let (mut emitted, mut loaded, mut conform_bad) = (0u64, 0u64, 0u64);
-    let mut bad: Vec<Rejected> = Vec::new();
+    let mut bad = Rejects::default();
     let mut drift = Drift::default();
     let mut tally = Tally::default();
-    let mut emit = |raw: RawBatch, bad: &mut Vec<Rejected>| {
+    let mut emit = |raw: RawBatch, bad: &mut Rejects| {
         let n = raw.lines.len();
         assert_eq!(
             raw.columns.len(),
@@ -116,14 +117,14 @@ pub fn read_and_conform(src: &Source, file: &[u8]) {
         let batch = conformer
             .conform(raw, bad)
             .unwrap_or_else(|e| panic!("could not assemble rows: {e}"));
-        conform_bad += (bad.len() - before) as u64;
+        conform_bad += bad.len() - before;
         assert_eq!(
             batch.schema(),
             schema,
             "a loaded batch has the table schema"
         );
         assert_eq!(
-            batch.num_rows() as u64 + (bad.len() - before) as u64,
+            batch.num_rows() as u64 + (bad.len() - before),
             n as u64,
             "each row of a batch is loaded or quarantined"
         );
@@ -142,7 +143,7 @@ pub fn read_and_conform(src: &Source, file: &[u8]) {
         Err(e) => panic!("the read failed as a whole: {e}"),
     };
     let read = emitted + early;
-    let quarantined = bad.len() as u64;
+    let quarantined = bad.len();
     assert_eq!(
         quarantined,
         early + conform_bad,
@@ -153,7 +154,7 @@ pub fn read_and_conform(src: &Source, file: &[u8]) {
         loaded + quarantined,
         "rows read = rows loaded + rows quarantined"
     );
-    for r in &bad {
+    for r in &rows_of(bad) {
         assert!(
             !r.reason.trim().is_empty(),
             "a quarantined row has a reason: {r:?}"
@@ -168,6 +169,34 @@ pub fn read_and_conform(src: &Source, file: &[u8]) {
             panic!("the reason holds the value ({piece:?}): {r:?}");
         }
     }
+}
+
+/// The rejected rows as `_quarantine` stores them (values and records cut).
+fn rows_of(bad: Rejects) -> Vec<Rejected> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int64Type;
+    let mut out = Vec::new();
+    for b in bad.into_quarantine("r", "s", "p") {
+        let b = b.expect("a quarantine batch");
+        let col = |n: &str| b.column(b.schema().index_of(n).expect("column")).clone();
+        let (file, line, column) = (col("file"), col("line"), col("column_name"));
+        let (value, reason, record) = (col("value"), col("reason"), col("record"));
+        let text = |a: &datafusion::arrow::array::ArrayRef, r: usize| {
+            let s = a.as_string::<i32>();
+            s.is_valid(r).then(|| s.value(r).to_string())
+        };
+        for r in 0..b.num_rows() {
+            out.push(Rejected {
+                file: text(&file, r).unwrap_or_default(),
+                line: line.as_primitive::<Int64Type>().value(r),
+                column: text(&column, r),
+                value: text(&value, r),
+                reason: text(&reason, r).unwrap_or_default(),
+                record: text(&record, r),
+            });
+        }
+    }
+    out
 }
 
 /// Text a reason may hold: each reason the declaration can give (its names,
