@@ -74,39 +74,52 @@ pub fn load(
     checks: CheckContext,
     prior_keys: Option<SendableRecordBatchStream>,
 ) -> Load {
+    let (src2, schema) = (src.clone(), table_schema(src));
+    spawn_reader(src, move |tx, rejected, stats| {
+        let mut conformer = Conformer::new(&src2, schema, period, checks);
+        if let Some(keys) = prior_keys {
+            remember_keys(&src2, &mut conformer, keys)?;
+        }
+        read_all(&src2, &files, &mut conformer, tx, rejected, stats)
+    })
+}
+
+/// The bounded channel a blocking reader feeds the warehouse writer by.
+pub(crate) type Sender = tokio::sync::mpsc::Sender<datafusion::error::Result<RecordBatch>>;
+
+/// Run `read` on a blocking thread and stream what it sends (at most a few
+/// batches in flight). A panic fails the load rather than ending the stream
+/// early like a short but successful read; an error is kept in the load's
+/// `failure` and ends the stream in an error, so nothing of it commits.
+pub(crate) fn spawn_reader(
+    src: &Source,
+    read: impl FnOnce(&Sender, &Mutex<Rejects>, &Mutex<LoadStats>) -> Result<(), Error> + Send + 'static,
+) -> Load {
     let schema = table_schema(src);
     let (tx, rx) = tokio::sync::mpsc::channel::<datafusion::error::Result<RecordBatch>>(4);
     let rejected = Arc::new(Mutex::new(Rejects::default()));
     let stats = Arc::new(Mutex::new(LoadStats::default()));
     let failure = Arc::new(Mutex::new(None));
-    let (src2, rej2, stats2, fail2, schema2) = (
-        src.clone(),
+    let (name, rej2, stats2, fail2) = (
+        src.name.clone(),
         rejected.clone(),
         stats.clone(),
         failure.clone(),
-        schema.clone(),
     );
     tokio::task::spawn_blocking(move || {
-        // A panic here must fail the load, not end the stream early and
-        // look like a short (but successful) read.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut conformer = Conformer::new(&src2, schema2, period, checks);
-            if let Some(keys) = prior_keys {
-                remember_keys(&src2, &mut conformer, keys)?;
-            }
-            read_all(&src2, &files, &mut conformer, &tx, &rej2, &stats2)
-        }))
-        .unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            Err(Error::Other {
-                source_name: src2.name.clone(),
-                reason: format!("internal error while reading: {what}"),
-            })
-        });
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(&tx, &rej2, &stats2)))
+                .unwrap_or_else(|panic| {
+                    let what = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    Err(Error::Other {
+                        source_name: name,
+                        reason: format!("internal error while reading: {what}"),
+                    })
+                });
         if let Err(e) = result {
             let msg = e.to_string();
             if let Ok(mut f) = fail2.lock() {

@@ -14,7 +14,6 @@ use crate::warehouse::log::{FileLoad, Rejected};
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::array_value_to_string;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -52,53 +51,11 @@ pub struct Outcome {
 
 /// Start loading `src` from its database per `plan`.
 pub fn load(src: &Source, plan: Plan, checks: CheckContext) -> (Load, Arc<Mutex<Outcome>>) {
-    let schema = table_schema(src);
-    let (tx, rx) = tokio::sync::mpsc::channel::<datafusion::error::Result<RecordBatch>>(4);
-    let rejected = Arc::new(Mutex::new(Rejects::default()));
-    let stats = Arc::new(Mutex::new(LoadStats::default()));
-    let failure = Arc::new(Mutex::new(None));
     let outcome = Arc::new(Mutex::new(Outcome::default()));
-    let (src2, rej2, stats2, fail2, out2, schema2) = (
-        src.clone(),
-        rejected.clone(),
-        stats.clone(),
-        failure.clone(),
-        outcome.clone(),
-        schema.clone(),
-    );
-    tokio::task::spawn_blocking(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run(&src2, plan, checks, schema2, &tx, &rej2, &stats2, &out2)
-        }))
-        .unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            Err(crate::sources::Error::Other {
-                source_name: src2.name.clone(),
-                reason: format!("internal error while reading: {what}"),
-            })
-        });
-        if let Err(e) = result {
-            let msg = e.to_string();
-            if let Ok(mut f) = fail2.lock() {
-                *f = Some(e);
-            }
-            let _ = tx.blocking_send(Err(datafusion::error::DataFusionError::External(
-                msg.into(),
-            )));
-        }
+    let (src2, schema, out2) = (src.clone(), table_schema(src), outcome.clone());
+    let load = crate::sources::load::spawn_reader(src, move |tx, rejected, stats| {
+        run(&src2, plan, checks, schema, tx, rejected, stats, &out2)
     });
-    let stream =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
-    let load = Load {
-        stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
-        rejected,
-        stats,
-        failure,
-    };
     (load, outcome)
 }
 
@@ -123,7 +80,7 @@ fn run(
     plan: Plan,
     checks: CheckContext,
     schema: datafusion::arrow::datatypes::SchemaRef,
-    tx: &tokio::sync::mpsc::Sender<datafusion::error::Result<RecordBatch>>,
+    tx: &crate::sources::load::Sender,
     rejected: &Mutex<Rejects>,
     stats: &Mutex<LoadStats>,
     outcome: &Mutex<Outcome>,
