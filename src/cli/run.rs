@@ -48,6 +48,11 @@ pub struct Args {
 pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
     let periods = Period::parse_range(&a.period)?;
     let p = a.pipeline.or(a.file).load().await?;
+    // A run needs no hash key (hashing happens as readers read), but a key
+    // that is set and that every reader would refuse is a mistake to name
+    // now, not after the run when the first report fails.
+    crate::access::HashKey::from_env()
+        .map_err(|e| crate::sql::Error::from(crate::access::Error::HashKey(e)))?;
     let wh = Warehouse::open(&p.warehouse_location(a.warehouse.warehouse.as_deref()))?
         .with_retention(p.retention);
     let mut err = std::io::stderr();

@@ -82,6 +82,19 @@ fn hashes_are_keyed_and_the_key_is_not_in_sql() {
         err.contains("customers.phone") && err.contains("TOUCHPOINT_HASH_KEY"),
         "{err}"
     );
+    // A key readers would refuse is refused by `run` too, before it writes.
+    let out = std::process::Command::new(bin())
+        .args(["run", "pipelines/bank.yaml", "--period", "2024-03"])
+        .current_dir(dir)
+        .env("TOUCHPOINT_HASH_KEY", "short")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a 5-byte key was accepted: {err}");
+    assert!(
+        err.contains("needs at least 16") && err.contains("help:") && !err.contains("short"),
+        "{err}"
+    );
     // The key from a file works the same (a mounted secret, with its newline).
     let key_file = dir.join("hash.key");
     std::fs::write(&key_file, format!("{HASH_KEY}\n")).expect("write");
