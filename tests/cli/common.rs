@@ -175,3 +175,14 @@ pub fn step(summary: &serde_json::Value, table: &str) -> serde_json::Value {
         .cloned()
         .unwrap_or_else(|| panic!("no step for `{table}`"))
 }
+
+/// Commits of a warehouse table (its Delta log entries).
+pub fn commits(dir: &Path, table: &str) -> usize {
+    std::fs::read_dir(dir.join("warehouse").join(table).join("_delta_log"))
+        .expect("log")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        })
+        .count()
+}

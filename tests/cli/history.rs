@@ -5,7 +5,7 @@
 //! that fails leaves the history as it was. Every interval is written out
 //! by hand.
 
-use crate::common::{ok, touchpoint};
+use crate::common::{commits, ok, touchpoint};
 use std::path::Path;
 
 const PIPELINE: &str = r#"name: hist
@@ -91,17 +91,6 @@ fn moment(dir: &Path) -> i64 {
     let lines: Vec<&str> = out.lines().skip(1).collect();
     assert_eq!(lines.len(), 1, "one moment for the run's changes: {out}");
     lines[0].trim().parse().expect("micros")
-}
-
-/// Commits of a table (Delta log entries).
-fn commits(dir: &Path, table: &str) -> usize {
-    std::fs::read_dir(dir.join("warehouse").join(table).join("_delta_log"))
-        .expect("log")
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
-        })
-        .count()
 }
 
 #[test]

@@ -5,7 +5,9 @@
 //! changed; a server killed mid-extract leaves the warehouse and the
 //! high-water mark as they were.
 
-use crate::common::{copy_dir, generate, ok_env, project, query_env, snapshot, touchpoint_env};
+use crate::common::{
+    commits, copy_dir, generate, ok_env, project, query_env, snapshot, touchpoint_env,
+};
 use crate::pgserver::{PASSWORD, PgServer};
 use std::path::Path;
 
@@ -465,17 +467,6 @@ fn expected_history() -> Vec<String> {
         out.push(format!("C{i},Personal,B05,2024-02-01 00:00:01,-,true"));
     }
     out
-}
-
-/// Commits of a warehouse table (its Delta log entries).
-fn commits(dir: &Path, table: &str) -> usize {
-    std::fs::read_dir(dir.join("warehouse").join(table).join("_delta_log"))
-        .expect("log")
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
-        })
-        .count()
 }
 
 #[test]
