@@ -72,6 +72,10 @@ pub enum Error {
         source_name: String,
         error: Box<super::database::Error>,
     },
+    #[error(
+        "source `{source_name}`: the database returned no key at all, so deletes by reconcile would remove all {rows} rows of the table; nothing was changed"
+    )]
+    NoKeys { source_name: String, rows: usize },
     #[error("source `{source_name}`: {reason}")]
     Other { source_name: String, reason: String },
 }
@@ -93,6 +97,9 @@ impl Error {
                 "restore the files (a moved folder, a lost mount?); if they were withdrawn on purpose, run again with `--allow-empty` to replace the period with no rows".into(),
             ),
             Error::Database { error, .. } => error.help(),
+            Error::NoKeys { .. } => Some(
+                "check the profile's grants and the table (no key at all is more often a wrong view or search path than an emptied table); if the table really is empty now, run with `--full-refresh`".into(),
+            ),
             Error::Control { .. } => Some(
                 "ask for the extract to be sent again (or correct its control record), then re-run".into(),
             ),

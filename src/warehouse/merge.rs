@@ -40,6 +40,9 @@ pub enum Clause {
         when: Option<Expr>,
         set: Vec<(String, Expr)>,
     },
+    /// A table row that no source row matches is removed (the source holds
+    /// every key that should remain).
+    DeleteUnmatched { when: Option<Expr> },
 }
 
 /// What a merge did to the table's rows.
@@ -139,6 +142,12 @@ pub(super) async fn merge(
                     i = i.set(datafusion::common::Column::new_unqualified(col), e);
                 }
                 i
+            })?,
+            Clause::DeleteUnmatched { when } => b.when_not_matched_by_source_delete(|mut d| {
+                if let Some(w) = when {
+                    d = d.predicate(w);
+                }
+                d
             })?,
         };
     }
@@ -274,6 +283,43 @@ mod tests {
             .expect("empty merge");
         assert_eq!(c.merged, Some(Merged::default()));
         assert_eq!(wh.version("t").await.expect("version"), before);
+        // Every key that remains (deletes by reconcile): 3 is gone, the
+        // rows of 2 and 4 keep their values.
+        let keep = Merge {
+            on: same(&["id".to_string()]),
+            clauses: vec![Clause::DeleteUnmatched { when: None }],
+        };
+        let c = wh
+            .write(
+                &ctx,
+                "t",
+                rows(&[2, 4, 9], &["x", "y", "z"], &[false; 3]),
+                WriteMode::Merge(Box::new(keep)),
+                "r4",
+            )
+            .await
+            .expect("reconcile");
+        assert_eq!(
+            c.merged,
+            Some(Merged {
+                inserted: 0,
+                updated: 0,
+                deleted: 1
+            })
+        );
+        let ctx3 = crate::engine::session();
+        ctx3.register_table("t", wh.provider("t").await.expect("provider"))
+            .expect("register");
+        let got = ctx3
+            .sql("SELECT string_agg(CAST(id AS VARCHAR) || name, ',' ORDER BY id) AS x FROM t")
+            .await
+            .expect("sql")
+            .collect()
+            .await
+            .expect("rows");
+        let x = datafusion::arrow::compute::cast(got[0].column(0), &DataType::Utf8).expect("text");
+        let x = x.as_any().downcast_ref::<StringArray>().expect("text");
+        assert_eq!(x.value(0), "2b,4d");
         let _ = lit(1);
     }
 }

@@ -18,6 +18,7 @@ mod metrics;
 mod pgserver;
 mod postgres;
 mod privacy;
+mod reconcile;
 mod s3;
 mod s3_lock;
 mod shell;

@@ -11,7 +11,7 @@ use crate::common::{
 use crate::pgserver::{PASSWORD, PgServer};
 use std::path::Path;
 
-type Env = Vec<(&'static str, String)>;
+pub type Env = Vec<(&'static str, String)>;
 
 /// The demo pipeline with `customers` read from `crm.customers`.
 fn from_postgres(dir: &Path) {
@@ -93,7 +93,7 @@ fn demo_customers_from_postgres_equal_the_csv_run() {
 
 /// A project with one PostgreSQL source over `table`, declared by `columns`
 /// (YAML lines), and `extra` keys for the source.
-fn one_source(dir: &Path, table: &str, columns: &str, extra: &str) {
+pub fn one_source(dir: &Path, table: &str, columns: &str, extra: &str) {
     std::fs::create_dir_all(dir.join("pipelines")).expect("mkdir");
     std::fs::write(
         dir.join("pipelines/db.yaml"),
@@ -300,14 +300,14 @@ fn discover_proposes_a_block_from_the_catalog() {
 }
 
 const INCREMENTAL: &str = "    key: [customer_id]\n    cursor: updated_at\n    lookback: 1h\n    deletes: {soft_column: is_deleted}\n    history: {track: [tier, home_branch]}\n";
-const CUSTOMER_COLUMNS: &str = "      customer_id: {type: string, required: true}\n      tier: {type: string}\n      home_branch: {type: string}\n      updated_at: {type: timestamp}\n      is_deleted: {type: bool}\n";
+pub const CUSTOMER_COLUMNS: &str = "      customer_id: {type: string, required: true}\n      tier: {type: string}\n      home_branch: {type: string}\n      updated_at: {type: timestamp}\n      is_deleted: {type: bool}\n";
 
-fn step_of(out: &str) -> serde_json::Value {
+pub fn step_of(out: &str) -> serde_json::Value {
     let summary: serde_json::Value = serde_json::from_str(out).expect("json");
     crate::common::step(&summary, "src")
 }
 
-fn table_csv(dir: &Path, env: &Env) -> String {
+pub fn table_csv(dir: &Path, env: &Env) -> String {
     ok_env(
         dir,
         &[

@@ -51,11 +51,26 @@ impl Runner<'_> {
             _ => None,
         };
         let state = prior.clone().unwrap_or_default();
+        // Deletes by reconcile: every N-th incremental run also reads every
+        // key (a full extract replaces the table, which removes them anyway).
+        let keys = since.is_some()
+            && src
+                .deletes
+                .reconcile_every
+                .is_some_and(|n| state.runs + 1 >= n);
         let part = |p: Period| vec![(period::COLUMN.to_string(), p.to_string())];
         let (mode, why, how) = match &since {
             Some((m, column)) => (
                 WriteMode::Merge(Box::new(upsert(src))),
-                format!("incremental: rows with `{column}` after {}", m.display()),
+                format!(
+                    "incremental: rows with `{column}` after {}{}",
+                    m.display(),
+                    if keys {
+                        ", and every key (deletes by reconcile)"
+                    } else {
+                        ""
+                    }
+                ),
                 "merge",
             ),
             None => {
@@ -76,7 +91,7 @@ impl Runner<'_> {
         let plan = database::Plan {
             since: since.map(|(m, _)| m),
             period,
-            keys: false,
+            keys,
             state,
             timezone: self.pipeline.timezone,
         };

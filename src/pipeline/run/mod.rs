@@ -11,6 +11,7 @@ mod history;
 mod loads;
 mod models;
 pub mod progress;
+mod reconcile;
 mod schedule;
 mod stages;
 

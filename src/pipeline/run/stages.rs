@@ -227,6 +227,7 @@ impl Runner<'_> {
             failure,
             written,
             history,
+            reconciled,
         } = e;
         let (src, period, t) = (&p.src, p.period, p.t);
         if let Some(e) = failure.lock().ok().and_then(|mut f| f.take()) {
@@ -309,6 +310,14 @@ impl Runner<'_> {
             let what = format!(
                 "merged: {} inserted, {} updated, {} deleted",
                 m.inserted, m.updated, m.deleted
+            );
+            let _ = writeln!(self.progress, "      {}: {what}", src.name);
+            message = format!("{message}; {what}");
+        }
+        if let Some(r) = reconciled {
+            let what = format!(
+                "reconciled: {} key(s) in the database, {} row(s) no longer there deleted",
+                r.keys, r.deleted
             );
             let _ = writeln!(self.progress, "      {}: {what}", src.name);
             message = format!("{message}; {what}");
@@ -450,6 +459,8 @@ pub(super) struct Executed {
     failure: Arc<std::sync::Mutex<Option<sources::Error>>>,
     written: Result<crate::warehouse::Committed>,
     history: Result<super::history::Written>,
+    /// Deletes by reconcile, when this run compared every key.
+    reconciled: Option<super::reconcile::Reconciled>,
 }
 
 /// Read a prepared load's files and write its table; no bookkeeping, so
@@ -462,6 +473,8 @@ pub(super) async fn execute_load(
 ) -> Executed {
     let files = std::mem::take(&mut p.files);
     let nfiles = files.len();
+    // A database load that also read every key (deletes by reconcile).
+    let mut outcome = None;
     let bytes: u64 = files.iter().map(|f| f.size).sum();
     let sources::Load {
         mut stream,
@@ -469,7 +482,12 @@ pub(super) async fn execute_load(
         stats,
         failure,
     } = match p.database.take() {
-        Some(plan) => sources::database::load::load(&p.src, plan, p.checks.clone()).0,
+        Some(plan) => {
+            let keys = plan.keys;
+            let (load, o) = sources::database::load::load(&p.src, plan, p.checks.clone());
+            outcome = keys.then_some(o);
+            load
+        }
         None => sources::load(
             &p.src,
             files,
@@ -506,9 +524,28 @@ pub(super) async fn execute_load(
     // The history follows the table only once its load succeeded (a failed
     // one is rolled back with the run).
     let loaded = failure.lock().map(|f| f.is_none()).unwrap_or(false);
+    let mut reconciled = None;
+    let written = match (written, outcome) {
+        (Ok(c), Some(o)) if loaded => {
+            let keys = o.lock().ok().and_then(|mut o| o.keys.take());
+            match super::reconcile::apply(writer, ctx, &p.src, keys, c).await {
+                Ok((c, r)) => {
+                    reconciled = Some(r);
+                    Ok(c)
+                }
+                Err(e) => Err(e),
+            }
+        }
+        (w, _) => w,
+    };
     let history = match &written {
         Ok(c) if loaded && p.src.history.is_some() => {
-            super::history::write(writer, ctx, &p.src, c, &deleted, p.as_of).await
+            // Rows a reconcile removed are changes the history must see.
+            let mut seen = c.clone();
+            if let (Some(r), Some(m)) = (reconciled, seen.merged.as_mut()) {
+                m.deleted += r.deleted;
+            }
+            super::history::write(writer, ctx, &p.src, &seen, &deleted, p.as_of).await
         }
         _ => Ok(Default::default()),
     };
@@ -520,5 +557,6 @@ pub(super) async fn execute_load(
         failure,
         written,
         history,
+        reconciled,
     }
 }

@@ -134,13 +134,27 @@ pub fn compile(
                 "`reconcile_every` needs a `cursor`: without one every run reads the whole table",
                 Some("remove `reconcile_every`, or add `cursor:`".into()),
             ),
-            // Comparing every key is not built yet: refuse it rather than
-            // accept a setting that would do nothing.
-            Some(_) => diags.err(
-                &format!("{at}.deletes.reconcile_every"),
-                "`reconcile_every` is not supported yet",
-                Some("mark deleted rows in the database and use `deletes: {soft_column: …}`, or run with `--full-refresh`".into()),
-            ),
+            Some(n) => {
+                // Keys are compared as the database sends them: only types
+                // whose value the load keeps unchanged (text as is, whole
+                // numbers) compare exactly, so no row is removed because
+                // its key was parsed differently.
+                for k in &s.key {
+                    if let Some(c) = columns.iter().find(|c| &c.name == k)
+                        && !matches!(c.ty, ColumnType::String | ColumnType::Int)
+                    {
+                        diags.err(
+                            &format!("{at}.deletes.reconcile_every"),
+                            format!(
+                                "deletes by reconcile compare keys exactly; key column `{k}` is {}",
+                                c.ty
+                            ),
+                            Some("use a string or int key, or `deletes: {soft_column: …}`".into()),
+                        );
+                    }
+                }
+                deletes.reconcile_every = Some(n);
+            }
             None => {}
         }
         if d.soft_column.is_none() && d.reconcile_every.is_none() {
