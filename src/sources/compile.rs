@@ -89,7 +89,7 @@ pub async fn compile(
     let database = s
         .postgres
         .as_ref()
-        .and_then(|pg| pg.compile(&at, cx.project, diags))
+        .and_then(|pg| pg.compile(&at, &s.key, cx.project, diags))
         .map(super::database::Database::Postgres);
     let is_database = s.postgres.is_some();
     let format = match (&s.csv, &s.jsonl, &s.parquet, &s.fixed_width) {

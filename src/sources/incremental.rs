@@ -38,6 +38,12 @@ pub fn definition(src: &Source, timezone: chrono_tz::Tz) -> String {
     for c in &mut src.columns {
         c.description = None;
     }
+    // How a database is read (connections, how often keys are compared)
+    // does not change what the table holds.
+    src.deletes.reconcile_every = None;
+    if let Some(crate::sources::database::Database::Postgres(p)) = &mut src.database {
+        p.parallel = 1;
+    }
     // A history is part of the definition (adding one reloads the source,
     // so its history starts from the whole table). `history` is the last
     // field: a source without one keeps the digest it had before

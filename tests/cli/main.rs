@@ -15,6 +15,7 @@ mod incremental;
 mod invalid;
 mod maintain;
 mod metrics;
+mod pg_parallel;
 mod pgserver;
 mod postgres;
 mod privacy;

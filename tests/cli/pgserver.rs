@@ -162,6 +162,11 @@ impl PgServer {
             .unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("log")).unwrap_or_default()
+    }
+
     /// Run SQL (or psql commands) through `psql`; panics on any error.
     pub fn psql(&self, db: &str, sql: &str) -> String {
         let out = Command::new(self.bin.join("psql"))

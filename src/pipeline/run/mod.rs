@@ -9,6 +9,7 @@
 mod database;
 mod history;
 mod loads;
+mod lookups;
 mod models;
 pub mod progress;
 mod reconcile;

@@ -24,10 +24,29 @@ pub(super) struct Reconciled {
     pub deleted: u64,
 }
 
+/// After a load's merge: when its extract read every key (`outcome`),
+/// reconcile; the table's last commit and what the reconcile did.
+pub(super) async fn after(
+    writer: &Writer,
+    ctx: &SessionContext,
+    src: &Source,
+    written: Result<Committed>,
+    outcome: &std::sync::Mutex<crate::sources::database::load::Outcome>,
+) -> (Result<Committed>, Option<Reconciled>) {
+    let Ok(changes) = written else {
+        return (written, None);
+    };
+    let keys = outcome.lock().ok().and_then(|mut o| o.keys.take());
+    match apply(writer, ctx, src, keys, changes).await {
+        Ok((c, r)) => (Ok(c), Some(r)),
+        Err(e) => (Err(e), None),
+    }
+}
+
 /// Remove the rows of `src`'s table whose key is not in `keys` (every key
 /// of the database's snapshot; `None` when it sent none). `changes` is the
 /// merge just committed; the result is the table's last commit.
-pub(super) async fn apply(
+async fn apply(
     writer: &Writer,
     ctx: &SessionContext,
     src: &Source,

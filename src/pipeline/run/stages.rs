@@ -12,12 +12,10 @@ use crate::sources::{self, CheckContext, LoadStats, SchemaChange, Source};
 use crate::warehouse::WriteMode;
 use crate::warehouse::log::{self, LOADED_FILES, QUARANTINE};
 use crate::warehouse::transaction::{Held, Writer};
-use datafusion::arrow::array::{Array, StringArray};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::prelude::{SessionContext, col, lit};
+use datafusion::prelude::SessionContext;
 use futures::StreamExt;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -357,69 +355,6 @@ impl Runner<'_> {
         }
         Ok(())
     }
-
-    /// The key columns of the rows already in a source's partition, as a
-    /// stream (an incremental load checks new rows against them).
-    async fn loaded_keys(
-        &self,
-        src: &Source,
-        period_key: &str,
-    ) -> Result<Option<SendableRecordBatchStream>> {
-        if src.key.is_empty() {
-            return Ok(None);
-        }
-        let ctx = crate::engine::session();
-        let mut df = ctx.read_table(self.wh.provider(&src.name).await?)?;
-        if src.is_periodic() {
-            df = df.filter(col(period::COLUMN).eq(lit(period_key)))?;
-        }
-        let keys: Vec<&str> = src.key.iter().map(String::as_str).collect();
-        Ok(Some(df.select_columns(&keys)?.execute_stream().await?))
-    }
-
-    /// The values of every column this source references, read from the
-    /// warehouse (loaded earlier in this run).
-    /// Sets are cached for the run and dropped when their table changes.
-    pub(super) async fn reference_sets(
-        &mut self,
-        src: &Source,
-    ) -> Result<HashMap<String, Arc<sources::RefSet>>> {
-        let mut out = HashMap::new();
-        for c in &src.columns {
-            let Some((rs, rc)) = &c.references else {
-                continue;
-            };
-            let cache_key = (rs.clone(), rc.clone());
-            if let Some(set) = self.reference_cache.get(&cache_key) {
-                out.insert(c.name.clone(), set.clone());
-                continue;
-            }
-            let ctx = crate::engine::session();
-            ctx.register_table(rs.as_str(), self.wh.provider(rs).await?)?;
-            let sql = format!(
-                "SELECT DISTINCT CAST(\"{rc}\" AS VARCHAR) AS v FROM \"{rs}\" WHERE \"{rc}\" IS NOT NULL"
-            );
-            let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
-            let mut set = sources::RefSet::default();
-            while let Some(b) = stream.next().await {
-                let b = b?;
-                let col = datafusion::arrow::compute::cast(
-                    b.column(0),
-                    &datafusion::arrow::datatypes::DataType::Utf8,
-                )
-                .map_err(datafusion::error::DataFusionError::from)?;
-                if let Some(s) = col.as_any().downcast_ref::<StringArray>() {
-                    for v in s.iter().flatten() {
-                        set.insert(v);
-                    }
-                }
-            }
-            let set = Arc::new(set);
-            self.reference_cache.insert(cache_key, set.clone());
-            out.insert(c.name.clone(), set);
-        }
-        Ok(out)
-    }
 }
 
 /// A source load planned and journaled, ready to read and write.
@@ -524,24 +459,14 @@ pub(super) async fn execute_load(
     // The history follows the table only once its load succeeded (a failed
     // one is rolled back with the run).
     let loaded = failure.lock().map(|f| f.is_none()).unwrap_or(false);
-    let mut reconciled = None;
-    let written = match (written, outcome) {
-        (Ok(c), Some(o)) if loaded => {
-            let keys = o.lock().ok().and_then(|mut o| o.keys.take());
-            match super::reconcile::apply(writer, ctx, &p.src, keys, c).await {
-                Ok((c, r)) => {
-                    reconciled = Some(r);
-                    Ok(c)
-                }
-                Err(e) => Err(e),
-            }
-        }
-        (w, _) => w,
+    let (written, reconciled) = match outcome {
+        Some(o) if loaded => super::reconcile::after(writer, ctx, &p.src, written, &o).await,
+        _ => (written, None),
     };
     let history = match &written {
         Ok(c) if loaded && p.src.history.is_some() => {
             // Rows a reconcile removed are changes the history must see.
-            let mut seen = c.clone();
+            let mut seen = *c;
             if let (Some(r), Some(m)) = (reconciled, seen.merged.as_mut()) {
                 m.deleted += r.deleted;
             }

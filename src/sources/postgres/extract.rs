@@ -88,26 +88,61 @@ pub async fn extract(
     if let (Some(p), Some(pc)) = (plan.period, &src.period_column) {
         filters.push(period_filter(src, &db, pc, p, plan.timezone));
     }
-    let filter = if filters.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", filters.join(" AND "))
+    let sql = |range: Option<&str>| {
+        let all: Vec<&str> = filters.iter().map(String::as_str).chain(range).collect();
+        let filter = if all.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", all.join(" AND "))
+        };
+        format!(
+            "COPY (SELECT {} FROM {} AS q{filter}) TO STDOUT (FORMAT binary)",
+            select.join(", "),
+            pg.object.relation()
+        )
     };
-    let sql = format!(
-        "COPY (SELECT {} FROM {} AS q{filter}) TO STDOUT (FORMAT binary)",
-        select.join(", "),
-        pg.object.relation()
-    );
     let mut mark: Option<Mark> = None;
-    let mut read = 0i64;
-    copy(&client, &sql, &object, cols.len(), |rows| {
-        if let (Some(i), Some(k)) = (cursor_at, mark_kind) {
-            mark = Mark::max(mark, batch_mark(rows, i, k));
+    let ranges = match src.key.first() {
+        Some(key) if pg.parallel > 1 => {
+            let wire = db
+                .iter()
+                .find(|d| &d.name == key)
+                .map(catalog::wire_of)
+                .unwrap_or(Wire::Other);
+            let bounds = super::ranges::boundaries(&client, pg, key, wire, pg.parallel).await?;
+            super::ranges::filters(key, &bounds)
         }
-        let piece = rows_piece(&object, &mut cols, rows, &mut read, &src.columns)?;
-        out.send(Ok(piece)).map_err(|_| stopped(&object))
-    })
-    .await?;
+        _ => vec![None],
+    };
+    if ranges.len() > 1 {
+        let snapshot: String = client
+            .query_one("SELECT pg_export_snapshot()", &[])
+            .await
+            .map_err(q)?
+            .get(0);
+        let job = super::parallel::Job {
+            settings,
+            snapshot,
+            object: object.clone(),
+            cols: cols.clone(),
+            declared: &src.columns,
+            cursor: cursor_at.zip(mark_kind),
+        };
+        let sqls: Vec<String> = ranges.iter().map(|r| sql(r.as_deref())).collect();
+        mark = super::parallel::read(&job, &sqls, out)?;
+    } else {
+        let mut read = 0i64;
+        copy(&client, &sql(None), &object, cols.len(), |rows| {
+            if let (Some(i), Some(k)) = (cursor_at, mark_kind) {
+                mark = Mark::max(mark, batch_mark(rows, i, k));
+            }
+            let first = read + 1;
+            read += rows.len() as i64;
+            let piece = rows_piece(&object, &mut cols, rows, first, &src.columns)?;
+            out.send(Ok(piece)).map_err(|_| stopped(&object))
+        })
+        .await?;
+    }
     if plan.keys {
         let keys: Vec<usize> = src
             .key
@@ -135,15 +170,18 @@ pub async fn extract(
     Ok(Extracted { mark, at, drift })
 }
 
-fn stopped(object: &str) -> Error {
+/// Why a read ended when its load (or a sibling range) stopped first.
+pub const STOPPED: &str = "the load stopped reading";
+
+pub(super) fn stopped(object: &str) -> Error {
     Error::Query {
         object: object.to_string(),
-        reason: "the load stopped reading".into(),
+        reason: STOPPED.into(),
     }
 }
 
 /// Run one binary COPY, handing each batch of whole tuples to `each`.
-async fn copy(
+pub(super) async fn copy(
     client: &Client,
     sql: &str,
     object: &str,
@@ -190,19 +228,18 @@ async fn copy(
 
 /// A batch as raw columns for the conformer, and the rows rejected while
 /// decoding (text that is not UTF-8).
-fn rows_piece(
+/// `first`: the number of its first row.
+pub(super) fn rows_piece(
     object: &str,
     cols: &mut [decode::Column],
     rows: &Rows,
-    read: &mut i64,
+    first: i64,
     declared: &[crate::sources::Column],
 ) -> Result<Piece, Error> {
     let (arrays, bad) = decode::decode(cols, rows).map_err(|r| Error::Decode {
         object: object.to_string(),
         reason: r,
     })?;
-    let first = *read + 1;
-    *read += rows.len() as i64;
     let file: Arc<str> = Arc::from(object);
     let mut lines = Vec::with_capacity(rows.len() - bad.len());
     let mut skip = bad.iter().map(|b| b.row).peekable();
@@ -235,7 +272,7 @@ fn rows_piece(
 }
 
 /// The greatest cursor value of a batch.
-fn batch_mark(rows: &Rows, col: usize, kind: MarkKind) -> Option<Mark> {
+pub(super) fn batch_mark(rows: &Rows, col: usize, kind: MarkKind) -> Option<Mark> {
     let mut best: Option<i64> = None;
     for r in 0..rows.len() {
         let Some(f) = rows.field(r, col) else {

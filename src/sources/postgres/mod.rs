@@ -10,7 +10,9 @@ pub mod binary;
 mod catalog;
 pub mod decode;
 mod extract;
+mod parallel;
 pub mod profile;
+mod ranges;
 pub mod tls;
 pub mod types;
 
@@ -31,6 +33,9 @@ pub struct PostgresSpec {
     pub table: Option<String>,
     /// A file holding one `SELECT`, relative to the pipeline file.
     pub query: Option<String>,
+    /// Read in this many key ranges at once, each on its own connection,
+    /// all in one exported snapshot.
+    pub parallel: Option<u32>,
 }
 
 /// What a source reads from PostgreSQL.
@@ -38,7 +43,12 @@ pub struct PostgresSpec {
 pub struct Postgres {
     pub profile: String,
     pub object: Object,
+    /// Connections reading key ranges at once (1: one COPY).
+    pub parallel: usize,
 }
+
+/// The most connections one source may read with.
+pub const MAX_PARALLEL: u32 = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Object {
@@ -69,8 +79,36 @@ pub fn ident(s: &str) -> String {
 }
 
 impl PostgresSpec {
-    pub fn compile(&self, at: &str, project: &Project, diags: &mut Diags) -> Option<Postgres> {
+    pub fn compile(
+        &self,
+        at: &str,
+        key: &[String],
+        project: &Project,
+        diags: &mut Diags,
+    ) -> Option<Postgres> {
         let at = format!("{at}.postgres");
+        let parallel = match self.parallel {
+            None | Some(1) => 1,
+            Some(n) if !(1..=MAX_PARALLEL).contains(&n) => {
+                diags.err(
+                    &format!("{at}.parallel"),
+                    format!("`parallel: {n}` is out of range"),
+                    Some(format!(
+                        "1 to {MAX_PARALLEL} connections (each reads one key range)"
+                    )),
+                );
+                return None;
+            }
+            Some(_) if key.is_empty() => {
+                diags.err(
+                    &format!("{at}.parallel"),
+                    "`parallel` splits the rows by the source's key, and it has none",
+                    Some("declare `key:` (its first column is split into ranges), or remove `parallel`".into()),
+                );
+                return None;
+            }
+            Some(n) => n as usize,
+        };
         if self.profile.trim().is_empty() {
             diags.err(
                 &format!("{at}.profile"),
@@ -130,6 +168,7 @@ impl PostgresSpec {
         Some(Postgres {
             profile: self.profile.trim().to_string(),
             object,
+            parallel,
         })
     }
 }
@@ -207,6 +246,7 @@ pub fn discover(url: &str, profile: &str) -> Result<String, Error> {
     let pg = Postgres {
         profile: profile.to_string(),
         object,
+        parallel: 1,
     };
     let handle = tokio::runtime::Handle::current();
     let cols = handle
