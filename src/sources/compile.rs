@@ -262,15 +262,6 @@ pub async fn compile(
                 Some(format!("columns: {}", names.join(", "))),
             ),
         }
-        if let Some(path) = &s.path
-            && !period::PLACEHOLDERS.iter().any(|p| path.contains(p))
-        {
-            diags.err(
-                &format!("{at}.path"),
-                "a periodic source's path must say which files hold a period",
-                Some("use `{period}` (YYYY-MM), `{yyyy}`, `{mm}` or `{yyyymm}` in the path".into()),
-            );
-        }
     }
     for (i, k) in s.key.iter().enumerate() {
         if !names.contains(&k.as_str()) {
@@ -367,6 +358,21 @@ pub async fn compile(
         .control
         .as_ref()
         .and_then(|c| c.compile(&at, &format, &columns, diags));
+    // A periodic file source whose path names no period takes each row's
+    // period from its value, and replaces the periods present: a table of
+    // the same columns throughout.
+    if s.period_column.is_some()
+        && on_schema_change == SchemaChange::Evolve
+        && s.path
+            .as_ref()
+            .is_some_and(|p| !period::PLACEHOLDERS.iter().any(|x| p.contains(x)))
+    {
+        diags.err(
+            &format!("{at}.on_schema_change"),
+            "`evolve` is not supported when periods come from the rows' values (the path names no period)",
+            Some("use `fail` or `ignore`, or put `{period}` in the path".into()),
+        );
+    }
     let (cursor, deletes) = super::database::spec::compile(&at, s, &columns, is_database, diags);
     let history = s
         .history

@@ -116,6 +116,18 @@ impl Source {
         self.period_column.is_some()
     }
 
+    /// A periodic file source whose path names no period (a backfill of
+    /// many months, an export of a whole table): each row goes to the
+    /// period of its `period_column`, and a load replaces the periods
+    /// present, all in one load per run.
+    pub fn periods_from_values(&self) -> bool {
+        self.is_periodic()
+            && self.database.is_none()
+            && !crate::period::PLACEHOLDERS
+                .iter()
+                .any(|p| self.path.contains(p))
+    }
+
     /// Sources this one's `references` point at (loaded first).
     pub fn references(&self) -> impl Iterator<Item = &str> {
         self.columns

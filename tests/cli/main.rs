@@ -15,6 +15,7 @@ mod incremental;
 mod invalid;
 mod maintain;
 mod metrics;
+mod periods_from_values;
 mod pg_parallel;
 mod pgserver;
 mod postgres;

@@ -39,9 +39,16 @@ impl Runner<'_> {
             .copied()
             .collect();
         self.load_sources(&snapshots, &[None]).await?;
+        // Periods from values: one load of every file, whatever the periods.
+        let by_value: Vec<&Source> = ordered
+            .iter()
+            .filter(|s| s.periods_from_values())
+            .copied()
+            .collect();
+        self.load_sources(&by_value, &[None]).await?;
         let periodic: Vec<&Source> = ordered
             .iter()
-            .filter(|s| s.is_periodic())
+            .filter(|s| s.is_periodic() && !s.periods_from_values())
             .copied()
             .collect();
         let each: Vec<Option<Period>> = periods.iter().copied().map(Some).collect();

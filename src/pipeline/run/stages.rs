@@ -53,7 +53,16 @@ impl Runner<'_> {
             None
         };
         let definition = incremental::definition(src, self.pipeline.timezone);
-        let plan = incremental::plan(files, prior.as_ref(), &definition, force, src.is_periodic());
+        // Periods from values: like a snapshot, read again whole when any
+        // file changed (new files cannot be appended to one period).
+        let by_value = src.periods_from_values();
+        let plan = incremental::plan(
+            files,
+            prior.as_ref(),
+            &definition,
+            force,
+            src.is_periodic() && !by_value,
+        );
         let part = |p: Period| vec![(period::COLUMN.to_string(), p.to_string())];
         let qpart = vec![
             ("source".to_string(), src.name.clone()),
@@ -135,7 +144,16 @@ impl Runner<'_> {
             Plan::Reload { files, why } => {
                 let mode = match period {
                     Some(p) => WriteMode::Replace(part(p)),
+                    None if by_value => WriteMode::ReplacePresent(period::COLUMN.into()),
                     None => WriteMode::Overwrite,
+                };
+                let why = match (&src.period_column, by_value) {
+                    (Some(pc), true) => {
+                        format!(
+                            "{why}; each row to the period of its `{pc}`, the periods present replaced"
+                        )
+                    }
+                    _ => why,
                 };
                 (
                     files,
