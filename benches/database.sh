@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PostgreSQL → Arrow extract benchmark (issue 21): a ROWS-row transactions
 # table in a throwaway local PostgreSQL (initdb + pg_ctl on a loopback port),
-# read by touchpoint (a one-source pipeline: binary COPY → Arrow → Delta),
+# read by touchpoint (a one-source pipeline: binary COPY → Arrow → Delta;
+# `parallel` 1 and 4),
 # by ConnectorX (read_sql → Arrow, one and 4 partitions) and by psql \copy to
 # CSV; rows/s and peak RSS (GNU time) of each, same table, same run.
 #
@@ -49,7 +50,7 @@ name: bench
 timezone: Asia/Hong_Kong
 sources:
   transactions:
-    postgres: {profile: bench, table: bench.transactions}
+    postgres: {profile: bench, table: bench.transactions, parallel: PARALLEL}
     key: [txn_id]
     columns:
       txn_id: {type: int, required: true}
@@ -80,7 +81,11 @@ PY
 
 echo
 echo "== $ROWS rows =="
-measure "touchpoint (extract + Delta write)" "$TP" run "$WORK/p/pipelines/bench.yaml" --period 2024-01 --warehouse "$WORK/wh"
+for par in 1 4; do
+  sed "s/PARALLEL/$par/" "$WORK/p/pipelines/bench.yaml" >"$WORK/p/pipelines/bench_$par.yaml"
+  rm -rf "$WORK/wh"
+  measure "touchpoint (parallel $par; extract + Delta)" "$TP" run "$WORK/p/pipelines/bench_$par.yaml" --period 2024-01 --warehouse "$WORK/wh"
+done
 measure "psql \\copy to CSV" "${PSQL[@]}" -c "\\copy bench.transactions TO '$WORK/t.csv' WITH (FORMAT csv)"
 CX=$HOME/.cache/touchpoint-tools/py
 if PYTHONPATH=$CX python3 -c "import connectorx, pyarrow" 2>/dev/null; then
