@@ -1,6 +1,7 @@
 //! The template environment: HTML autoescaping, strict undefined names,
 //! the number and money filters in the report's locale, `t()` for labels,
-//! the chart functions; and Arrow rows as template values.
+//! `label` for codes in the data, the chart functions in the locale's
+//! words; and Arrow rows as template values.
 
 use super::locale::Locale;
 use super::{charts, format, i18n};
@@ -48,6 +49,13 @@ pub fn environment(dir: &Path, currency: &str, locale: &Locale) -> Environment<'
     env.add_function("t", move |key: String, kwargs: minijinja::value::Kwargs| {
         i18n::translate(&catalog, &key, &kwargs)
     });
+    // A code in the data as this language names it (`online` → 网上银行);
+    // anything else (a number, a null, an unnamed code) unchanged.
+    let value_locale = locale.clone();
+    env.add_filter("label", move |v: Value| match v.as_str() {
+        Some(code) => Value::from(value_locale.label(code)),
+        None => v,
+    });
     env.add_filter("num", |v: Value, digits: Option<usize>| {
         format::number(&v, digits.unwrap_or(0))
     });
@@ -57,7 +65,7 @@ pub fn environment(dir: &Path, currency: &str, locale: &Locale) -> Environment<'
     env.add_filter("signed", |v: Value, digits: Option<usize>| {
         format::signed(&v, digits.unwrap_or(1))
     });
-    charts::register(&mut env);
+    charts::register(&mut env, charts::Words::of(locale));
     env
 }
 
@@ -101,3 +109,4 @@ pub fn batch_rows(b: &RecordBatch) -> Vec<Value> {
         })
         .collect()
 }
+
