@@ -115,6 +115,7 @@ pub async fn render(
             versions => versions.clone(),
             quality => said(&quality, locale),
             actions => fired.iter().map(|a| a.said(locale)).collect::<Vec<_>>(),
+            rules => spec.actions.len(),
             generated_at => generated_at.clone(),
             ..Value::from(tables.clone())
         };
