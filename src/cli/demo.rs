@@ -9,8 +9,8 @@ use crate::warehouse::Warehouse;
 use std::io::Write;
 
 /// Generate the demo bank into `data/`, run the shipped pipeline for every
-/// month, render every report for the last month (or quarter), and print
-/// the path of the pipeline's default report.
+/// month, render every report (every edition) for the last month (or
+/// quarter), and print the path of the pipeline's default report.
 ///
 /// Example: cargo run --release -- demo
 ///          touchpoint demo --customers 50000
@@ -85,8 +85,9 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
     for r in &p.reports {
         for req in Request::defaults(&wh, r, last).await? {
             let written = crate::report::render(&cx, r, &wh, &req, &dir).await?;
+            // The default report's default edition (written first).
             if Some(&r.name) == default.as_ref() && shown.is_none() {
-                shown = Some(written);
+                shown = written.into_iter().next();
             }
         }
     }

@@ -9,12 +9,15 @@ use std::path::PathBuf;
 
 /// Render a report declared in the pipeline for one period into a single
 /// self-contained HTML file (inline CSS and SVG charts, no network requests)
-/// and print its path; `out/reports/index.html` lists every rendered report.
+/// per edition, and print their paths; `out/reports/index.html` lists every
+/// rendered report. A report with `locales: [en, zh-CN]` writes
+/// `executive_monthly-2024-12.html` and `executive_monthly-2024-12.zh-CN.html`.
 ///
 /// Example: touchpoint report executive_monthly --period 2024-12
 ///          touchpoint report executive_quarterly --period 2024-Q4 --pdf
 ///          touchpoint report segment_drilldown --period 2024-12 --param tier=Premier
 ///          touchpoint report branch_network --period 2024-12 --each region
+///          touchpoint report executive_monthly --period 2024-12 --locale zh-CN
 ///          touchpoint report executive_monthly --period 2024-12 --as-of 20250102T010203Z-ab12cd
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
@@ -30,6 +33,9 @@ pub struct Args {
     /// One file per value of this parameter, each with only that value's rows.
     #[arg(long, value_name = "PARAM")]
     pub each: Option<String>,
+    /// Only this edition (a tag of the report's `locales:`); default: every edition.
+    #[arg(long, value_name = "TAG")]
+    pub locale: Option<String>,
     /// Re-render from the table versions this run left (Delta time travel).
     #[arg(long, value_name = "RUN_ID")]
     pub as_of: Option<String>,
@@ -56,17 +62,26 @@ pub async fn run(a: Args, out: &mut dyn Write) -> Result<()> {
         Some(run) => base.as_of(run).await?,
         None => base.committed().await?,
     };
-    let requests = Request::from_args(&wh, report, &a.period, &a.params, a.each.as_deref()).await?;
+    let requests = Request::from_args(
+        &wh,
+        report,
+        &a.period,
+        &a.params,
+        a.each.as_deref(),
+        a.locale.as_deref(),
+    )
+    .await?;
     let dir = a
         .out
         .unwrap_or_else(|| p.project.root.join("out").join("reports"));
     let cx = p.report_context();
     for req in &requests {
-        let path = crate::report::render(&cx, report, &wh, req, &dir).await?;
-        writeln!(out, "{}", path.display()).map_err(super::io_err("stdout"))?;
-        if a.pdf {
-            let pdf = crate::report::pdf::print(&path)?;
-            writeln!(out, "{}", pdf.display()).map_err(super::io_err("stdout"))?;
+        for path in crate::report::render(&cx, report, &wh, req, &dir).await? {
+            writeln!(out, "{}", path.display()).map_err(super::io_err("stdout"))?;
+            if a.pdf {
+                let pdf = crate::report::pdf::print(&path)?;
+                writeln!(out, "{}", pdf.display()).map_err(super::io_err("stdout"))?;
+            }
         }
     }
     Ok(())

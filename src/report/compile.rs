@@ -72,23 +72,8 @@ pub fn compile(
             continue;
         }
         let dir = template.parent().unwrap_or(Path::new("."));
-        let locale = match Locale::load(dir, r.locale.as_deref().unwrap_or(ENGLISH)) {
-            Ok(l) => l,
-            Err(reason) => {
-                let tag = r.locale.as_deref().unwrap_or(ENGLISH);
-                let available = available_locales(dir);
-                let known = available.iter().any(|a| a == tag);
-                diags.err(
-                    &format!("{at}.locale"),
-                    if known {
-                        reason
-                    } else {
-                        format!("unknown locale `{tag}`")
-                    },
-                    Some(format!("locales: {}", available.join(", "))),
-                );
-                continue;
-            }
+        let Some(locales) = editions(&at, r, dir, project, diags) else {
+            continue;
         };
         let cadence = match r.cadence.as_deref() {
             None | Some("month") => Cadence::Month,
@@ -151,12 +136,31 @@ pub fn compile(
                 );
             }
         }
+        // Every edition after the first has the title and each rule in its
+        // own language (`say` is written in the first edition's).
+        for l in locales.iter().skip(1).filter(|l| l.tag != ENGLISH) {
+            let said = r.title.iter().map(|t| ("title".to_string(), t));
+            let rules = r.actions.iter().enumerate();
+            let said = said.chain(rules.map(|(i, a)| (format!("actions.{i}.say"), &a.say)));
+            for (path, text) in said {
+                if !l.messages.contains_key(text) {
+                    diags.err(
+                        &format!("{at}.{path}"),
+                        format!("the `{}` edition has no translation of this text", l.tag),
+                        Some(format!(
+                            "add `{text:?}: <translation>` to {}",
+                            shown(&Locale::catalog_path(dir, &l.tag), project)
+                        )),
+                    );
+                }
+            }
+        }
         out.push(Report {
             name: name.clone(),
             template,
             title: r.title.clone(),
             tables: r.tables.clone(),
-            locale,
+            locales,
             currency: r.currency.clone().unwrap_or_else(|| currency.to_string()),
             cadence,
             min_cell: r.min_cell.unwrap_or(30),
@@ -179,6 +183,116 @@ pub fn compile(
         );
     }
     out
+}
+
+/// A report's editions: `locales: [en, zh-CN]`, or the one `locale:`
+/// (default English), each a known catalog; `None` after reporting why not.
+fn editions(
+    at: &str,
+    r: &ReportSpec,
+    dir: &Path,
+    project: &Project,
+    diags: &mut Diags,
+) -> Option<Vec<Locale>> {
+    let tags: Vec<(String, String)> = match (&r.locale, &r.locales) {
+        (Some(_), Some(_)) => {
+            diags.err(
+                &format!("{at}.locales"),
+                "`locale` and `locales` are both given",
+                Some(
+                    "keep `locales: [en, zh-CN]` alone: one file per language, the first the default edition"
+                        .into(),
+                ),
+            );
+            return None;
+        }
+        (None, Some(list)) if list.is_empty() => {
+            diags.err(
+                &format!("{at}.locales"),
+                "`locales` names no language",
+                Some("name one or more, the default edition first: `locales: [en, zh-CN]`".into()),
+            );
+            return None;
+        }
+        (None, Some(list)) => list
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), format!("{at}.locales.{i}")))
+            .collect(),
+        (Some(t), None) => vec![(t.clone(), format!("{at}.locale"))],
+        (None, None) => vec![(ENGLISH.to_string(), at.to_string())],
+    };
+    let before = diags.count();
+    let mut out: Vec<Locale> = Vec::new();
+    for (tag, path) in &tags {
+        let available = || format!("locales: {}", available_locales(dir).join(", "));
+        if out.iter().any(|l| &l.tag == tag) {
+            diags.err(
+                path,
+                format!("locale `{tag}` is listed twice"),
+                Some("each language is one edition: list it once".into()),
+            );
+            continue;
+        }
+        if !Locale::valid_tag(tag) {
+            diags.err(
+                path,
+                format!("`{tag}` is not a locale tag"),
+                Some(format!(
+                    "a tag is letters, digits and `-`, like `zh-CN`; {}",
+                    available()
+                )),
+            );
+            continue;
+        }
+        let catalog = Locale::catalog_path(dir, tag);
+        if tag != ENGLISH && !catalog.is_file() {
+            diags.err(
+                path,
+                format!(
+                    "unknown locale `{tag}`: no catalog `{}`",
+                    shown(&catalog, project)
+                ),
+                Some(format!(
+                    "{}; a new language is a new catalog file in that folder",
+                    available()
+                )),
+            );
+            continue;
+        }
+        // A catalog that is a link out of the project is not read.
+        if tag != ENGLISH && !crate::spec::real(&catalog).starts_with(&project.real_root) {
+            diags.err(
+                path,
+                format!(
+                    "catalog `{}` resolves to a file outside the project",
+                    shown(&catalog, project)
+                ),
+                Some("copy the catalog into the project's `i18n/` folder".into()),
+            );
+            continue;
+        }
+        match Locale::load(dir, tag) {
+            Ok(l) => out.push(l),
+            Err(reason) => diags.err(
+                path,
+                reason.replace(&catalog.display().to_string(), &shown(&catalog, project)),
+                Some(
+                    "fix the catalog: English text → translation, plus `_format` and `_values`"
+                        .into(),
+                ),
+            ),
+        }
+    }
+    (diags.count() == before).then_some(out)
+}
+
+/// A path as the user knows it: relative to the project folder.
+fn shown(p: &Path, project: &Project) -> String {
+    p.strip_prefix(&project.root)
+        .unwrap_or(p)
+        .display()
+        .to_string()
 }
 
 fn names(tables: &[TableSpec]) -> String {

@@ -1,6 +1,7 @@
 //! The template environment: HTML autoescaping, strict undefined names,
 //! the number and money filters in the report's locale, `t()` for labels,
-//! the chart functions; and Arrow rows as template values.
+//! `label` for codes in the data, the chart functions in the locale's
+//! words; and Arrow rows as template values.
 
 use super::locale::Locale;
 use super::{charts, format, i18n};
@@ -48,6 +49,13 @@ pub fn environment(dir: &Path, currency: &str, locale: &Locale) -> Environment<'
     env.add_function("t", move |key: String, kwargs: minijinja::value::Kwargs| {
         i18n::translate(&catalog, &key, &kwargs)
     });
+    // A code in the data as this language names it (`online` → 网上银行);
+    // anything else (a number, a null, an unnamed code) unchanged.
+    let value_locale = locale.clone();
+    env.add_filter("label", move |v: Value| match v.as_str() {
+        Some(code) => Value::from(value_locale.label(code)),
+        None => v,
+    });
     env.add_filter("num", |v: Value, digits: Option<usize>| {
         format::number(&v, digits.unwrap_or(0))
     });
@@ -57,7 +65,7 @@ pub fn environment(dir: &Path, currency: &str, locale: &Locale) -> Environment<'
     env.add_filter("signed", |v: Value, digits: Option<usize>| {
         format::signed(&v, digits.unwrap_or(1))
     });
-    charts::register(&mut env);
+    charts::register(&mut env, charts::Words::of(locale));
     env
 }
 
@@ -100,4 +108,59 @@ pub fn batch_rows(b: &RecordBatch) -> Vec<Value> {
             Value::from(m)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// "What to act on" (the `actions` macro of the shipped templates) in
+    /// each language: the rules that fired; none fired of those declared;
+    /// none declared at all. The three read differently.
+    #[test]
+    fn no_rule_fired_is_not_no_rule_declared() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
+        let zh = Locale::load(&dir, "zh-CN").expect("shipped catalog");
+        let say = |locale: &Locale, actions: Value, rules: usize| {
+            environment(&dir, "HKD", locale)
+                .render_str(
+                    r#"{% import "_macros.html.j2" as m %}{{ m.actions(actions, rules) }}"#,
+                    minijinja::context! { actions, rules },
+                )
+                .expect("render")
+        };
+        let fired = || {
+            Value::from_serialize(serde_json::json!([
+                {"text": "Branch B01: wait 31 min", "priority": "high", "table": "service_alerts"},
+            ]))
+        };
+        let none = || Value::from(Vec::<Value>::new());
+        for (locale, idle, undeclared) in [
+            (
+                Locale::english(),
+                "None of the 5 rules fired this month.",
+                "This report declares no rules",
+            ),
+            (
+                zh.clone(),
+                "本月 5 条规则均未触发。",
+                "本报告未设置任何规则",
+            ),
+        ] {
+            let listed = say(&locale, fired(), 5);
+            assert!(
+                listed.contains("<li><span class=\"prio high\">"),
+                "{listed}"
+            );
+            assert!(!listed.contains(idle) && !listed.contains(undeclared));
+            let quiet = say(&locale, none(), 5);
+            assert!(
+                quiet.contains(idle) && !quiet.contains(undeclared),
+                "{quiet}"
+            );
+            let bare = say(&locale, none(), 0);
+            assert!(bare.contains(undeclared) && !bare.contains(idle), "{bare}");
+        }
+        assert!(say(&zh, fired(), 5).contains(">高</span>"));
+    }
 }

@@ -18,7 +18,7 @@ pub fn write_index(out_dir: &Path) -> Result<(), Error> {
         .filter(|n| n.ends_with(".html") && n != "index.html")
         .collect();
     files.sort();
-    // `name-YYYY-MM[-…].html` or `name-YYYY-Qn[-…].html`: group by period.
+    // `name-YYYY-MM[-…][.tag].html` or `name-YYYY-Qn[-…][.tag].html`: group by period.
     let mut by_period: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for f in &files {
         let stem = f.trim_end_matches(".html");
@@ -63,6 +63,7 @@ mod tests {
             "x-香港a.html",
             "r-2024-12-九龍.html",
             "r-2024-Q4.html",
+            "r-2024-11.zh-CN.html",
             "-.html",
         ] {
             std::fs::write(dir.path().join(f), "<p>").expect("write");
@@ -74,5 +75,8 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("<h2>2024-12</h2>"), "{html}");
+        // An edition is listed under its period.
+        let nov = html.find("<h2>2024-11</h2>").expect("2024-11");
+        assert!(html[nov..].contains("r-2024-11.zh-CN.html"), "{html}");
     }
 }

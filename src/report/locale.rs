@@ -1,8 +1,10 @@
 //! A report's language: a catalog `reports/i18n/<tag>.yaml` beside the
-//! templates maps each English label to its translation, and its `_format`
-//! entry says how periods and money read in that language. English is
-//! built in; any other locale is its catalog (a missing label stays
-//! English, so a new label never breaks a report).
+//! templates maps each English label to its translation, its `_values`
+//! entry maps codes found in the data (channels, tiers, alert names) to
+//! what a reader of that language sees, and its `_format` entry says how
+//! periods and money read. English is built in; any other locale is its
+//! catalog (a missing label or code stays as written, so a new one never
+//! breaks a report).
 
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -64,11 +66,14 @@ impl Default for Format {
     }
 }
 
-/// A report language: its tag, its labels and its formats.
+/// A report language: its tag, its labels, its names for codes in the
+/// data and its formats.
 #[derive(Debug, Clone, Default)]
 pub struct Locale {
     pub tag: String,
     pub messages: Arc<HashMap<String, String>>,
+    /// Code in the data (`online`, `branch_p90_wait`) → what readers see.
+    pub values: Arc<HashMap<String, String>>,
     pub format: Arc<Format>,
 }
 
@@ -83,6 +88,15 @@ impl Locale {
         }
     }
 
+    /// Whether `tag` can name a catalog file: letters, digits and `-`
+    /// (`zh-CN`, `en-GB`), nothing that could be a path.
+    pub fn valid_tag(tag: &str) -> bool {
+        !tag.is_empty()
+            && tag.len() <= 35
+            && !tag.starts_with('-')
+            && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    }
+
     /// Where the catalog of `tag` lives for templates in `dir`.
     pub fn catalog_path(dir: &Path, tag: &str) -> std::path::PathBuf {
         dir.join("i18n").join(format!("{tag}.yaml"))
@@ -95,17 +109,24 @@ impl Locale {
             return Ok(Locale::english());
         }
         let file = Self::catalog_path(dir, tag);
+        if !Self::valid_tag(tag) {
+            return Err(format!("`{tag}` is not a locale tag"));
+        }
         let text = std::fs::read_to_string(&file)
             .map_err(|e| format!("cannot read `{}`: {e}", file.display()))?;
         let map: serde_yaml::Mapping =
             serde_yaml::from_str(&text).map_err(|e| format!("`{}`: {e}", file.display()))?;
         let mut messages = HashMap::new();
+        let mut values = HashMap::new();
         let mut format = Format::default();
         for (k, v) in map {
             let Some(key) = k.as_str() else { continue };
             if key == "_format" {
                 format = serde_yaml::from_value(v)
                     .map_err(|e| format!("`{}` (_format): {e}", file.display()))?;
+            } else if key == "_values" {
+                values = serde_yaml::from_value(v)
+                    .map_err(|e| format!("`{}` (_values): {e}", file.display()))?;
             } else if let Some(text) = v.as_str() {
                 messages.insert(key.to_string(), text.to_string());
             }
@@ -113,8 +134,20 @@ impl Locale {
         Ok(Locale {
             tag: tag.into(),
             messages: Arc::new(messages),
+            values: Arc::new(values),
             format: Arc::new(format),
         })
+    }
+
+    /// A label in this language: its catalog entry, or the English text.
+    pub fn text<'a>(&'a self, english: &'a str) -> &'a str {
+        self.messages.get(english).map_or(english, String::as_str)
+    }
+
+    /// A code from the data as readers of this language see it
+    /// (`online` → `网上银行`); a code the catalog does not name stays.
+    pub fn label<'a>(&'a self, code: &'a str) -> &'a str {
+        self.values.get(code).map_or(code, String::as_str)
     }
 
     /// `2024-12` → `Dec 2024` / `2024年12月`; `2024-Q4` → `Q4 2024` / `2024年第4季度`.
@@ -197,5 +230,33 @@ mod tests {
     #[test]
     fn a_missing_catalog_is_an_error() {
         assert!(Locale::load(Path::new("/nonexistent"), "fr").is_err());
+    }
+
+    /// A tag names a file in `i18n/`: nothing that walks out of it.
+    #[test]
+    fn a_tag_is_never_a_path() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
+        for bad in [
+            "../i18n/zh-CN",
+            "i18n/zh-CN",
+            "/etc/passwd",
+            "zh_CN.",
+            "",
+            "-x",
+            "zh CN",
+        ] {
+            assert!(!Locale::valid_tag(bad), "{bad}");
+            assert!(Locale::load(&dir, bad).is_err(), "{bad}");
+        }
+        assert!(Locale::valid_tag("zh-CN") && Locale::valid_tag("en"));
+    }
+
+    #[test]
+    fn codes_in_the_data_have_names() {
+        let zh = chinese();
+        assert_eq!(zh.label("online"), "网上银行");
+        assert_eq!(zh.label("branch_p90_wait"), "网点等候超时");
+        assert_eq!(zh.label("B01"), "B01");
+        assert_eq!(Locale::english().label("online"), "online");
     }
 }

@@ -37,7 +37,9 @@ pub struct Report {
     pub template: PathBuf,
     pub title: Option<String>,
     pub tables: Vec<TableSpec>,
-    pub locale: Locale,
+    /// Its editions, one file each; never empty. The first is the default
+    /// edition, whose file name carries no language.
+    pub locales: Vec<Locale>,
     pub currency: String,
     pub cadence: Cadence,
     pub min_cell: u32,
@@ -55,6 +57,11 @@ impl Report {
 
     pub fn reads(&self, table: &str) -> bool {
         self.tables.iter().any(|t| t.name == table)
+    }
+
+    /// The tags of its editions, the default edition first.
+    pub fn locale_tags(&self) -> Vec<&str> {
+        self.locales.iter().map(|l| l.tag.as_str()).collect()
     }
 }
 

@@ -1,9 +1,10 @@
 //! Rendering one report: each table read in SQL down to the rows the
 //! report shows, the quality problems upstream of each, the action rules
-//! that fire, and the template filled.
+//! that fire, and the template filled once per edition (language) from
+//! those same rows: editions differ in words, never in figures.
 
 use super::environment::{batch_rows, describe, environment};
-use super::{Context, Error, MAX_ROWS, Report, Request, format};
+use super::{Context, Error, Locale, MAX_ROWS, Report, Request, format};
 use crate::period::{self, Period};
 use crate::warehouse::Warehouse;
 use datafusion::arrow::datatypes::DataType;
@@ -23,14 +24,15 @@ fn window(spec: &Report, period: Period, n: u32) -> Vec<String> {
         .collect()
 }
 
-/// Render one report into `out_dir`; returns the file written.
+/// Render one report into `out_dir`, one file per edition the request
+/// asks for (the default edition first); returns the files written.
 pub async fn render(
     cx: &Context,
     spec: &Report,
     wh: &Warehouse,
     req: &Request,
     out_dir: &Path,
-) -> Result<PathBuf, Error> {
+) -> Result<Vec<PathBuf>, Error> {
     let report = spec.name.as_str();
     let terr = |table: &str, reason: String| Error::Table {
         report: report.into(),
@@ -71,57 +73,72 @@ pub async fn render(
             .map(|(r, _)| r),
     };
     let quality = quality(cx, wh, spec, period, run_id.as_deref()).await;
-    let actions = actions(&ctx, wh, spec, req, &months).await?;
+    let fired = actions(&ctx, wh, spec, req, &months).await?;
     let template_dir = spec.template.parent().unwrap_or(Path::new("."));
     let template_name = spec
         .template
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let env = environment(template_dir, &spec.currency, &spec.locale);
-    let tmpl = env
-        .get_template(&template_name)
-        .map_err(|e| Error::Template {
-            report: report.into(),
-            reason: describe(&e),
-        })?;
     let key = spec.cadence.key(period);
-    let context = minijinja::context! {
-        period => period.to_string(),
-        period_key => key.clone(),
-        period_label => spec.locale.period_label(&key),
-        months => months,
-        prev_period => period.back(step).to_string(),
-        prev_label => spec.locale.period_label(&spec.cadence.key(period.back(step))),
-        year_ago => period.back(12).to_string(),
-        title => spec.title.clone().unwrap_or_else(|| report.to_string()),
-        params => req.params.clone(),
-        locale => spec.locale.tag.clone(),
-        currency => spec.currency.clone(),
-        min_cell => spec.min_cell,
-        pipeline => minijinja::context! { name => cx.pipeline.clone(), currency => spec.currency.clone(), timezone => cx.timezone.to_string() },
-        run_id => run_id,
-        versions => versions,
-        quality => quality,
-        actions => actions,
-        generated_at => chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-        ..Value::from(tables)
-    };
-    let html = tmpl.render(context).map_err(|e| Error::Template {
-        report: report.into(),
-        reason: describe(&e),
-    })?;
+    let generated_at = chrono::Utc::now()
+        .format("%Y-%m-%d %H:%M:%S UTC")
+        .to_string();
     std::fs::create_dir_all(out_dir).map_err(|e| Error::Write {
         path: out_dir.display().to_string(),
         reason: e.to_string(),
     })?;
-    let path = super::request::output_path(out_dir, spec, req);
-    std::fs::write(&path, html).map_err(|e| Error::Write {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let mut written = Vec::new();
+    for locale in spec.locales.iter().filter(|l| req.locales.contains(&l.tag)) {
+        let env = environment(template_dir, &spec.currency, locale);
+        let tmpl = env
+            .get_template(&template_name)
+            .map_err(|e| Error::Template {
+                report: report.into(),
+                reason: describe(&e),
+            })?;
+        let context = minijinja::context! {
+            period => period.to_string(),
+            period_key => key.clone(),
+            period_label => locale.period_label(&key),
+            months => months.clone(),
+            prev_period => period.back(step).to_string(),
+            prev_label => locale.period_label(&spec.cadence.key(period.back(step))),
+            year_ago => period.back(12).to_string(),
+            title => title(spec, locale),
+            params => req.params.clone(),
+            locale => locale.tag.clone(),
+            currency => spec.currency.clone(),
+            min_cell => spec.min_cell,
+            pipeline => minijinja::context! { name => cx.pipeline.clone(), currency => spec.currency.clone(), timezone => cx.timezone.to_string() },
+            run_id => run_id.clone(),
+            versions => versions.clone(),
+            quality => said(&quality, locale),
+            actions => fired.iter().map(|a| a.said(locale)).collect::<Vec<_>>(),
+            rules => spec.actions.len(),
+            generated_at => generated_at.clone(),
+            ..Value::from(tables.clone())
+        };
+        let html = tmpl.render(context).map_err(|e| Error::Template {
+            report: report.into(),
+            reason: describe(&e),
+        })?;
+        let path = super::request::output_path(out_dir, spec, req, &locale.tag);
+        std::fs::write(&path, html).map_err(|e| Error::Write {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        written.push(path);
+    }
     super::index::write_index(out_dir)?;
-    Ok(path)
+    Ok(written)
+}
+
+/// The report's title in an edition: the catalog's translation of the
+/// pipeline's `title:` (or of the report's name).
+fn title(spec: &Report, locale: &Locale) -> String {
+    let title = spec.title.as_deref().unwrap_or(&spec.name);
+    locale.text(title).to_string()
 }
 
 /// A report table as the report sees it: only the rows of its parameters'
@@ -205,6 +222,56 @@ async fn collect_rows(
     Ok(rows)
 }
 
+/// What a reader must know about a figure's inputs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Issue {
+    /// A check of the run failed or warned on the table or upstream of it.
+    Check {
+        table: String,
+        check: String,
+        status: String,
+        failing: String,
+    },
+    /// An upstream source's newest row is older than `stale_after_days`.
+    Stale { source: String, day: String },
+}
+
+impl Issue {
+    fn said(&self, locale: &Locale) -> String {
+        let fill = |text: &str, values: &[(&str, &str)]| {
+            super::charts::Words::fill(locale.text(text), values)
+        };
+        match self {
+            Issue::Check {
+                table,
+                check,
+                status,
+                failing,
+            } => fill(
+                "check {check} on {table}: {status} ({n} rows)",
+                &[
+                    ("check", check),
+                    ("table", table),
+                    ("status", locale.label(status)),
+                    ("n", failing),
+                ],
+            ),
+            Issue::Stale { source, day } => fill(
+                "stale: newest {source} row is from {day}",
+                &[("source", source), ("day", day)],
+            ),
+        }
+    }
+}
+
+/// Each table's issues as an edition says them.
+fn said(quality: &BTreeMap<String, Vec<Issue>>, locale: &Locale) -> BTreeMap<String, Vec<String>> {
+    quality
+        .iter()
+        .map(|(t, issues)| (t.clone(), issues.iter().map(|i| i.said(locale)).collect()))
+        .collect()
+}
+
 /// Every table the report reads → what a reader must know about its inputs:
 /// failed or warned checks of the run on it or anything upstream, and
 /// upstream sources whose newest row is older than `stale_after_days`
@@ -215,8 +282,8 @@ async fn quality(
     spec: &Report,
     period: Period,
     run_id: Option<&str>,
-) -> BTreeMap<String, Vec<String>> {
-    let mut issues: BTreeMap<String, Vec<String>> = BTreeMap::new();
+) -> BTreeMap<String, Vec<Issue>> {
+    let mut issues: BTreeMap<String, Vec<Issue>> = BTreeMap::new();
     let ctx = crate::engine::session();
     let read = |name: &'static str, sql: String| {
         let ctx = ctx.clone();
@@ -238,24 +305,15 @@ async fn quality(
             run.replace('\'', "''")
         );
         for c in read(crate::checks::CHECKS, sql).await.unwrap_or_default() {
-            let table = c
-                .get_attr("table_name")
-                .map(|v| v.to_string())
-                .unwrap_or_default();
-            let msg = format!(
-                "check {} on {}: {} ({} rows)",
-                c.get_attr("check_name")
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
-                table,
-                c.get_attr("status")
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
-                c.get_attr("failing")
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
-            );
-            issues.entry(table).or_default().push(msg);
+            let get = |k: &str| c.get_attr(k).map(|v| v.to_string()).unwrap_or_default();
+            let table = get("table_name");
+            let issue = Issue::Check {
+                table: table.clone(),
+                check: get("check_name"),
+                status: get("status"),
+                failing: get("failing"),
+            };
+            issues.entry(table).or_default().push(issue);
         }
     }
     if cx.reads.contains_key(FRESHNESS) {
@@ -275,17 +333,18 @@ async fn quality(
             if let Ok(d) = day
                 && d < end
             {
-                issues.entry(source).or_default().push(format!(
-                    "stale: newest {} row is from {d}",
-                    newest.get(..10).unwrap_or("")
-                ));
+                let day = d.to_string();
+                issues
+                    .entry(source.clone())
+                    .or_default()
+                    .push(Issue::Stale { source, day });
             }
         }
     }
     // Each report table inherits its upstream tables' issues.
     let mut out = BTreeMap::new();
     for t in spec.table_names() {
-        let mut msgs: Vec<String> = Vec::new();
+        let mut msgs: Vec<Issue> = Vec::new();
         for up in cx.upstream(t) {
             if let Some(m) = issues.get(&up) {
                 msgs.extend(m.iter().cloned());
@@ -298,17 +357,37 @@ async fn quality(
     out
 }
 
+/// A rule that fired on one row: said in each edition's words.
+struct Fired {
+    say: String,
+    row: Value,
+    priority: String,
+    table: String,
+}
+
+impl Fired {
+    /// The action as the template sees it: the rule's `say` in this
+    /// edition's language with `{column}` filled from the row.
+    fn said(&self, locale: &Locale) -> Value {
+        minijinja::context! {
+            text => fill(locale.text(&self.say), &self.row, locale),
+            priority => self.priority.clone(),
+            table => self.table.clone(),
+        }
+    }
+}
+
 /// The report's "what to act on" list: each rule's matching rows in the
-/// period, its `{column}` placeholders filled, high priority first.
+/// period, high priority first.
 async fn actions(
     ctx: &datafusion::prelude::SessionContext,
     wh: &Warehouse,
     spec: &Report,
     req: &Request,
     months: &[String],
-) -> Result<Vec<Value>, Error> {
+) -> Result<Vec<Fired>, Error> {
     use datafusion::logical_expr::{cast, col, lit};
-    let mut out: Vec<(u8, Value)> = Vec::new();
+    let mut out: Vec<(u8, Fired)> = Vec::new();
     for (i, a) in spec.actions.iter().enumerate() {
         let aerr = |reason: String| Error::Template {
             report: req.report.clone(),
@@ -346,11 +425,13 @@ async fn actions(
         };
         for b in &batches {
             for row in batch_rows(b) {
-                let text = fill(&a.say, &row);
-                out.push((
-                    rank,
-                    minijinja::context! { text => text, priority => priority.clone(), table => a.table.clone() },
-                ));
+                let fired = Fired {
+                    say: a.say.clone(),
+                    row,
+                    priority: priority.clone(),
+                    table: a.table.clone(),
+                };
+                out.push((rank, fired));
             }
         }
     }
@@ -358,9 +439,10 @@ async fn actions(
     Ok(out.into_iter().map(|(_, v)| v).collect())
 }
 
-/// `say` with `{column}` replaced by the row's value (numbers grouped, at
-/// most two decimals).
-fn fill(say: &str, row: &Value) -> String {
+/// `say` with `{column}` replaced by the row's value: numbers grouped, at
+/// most two decimals (the same in every language); text as the locale
+/// names it (`{channel}` → `online` / `网上银行`).
+fn fill(say: &str, row: &Value, locale: &Locale) -> String {
     let mut out = String::new();
     let mut rest = say;
     while let Some(open) = rest.find('{') {
@@ -374,7 +456,10 @@ fn fill(say: &str, row: &Value) -> String {
                     Ok(x) if x.fract() == 0.0 => format::group(x, 0),
                     Ok(x) => format::group(x, 2),
                     Err(_) if v.is_undefined() => format!("{{{key}}}"),
-                    Err(_) => v.to_string(),
+                    Err(_) => match v.as_str() {
+                        Some(code) => locale.label(code).to_string(),
+                        None => v.to_string(),
+                    },
                 };
                 out.push_str(&shown);
                 rest = &after[close + 1..];
@@ -387,4 +472,53 @@ fn fill(say: &str, row: &Value) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A rule's `say` reads in the edition's language; numbers read the same
+    /// in every edition, codes by the catalog's names.
+    #[test]
+    fn a_rule_says_its_row_in_each_language() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
+        let zh = Locale::load(&dir, "zh-CN").expect("shipped catalog");
+        let fired = Fired {
+            say: "NPS in {channel} is negative ({nps}) — review the touchpoints behind it".into(),
+            row: Value::from_serialize(serde_json::json!({"channel": "online", "nps": -31.5612})),
+            priority: "medium".into(),
+            table: "satisfaction_monthly".into(),
+        };
+        let text = |l: &Locale| {
+            fired
+                .said(l)
+                .get_attr("text")
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            text(&Locale::english()),
+            "NPS in online is negative (-31.56) — review the touchpoints behind it"
+        );
+        assert_eq!(
+            text(&zh),
+            "网上银行的 NPS 为负（-31.56）— 检视其背后的接触点"
+        );
+    }
+
+    #[test]
+    fn issues_in_each_language() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
+        let zh = Locale::load(&dir, "zh-CN").expect("shipped catalog");
+        let stale = Issue::Stale {
+            source: "atm".into(),
+            day: "2024-11-02".into(),
+        };
+        assert_eq!(
+            stale.said(&Locale::english()),
+            "stale: newest atm row is from 2024-11-02"
+        );
+        assert_eq!(stale.said(&zh), "数据过期：atm 最新一行来自 2024-11-02");
+    }
 }

@@ -1,6 +1,6 @@
-//! What to render: a report, its period and its parameters' values, from
-//! the command line (`--period`, `--param`, `--each`) or the report's
-//! defaults; and where each rendered file lands.
+//! What to render: a report, its period, its parameters' values and its
+//! editions, from the command line (`--period`, `--param`, `--each`,
+//! `--locale`) or the report's defaults; and where each rendered file lands.
 
 use super::{Error, Report};
 use crate::period::Period;
@@ -18,6 +18,9 @@ pub struct Request {
     /// Parameter → how its value is written in the file name, when the
     /// value's plain form would collide with another value's.
     pub file_parts: BTreeMap<String, String>,
+    /// The editions to render (locale tags, in the report's order): every
+    /// one unless `--locale` names one.
+    pub locales: Vec<String>,
 }
 
 fn request_error(message: impl Into<String>, help: impl Into<String>) -> Error {
@@ -31,18 +34,34 @@ impl Request {
     /// The requests a command line asks for: the period in the report's
     /// cadence, `--param NAME=VALUE` pairs (checked against the declared
     /// parameters and their values), defaults for the rest, and one request
-    /// per value of the `--each` parameter.
+    /// per value of the `--each` parameter; every edition, or the one
+    /// `--locale` names.
     pub async fn from_args(
         wh: &Warehouse,
         report: &Report,
         period: &str,
         given: &[String],
         each: Option<&str>,
+        locale: Option<&str>,
     ) -> Result<Vec<Request>, Error> {
         let period = report
             .cadence
             .parse(period)
             .map_err(|e| request_error(e.to_string(), e.help().unwrap_or_default()))?;
+        let tags = report.locale_tags();
+        let locales: Vec<String> = match locale {
+            None => tags.iter().map(|t| t.to_string()).collect(),
+            Some(l) if tags.contains(&l) => vec![l.to_string()],
+            Some(l) => {
+                return Err(request_error(
+                    format!("report `{}` has no `{l}` edition", report.name),
+                    format!(
+                        "editions: {} (the report's `locales:` in the pipeline)",
+                        tags.join(", ")
+                    ),
+                ));
+            }
+        };
         let declared: Vec<&str> = report.params.iter().map(|(n, _)| n.as_str()).collect();
         let unknown_param = |name: &str| {
             request_error(
@@ -112,14 +131,15 @@ impl Request {
                     period,
                     params,
                     file_parts,
+                    locales: locales.clone(),
                 }
             })
             .collect())
     }
 
     /// What `demo` renders of a report after loading up to `last_month`: its
-    /// last complete period, parameters at their defaults, and one file per
-    /// value of a parameter without one.
+    /// last complete period, parameters at their defaults, one file per
+    /// value of a parameter without one, every edition.
     pub async fn defaults(
         wh: &Warehouse,
         report: &Report,
@@ -130,6 +150,7 @@ impl Request {
             period: report.cadence.last_complete(last_month),
             params: Default::default(),
             file_parts: Default::default(),
+            locales: report.locale_tags().into_iter().map(String::from).collect(),
         }];
         for (name, spec) in &report.params {
             let all = param_values(wh, report, name).await?;
@@ -155,8 +176,11 @@ impl Request {
 }
 
 /// Where a rendered report lands: `report-2024-12.html`, with parameter
-/// values appended (`branch_network-2024-12-kowloon.html`).
-pub fn output_path(out_dir: &Path, report: &Report, req: &Request) -> PathBuf {
+/// values appended (`branch_network-2024-12-kowloon.html`), and the
+/// language before `.html` for every edition but the default one
+/// (`executive_monthly-2024-12.zh-CN.html`). A tag is letters, digits and
+/// `-`, and no other part holds a `.`, so no two editions share a file.
+pub fn output_path(out_dir: &Path, report: &Report, req: &Request, locale: &str) -> PathBuf {
     let mut name = format!("{}-{}", report.name, report.cadence.key(req.period));
     for (k, v) in &req.params {
         name.push('-');
@@ -164,6 +188,10 @@ pub fn output_path(out_dir: &Path, report: &Report, req: &Request) -> PathBuf {
             Some(part) => name.push_str(part),
             None => name.push_str(&plain(v)),
         }
+    }
+    if report.locales.first().is_some_and(|l| l.tag != locale) {
+        name.push('.');
+        name.push_str(locale);
     }
     out_dir.join(format!("{name}.html"))
 }
@@ -265,5 +293,64 @@ mod tests {
         assert_eq!(parts[6], "kowloon");
         assert!(parts[4].starts_with("a_b-") && parts[5].starts_with("a_b-"));
         assert!(parts.iter().all(|p| !p.contains(['/', '\\', '.'])));
+    }
+}
+
+#[cfg(test)]
+mod edition_tests {
+    use super::*;
+    use crate::report::Locale;
+
+    fn report(tags: &[&str]) -> Report {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
+        Report {
+            name: "executive_monthly".into(),
+            template: dir.join("executive_monthly.html.j2"),
+            title: None,
+            tables: Vec::new(),
+            locales: tags
+                .iter()
+                .map(|t| Locale::load(&dir, t).expect("shipped catalog"))
+                .collect(),
+            currency: "HKD".into(),
+            cadence: crate::period::Cadence::Month,
+            min_cell: 30,
+            stale_after_days: 7,
+            params: Vec::new(),
+            actions: Vec::new(),
+            default: false,
+        }
+    }
+
+    /// The default edition keeps the report's plain file name; each other
+    /// edition adds its tag, after any parameter value, before `.html`.
+    #[test]
+    fn each_edition_has_its_own_file() {
+        let r = report(&["en", "zh-CN"]);
+        let mut req = Request {
+            report: r.name.clone(),
+            period: "2024-12".parse().expect("period"),
+            params: BTreeMap::new(),
+            file_parts: BTreeMap::new(),
+            locales: vec!["en".into(), "zh-CN".into()],
+        };
+        let out = Path::new("out");
+        let name = |req: &Request, tag: &str| {
+            output_path(out, &r, req, tag)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        assert_eq!(name(&req, "en"), "executive_monthly-2024-12.html");
+        assert_eq!(name(&req, "zh-CN"), "executive_monthly-2024-12.zh-CN.html");
+        req.params.insert("tier".into(), "Premier".into());
+        assert_eq!(
+            name(&req, "zh-CN"),
+            "executive_monthly-2024-12-premier.zh-CN.html"
+        );
+        // A Chinese-first report: its Chinese edition is the plain name.
+        let zh_first = report(&["zh-CN", "en"]);
+        let plain = output_path(out, &zh_first, &req, "zh-CN");
+        assert!(plain.ends_with("executive_monthly-2024-12-premier.html"));
     }
 }

@@ -19,6 +19,9 @@ pub struct ReportSpec {
     /// `en` (default) or a catalog `i18n/<locale>.yaml` beside the
     /// template (`zh-CN` ships): labels, numbers and dates.
     pub locale: Option<String>,
+    /// Editions of the report, one file each, everything else shared
+    /// (`[en, zh-CN]`); the first is the default edition. Instead of `locale`.
+    pub locales: Option<Vec<String>>,
     /// The report `touchpoint demo` prints the path of.
     #[serde(default)]
     pub default: bool,

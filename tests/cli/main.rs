@@ -8,6 +8,7 @@ mod common;
 mod control;
 mod corrupt;
 mod e2e;
+mod editions;
 mod faults;
 mod formats;
 mod history;

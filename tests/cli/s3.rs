@@ -245,13 +245,17 @@ fn demo_pipeline_in_a_bucket_equals_local_disk() {
     let again = snapshot(dir, &env, &format!("s3://{BUCKET}/raw/cx/"));
     assert!(again == remote, "re-run in the bucket changed tables");
 
-    // Reports read the bucket too.
-    let path = ok_env(
+    // Reports read the bucket too (one file per edition).
+    let paths = ok_env(
         dir,
         &["report", "executive_monthly", "--period", "2024-02"],
         &env,
     );
-    assert!(Path::new(path.trim()).is_file());
+    assert_eq!(paths.lines().count(), 2, "{paths}");
+    assert!(
+        paths.lines().all(|p| Path::new(p.trim()).is_file()),
+        "{paths}"
+    );
 
     // Named profiles: the keys live only in TOUCHPOINT_PROFILE_CX_*
     // variables, and win over wrong plain ones.

@@ -11,6 +11,7 @@ const FUNNEL_BAR: f64 = 320.0;
 /// A funnel: centred horizontal bars in row order (e.g. loyalty ladder
 /// stages), each labelled with its value and its share of the first stage.
 pub fn funnel(
+    words: &Words,
     rows: Value,
     stage: String,
     value: String,
@@ -23,17 +24,18 @@ pub fn funnel(
     let mut items = Vec::new();
     for row in rows.try_iter()? {
         items.push((
-            text(&row.get_attr(&stage)?),
+            words.label(&text(&row.get_attr(&stage)?)).to_string(),
             num(&row.get_attr(&value)?).unwrap_or(0.0).max(0.0),
         ));
     }
     let first = items.first().map(|i| i.1).unwrap_or(0.0);
     let label = |v: f64| {
         if first > 0.0 {
+            let share = format!("{:.1}", v / first * 100.0);
             format!(
-                "{} — {:.1}% of first",
+                "{} — {}",
                 fmt_tick(v, &unit),
-                v / first * 100.0
+                Words::fill(&words.of_first, &[("share", &share)])
             )
         } else {
             fmt_tick(v, &unit)
@@ -90,9 +92,15 @@ mod tests {
             {"s": "Customer", "n": 600},
             {"s": "Advocate <b>", "n": 150},
         ]));
-        let svg = funnel(data, "s".into(), "n".into(), kw(&[("title", "Ladder")]))
-            .expect("chart")
-            .to_string();
+        let svg = funnel(
+            &Words::default(),
+            data,
+            "s".into(),
+            "n".into(),
+            kw(&[("title", "Ladder")]),
+        )
+        .expect("chart")
+        .to_string();
         accessible(&svg);
         let mut widths = Vec::new();
         let mut at = 0;

@@ -58,6 +58,7 @@ const CELL_H: f64 = 24.0;
 /// value (`digits` decimals; default 0 for whole numbers, else 1). A missing
 /// or null cell is blank with "–"; a repeated (x, y) keeps the last value.
 pub fn heatmap(
+    words: &Words,
     rows: Value,
     x: String,
     y: String,
@@ -72,8 +73,8 @@ pub fn heatmap(
     let mut cells = Vec::new();
     for row in rows.try_iter()? {
         cells.push((
-            text(&row.get_attr(&x)?),
-            text(&row.get_attr(&y)?),
+            words.label(&text(&row.get_attr(&x)?)).to_string(),
+            words.label(&text(&row.get_attr(&y)?)).to_string(),
             num(&row.get_attr(&value)?),
         ));
     }
@@ -101,13 +102,14 @@ pub fn heatmap(
                 .iter()
                 .map(|xv| match grid.get(&(xv.as_str(), yv.as_str())) {
                     Some(v) => format!("{xv} {}", fmtv(*v)),
-                    None => format!("{xv} no data"),
+                    None => format!("{xv} {}", words.no_data),
                 })
                 .collect();
             let _ = write!(a, "{yv}: {}. ", parts.join(", "));
         }
         if !grid.is_empty() {
-            let _ = write!(a, "Range {} to {}.", fmtv(lo), fmtv(hi));
+            let range = Words::fill(&words.range, &[("lo", &fmtv(lo)), ("hi", &fmtv(hi))]);
+            a.push_str(&range);
         }
         a
     });
@@ -146,7 +148,7 @@ pub fn heatmap(
                     "#DDDDDD",
                     "#555555",
                     "–".to_string(),
-                    "no data".to_string(),
+                    words.no_data.clone(),
                 ),
             };
             let _ = write!(
@@ -187,12 +189,14 @@ pub fn heatmap(
         }
         let _ = write!(
             svg,
-            r#"<text x="{}" y="{}" font-size="11">min {}</text><text x="{}" y="{}" font-size="11">max {}</text>"#,
+            r#"<text x="{}" y="{}" font-size="11">{} {}</text><text x="{}" y="{}" font-size="11">{} {}</text>"#,
             lx + 18.0,
             TOP + 10.0,
+            esc(&words.min),
             esc(&fmtv(lo)),
             lx + 18.0,
             TOP + 58.0,
+            esc(&words.max),
             esc(&fmtv(hi))
         );
     }
@@ -200,9 +204,10 @@ pub fn heatmap(
         let ly = TOP + 72.0;
         let _ = write!(
             svg,
-            r##"<rect x="{lx}" y="{ly}" width="12" height="12" fill="#FFFFFF" stroke="#DDDDDD"/><text x="{}" y="{}" font-size="11">– no data</text>"##,
+            r##"<rect x="{lx}" y="{ly}" width="12" height="12" fill="#FFFFFF" stroke="#DDDDDD"/><text x="{}" y="{}" font-size="11">– {}</text>"##,
             lx + 18.0,
-            ly + 10.0
+            ly + 10.0,
+            esc(&words.no_data)
         );
     }
     svg.push_str("</svg>");
@@ -233,6 +238,7 @@ mod tests {
             {"x": "b", "y": "r2", "v": null},
         ]));
         let svg = heatmap(
+            &Words::default(),
             data,
             "x".into(),
             "y".into(),
@@ -254,6 +260,7 @@ mod tests {
         assert!(svg.contains("min 1<") && svg.contains("max 9<"));
         assert!(!svg.contains("<script>"));
         let two = heatmap(
+            &Words::default(),
             rows(serde_json::json!([{"x": "a", "y": "r", "v": 0.4}])),
             "x".into(),
             "y".into(),

@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 /// A line per series over ordered x categories (e.g. months).
 pub fn line_chart(
+    words: &Words,
     rows: Value,
     x: String,
     y: String,
@@ -41,7 +42,8 @@ pub fn line_chart(
     for (name, vals) in &by {
         let _ = write!(
             alt,
-            "{name}: {}. ",
+            "{}: {}. ",
+            words.label(name),
             vals.iter()
                 .map(|(k, v)| format!("{k} {}", fmt_tick(*v, &unit)))
                 .collect::<Vec<_>>()
@@ -78,7 +80,7 @@ pub fn line_chart(
             PALETTE[i % PALETTE.len()]
         );
     }
-    legend(&mut svg, &names);
+    legend(&mut svg, &names, words);
     svg.push_str("</svg>");
     Ok(Value::from_safe_string(svg))
 }

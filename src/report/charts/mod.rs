@@ -3,6 +3,12 @@
 //! one file per chart over the shared primitives here. Every label is
 //! escaped, every chart carries a text alternative (`<title>`,
 //! `aria-label`), and the palette is Okabe–Ito (colour-blind safe).
+//!
+//! Charts write no language of their own: the words around their figures
+//! ("min", "no data", "total") and the names of the codes they draw
+//! (`online`, `Premier`) come in as [`Words`], taken from the report's
+//! locale. Series keep their order and colour in every language: names
+//! are looked up only where they are written.
 
 mod funnel;
 mod heatmap;
@@ -21,18 +27,126 @@ pub use stacked_area::stacked_area;
 pub use stacked_bar::stacked_bar;
 
 use minijinja::value::{Kwargs, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
+use std::sync::Arc;
 
-/// Register every chart function in a template environment.
-pub fn register(env: &mut minijinja::Environment<'_>) {
-    env.add_function("line_chart", line_chart);
-    env.add_function("stacked_bar", stacked_bar);
-    env.add_function("pyramid", pyramid);
-    env.add_function("stacked_area", stacked_area);
-    env.add_function("funnel", funnel);
-    env.add_function("heatmap", heatmap);
-    env.add_function("sparkline", sparkline);
+/// The words a chart writes around its figures, in the report's language,
+/// and the names of the codes it draws. `{name}` marks where a value goes.
+#[derive(Debug, Clone)]
+pub struct Words {
+    /// Heatmap legend: `min 1`.
+    pub min: String,
+    /// Heatmap legend: `max 9`.
+    pub max: String,
+    /// A missing cell or an empty series.
+    pub no_data: String,
+    /// Heatmap text alternative: `Range {lo} to {hi}.`
+    pub range: String,
+    /// Stacked area text alternative: `total {n}`.
+    pub total: String,
+    /// Funnel: `{share}% of first`.
+    pub of_first: String,
+    /// Sparkline: `trend from {from} to {to} over {n} periods`.
+    pub trend: String,
+    /// Sparkline of one point: `trend from {from} to {to} over 1 period`.
+    pub trend_one: String,
+    /// Sparkline description: `{from} to {to}`.
+    pub span: String,
+    /// Code in the data → its name (none in English: codes as they are).
+    pub labels: Arc<HashMap<String, String>>,
+}
+
+impl Default for Words {
+    /// English.
+    fn default() -> Self {
+        Words {
+            min: "min".into(),
+            max: "max".into(),
+            no_data: "no data".into(),
+            range: "Range {lo} to {hi}.".into(),
+            total: "total {n}".into(),
+            of_first: "{share}% of first".into(),
+            trend: "trend from {from} to {to} over {n} periods".into(),
+            trend_one: "trend from {from} to {to} over 1 period".into(),
+            span: "{from} to {to}".into(),
+            labels: Arc::default(),
+        }
+    }
+}
+
+impl Words {
+    /// The words of a locale: each English text through its catalog.
+    pub fn of(locale: &super::Locale) -> Self {
+        let en = Words::default();
+        let t = |s: &str| locale.text(s).to_string();
+        Words {
+            min: t(&en.min),
+            max: t(&en.max),
+            no_data: t(&en.no_data),
+            range: t(&en.range),
+            total: t(&en.total),
+            of_first: t(&en.of_first),
+            trend: t(&en.trend),
+            trend_one: t(&en.trend_one),
+            span: t(&en.span),
+            labels: locale.values.clone(),
+        }
+    }
+
+    /// A code's name (`online` → `网上银行`), or the code.
+    pub fn label<'a>(&'a self, code: &'a str) -> &'a str {
+        self.labels.get(code).map_or(code, String::as_str)
+    }
+
+    /// `text` with each `{name}` replaced.
+    pub fn fill(text: &str, values: &[(&str, &str)]) -> String {
+        values.iter().fold(text.to_string(), |acc, (k, v)| {
+            acc.replace(&format!("{{{k}}}"), v)
+        })
+    }
+}
+
+/// Register every chart function in a template environment, writing
+/// `words` around the figures.
+pub fn register(env: &mut minijinja::Environment<'_>, words: Words) {
+    let w = Arc::new(words);
+    let c = w.clone();
+    env.add_function(
+        "line_chart",
+        move |rows: Value, x: String, y: String, kw: Kwargs| line_chart(&c, rows, x, y, kw),
+    );
+    let c = w.clone();
+    env.add_function(
+        "stacked_bar",
+        move |rows: Value, x: String, y: String, kw: Kwargs| stacked_bar(&c, rows, x, y, kw),
+    );
+    let c = w.clone();
+    env.add_function(
+        "pyramid",
+        move |rows: Value, l: String, v: String, kw: Kwargs| pyramid(&c, rows, l, v, kw),
+    );
+    let c = w.clone();
+    env.add_function(
+        "stacked_area",
+        move |rows: Value, x: String, y: String, kw: Kwargs| stacked_area(&c, rows, x, y, kw),
+    );
+    let c = w.clone();
+    env.add_function(
+        "funnel",
+        move |rows: Value, s: String, v: String, kw: Kwargs| funnel(&c, rows, s, v, kw),
+    );
+    let c = w.clone();
+    env.add_function(
+        "heatmap",
+        move |rows: Value, x: String, y: String, v: String, kw: Kwargs| {
+            heatmap(&c, rows, x, y, v, kw)
+        },
+    );
+    env.add_function(
+        "sparkline",
+        move |rows: Value, x: String, y: String, kw: Kwargs| sparkline(&w, rows, x, y, kw),
+    );
 }
 
 pub const PALETTE: [&str; 8] = [
@@ -189,8 +303,9 @@ pub(super) fn axes(
     );
 }
 
-pub(super) fn legend(svg: &mut String, names: &[String]) {
-    for (i, n) in names.iter().enumerate() {
+/// One swatch and name per series, each code written as `words` name it.
+pub(super) fn legend(svg: &mut String, names: &[String], words: &Words) {
+    for (i, n) in names.iter().map(|n| words.label(n)).enumerate() {
         let y = TOP + 14.0 * i as f64;
         let _ = write!(
             svg,
@@ -254,9 +369,8 @@ mod tests {
             serde_json::json!({"m": "2024-01", "c": "<script>", "v": 1.0}),
             serde_json::json!({"m": "2024-02", "c": "<script>", "v": 3.0}),
         ]);
-        let env = minijinja::Environment::new();
-        let _ = env;
         let svg = line_chart(
+            &Words::default(),
             rows,
             "m".into(),
             "v".into(),
@@ -273,10 +387,7 @@ mod tests {
     #[test]
     fn new_charts_callable_from_templates() {
         let mut env = minijinja::Environment::new();
-        env.add_function("stacked_area", stacked_area);
-        env.add_function("funnel", funnel);
-        env.add_function("heatmap", heatmap);
-        env.add_function("sparkline", sparkline);
+        register(&mut env, Words::default());
         let out = env
             .render_str(
                 r#"{{ stacked_area(r, "x", "v", series="y", title="T", y_label="n", unit="") }}{{ funnel(r, "x", "v", title="F", unit="") }}{{ heatmap(r, "x", "y", "v", title="H", digits=1) }}{{ sparkline(r, "x", "v") }}"#,
@@ -297,10 +408,17 @@ mod tests {
         };
         let alt = || kw(&[("alt", "Custom <alt>")]);
         let svgs = [
-            stacked_area(data(), "x".into(), "v".into(), alt()),
-            funnel(data(), "x".into(), "v".into(), alt()),
-            heatmap(data(), "x".into(), "y".into(), "v".into(), alt()),
-            sparkline(data(), "x".into(), "v".into(), alt()),
+            stacked_area(&Words::default(), data(), "x".into(), "v".into(), alt()),
+            funnel(&Words::default(), data(), "x".into(), "v".into(), alt()),
+            heatmap(
+                &Words::default(),
+                data(),
+                "x".into(),
+                "y".into(),
+                "v".into(),
+                alt(),
+            ),
+            sparkline(&Words::default(), data(), "x".into(), "v".into(), alt()),
         ];
         for svg in svgs {
             let svg = svg.expect("chart").to_string();
@@ -328,20 +446,20 @@ mod tests {
         let none = || kw(&[]);
         let (x, v) = (|| "x".to_string(), || "v".to_string());
         let svgs = [
-            line_chart(data(), x(), v(), series()),
-            stacked_bar(data(), x(), v(), series()),
-            pyramid(data(), x(), v(), none()),
-            stacked_area(data(), x(), v(), series()),
-            funnel(data(), x(), v(), none()),
-            heatmap(data(), x(), "s".into(), v(), none()),
-            sparkline(data(), x(), v(), none()),
+            line_chart(&Words::default(), data(), x(), v(), series()),
+            stacked_bar(&Words::default(), data(), x(), v(), series()),
+            pyramid(&Words::default(), data(), x(), v(), none()),
+            stacked_area(&Words::default(), data(), x(), v(), series()),
+            funnel(&Words::default(), data(), x(), v(), none()),
+            heatmap(&Words::default(), data(), x(), "s".into(), v(), none()),
+            sparkline(&Words::default(), data(), x(), v(), none()),
         ];
         // An axis maximum that overflowed to infinity made the tick loop
         // endless (here it would hang; a thread turns that into a failure).
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let huge = rows(serde_json::json!([{"x": "a", "v": 1.7e308}]));
-            let svg = line_chart(huge, "x".into(), "v".into(), kw(&[]));
+            let svg = line_chart(&Words::default(), huge, "x".into(), "v".into(), kw(&[]));
             let _ = tx.send(svg.map(|s| s.to_string()));
         });
         let ended = rx.recv_timeout(std::time::Duration::from_secs(20));
@@ -361,6 +479,66 @@ mod tests {
                 from = j + 1;
             }
         }
+    }
+
+    /// In a Chinese edition every word a chart writes is the catalog's, and
+    /// a series keeps the colour it has in English (order by code).
+    #[test]
+    fn charts_write_the_words_they_are_given() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
+        let zh = Words::of(&super::super::Locale::load(&dir, "zh-CN").expect("catalog"));
+        let data = || {
+            rows(serde_json::json!([
+                {"x": "2024-01", "s": "online", "v": 3},
+                {"x": "2024-01", "s": "atm", "v": 1},
+                {"x": "2024-02", "s": "atm", "v": 2},
+            ]))
+        };
+        let (x, v) = (|| "x".to_string(), || "v".to_string());
+        let series = || kw(&[("series", "s")]);
+        let svgs = [
+            heatmap(&zh, data(), x(), "s".into(), v(), kw(&[])),
+            line_chart(&zh, data(), x(), v(), series()),
+            stacked_area(&zh, data(), x(), v(), series()),
+            stacked_bar(&zh, data(), x(), v(), series()),
+            funnel(&zh, data(), "s".into(), v(), kw(&[])),
+            pyramid(&zh, data(), "s".into(), v(), kw(&[])),
+            sparkline(&zh, data(), x(), v(), kw(&[])),
+        ]
+        .map(|s| s.map(|s| s.to_string()).expect("chart"));
+        let heat = &svgs[0];
+        assert!(
+            heat.contains(">最小 1<") && heat.contains(">最大 3<"),
+            "{heat}"
+        );
+        assert!(
+            heat.contains("– 无数据") && heat.contains("范围 1 至 3。"),
+            "{heat}"
+        );
+        for svg in &svgs[1..] {
+            assert!(!svg.contains("online"), "{svg}");
+        }
+        for svg in &svgs {
+            for english in [
+                "min ", "max ", "no data", "Range", "total", "of first", "trend",
+            ] {
+                assert!(!svg.contains(english), "`{english}` in {svg}");
+            }
+        }
+        assert!(svgs[2].contains("合计 4") && svgs[4].contains("为首阶段的"));
+        assert!(svgs[6].contains("3 期走势：由 3.0 至 2.0"), "{}", svgs[6]);
+        // The line legend: atm (first by code) in the first colour, named 自助设备.
+        let en = line_chart(&Words::default(), data(), x(), v(), series())
+            .expect("chart")
+            .to_string();
+        let swatch = |svg: &str, name: &str| {
+            let at = svg.find(&format!(">{name}</text>")).expect(name);
+            attr(svg, "fill", svg[..at].rfind("<rect").expect("swatch"))
+                .expect("fill")
+                .0
+        };
+        assert_eq!(swatch(&en, "atm"), swatch(&svgs[1], "自助设备"));
+        assert_eq!(swatch(&en, "online"), swatch(&svgs[1], "网上银行"));
     }
 
     #[test]

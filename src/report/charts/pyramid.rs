@@ -7,6 +7,7 @@ use std::fmt::Write;
 /// Centred horizontal bars in row order (top of the list at the top): the
 /// value pyramid.
 pub fn pyramid(
+    words: &Words,
     rows: Value,
     label: String,
     value: String,
@@ -18,7 +19,7 @@ pub fn pyramid(
     let mut items = Vec::new();
     for row in rows.try_iter()? {
         items.push((
-            text(&row.get_attr(&label)?),
+            words.label(&text(&row.get_attr(&label)?)).to_string(),
             num(&row.get_attr(&value)?).unwrap_or(0.0),
         ));
     }

@@ -11,6 +11,7 @@ const SPARK_PAD: f64 = 3.0;
 /// A word-sized trend line (about 120×28, no axes) of y in row order, with a
 /// dot at the last point; rows with a null y are skipped.
 pub fn sparkline(
+    words: &Words,
     rows: Value,
     x: String,
     y: String,
@@ -21,13 +22,19 @@ pub fn sparkline(
     let pts = points(&rows, &x, &y, None)?;
     let n = pts.len();
     let alt = alt.unwrap_or_else(|| match (pts.first(), pts.last()) {
-        (Some(a), Some(b)) => format!(
-            "trend from {:.1} to {:.1} over {n} period{}",
-            a.2,
-            b.2,
-            if n == 1 { "" } else { "s" }
+        (Some(a), Some(b)) => Words::fill(
+            if n == 1 {
+                &words.trend_one
+            } else {
+                &words.trend
+            },
+            &[
+                ("from", &format!("{:.1}", a.2)),
+                ("to", &format!("{:.1}", b.2)),
+                ("n", &n.to_string()),
+            ],
         ),
-        _ => "no data".to_string(),
+        _ => words.no_data.clone(),
     });
     let mut svg = String::new();
     let _ = write!(
@@ -37,7 +44,8 @@ pub fn sparkline(
         esc(&alt)
     );
     if let (Some(a), Some(b)) = (pts.first(), pts.last()) {
-        let _ = write!(svg, "<desc>{} to {}</desc>", esc(&a.0), esc(&b.0));
+        let span = Words::fill(&words.span, &[("from", &a.0), ("to", &b.0)]);
+        let _ = write!(svg, "<desc>{}</desc>", esc(&span));
         let lo = pts.iter().map(|p| p.2).fold(f64::INFINITY, f64::min);
         let hi = pts.iter().map(|p| p.2).fold(f64::NEG_INFINITY, f64::max);
         let px = |i: usize| {
@@ -89,7 +97,7 @@ mod tests {
                 .map(|(i, v)| serde_json::json!({"p": format!("2024-{:02}", i + 1), "v": v}))
                 .collect(),
         ));
-        let svg = sparkline(data, "p".into(), "v".into(), kw(&[]))
+        let svg = sparkline(&Words::default(), data, "p".into(), "v".into(), kw(&[]))
             .expect("chart")
             .to_string();
         accessible(&svg);

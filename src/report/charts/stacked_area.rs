@@ -10,6 +10,7 @@ use std::fmt::Write;
 /// order. A missing (x, series) counts as 0, negative values as 0, repeated
 /// (x, series) rows are summed.
 pub fn stacked_area(
+    words: &Words,
     rows: Value,
     x: String,
     y: String,
@@ -48,13 +49,13 @@ pub fn stacked_area(
             let parts: Vec<String> = names
                 .iter()
                 .enumerate()
-                .map(|(s, n)| format!("{n} {}", fmt_tick(grid[s][i], &unit)))
+                .map(|(s, n)| format!("{} {}", words.label(n), fmt_tick(grid[s][i], &unit)))
                 .collect();
             let _ = write!(
                 a,
-                "{xv}: {} (total {}). ",
+                "{xv}: {} ({}). ",
                 parts.join(", "),
-                fmt_tick(totals[i], &unit)
+                Words::fill(&words.total, &[("n", &fmt_tick(totals[i], &unit))])
             );
         }
         a
@@ -99,11 +100,11 @@ pub fn stacked_area(
         let _ = write!(
             svg,
             r#"<path d="{d}" fill="{c}" fill-opacity="0.85" stroke="{c}" stroke-width="1"><title>{}</title></path>"#,
-            esc(name)
+            esc(words.label(name))
         );
         below = top;
     }
-    legend(&mut svg, &names);
+    legend(&mut svg, &names, words);
     svg.push_str("</svg>");
     Ok(Value::from_safe_string(svg))
 }
@@ -123,6 +124,7 @@ mod tests {
             {"m": "Feb", "c": "B", "v": 15},
         ]));
         let svg = stacked_area(
+            &Words::default(),
             data,
             "m".into(),
             "v".into(),

@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 /// Stacked bars: one bar per x, one segment per series (e.g. channel share).
 pub fn stacked_bar(
+    words: &Words,
     rows: Value,
     x: String,
     y: String,
@@ -45,7 +46,7 @@ pub fn stacked_bar(
         let parts: Vec<String> = pts
             .iter()
             .filter(|p| &p.0 == xv)
-            .map(|p| format!("{} {}", p.1, fmt_tick(p.2, &unit)))
+            .map(|p| format!("{} {}", words.label(&p.1), fmt_tick(p.2, &unit)))
             .collect();
         let _ = write!(alt, "{xv}: {}. ", parts.join(", "));
     }
@@ -73,12 +74,12 @@ pub fn stacked_bar(
                 svg,
                 r#"<rect x="{x0:.1}" y="{y1:.1}" width="{bw:.1}" height="{h:.1}" fill="{}"><title>{}</title></rect>"#,
                 PALETTE[si % PALETTE.len()],
-                esc(&format!("{xv} {s}: {}", fmt_tick(v, &unit)))
+                esc(&format!("{xv} {}: {}", words.label(s), fmt_tick(v, &unit)))
             );
             acc += v;
         }
     }
-    legend(&mut svg, &names);
+    legend(&mut svg, &names, words);
     svg.push_str("</svg>");
     Ok(Value::from_safe_string(svg))
 }
