@@ -12,6 +12,7 @@ mod faults;
 mod formats;
 mod history;
 mod incremental;
+mod incremental_models;
 mod invalid;
 mod maintain;
 mod metrics;
