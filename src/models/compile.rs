@@ -105,6 +105,7 @@ pub async fn compile(
                 );
             }
         }
+        let by_period = by_period(name, m, &step, diags);
         parsed.push(Model {
             name: name.clone(),
             sql_file: path,
@@ -118,6 +119,7 @@ pub async fn compile(
                 .as_ref()
                 .map(|p| p.0.clone())
                 .unwrap_or_default(),
+            by_period,
         });
     }
     let nodes: Vec<(String, Vec<String>)> = parsed
@@ -186,11 +188,28 @@ pub async fn compile(
         }
         match crate::engine::plan_schema(&ctx, &m.sql).await {
             Ok(schema) => {
-                let (problems, output) = match &m.kind {
+                let (mut problems, output) = match &m.kind {
                     Kind::Sql => (Vec::new(), schema),
                     Kind::Churn(c) => (c.check(&schema), c.output_schema(&schema)),
                     Kind::Clv(c) => (c.check(&schema), c.output_schema()),
                 };
+                if m.by_period.is_some()
+                    && output
+                        .field_with_name(super::PERIOD)
+                        .map(|f| {
+                            use datafusion::arrow::datatypes::DataType::{
+                                LargeUtf8, Utf8, Utf8View,
+                            };
+                            !matches!(f.data_type(), Utf8 | Utf8View | LargeUtf8)
+                        })
+                        .unwrap_or(true)
+                {
+                    problems.push((
+                        "incremental".to_string(),
+                        format!("a model rebuilt by period needs a text `{}` column (YYYY-MM) in its output", super::PERIOD),
+                        Some("select the period of each row as `period`, or use `incremental: false`".to_string()),
+                    ));
+                }
                 if !problems.is_empty() {
                     for (key, msg, help) in problems {
                         diags.err(&format!("models.{}.{key}", m.name), msg, help);
@@ -252,5 +271,47 @@ fn kind(name: &str, m: &ModelSpec, diags: &mut Diags) -> Option<Kind> {
             }
             None
         }
+    }
+}
+
+/// `incremental:` compiled: the lookback of a model rebuilt by period.
+fn by_period(name: &str, m: &ModelSpec, kind: &Kind, diags: &mut Diags) -> Option<u32> {
+    use super::spec::IncrementalSpec;
+    let at = format!("models.{name}.incremental");
+    match m.common.incremental.as_ref()? {
+        IncrementalSpec::Flag(false) => None,
+        IncrementalSpec::Flag(true) => {
+            diags.err(
+                &at,
+                "say how the model depends on periods",
+                Some("`incremental: {by: period, lookback: 3}` (a month reads the 3 before it), or `incremental: false`".into()),
+            );
+            None
+        }
+        IncrementalSpec::By(b) if b.by != super::PERIOD => {
+            diags.err(
+                &format!("{at}.by"),
+                format!("models are rebuilt by `period`, not `{}`", b.by),
+                Some("write `by: period`".into()),
+            );
+            None
+        }
+        IncrementalSpec::By(_) if !matches!(kind, Kind::Sql) => {
+            diags.err(
+                &at,
+                "only SQL models are rebuilt by period; an analytics step refits on all its input",
+                Some("remove `incremental`".into()),
+            );
+            None
+        }
+        IncrementalSpec::By(b) if b.lookback > 120 => {
+            diags.err(
+                &format!("{at}.lookback"),
+                format!("lookback {} is over 120 months", b.lookback),
+                Some("a model reading more history than that is `incremental: false`".into()),
+            );
+            None
+        }
+        IncrementalSpec::By(b) => Some(b.lookback),
     }
 }

@@ -42,7 +42,13 @@ pub struct Model {
     pub kind: Kind,
     /// Output columns carrying personal data (declared in `personal:`).
     pub personal: Vec<(String, Personal)>,
+    /// `incremental: {by: period, lookback: N}`: the months before its own
+    /// that a month of the model reads (`None`: rebuilt whole).
+    pub by_period: Option<u32>,
 }
+
+/// The column a model rebuilt by period is partitioned by.
+pub const PERIOD: &str = "period";
 
 /// What builds a model: its SQL, or an analytics step over its SQL's rows.
 #[derive(Debug, Clone)]

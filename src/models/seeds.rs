@@ -1,5 +1,5 @@
 //! Seeds: small tables declared in the pipeline file (`seeds:`), such as
-//! tier rules and channel costs, written whole on every run.
+//! tier rules and channel costs, written whole when their rows change.
 
 use super::{Error, Result};
 use crate::spec::types::{ColumnType, TYPE_NAMES};

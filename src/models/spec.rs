@@ -25,6 +25,27 @@ pub struct CommonSpec {
     /// Output columns that carry personal data and how analysts see them;
     /// required when the model reads a personal column.
     pub personal: Option<Ordered<Personal>>,
+    /// How the model depends on periods: `false` (rebuilt whole when an
+    /// input changed) or `{by: period, lookback: N}`.
+    pub incremental: Option<IncrementalSpec>,
+}
+
+/// `incremental:` of a model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum IncrementalSpec {
+    Flag(bool),
+    By(ByPeriodSpec),
+}
+
+/// `incremental: {by: period, lookback: 3}`: a month of the model reads
+/// its inputs' same month and the `lookback` months before it, no others.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ByPeriodSpec {
+    pub by: String,
+    #[serde(default)]
+    pub lookback: u32,
 }
 
 /// A model's kind (`kind:`, default `sql`) with its own keys.
@@ -55,7 +76,15 @@ const KINDS: [(&str, bool, &[&str]); 3] = [
     ("clv", true, clv::KEYS),
 ];
 
-const COMMON: [&str; 6] = ["kind", "sql", "from", "description", "checks", "personal"];
+const COMMON: [&str; 7] = [
+    "kind",
+    "sql",
+    "from",
+    "description",
+    "checks",
+    "personal",
+    "incremental",
+];
 
 impl ModelSpec {
     pub fn kind_name(&self) -> &'static str {

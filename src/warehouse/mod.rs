@@ -6,6 +6,7 @@
 //! period) and handing tables to DataFusion. Does not know about sources or
 //! SQL models.
 
+pub mod changes;
 pub mod lock;
 pub mod log;
 pub mod maintain;
@@ -147,6 +148,9 @@ pub fn check_name(name: &str) -> Result<()> {
 pub enum WriteMode {
     /// Replace the whole table (snapshots, seeds, models).
     Overwrite,
+    /// Replace the whole table, partitioned by these columns from now on
+    /// (a model rebuilt by period, built whole).
+    OverwritePartitioned(Vec<String>),
     /// Replace only the rows matching `column = value` for each pair, in one
     /// commit; the table is partitioned by those columns.
     Replace(Vec<(String, String)>),
@@ -396,6 +400,25 @@ impl Warehouse {
         Ok(())
     }
 
+    /// The tag of the table's latest commit ([`Warehouse::write_tagged`]);
+    /// `None` when there is no table or the commit has none.
+    pub async fn tag(&self, name: &str) -> Result<Option<String>> {
+        use futures::StreamExt;
+        let Some(t) = self.table(name).await? else {
+            return Ok(None);
+        };
+        let mut history = t.history(Some(1));
+        let Some(info) = history.next().await else {
+            return Ok(None);
+        };
+        let info = info.map_err(|source| Error::delta(name, source))?;
+        Ok(info
+            .info
+            .get(TAG)
+            .and_then(|v| v.as_str())
+            .map(str::to_string))
+    }
+
     /// The table as of `version` (time travel).
     pub async fn table_at(&self, name: &str, version: i64) -> Result<DeltaTable> {
         let mut t = self.table(name).await?.ok_or_else(|| Error::NoTable {
@@ -514,6 +537,24 @@ impl Warehouse {
         run_id: &str,
         props: Option<WriterProperties>,
     ) -> Result<Committed> {
+        self.write_tagged(ctx, name, stream, mode, run_id, props, None)
+            .await
+    }
+
+    /// [`Warehouse::write_with`], the commit tagged with `tag` (a digest of
+    /// what was written: a seed's rows, a model's definition), so the next
+    /// run can tell whether the table is still what it would write.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn write_tagged(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        stream: SendableRecordBatchStream,
+        mode: WriteMode,
+        run_id: &str,
+        props: Option<WriterProperties>,
+        tag: Option<&str>,
+    ) -> Result<Committed> {
         check_name(name)?;
         let derr = |source: deltalake::DeltaTableError| Error::delta(name, source);
         if let Some(dir) = &self.local {
@@ -526,10 +567,14 @@ impl Warehouse {
             .map_err(derr)?;
         let exists = table.version().is_some();
         let schema = stream.schema();
-        let commit = CommitProperties::default().with_metadata([(
+        let mut meta = vec![(
             "touchpoint.run_id".to_string(),
             serde_json::Value::String(run_id.to_string()),
-        )]);
+        )];
+        if let Some(t) = tag {
+            meta.push((TAG.to_string(), serde_json::Value::String(t.to_string())));
+        }
+        let commit = CommitProperties::default().with_metadata(meta);
         let (mode, evolve) = match mode {
             WriteMode::Evolving(m) => (*m, true),
             m => (m, false),
@@ -598,6 +643,10 @@ impl Warehouse {
             WriteMode::Overwrite => builder
                 .with_save_mode(SaveMode::Overwrite)
                 .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite),
+            WriteMode::OverwritePartitioned(cols) => builder
+                .with_save_mode(SaveMode::Overwrite)
+                .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
+                .with_partition_columns(cols.clone()),
             WriteMode::Append => builder.with_save_mode(SaveMode::Append),
             WriteMode::Evolving(_) | WriteMode::Merge(_) => builder,
             // A new table: every partition is new.
@@ -649,6 +698,9 @@ impl Warehouse {
         ))
     }
 }
+
+/// The commit-info key of a write's tag.
+const TAG: &str = "touchpoint.digest";
 
 /// Storage options are taken from the environment by object_store itself
 /// (AWS_*, GOOGLE_*, AZURE_*): nothing secret is ever read from YAML.

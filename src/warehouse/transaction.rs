@@ -65,9 +65,23 @@ impl Writer {
         mode: WriteMode,
         props: Option<WriterProperties>,
     ) -> Result<Committed> {
+        self.write_tagged(ctx, name, stream, mode, props, None)
+            .await
+    }
+
+    /// [`Writer::write`] with the commit tagged ([`Warehouse::write_tagged`]).
+    pub async fn write_tagged(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        stream: SendableRecordBatchStream,
+        mode: WriteMode,
+        props: Option<WriterProperties>,
+        tag: Option<&str>,
+    ) -> Result<Committed> {
         let c = self
             .wh
-            .write_with(ctx, name, stream, mode, &self.run_id, props)
+            .write_tagged(ctx, name, stream, mode, &self.run_id, props, tag)
             .await?;
         let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
         fault_hook(n, name);
@@ -148,8 +162,23 @@ impl Transaction {
         stream: SendableRecordBatchStream,
         mode: WriteMode,
     ) -> Result<Committed> {
+        self.commit_tagged(ctx, name, stream, mode, None).await
+    }
+
+    /// [`Transaction::commit`] with the commit tagged.
+    pub async fn commit_tagged(
+        &mut self,
+        ctx: &SessionContext,
+        name: &str,
+        stream: SendableRecordBatchStream,
+        mode: WriteMode,
+        tag: Option<&str>,
+    ) -> Result<Committed> {
         self.journal(name).await?;
-        let c = self.writer.write(ctx, name, stream, mode, None).await?;
+        let c = self
+            .writer
+            .write_tagged(ctx, name, stream, mode, None, tag)
+            .await?;
         self.written.insert(name.to_string(), c.version);
         Ok(c)
     }

@@ -13,6 +13,7 @@ mod faults;
 mod formats;
 mod history;
 mod incremental;
+mod incremental_models;
 mod invalid;
 mod maintain;
 mod metrics;

@@ -47,7 +47,13 @@ fn rows_go_to_the_period_of_their_value_and_only_present_periods_are_replaced() 
     std::fs::create_dir_all(dir.join("data/calls")).expect("mkdir");
     std::fs::write(dir.join("pipelines/calls.yaml"), PIPELINE).expect("pipeline");
     std::fs::write(dir.join("data/calls/backfill.csv"), backfill()).expect("csv");
-    let run = ["run", "pipelines/calls.yaml", "--period", "2024-08", "--json"];
+    let run = [
+        "run",
+        "pipelines/calls.yaml",
+        "--period",
+        "2024-08",
+        "--json",
+    ];
     let out: serde_json::Value = serde_json::from_str(&ok(dir, &run)).expect("json");
     let s = step(&out, "calls");
     assert_eq!(s["rows_read"], 40, "{s}");
@@ -59,7 +65,10 @@ fn rows_go_to_the_period_of_their_value_and_only_present_periods_are_replaced() 
     want[1].1 += 1; // E1
     want[2].1 += 1; // E2
     assert_eq!(periods(dir), want);
-    let q = query(dir, "SELECT line, column_name FROM _quarantine ORDER BY line");
+    let q = query(
+        dir,
+        "SELECT line, column_name FROM _quarantine ORDER BY line",
+    );
     let cols: Vec<&str> = q
         .iter()
         .map(|r| r["column_name"].as_str().unwrap_or(""))
@@ -83,7 +92,10 @@ fn rows_go_to_the_period_of_their_value_and_only_present_periods_are_replaced() 
     want[2].1 = 2;
     want.push(("2024-09".into(), 1));
     assert_eq!(periods(dir), want);
-    let march = query(dir, "SELECT call_id FROM calls WHERE period = '2024-03' ORDER BY call_id");
+    let march = query(
+        dir,
+        "SELECT call_id FROM calls WHERE period = '2024-03' ORDER BY call_id",
+    );
     assert_eq!(march.len(), 2);
     assert_eq!(march[0]["call_id"], "M1");
 }

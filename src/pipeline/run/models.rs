@@ -1,31 +1,107 @@
 //! The models phase (each model built over its inputs and committed, in
-//! dependency order) and the checks phase (every data-quality check over
+//! dependency order, or left as it is when nothing it reads changed — see
+//! [`super::rebuild`]) and the checks phase (every data-quality check over
 //! the warehouse as the run left it).
 
 use super::Runner;
+use super::rebuild::{self, Rebuild};
+use crate::models::{Model, PERIOD};
 use crate::period::Period;
 use crate::pipeline::Result;
 use crate::warehouse::WriteMode;
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::{SessionContext, col, lit};
+use futures::StreamExt;
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 impl Runner<'_> {
-    /// Build every model in dependency order; a step's fit (coefficients,
-    /// metrics, parameters) is appended to its bookkeeping table.
+    /// Build every model that needs it, in dependency order; a step's fit
+    /// (coefficients, metrics, parameters) is appended to its bookkeeping
+    /// table.
     pub(super) async fn build_models(&mut self) -> Result<()> {
+        let manifest = crate::warehouse::versions::read(self.wh, None)
+            .await?
+            .map(|(_, m)| m);
         for m in &self.pipeline.models {
             let t = Instant::now();
+            let tag = rebuild::digest(m, self.pipeline.timezone);
+            let plan = rebuild::decide(
+                self.wh,
+                m,
+                &tag,
+                manifest.as_ref(),
+                self.options.full_refresh,
+            )
+            .await?;
+            let (periods, why) = match plan {
+                Rebuild::Skip => {
+                    let _ = writeln!(
+                        self.progress,
+                        "skip  model {}: nothing it reads changed",
+                        m.name
+                    );
+                    self.log("model", &m.name, None, 0, 0, 0, 0, t, None);
+                    if let Some(last) = self.steps.last_mut() {
+                        last.load = Some("skip".into());
+                        last.message = Some("up to date: nothing it reads changed".into());
+                    }
+                    continue;
+                }
+                Rebuild::Whole(why) => (None, why),
+                Rebuild::Periods(p, why) => (Some(p), why),
+            };
             let ctx = crate::engine::session();
+            // A rebuild of some periods reads only the months they need of
+            // every input partitioned by period.
+            let window = periods
+                .as_ref()
+                .zip(m.by_period)
+                .map(|(p, lookback)| rebuild::window(p, lookback));
             for dep in &m.depends_on {
-                ctx.register_table(dep.as_str(), self.wh.provider(dep).await?)?;
+                let provider = self.wh.provider(dep).await?;
+                match &window {
+                    Some(w) if self.by_period_table(dep).await? => {
+                        let df = ctx
+                            .read_table(provider)?
+                            .filter(col(PERIOD).in_list(w.iter().map(lit).collect(), false))?;
+                        ctx.register_table(dep.as_str(), df.into_view())?;
+                    }
+                    _ => {
+                        ctx.register_table(dep.as_str(), provider)?;
+                    }
+                }
             }
-            let built = crate::models::build(&ctx, m, &self.run_id, self.pipeline.timezone).await?;
-            let (stream, rows) = crate::engine::counting(built.stream);
+            let (stream, side, summary) = match m.by_period {
+                Some(_) => (
+                    by_period(&ctx, m, periods.as_ref()).await?,
+                    None,
+                    String::new(),
+                ),
+                None => {
+                    let built =
+                        crate::models::build(&ctx, m, &self.run_id, self.pipeline.timezone).await?;
+                    (built.stream, built.side, built.summary)
+                }
+            };
+            let (stream, rows) = crate::engine::counting(stream);
+            let mode = match (&periods, m.by_period) {
+                (Some(p), _) => WriteMode::ReplaceMany(
+                    p.iter()
+                        .map(|p| vec![(PERIOD.to_string(), p.clone())])
+                        .collect(),
+                ),
+                (None, Some(_)) => WriteMode::OverwritePartitioned(vec![PERIOD.to_string()]),
+                (None, None) => WriteMode::Overwrite,
+            };
             let c = self
                 .tx
-                .commit(&ctx, &m.name, stream, WriteMode::Overwrite)
+                .commit_tagged(&ctx, &m.name, stream, mode, Some(&tag))
                 .await?;
-            if let Some((table, batch)) = built.side {
+            if let Some((table, batch)) = side {
                 self.tx
                     .commit(
                         &ctx,
@@ -37,11 +113,26 @@ impl Runner<'_> {
             }
             let n = rows.load(Ordering::Relaxed) as i64;
             self.log("model", &m.name, None, 0, n, n, 0, t, Some(c.version));
-            if !built.summary.is_empty() {
-                let _ = writeln!(self.progress, "model {}: {}", m.name, built.summary);
-                if let Some(last) = self.steps.last_mut() {
-                    last.message = Some(built.summary);
-                }
+            let what = match &periods {
+                Some(p) => format!("rebuilt {}: {why}", rebuild::list(p)),
+                None => format!("rebuilt whole: {why}"),
+            };
+            let message = if summary.is_empty() {
+                what
+            } else {
+                format!("{summary}; {what}")
+            };
+            let _ = writeln!(self.progress, "model {}: {message}", m.name);
+            if let Some(last) = self.steps.last_mut() {
+                last.load = Some(
+                    if periods.is_some() {
+                        "periods"
+                    } else {
+                        "reload"
+                    }
+                    .into(),
+                );
+                last.message = Some(message);
             }
         }
         Ok(())
@@ -92,4 +183,60 @@ impl Runner<'_> {
         }
         Ok(())
     }
+
+    /// Whether `table` is partitioned by period (a periodic source, a model
+    /// rebuilt by period): a rebuild of some periods reads only theirs.
+    async fn by_period_table(&self, table: &str) -> Result<bool> {
+        Ok(self.wh.table(table).await?.is_some_and(|t| {
+            t.snapshot()
+                .is_ok_and(|s| s.metadata().partition_columns() == [PERIOD.to_string()])
+        }))
+    }
+}
+
+/// A model rebuilt by period: its rows (of `periods` only, when given),
+/// every one with a period.
+async fn by_period(
+    ctx: &SessionContext,
+    m: &Model,
+    periods: Option<&BTreeSet<String>>,
+) -> Result<SendableRecordBatchStream> {
+    let mut df = ctx.sql(&m.sql).await?;
+    if let Some(p) = periods {
+        // Rows without a period are kept here, to be refused below.
+        df = df.filter(
+            col(PERIOD)
+                .in_list(p.iter().map(lit).collect(), false)
+                .or(col(PERIOD).is_null()),
+        )?;
+    }
+    let stream = df.execute_stream().await?;
+    let schema = stream.schema();
+    let at = schema
+        .index_of(PERIOD)
+        .map_err(datafusion::error::DataFusionError::from)?;
+    let name = m.name.clone();
+    let checked = stream.map(move |b| {
+        let b = b?;
+        let text = datafusion::arrow::compute::cast(
+            b.column(at),
+            &datafusion::arrow::datatypes::DataType::Utf8,
+        )?;
+        let periods = text.as_string::<i32>();
+        if let Some(row) = (0..periods.len()).find(|&i| periods.is_null(i)) {
+            return Err(datafusion::error::DataFusionError::Execution(format!(
+                "model `{name}` is rebuilt by period, but row {row} of a batch has no `{PERIOD}`"
+            )));
+        }
+        if let Some(bad) = (0..periods.len())
+            .map(|i| periods.value(i))
+            .find(|v| v.parse::<Period>().is_err())
+        {
+            return Err(datafusion::error::DataFusionError::Execution(format!(
+                "model `{name}` is rebuilt by period, but `{bad}` is not a YYYY-MM period"
+            )));
+        }
+        Ok(b)
+    });
+    Ok(Box::pin(RecordBatchStreamAdapter::new(schema, checked)))
 }

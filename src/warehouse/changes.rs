@@ -1,0 +1,195 @@
+//! Which periods of a table changed between two of its versions, read from
+//! the Delta log alone (no data): the `period` partitions of every data
+//! file one version has and the other does not. A table not partitioned by
+//! `period`, or a version that can no longer be read, counts as changed
+//! throughout.
+
+use super::{Result, Warehouse};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What changed in a table since a version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    Nothing,
+    /// These periods' rows (and no others).
+    Periods(BTreeSet<String>),
+    /// Anything: not partitioned by period, new, or the old version gone.
+    All,
+}
+
+impl Changed {
+    /// Both changes together.
+    pub fn and(self, other: Changed) -> Changed {
+        match (self, other) {
+            (Changed::All, _) | (_, Changed::All) => Changed::All,
+            (Changed::Nothing, x) | (x, Changed::Nothing) => x,
+            (Changed::Periods(mut a), Changed::Periods(b)) => {
+                a.extend(b);
+                Changed::Periods(a)
+            }
+        }
+    }
+}
+
+/// What changed in `name` (partitioned by `column`) since `version`.
+pub async fn since(
+    wh: &Warehouse,
+    name: &str,
+    column: &str,
+    version: Option<i64>,
+) -> Result<Changed> {
+    let Some(now) = wh.table(name).await? else {
+        return Ok(Changed::All);
+    };
+    let Some(version) = version else {
+        return Ok(Changed::All);
+    };
+    if now.version().map(|v| v as i64) == Some(version) {
+        return Ok(Changed::Nothing);
+    }
+    let Ok(then) = wh.table_at(name, version).await else {
+        return Ok(Changed::All);
+    };
+    let (Some(a), Some(b)) = (files(&then, column).await, files(&now, column).await) else {
+        return Ok(Changed::All);
+    };
+    let mut periods = BTreeSet::new();
+    for (_, p) in a.iter().filter(|(f, _)| !b.contains_key(*f)) {
+        periods.insert(p.clone().unwrap_or_default());
+    }
+    for (_, p) in b.iter().filter(|(f, _)| !a.contains_key(*f)) {
+        periods.insert(p.clone().unwrap_or_default());
+    }
+    // A null period is no month: anything may have changed.
+    if periods.contains("") {
+        return Ok(Changed::All);
+    }
+    Ok(if periods.is_empty() {
+        Changed::Nothing
+    } else {
+        Changed::Periods(periods)
+    })
+}
+
+/// Every data file of `t` with its `column` partition value; `None` when
+/// the table is not partitioned by exactly that column.
+async fn files(
+    t: &deltalake::DeltaTable,
+    column: &str,
+) -> Option<BTreeMap<String, Option<String>>> {
+    use futures::StreamExt;
+    let snapshot = t.snapshot().ok()?;
+    if snapshot.metadata().partition_columns() != [column.to_string()] {
+        return None;
+    }
+    let mut out = BTreeMap::new();
+    let mut views = t.get_active_add_actions_by_partitions(&[]);
+    while let Some(f) = views.next().await {
+        let f = f.ok()?;
+        let p = f.partition_values_map().remove(column).flatten();
+        out.insert(f.path().to_string(), p);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::warehouse::WriteMode;
+    use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use std::sync::Arc;
+
+    fn rows(ids: &[i64], periods: &[&str]) -> datafusion::execution::SendableRecordBatchStream {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("period", DataType::Utf8, false),
+        ]));
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(ids.to_vec())),
+            Arc::new(StringArray::from(periods.to_vec())),
+        ];
+        crate::engine::batch_stream(RecordBatch::try_new(schema, cols).expect("batch"))
+    }
+
+    fn part(p: &str) -> Vec<(String, String)> {
+        vec![("period".into(), p.into())]
+    }
+
+    #[tokio::test]
+    async fn periods_whose_files_changed_and_no_others() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let wh = Warehouse::open(dir.path().to_str().expect("utf-8")).expect("open");
+        let ctx = crate::engine::session();
+        let set = |v: &[&str]| Changed::Periods(v.iter().map(|s| s.to_string()).collect());
+        assert_eq!(
+            since(&wh, "t", "period", None).await.expect("new"),
+            Changed::All
+        );
+        let v0 = wh
+            .write(
+                &ctx,
+                "t",
+                rows(&[1, 2, 3], &["2024-01", "2024-02", "2024-03"]),
+                WriteMode::ReplacePresent("period".into()),
+                "r0",
+            )
+            .await
+            .expect("first")
+            .version;
+        assert_eq!(
+            since(&wh, "t", "period", Some(v0)).await.expect("same"),
+            Changed::Nothing
+        );
+        wh.write(
+            &ctx,
+            "t",
+            rows(&[20], &["2024-02"]),
+            WriteMode::Replace(part("2024-02")),
+            "r1",
+        )
+        .await
+        .expect("replace");
+        let v2 = wh
+            .write(
+                &ctx,
+                "t",
+                rows(&[40], &["2024-04"]),
+                WriteMode::AppendTo(part("2024-04")),
+                "r2",
+            )
+            .await
+            .expect("append")
+            .version;
+        assert_eq!(
+            since(&wh, "t", "period", Some(v0)).await.expect("two"),
+            set(&["2024-02", "2024-04"])
+        );
+        assert_eq!(
+            since(&wh, "t", "period", Some(v2)).await.expect("none"),
+            Changed::Nothing
+        );
+        // Rewritten whole without partitions: anything changed.
+        wh.write(
+            &ctx,
+            "t",
+            rows(&[9], &["2024-01"]),
+            WriteMode::Overwrite,
+            "r3",
+        )
+        .await
+        .expect("overwrite");
+        assert_eq!(
+            since(&wh, "t", "other", Some(v2))
+                .await
+                .expect("other column"),
+            Changed::All
+        );
+        assert_eq!(
+            set(&["a"]).and(Changed::Nothing).and(set(&["b"])),
+            set(&["a", "b"])
+        );
+        assert_eq!(set(&["a"]).and(Changed::All), Changed::All);
+    }
+}
