@@ -209,6 +209,23 @@ mod tests {
         }
     }
 
+    /// Table `t` as `id name` pairs in key order: `2b,3C`.
+    async fn content(wh: &Warehouse) -> String {
+        let ctx = crate::engine::session();
+        ctx.register_table("t", wh.provider("t").await.expect("provider"))
+            .expect("register");
+        let got = ctx
+            .sql("SELECT string_agg(CAST(id AS VARCHAR) || name, ',' ORDER BY id) AS x FROM t")
+            .await
+            .expect("sql")
+            .collect()
+            .await
+            .expect("rows");
+        let x = datafusion::arrow::compute::cast(got[0].column(0), &DataType::Utf8).expect("text");
+        let x = x.as_any().downcast_ref::<StringArray>().expect("text");
+        x.value(0).to_string()
+    }
+
     /// Updates replace, new keys insert, marked rows delete, unchanged rows
     /// count as nothing, and all of it is one commit; an empty source
     /// commits nothing.
@@ -262,19 +279,7 @@ mod tests {
             .await
             .expect("merge");
         assert_eq!(c.merged.map(|m| m.deleted), Some(1));
-        let ctx2 = crate::engine::session();
-        ctx2.register_table("t", wh.provider("t").await.expect("provider"))
-            .expect("register");
-        let got = ctx2
-            .sql("SELECT string_agg(CAST(id AS VARCHAR) || name, ',' ORDER BY id) AS x FROM t")
-            .await
-            .expect("sql")
-            .collect()
-            .await
-            .expect("rows");
-        let x = datafusion::arrow::compute::cast(got[0].column(0), &DataType::Utf8).expect("text");
-        let x = x.as_any().downcast_ref::<StringArray>().expect("text");
-        assert_eq!(x.value(0), "2b,3C,4d");
+        assert_eq!(content(&wh).await, "2b,3C,4d");
         let before = wh.version("t").await.expect("version");
         let empty = rows(&[], &[], &[]);
         let c = wh
@@ -307,19 +312,7 @@ mod tests {
                 deleted: 1
             })
         );
-        let ctx3 = crate::engine::session();
-        ctx3.register_table("t", wh.provider("t").await.expect("provider"))
-            .expect("register");
-        let got = ctx3
-            .sql("SELECT string_agg(CAST(id AS VARCHAR) || name, ',' ORDER BY id) AS x FROM t")
-            .await
-            .expect("sql")
-            .collect()
-            .await
-            .expect("rows");
-        let x = datafusion::arrow::compute::cast(got[0].column(0), &DataType::Utf8).expect("text");
-        let x = x.as_any().downcast_ref::<StringArray>().expect("text");
-        assert_eq!(x.value(0), "2b,4d");
+        assert_eq!(content(&wh).await, "2b,4d");
         let _ = lit(1);
     }
 }

@@ -126,18 +126,7 @@ fn rows_committed_during_a_parallel_read_are_not_seen() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    let t = std::time::Instant::now();
-    loop {
-        let copying = pg.psql(
-            "postgres",
-            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT min(%txns_slow%'",
-        );
-        if copying.trim().parse::<u32>().unwrap_or(0) >= 1 {
-            break;
-        }
-        assert!(t.elapsed().as_secs() < 120, "the extract never started");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    pg.wait_for_statement("SELECT min(%txns_slow%");
     // Committed while the extract looks for the key's bounds (in its
     // transaction, after its snapshot), so before any range starts: a
     // range that did not import the snapshot would see it.

@@ -162,6 +162,28 @@ impl PgServer {
             .unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 
+    /// Wait (at most 2 minutes) until a statement `LIKE pattern` is
+    /// running.
+    pub fn wait_for_statement(&self, pattern: &str) {
+        let t = std::time::Instant::now();
+        let sql = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '{pattern}'"
+        );
+        while self
+            .psql("postgres", &sql)
+            .trim()
+            .parse::<u32>()
+            .unwrap_or(0)
+            == 0
+        {
+            assert!(
+                t.elapsed().as_secs() < 120,
+                "no statement like {pattern} started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self._dir.path().join("log")).unwrap_or_default()

@@ -302,6 +302,16 @@ fn discover_proposes_a_block_from_the_catalog() {
 const INCREMENTAL: &str = "    key: [customer_id]\n    cursor: updated_at\n    lookback: 1h\n    deletes: {soft_column: is_deleted}\n    history: {track: [tier, home_branch]}\n";
 pub const CUSTOMER_COLUMNS: &str = "      customer_id: {type: string, required: true}\n      tier: {type: string}\n      home_branch: {type: string}\n      updated_at: {type: timestamp}\n      is_deleted: {type: bool}\n";
 
+/// `crm.customers` as the incremental tests use it (no rows).
+pub fn create_customers(pg: &PgServer) {
+    pg.psql(
+        "postgres",
+        "CREATE SCHEMA crm; CREATE TABLE crm.customers (
+           customer_id text PRIMARY KEY, tier text, home_branch text,
+           updated_at timestamptz NOT NULL, is_deleted bool NOT NULL DEFAULT false)",
+    );
+}
+
 pub fn step_of(out: &str) -> serde_json::Value {
     let summary: serde_json::Value = serde_json::from_str(out).expect("json");
     crate::common::step(&summary, "src")
@@ -323,12 +333,10 @@ pub fn table_csv(dir: &Path, env: &Env) -> String {
 #[test]
 fn incremental_runs_merge_only_what_changed() {
     let pg = PgServer::start();
+    create_customers(&pg);
     pg.psql(
         "postgres",
-        "CREATE SCHEMA crm; CREATE TABLE crm.customers (
-           customer_id text PRIMARY KEY, tier text, home_branch text,
-           updated_at timestamptz NOT NULL, is_deleted bool NOT NULL DEFAULT false);
-         INSERT INTO crm.customers
+        "INSERT INTO crm.customers
            SELECT 'C' || lpad(i::text, 3, '0'), CASE WHEN i % 3 = 0 THEN 'Premier' ELSE 'Personal' END,
                   'B' || lpad((i % 12 + 1)::text, 2, '0'),
                   timestamptz '2024-01-01 00:00:00+00' - (i || ' days')::interval, false
@@ -534,18 +542,7 @@ fn a_server_killed_mid_extract_leaves_table_and_mark_unchanged() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    let t = std::time::Instant::now();
-    loop {
-        let copying = pg.psql(
-            "postgres",
-            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'COPY%'",
-        );
-        if copying.trim() == "1" {
-            break;
-        }
-        assert!(t.elapsed().as_secs() < 120, "the extract never started");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    pg.wait_for_statement("COPY%");
     std::thread::sleep(std::time::Duration::from_millis(300));
     pg.kill();
     let out = child.wait_with_output().expect("wait");

@@ -6,7 +6,7 @@
 
 use crate::common::{ok_env, query_env, touchpoint_env};
 use crate::pgserver::PgServer;
-use crate::postgres::{CUSTOMER_COLUMNS, Env, one_source, step_of, table_csv};
+use crate::postgres::{CUSTOMER_COLUMNS, Env, create_customers, one_source, step_of, table_csv};
 
 const RECONCILE: &str = "    key: [customer_id]\n    cursor: updated_at\n    deletes: {reconcile_every: 2}\n    history: {track: [tier]}\n";
 
@@ -19,12 +19,10 @@ fn message(step: &serde_json::Value) -> String {
 #[test]
 fn hard_deletes_leave_the_table_every_nth_run() {
     let pg = PgServer::start();
+    create_customers(&pg);
     pg.psql(
         "postgres",
-        "CREATE SCHEMA crm; CREATE TABLE crm.customers (
-           customer_id text PRIMARY KEY, tier text, home_branch text,
-           updated_at timestamptz NOT NULL, is_deleted bool NOT NULL DEFAULT false);
-         INSERT INTO crm.customers
+        "INSERT INTO crm.customers
            SELECT 'C' || lpad(i::text, 3, '0'), 'Personal', 'B01',
                   timestamptz '2024-01-01 00:00:00+00' - (i || ' days')::interval, false
            FROM generate_series(1, 100) i;",
