@@ -105,7 +105,7 @@ pub async fn compile(
                 );
             }
         }
-        let by_period = by_period(name, m, &step, diags);
+        let by_period = by_period(name, m, &step, &sql, diags);
         parsed.push(Model {
             name: name.clone(),
             sql_file: path,
@@ -275,7 +275,7 @@ fn kind(name: &str, m: &ModelSpec, diags: &mut Diags) -> Option<Kind> {
 }
 
 /// `incremental:` compiled: the lookback of a model rebuilt by period.
-fn by_period(name: &str, m: &ModelSpec, kind: &Kind, diags: &mut Diags) -> Option<u32> {
+fn by_period(name: &str, m: &ModelSpec, kind: &Kind, sql: &str, diags: &mut Diags) -> Option<u32> {
     use super::spec::IncrementalSpec;
     let at = format!("models.{name}.incremental");
     match m.common.incremental.as_ref()? {
@@ -312,6 +312,73 @@ fn by_period(name: &str, m: &ModelSpec, kind: &Kind, diags: &mut Diags) -> Optio
             );
             None
         }
-        IncrementalSpec::By(b) => Some(b.lookback),
+        IncrementalSpec::By(b) => match reaches(sql, b.lookback) {
+            Some(why) => {
+                diags.err(
+                    &format!("{at}.lookback"),
+                    why,
+                    Some("declare the months the SQL reads before its own (`lookback: N`), or `incremental: false`".into()),
+                );
+                None
+            }
+            None => Some(b.lookback),
+        },
+    }
+}
+
+/// What in `sql` reads months a `lookback` does not cover, as far as the
+/// text shows it: a look ahead, a window over rows (it reaches back by
+/// rows, not months), or another month with `lookback: 0`.
+fn reaches(sql: &str, lookback: u32) -> Option<String> {
+    let text: String = sql
+        .lines()
+        .map(|l| l.split("--").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase();
+    let squeezed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let has = |p: &str| squeezed.contains(p);
+    if has("lead(") || has("lead (") || has("following") {
+        return Some("the SQL reads later rows (`LEAD` or `FOLLOWING`): a month would depend on the months after it".into());
+    }
+    if has("rows between") {
+        return Some("the SQL has a window over rows (`ROWS BETWEEN`), which reaches back by rows, not months".into());
+    }
+    let shifts = [
+        "lag(",
+        "lag (",
+        "interval '1 month'",
+        "month_index + 1",
+        "month_index - 1",
+    ];
+    if lookback == 0
+        && let Some(p) = shifts.iter().find(|p| has(p))
+    {
+        return Some(format!(
+            "the SQL reads another month (`{}`) but the model declares `lookback: 0`",
+            p.trim_end_matches('(').trim()
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reaches;
+
+    #[test]
+    fn month_shifts_need_a_lookback() {
+        let same = "SELECT period, SUM(x) FROM t GROUP BY period";
+        assert_eq!(reaches(same, 0), None);
+        let lag = "SELECT period, LAG(x) OVER (PARTITION BY c ORDER BY period) FROM t";
+        assert!(reaches(lag, 0).is_some_and(|w| w.contains("`lag`")));
+        assert_eq!(reaches(lag, 1), None);
+        let shifted = "SELECT month_index  +  1 FROM m -- LEAD( in a comment is fine";
+        assert!(reaches(shifted, 0).is_some());
+        assert_eq!(reaches(shifted, 1), None);
+        let rows = "SUM(x) OVER (ORDER BY period ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)";
+        assert!(reaches(rows, 3).is_some_and(|w| w.contains("ROWS BETWEEN")));
+        let ahead = "LEAD(call_start) OVER (PARTITION BY c ORDER BY call_start)";
+        assert!(reaches(ahead, 12).is_some_and(|w| w.contains("LEAD")));
     }
 }
