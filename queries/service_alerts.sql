@@ -55,7 +55,7 @@ tier_wait AS (
            'p90 wait ' || CAST(round(s.p90_wait, 1) AS VARCHAR) || ' min over ' || CAST(s.visits AS VARCHAR)
                || ' visits (median ' || CAST(round(s.median_wait, 1) AS VARCHAR) || ' min, '
                || CAST(round(100 * s.share_over_30, 1) AS VARCHAR) || '% waited over 30 min)'
-               || COALESCE('; wealth advice p90 ' || CAST(round(w.p90_wait, 1) AS VARCHAR) || ' min over '
+               || COALESCE('; wealth-advice p90 ' || CAST(round(w.p90_wait, 1) AS VARCHAR) || ' min over '
                            || CAST(w.visits AS VARCHAR) || ' visits', '')
     FROM service_by_tier s
     JOIN t ON t.alert = 'tier_p90_wait' AND t.scope = s.tier
