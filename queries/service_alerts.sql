@@ -6,7 +6,12 @@
 --   call_abandonment     the call centre's abandonment share above the threshold
 --   top_tier_churn_rise  the top tier's mean churn probability up by more than the
 --                        threshold (probability points) month on month
-WITH t AS (SELECT alert, threshold FROM alert_thresholds),
+--   tier_p90_wait        a tier's 90th-percentile branch wait (minutes, every service
+--                        type: service_by_tier's 'All' row) above that tier's own
+--                        threshold (the seed row whose scope is the tier; tiers without
+--                        one never alert), over at least 30 visits; the evidence adds
+--                        the tier's wealth-advice p90 (the key moment) when it had any
+WITH t AS (SELECT alert, scope, threshold FROM alert_thresholds),
 branch AS (
     SELECT b.period, 'branch_p90_wait' AS alert, b.branch_id AS scope, b.p90_wait AS value, t.threshold,
            'p90 wait ' || CAST(round(b.p90_wait, 1) AS VARCHAR) || ' min over ' || CAST(b.visits AS VARCHAR)
@@ -44,8 +49,21 @@ churn AS (
     JOIN churn_by_tier p ON p.tier = c.tier AND p.period = to_char(to_date(c.period || '-01') - INTERVAL '1 month', '%Y-%m')
     JOIN t ON t.alert = 'top_tier_churn_rise'
     WHERE c.tier_rank = 1 AND c.avg_score - p.avg_score > t.threshold
+),
+tier_wait AS (
+    SELECT s.period, 'tier_p90_wait', s.tier, s.p90_wait, t.threshold,
+           'p90 wait ' || CAST(round(s.p90_wait, 1) AS VARCHAR) || ' min over ' || CAST(s.visits AS VARCHAR)
+               || ' visits (median ' || CAST(round(s.median_wait, 1) AS VARCHAR) || ' min, '
+               || CAST(round(100 * s.share_over_30, 1) AS VARCHAR) || '% waited over 30 min)'
+               || COALESCE('; wealth-advice p90 ' || CAST(round(w.p90_wait, 1) AS VARCHAR) || ' min over '
+                           || CAST(w.visits AS VARCHAR) || ' visits', '')
+    FROM service_by_tier s
+    JOIN t ON t.alert = 'tier_p90_wait' AND t.scope = s.tier
+    LEFT JOIN service_by_tier w ON w.period = s.period AND w.tier = s.tier AND w.service_type = 'wealth_advice'
+    WHERE s.service_type = 'All' AND s.visits >= 30 AND s.p90_wait > t.threshold
 )
 SELECT period, alert, scope, value, threshold, evidence FROM branch
 UNION ALL SELECT * FROM nps
 UNION ALL SELECT * FROM calls
 UNION ALL SELECT * FROM churn
+UNION ALL SELECT * FROM tier_wait

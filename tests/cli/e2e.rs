@@ -419,7 +419,7 @@ fn editions_agree(dir: &Path, en: &str, zh_path: &Path) {
     let count = |sql: &str| crate::common::f(&query(dir, sql)[0], "n") as usize;
     let period = "period = '2024-03'";
     let high = count(&format!(
-        "SELECT COUNT(*) AS n FROM service_alerts WHERE {period} AND alert IN ('branch_p90_wait', 'call_abandonment')"
+        "SELECT COUNT(*) AS n FROM service_alerts WHERE {period} AND alert IN ('branch_p90_wait', 'tier_p90_wait', 'call_abandonment')"
     )) + count(&format!(
         "SELECT COUNT(*) AS n FROM churn_by_tier WHERE {period} AND tier_rank <= 2 AND high_risk_share > 0.05"
     ));
