@@ -75,6 +75,23 @@ pub fn generate(dir: &Path, customers: u32, months: u32, seed: u64, extra: &[&st
     ok(dir, &args);
 }
 
+/// Start `touchpoint` in the background (output piped), for a test that
+/// acts while it runs.
+pub fn spawn_env(dir: &Path, args: &[&str], env: Env) -> std::process::Child {
+    Command::new(bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TOUCHPOINT_WAREHOUSE")
+        .env_remove("TOUCHPOINT_EXTRACTS")
+        .env_remove("TOUCHPOINT_HASH_KEY_FILE")
+        .env("TOUCHPOINT_HASH_KEY", HASH_KEY)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn touchpoint")
+}
+
 /// Run and require success; returns stdout.
 pub fn ok(dir: &Path, args: &[&str]) -> String {
     ok_env(dir, args, &[])

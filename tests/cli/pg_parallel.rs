@@ -117,15 +117,11 @@ fn rows_committed_during_a_parallel_read_are_not_seen() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     project(dir, "crm.txns_slow", Some(3));
-    let child = std::process::Command::new(crate::common::bin())
-        .args(["run", "pipelines/db.yaml", "--period", "2024-01", "--json"])
-        .current_dir(dir)
-        .env("TOUCHPOINT_HASH_KEY", crate::common::HASH_KEY)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = crate::common::spawn_env(
+        dir,
+        &["run", "pipelines/db.yaml", "--period", "2024-01", "--json"],
+        &env,
+    );
     pg.wait_for_statement("SELECT min(%txns_slow%");
     // Committed while the extract looks for the key's bounds (in its
     // transaction, after its snapshot), so before any range starts: a

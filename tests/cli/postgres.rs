@@ -533,15 +533,11 @@ fn a_server_killed_mid_extract_leaves_table_and_mark_unchanged() {
         "INSERT INTO crm.big SELECT 'C' || i, 'Advance', 'B02', '2024-02-01 00:00:00+00', false
            FROM generate_series(1001, 200000) i;",
     );
-    let child = std::process::Command::new(crate::common::bin())
-        .args(["run", "pipelines/db.yaml", "--period", "2024-01"])
-        .current_dir(dir)
-        .env("TOUCHPOINT_HASH_KEY", crate::common::HASH_KEY)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = crate::common::spawn_env(
+        dir,
+        &["run", "pipelines/db.yaml", "--period", "2024-01"],
+        &env,
+    );
     pg.wait_for_statement("COPY%");
     std::thread::sleep(std::time::Duration::from_millis(300));
     pg.kill();

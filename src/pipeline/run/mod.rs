@@ -306,7 +306,7 @@ impl Runner<'_> {
             let t = Instant::now();
             let batch = seed.batch()?;
             let rows = batch.num_rows() as i64;
-            let tag = blake3::hash(format!("{seed:?}").as_bytes()).to_hex()[..16].to_string();
+            let tag = rebuild::short_digest(&format!("{seed:?}"));
             let current = self.wh.version(&seed.name).await?.map(|v| v as i64);
             let unchanged = !self.options.full_refresh
                 && current.is_some()

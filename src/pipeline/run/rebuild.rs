@@ -28,7 +28,12 @@ pub(super) enum Rebuild {
 
 /// A model's tag: a digest of everything that decides its rows.
 pub(super) fn digest(m: &Model, timezone: chrono_tz::Tz) -> String {
-    blake3::hash(format!("{m:?}|{timezone}").as_bytes()).to_hex()[..16].to_string()
+    short_digest(&format!("{m:?}|{timezone}"))
+}
+
+/// A commit tag for `text` (a seed's or a model's definition).
+pub(super) fn short_digest(text: &str) -> String {
+    blake3::hash(text.as_bytes()).to_hex()[..16].to_string()
 }
 
 /// Decide what to do with `m` (tagged `tag`), given the last finished
