@@ -27,6 +27,8 @@ pub enum Error {
     #[error(transparent)]
     Sql(#[from] crate::sql::Error),
     #[error(transparent)]
+    Serve(#[from] crate::serve::Error),
+    #[error(transparent)]
     Generate(#[from] crate::generate::GenerateError),
     #[error(transparent)]
     Period(#[from] crate::period::Error),
@@ -72,6 +74,7 @@ impl Error {
             Error::Model(e) => e.help(),
             Error::Report(e) => e.help(),
             Error::Sql(e) => e.help(),
+            Error::Serve(e) => e.help(),
             Error::Period(e) => e.help(),
             Error::Invalid(_)
             | Error::Discover(_)

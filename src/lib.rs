@@ -3,6 +3,7 @@
 //! The data path reads like the modules, each layer using only those below
 //! it (ARCHITECTURE.md draws them):
 //! - `cli` parses arguments and prints; `error` folds every module's error;
+//! - `serve` is the PostgreSQL-protocol server over readers' sessions;
 //! - `sql` is the readers' masked session and shell; `pipeline` compiles a
 //!   pipeline file and runs it;
 //! - `report` renders HTML; `models` builds the marts (SQL and analytics
@@ -24,6 +25,7 @@ pub mod models;
 pub mod period;
 pub mod pipeline;
 pub mod report;
+pub mod serve;
 pub mod sources;
 pub mod spec;
 pub mod sql;

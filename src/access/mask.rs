@@ -18,6 +18,8 @@ use std::sync::Arc;
 pub struct Masks {
     masked: Vec<(String, String, Personal)>,
     key: Option<HashKey>,
+    /// The reader role's row scope (empty: every row).
+    scope: super::roles::Scope,
 }
 
 impl Masks {
@@ -34,24 +36,39 @@ impl Masks {
         if key.is_none() && !hashed.is_empty() {
             return Err(Error::NoHashKey { columns: hashed });
         }
-        Ok(Masks { masked, key })
+        Ok(Masks {
+            masked,
+            key,
+            scope: policy.scope_of(reader),
+        })
     }
 
     /// Masks with this list and key (tests, tools).
     pub fn new(masked: Vec<(String, String, Personal)>, key: Option<HashKey>) -> Masks {
-        Masks { masked, key }
+        Masks {
+            masked,
+            key,
+            scope: Default::default(),
+        }
     }
 
     pub fn masked(&self) -> &[(String, String, Personal)] {
         &self.masked
     }
 
-    /// `provider` as this reader may see table `name`.
+    /// `provider` as this reader may see table `name`: its rows scoped by
+    /// the role's filters, its personal columns masked; `None` when the
+    /// role may not see the table at all.
     pub fn provider(
         &self,
         name: &str,
         provider: Arc<dyn TableProvider>,
-    ) -> datafusion::error::Result<Arc<dyn TableProvider>> {
+    ) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        let schema = provider.schema();
+        let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let Some(filters) = self.scope.for_table(name, &columns) else {
+            return Ok(None);
+        };
         let masked = self.masked.as_slice();
         let quarantine = name == crate::warehouse::log::QUARANTINE;
         let own: Vec<(&str, Personal)> = masked
@@ -60,11 +77,16 @@ impl Masks {
             .map(|(_, c, p)| (c.as_str(), *p))
             .collect();
         let withholds = quarantine && !masked.is_empty();
-        if own.is_empty() && !withholds {
-            return Ok(provider);
+        if own.is_empty() && !withholds && filters.is_empty() {
+            return Ok(Some(provider));
         }
         let ctx = SessionContext::new();
-        let df = ctx.read_table(provider)?;
+        let mut df = ctx.read_table(provider)?;
+        // Rows are scoped on the raw values, before any column is masked.
+        for f in filters {
+            let predicate = ctx.parse_sql_expr(&f.sql, df.schema())?;
+            df = df.filter(predicate)?;
+        }
         let mut exprs: Vec<Expr> = Vec::new();
         for f in df.schema().fields() {
             let c = col(format!("\"{}\"", f.name()));
@@ -77,7 +99,9 @@ impl Masks {
                 }
             });
         }
-        Ok(df.select(exprs)?.into_view())
+        Ok(Some(Arc::new(super::view::AsTable(
+            df.select(exprs)?.into_view(),
+        ))))
     }
 
     fn apply(&self, p: Personal, c: Expr) -> datafusion::error::Result<Expr> {

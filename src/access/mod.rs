@@ -7,6 +7,8 @@ pub mod columns;
 pub mod hash;
 pub mod lineage;
 pub mod mask;
+pub mod roles;
+pub mod view;
 
 pub use hash::HashKey;
 pub use mask::{Masks, mask_value};
@@ -34,6 +36,13 @@ pub enum Personal {
 pub struct AccessSpec {
     #[serde(default)]
     pub grants: Ordered<Vec<String>>,
+    /// Reader roles and their row scope (`row_filter`, `unfiltered`).
+    #[serde(default)]
+    pub roles: Ordered<roles::RoleSpec>,
+    /// `touchpoint serve` users → their role; passwords come from the
+    /// environment or a secrets file, never from here.
+    #[serde(default)]
+    pub users: Ordered<roles::UserSpec>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +76,10 @@ pub struct Policy {
     /// Reader → personal columns granted in clear (`table.column`,
     /// `table.*`, `*`).
     pub grants: Vec<(String, Vec<String>)>,
+    /// Role → its row scope (roles without one are absent).
+    pub scopes: Vec<(String, roles::Scope)>,
+    /// Server user → role.
+    pub users: Vec<(String, String)>,
 }
 
 impl Policy {
@@ -75,6 +88,7 @@ impl Policy {
     pub fn compile(
         spec: &AccessSpec,
         personal: Vec<(String, String, Personal)>,
+        tables: &[(String, Vec<String>)],
         diags: &mut Diags,
     ) -> Policy {
         let names: Vec<String> = personal
@@ -101,10 +115,30 @@ impl Policy {
                 );
             }
         }
+        let (scopes, users) = roles::compile(&spec.roles, &spec.users, &spec.grants, tables, diags);
         Policy {
             personal,
             grants: spec.grants.0.clone(),
+            scopes,
+            users,
         }
+    }
+
+    /// The row scope of `reader` (empty: every row).
+    pub fn scope_of(&self, reader: &str) -> roles::Scope {
+        self.scopes
+            .iter()
+            .find(|(r, _)| r == reader)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// The role of server user `user`, if declared.
+    pub fn role_of(&self, user: &str) -> Option<&str> {
+        self.users
+            .iter()
+            .find(|(u, _)| u == user)
+            .map(|(_, r)| r.as_str())
     }
 
     /// Every table's personal columns and how analysts see them, `clear`

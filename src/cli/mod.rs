@@ -9,6 +9,7 @@ pub mod maintain;
 pub mod query;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod sql;
 pub mod tables;
 pub mod test;
@@ -40,6 +41,7 @@ pub enum Command {
     Run(run::Args),
     Query(query::Args),
     Sql(sql::Args),
+    Serve(serve::Args),
     Report(report::Args),
     Tables(tables::Args),
     Maintain(maintain::Args),
@@ -141,6 +143,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Run(a) => run::run(a, &mut out).await,
         Command::Query(a) => query::run(a, &mut out).await,
         Command::Sql(a) => sql::run(a, &mut out).await,
+        Command::Serve(a) => serve::run(a, &mut out).await,
         Command::Report(a) => report::run(a, &mut out).await,
         Command::Tables(a) => tables::run(a, &mut out).await,
         Command::Maintain(a) => maintain::run(a, &mut out).await,

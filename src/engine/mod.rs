@@ -48,7 +48,17 @@ static RUNTIME: std::sync::LazyLock<Arc<datafusion::execution::runtime_env::Runt
 
 /// A session with a bounded, spilling memory pool.
 pub fn session() -> SessionContext {
-    let config = SessionConfig::new()
+    session_with(SessionConfig::new())
+}
+
+/// A session whose tables live in catalog `catalog`, schema `public` (the
+/// names PostgreSQL clients expect of `touchpoint serve`).
+pub fn session_in(catalog: &str) -> SessionContext {
+    session_with(SessionConfig::new().with_default_catalog_and_schema(catalog, "public"))
+}
+
+fn session_with(config: SessionConfig) -> SessionContext {
+    let config = config
         .with_information_schema(true)
         .set_bool("datafusion.sql_parser.collect_spans", true)
         .set_bool(

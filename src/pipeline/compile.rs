@@ -172,7 +172,17 @@ pub async fn compile_with(file: &Path, over: &Overrides) -> Result<Pipeline, Vec
             .iter()
             .map(|(c, p)| (m.name.clone(), c.clone(), *p))
     }));
-    let access = Policy::compile(&spec.access, personal, &mut diags);
+    let mut tables: Vec<(String, Vec<String>)> = schemas
+        .iter()
+        .map(|(t, s)| {
+            (
+                t.clone(),
+                s.fields().iter().map(|f| f.name().clone()).collect(),
+            )
+        })
+        .collect();
+    tables.sort();
+    let access = Policy::compile(&spec.access, personal, &tables, &mut diags);
 
     let problems = diags.into_vec();
     if !problems.is_empty() {

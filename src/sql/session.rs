@@ -36,13 +36,24 @@ impl Session {
             Some(run) => base.clone().as_of(run).await?,
             None => base.clone().committed().await?,
         };
+        Self::over(pipeline, base, wh, reader, crate::engine::session()).await
+    }
+
+    /// A session over `wh` (a pinned view of `base`) in `ctx`, masked and
+    /// scoped for `reader`.
+    pub async fn over(
+        pipeline: &Pipeline,
+        base: Warehouse,
+        wh: Warehouse,
+        reader: &str,
+        ctx: SessionContext,
+    ) -> Result<Session> {
         let masks = Masks::for_reader(&pipeline.access, reader)?;
         // Only the tables this pipeline declares (and the bookkeeping every
         // run writes): it knows their personal columns. Another pipeline's
         // table, or a source's table left from before a rename, would be
         // read unmasked, so it is not there at all (fail closed).
         let declared: Vec<String> = pipeline.schemas.keys().cloned().collect();
-        let ctx = crate::engine::session();
         let tables = register_warehouse(&ctx, &wh, &masks, &declared).await?;
         ctx.register_udtf(
             "table_at",
@@ -95,7 +106,11 @@ pub async fn register_warehouse(
     names.retain(|n| declared.contains(n));
     for name in &names {
         let provider = wh.provider(name).await?;
-        ctx.register_table(name.as_str(), masks.provider(name, provider)?)?;
+        if let Some(p) = masks.provider(name, provider)? {
+            ctx.register_table(name.as_str(), p)?;
+        }
     }
+    // A table the reader's role may not see is not there at all.
+    names.retain(|n| ctx.table_exist(n.as_str()).unwrap_or(false));
     Ok(names)
 }

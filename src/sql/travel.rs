@@ -106,6 +106,11 @@ impl TableAt {
         }
         let t = self.wh.table_at(name, version).await?;
         let provider = self.wh.provider_of(name, &t).await?;
-        Ok(self.masks.provider(name, provider)?)
+        self.masks.provider(name, provider)?.ok_or_else(|| {
+            Error::reader(
+                format!("`{name}` is not visible to your role"),
+                "your role's row filter does not scope this table; ask for it under `unfiltered`",
+            )
+        })
     }
 }

@@ -261,6 +261,33 @@ impl Warehouse {
         Ok(self)
     }
 
+    /// The warehouse as the last finished run, `run_id`, left it, for a
+    /// reader that must see one consistent set of versions: the tables of
+    /// that run's manifest at its versions, tables an unfinished run is
+    /// writing at their versions before it, and the others (bookkeeping a
+    /// manifest does not list) as they are.
+    pub async fn finished_run(mut self, run_id: &str) -> Result<Self> {
+        let mut pins = match lock::unfinished(&self).await? {
+            Some(journal) => lock::pins(&journal),
+            None => Default::default(),
+        };
+        match versions::read(&self, Some(run_id)).await? {
+            Some((_, manifest)) => {
+                for (t, v) in manifest {
+                    pins.insert(t, Some(v.max(0) as u64));
+                }
+            }
+            None => {
+                return Err(versions::unknown_run(
+                    run_id,
+                    &versions::runs(&self, 5).await.unwrap_or_default(),
+                ));
+            }
+        }
+        self.pins = Some(Arc::new(pins));
+        Ok(self)
+    }
+
     /// The warehouse exactly as run `run_id` left it (Delta time travel to
     /// the versions in its `_versions` manifest).
     pub async fn as_of(mut self, run_id: &str) -> Result<Self> {

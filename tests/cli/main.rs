@@ -25,6 +25,7 @@ mod privacy;
 mod reconcile;
 mod s3;
 mod s3_lock;
+mod serve;
 mod shell;
 mod unit;
 mod validate;

@@ -1,0 +1,236 @@
+//! A statement under the server's limits while its rows stream to the
+//! client: cancel requests, the statement timeout, the result's row and
+//! byte caps, and its audit line — written when the last row is sent, on
+//! the first error, or when the client goes away mid-result.
+
+use super::audit::{Audit, Entry, Outcome};
+use futures::{Stream, StreamExt};
+use pgwire::api::cancel::CancelHandler;
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::cancel::CancelRequest;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+use tokio::sync::watch;
+
+/// The server's caps on one statement.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub statement_timeout: std::time::Duration,
+    pub max_rows: u64,
+    pub max_bytes: u64,
+    pub max_statement_bytes: usize,
+}
+
+/// A PostgreSQL error with its SQLSTATE and, when there is one, a hint.
+pub fn error(code: &str, message: impl Into<String>, hint: Option<String>) -> PgWireError {
+    let mut info = ErrorInfo::new("ERROR".into(), code.into(), message.into());
+    info.hint = hint;
+    PgWireError::UserError(Box::new(info))
+}
+
+/// Cancel requests, by (pid, secret key): each connection's counter, bumped
+/// by a cancel; a statement stops when it changes.
+#[derive(Debug, Default)]
+pub struct Cancels {
+    map: std::sync::Mutex<CancelMap>,
+}
+
+/// (pid, secret key) → the connection's cancel counter.
+type CancelMap = HashMap<(i32, Vec<u8>), watch::Sender<u64>>;
+
+impl Cancels {
+    pub fn register(&self, key: (i32, Vec<u8>), tx: watch::Sender<u64>) {
+        self.lock().insert(key, tx);
+    }
+
+    pub fn remove(&self, key: &(i32, Vec<u8>)) {
+        self.lock().remove(key);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CancelMap> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait::async_trait]
+impl CancelHandler for Cancels {
+    async fn on_cancel_request(&self, req: CancelRequest) {
+        let key = (req.pid, req.secret_key.to_bytes().to_vec());
+        if let Some(tx) = self.lock().get(&key) {
+            tx.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+/// Statements running now (a graceful shutdown waits for them).
+#[derive(Debug, Default)]
+pub struct Running(AtomicUsize);
+
+impl Running {
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// One statement's watch: its audit entry, its end, its cancel.
+pub struct Watch {
+    pub audit: Arc<Audit>,
+    pub entry: Entry,
+    pub deadline: Instant,
+    pub cancel: watch::Receiver<u64>,
+    running: Arc<Running>,
+    rows: u64,
+    done: bool,
+}
+
+impl Watch {
+    pub fn new(
+        audit: Arc<Audit>,
+        entry: Entry,
+        deadline: Instant,
+        mut cancel: watch::Receiver<u64>,
+        running: Arc<Running>,
+    ) -> Watch {
+        cancel.mark_unchanged();
+        running.0.fetch_add(1, Ordering::SeqCst);
+        Watch {
+            audit,
+            entry,
+            deadline,
+            cancel,
+            running,
+            rows: 0,
+            done: false,
+        }
+    }
+
+    /// Record the end once.
+    pub fn finish(&mut self, outcome: Outcome, error: Option<&str>) {
+        if !self.done {
+            self.done = true;
+            let error = error.map(crate::engine::without_quoted_values);
+            self.audit
+                .record(&self.entry, self.rows, outcome, error.as_deref());
+        }
+    }
+
+    /// Run `fut` (planning, starting the plan) under this statement's
+    /// cancel and deadline.
+    pub async fn guard<T>(
+        &mut self,
+        fut: impl std::future::Future<Output = PgWireResult<T>>,
+    ) -> PgWireResult<T> {
+        let mut cancel = self.cancel.clone();
+        let r = tokio::select! {
+            r = fut => r,
+            _ = cancel.changed() => Err(cancelled()),
+            _ = tokio::time::sleep_until(self.deadline.into()) => Err(timed_out()),
+        };
+        if let Err(e) = &r {
+            let outcome = outcome_of(e);
+            self.finish(outcome, Some(&e.to_string()));
+        }
+        r
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // Dropped before its end was recorded: the client went away.
+        self.finish(Outcome::Disconnected, None);
+        self.running.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn cancelled() -> PgWireError {
+    error("57014", "canceling statement due to user request", None)
+}
+
+fn timed_out() -> PgWireError {
+    error(
+        "57014",
+        "canceling statement due to statement timeout",
+        Some("the server's --statement-timeout caps every statement; narrow the query".into()),
+    )
+}
+
+fn outcome_of(e: &PgWireError) -> Outcome {
+    let text = e.to_string();
+    if text.contains("statement timeout") {
+        Outcome::TimedOut
+    } else if text.contains("user request") {
+        Outcome::Cancelled
+    } else {
+        Outcome::Error
+    }
+}
+
+type Rows<T> = Pin<Box<dyn Stream<Item = PgWireResult<T>> + Send>>;
+
+/// `rows` under `watch`: stops at a cancel, the deadline, or a cap; the
+/// audit line is written at the end. `size` measures one item in bytes.
+pub fn govern<T: Send + 'static>(
+    rows: Rows<T>,
+    watch: Watch,
+    limits: Limits,
+    size: fn(&T) -> usize,
+) -> Rows<T> {
+    struct State<T> {
+        rows: Rows<T>,
+        watch: Watch,
+        bytes: u64,
+        ended: bool,
+    }
+    let state = State {
+        rows,
+        watch,
+        bytes: 0,
+        ended: false,
+    };
+    Box::pin(futures::stream::unfold(state, move |mut s| async move {
+        if s.ended {
+            return None;
+        }
+        let mut cancel = s.watch.cancel.clone();
+        let next = tokio::select! {
+            biased;
+            _ = cancel.changed() => Some(Err(cancelled())),
+            _ = tokio::time::sleep_until(s.watch.deadline.into()) => Some(Err(timed_out())),
+            item = s.rows.next() => item,
+        };
+        match next {
+            None => {
+                s.watch.finish(Outcome::Ok, None);
+                None
+            }
+            Some(Ok(item)) => {
+                s.watch.rows += 1;
+                s.bytes += size(&item) as u64;
+                if s.watch.rows > limits.max_rows || s.bytes > limits.max_bytes {
+                    s.watch.rows -= 1;
+                    let e = error(
+                        "54000",
+                        format!(
+                            "the result is larger than this server allows ({} rows, {} bytes)",
+                            limits.max_rows, limits.max_bytes
+                        ),
+                        Some("add a LIMIT or a filter, or aggregate; the caps are serve's --max-rows and --max-bytes".into()),
+                    );
+                    s.watch.finish(Outcome::Refused, Some(&e.to_string()));
+                    s.ended = true;
+                    return Some((Err(e), s));
+                }
+                Some((Ok(item), s))
+            }
+            Some(Err(e)) => {
+                let outcome = outcome_of(&e);
+                s.watch.finish(outcome, Some(&e.to_string()));
+                s.ended = true;
+                Some((Err(e), s))
+            }
+        }
+    }))
+}

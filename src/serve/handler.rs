@@ -1,0 +1,648 @@
+//! One client connection's statements: parsed with datafusion-pg-catalog's
+//! PostgreSQL-compatible parser, classified (`statement`), planned on the
+//! reader session of the user's role at the current snapshot, checked
+//! read-only, run under the server's limits (`govern`), audited. Simple and
+//! extended protocol share every step.
+
+use super::Server;
+use super::audit::{Entry, Outcome};
+use super::govern::{Watch, error, govern};
+use super::statement::{self, Kind, Setting};
+use crate::sql::Session;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
+use datafusion_postgres::arrow_pg::datatypes::{
+    arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type,
+};
+use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use futures::StreamExt;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::{ClientInfo, ClientPortalStore, METADATA_USER, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::copy::CopyData;
+use pgwire::types::format::FormatOptions;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// A parsed statement, kept by the client as a prepared statement.
+#[derive(Clone)]
+pub struct Prepared {
+    sql: String,
+    kind: Kind,
+    stmt: Option<Statement>,
+    /// The plan and the session it was planned on; re-planned at execute
+    /// when the snapshot moved on (a new run, `SET touchpoint.as_of`).
+    plan: Option<(LogicalPlan, Arc<Session>)>,
+}
+
+#[derive(Default)]
+struct Settings {
+    as_of: Option<String>,
+    timeout: Option<Duration>,
+}
+
+/// One connection's statement handling.
+pub struct Queries {
+    server: Arc<Server>,
+    peer: SocketAddr,
+    parser: PostgresCompatibilityParser,
+    settings: Mutex<Settings>,
+    cancel: watch::Sender<u64>,
+    cancel_key: OnceLock<(i32, Vec<u8>)>,
+}
+
+impl Drop for Queries {
+    fn drop(&mut self) {
+        if let Some(k) = self.cancel_key.get() {
+            self.server.cancels.remove(k);
+        }
+    }
+}
+
+fn who<C: ClientInfo + ?Sized>(server: &Server, client: &C) -> PgWireResult<(String, String)> {
+    let user = client
+        .metadata()
+        .get(METADATA_USER)
+        .cloned()
+        .unwrap_or_default();
+    // Authentication let only declared users in; fail closed regardless.
+    let role = server
+        .pipeline
+        .access
+        .role_of(&user)
+        .ok_or_else(|| error("28000", "unknown user", None))?;
+    Ok((user, role.to_string()))
+}
+
+impl Queries {
+    pub fn new(server: Arc<Server>, peer: SocketAddr) -> Queries {
+        Queries {
+            server,
+            peer,
+            parser: PostgresCompatibilityParser::new(),
+            settings: Mutex::new(Settings::default()),
+            cancel: watch::channel(0).0,
+            cancel_key: OnceLock::new(),
+        }
+    }
+
+    fn settings(&self) -> std::sync::MutexGuard<'_, Settings> {
+        self.settings.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Make this connection cancellable by its (pid, secret key).
+    fn register_cancel<C: ClientInfo + ?Sized>(&self, client: &C) {
+        let (pid, secret) = client.pid_and_secret_key();
+        let key = (pid, secret.to_bytes().to_vec());
+        if self.cancel_key.set(key.clone()).is_ok() {
+            self.server.cancels.register(key, self.cancel.clone());
+        }
+    }
+
+    fn watch(&self, user: &str, role: &str, sql: &str) -> Watch {
+        let limit = self.server.limits.statement_timeout;
+        let timeout = self.settings().timeout.map_or(limit, |t| t.min(limit));
+        Watch::new(
+            self.server.audit.clone(),
+            Entry::new(user, role, self.peer, sql),
+            Instant::now() + timeout,
+            self.cancel.subscribe(),
+            self.server.running.clone(),
+        )
+    }
+
+    fn parse(&self, sql: &str) -> PgWireResult<Vec<Statement>> {
+        let max = self.server.limits.max_statement_bytes;
+        if sql.len() > max {
+            return Err(error(
+                "54000",
+                format!(
+                    "the statement is {} bytes; this server takes at most {max}",
+                    sql.len()
+                ),
+                Some("send a shorter statement (serve --max-statement-bytes)".into()),
+            ));
+        }
+        let mut stmts = self.parser.parse(sql).map_err(|e| {
+            error(
+                "42601",
+                crate::engine::without_quoted_values(&e.to_string()),
+                None,
+            )
+        })?;
+        stmts
+            .iter_mut()
+            .for_each(super::rewrite::catalog_subqueries);
+        Ok(stmts)
+    }
+
+    async fn session(&self, role: &str) -> PgWireResult<Arc<Session>> {
+        let as_of = self.settings().as_of.clone();
+        let (session, _) = self
+            .server
+            .snapshots
+            .session(role, as_of.as_deref())
+            .await
+            .map_err(|e| sql_error(&e))?;
+        Ok(session)
+    }
+
+    /// Plan `stmt` on `session`, refusing anything but reads.
+    async fn plan(
+        &self,
+        session: &Session,
+        sql: &str,
+        stmt: &Statement,
+    ) -> PgWireResult<LogicalPlan> {
+        let state = session.ctx.state();
+        let plan = match state
+            .statement_to_plan(DfStatement::Statement(Box::new(stmt.clone())))
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                let e =
+                    crate::sql::explain::reader_error(&session.ctx, sql, e, &session.tables).await;
+                return Err(sql_error(&e));
+            }
+        };
+        crate::sql::read_only().verify_plan(&plan).map_err(|e| {
+            error(
+                "25006",
+                crate::engine::describe_error(&e),
+                Some("the server is read-only: SELECT, EXPLAIN, SHOW and COPY … TO STDOUT".into()),
+            )
+        })?;
+        Ok(plan)
+    }
+
+    /// The plan of a SHOW: its value as a one-row query.
+    fn show_sql(&self, name: &str) -> PgWireResult<String> {
+        let settings = self.settings();
+        let v = match name {
+            "touchpoint.as_of" => settings.as_of.clone().unwrap_or_else(|| "latest".into()),
+            "statement_timeout" => format!(
+                "{}ms",
+                settings
+                    .timeout
+                    .unwrap_or(self.server.limits.statement_timeout)
+                    .as_millis()
+            ),
+            "server_version" => super::catalog::SERVER_VERSION.into(),
+            "server_encoding" | "client_encoding" => "UTF8".into(),
+            "standard_conforming_strings" | "integer_datetimes" => "on".into(),
+            "transaction_read_only" | "default_transaction_read_only" => "on".into(),
+            "is_superuser" => "off".into(),
+            "transaction isolation level" | "transaction_isolation" => "read committed".into(),
+            "timezone" | "time zone" => "UTC".into(),
+            "datestyle" => "ISO, MDY".into(),
+            "intervalstyle" => "postgres".into(),
+            "search_path" => "public".into(),
+            "max_identifier_length" => "63".into(),
+            "lc_collate" | "lc_ctype" => "C".into(),
+            "application_name" | "extra_float_digits" | "bytea_output" | "client_min_messages" => {
+                String::new()
+            }
+            other => {
+                return Err(error(
+                    "42704",
+                    format!("unrecognized configuration parameter \"{other}\""),
+                    None,
+                ));
+            }
+        };
+        let column = name.replace(' ', "_");
+        Ok(format!(
+            "SELECT {} AS {}",
+            crate::engine::literal(&v),
+            crate::engine::ident(&column)
+        ))
+    }
+
+    /// Parse one statement and plan it where it has a plan.
+    async fn prepare<C>(&self, client: &C, sql: &str, stmt: Statement) -> PgWireResult<Prepared>
+    where
+        C: ClientInfo + ?Sized,
+    {
+        let (_, role) = who(&self.server, client)?;
+        let kind = statement::classify(&stmt);
+        let plan = match &kind {
+            Kind::Query => {
+                let session = self.session(&role).await?;
+                Some((self.plan(&session, sql, &stmt).await?, session))
+            }
+            Kind::Show(name) => {
+                let text = self.show_sql(name)?;
+                let session = self.session(&role).await?;
+                let plan = session
+                    .ctx
+                    .state()
+                    .create_logical_plan(&text)
+                    .await
+                    .map_err(|e| error("XX000", e.to_string(), None))?;
+                Some((plan, session))
+            }
+            _ => None,
+        };
+        Ok(Prepared {
+            sql: sql.to_string(),
+            kind,
+            stmt: Some(stmt),
+            plan,
+        })
+    }
+
+    /// Run one prepared statement with its parameters.
+    async fn execute<C>(
+        &self,
+        client: &mut C,
+        p: &Prepared,
+        params: Option<ParamValues>,
+        format: &Format,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + futures::Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    {
+        self.register_cancel(client);
+        let (user, role) = who(&self.server, client)?;
+        let mut watch = self.watch(&user, &role, &p.sql);
+        match &p.kind {
+            Kind::Refused { message, code } => {
+                watch.finish(Outcome::Refused, Some(message));
+                Err(error(
+                    code,
+                    message.clone(),
+                    Some(
+                        "the server is read-only: SELECT, EXPLAIN, SHOW and COPY … TO STDOUT"
+                            .into(),
+                    ),
+                ))
+            }
+            Kind::Begin => {
+                watch.finish(Outcome::Ok, None);
+                Ok(Response::TransactionStart(Tag::new("BEGIN")))
+            }
+            Kind::Commit | Kind::Rollback => {
+                watch.finish(Outcome::Ok, None);
+                let tag = if matches!(p.kind, Kind::Commit) {
+                    "COMMIT"
+                } else {
+                    "ROLLBACK"
+                };
+                Ok(Response::TransactionEnd(Tag::new(tag)))
+            }
+            Kind::Savepoint(tag) => {
+                watch.finish(Outcome::Ok, None);
+                Ok(Response::Execution(Tag::new(tag)))
+            }
+            Kind::Discard => {
+                *self.settings() = Settings::default();
+                watch.finish(Outcome::Ok, None);
+                Ok(Response::Execution(Tag::new("DISCARD ALL")))
+            }
+            Kind::Set(s) => {
+                let r = self.apply(&role, s).await;
+                match &r {
+                    Ok(_) => watch.finish(Outcome::Ok, None),
+                    Err(e) => watch.finish(Outcome::Refused, Some(&e.to_string())),
+                }
+                r.map(|_| Response::Execution(Tag::new("SET")))
+            }
+            Kind::Copy { query, csv, header } => {
+                let (csv, header) = (*csv, *header);
+                let stmts = self.parse(query)?;
+                let Some(stmt) = stmts.into_iter().next() else {
+                    return Err(error("42601", "COPY needs a query", None));
+                };
+                let stream = watch
+                    .guard(async {
+                        let session = self.session(&role).await?;
+                        let plan = self.plan(&session, query, &stmt).await?;
+                        start(&session, plan).await
+                    })
+                    .await?;
+                let names: Vec<String> = stream
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect();
+                let columns = names.len();
+                let mut first = header.then(|| super::copy::header(&names));
+                let data = stream
+                    .map(move |b| match b {
+                        Ok(b) => super::copy::rows(&b, csv)
+                            .map(|rows| futures::stream::iter(rows.into_iter().map(Ok)))
+                            .map_err(|e| error("XX000", crate::engine::describe_error(&e), None)),
+                        Err(e) => Err(error("XX000", crate::engine::describe_error(&e), None)),
+                    })
+                    .flat_map(|r| match r {
+                        Ok(s) => s.left_stream(),
+                        Err(e) => futures::stream::once(async { Err(e) }).right_stream(),
+                    })
+                    .map(move |r| {
+                        r.map(|row: bytes::Bytes| match first.take() {
+                            Some(h) => CopyData::new([h, row].concat().into()),
+                            None => CopyData::new(row),
+                        })
+                    });
+                let governed = govern(Box::pin(data), watch, self.server.limits, |d| d.data.len());
+                Ok(Response::CopyOut(CopyResponse::new(0, columns, governed)))
+            }
+            Kind::Query | Kind::Show(_) => {
+                let plan = watch
+                    .guard(async {
+                        let session = self.session(&role).await?;
+                        let mut plan = match &p.plan {
+                            Some((plan, s)) if Arc::ptr_eq(s, &session) => plan.clone(),
+                            _ => {
+                                let stmt = p
+                                    .stmt
+                                    .as_ref()
+                                    .ok_or_else(|| error("26000", "statement lost", None))?;
+                                self.prepare(client, &p.sql, stmt.clone())
+                                    .await?
+                                    .plan
+                                    .map(|(plan, _)| plan)
+                                    .ok_or_else(|| error("XX000", "no plan", None))?
+                            }
+                        };
+                        if let Some(params) = params {
+                            plan = plan.replace_params_with_values(&params).map_err(|e| {
+                                error("22023", crate::engine::describe_error(&e), None)
+                            })?;
+                        }
+                        let stream = start(&session, plan).await?;
+                        Ok(stream)
+                    })
+                    .await?;
+                let schema = plan.schema();
+                let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+                let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, Some(options))?);
+                let f = fields.clone();
+                let rows = plan
+                    .map(move |b| match b {
+                        Ok(b) => {
+                            futures::stream::iter(encode_recordbatch(f.clone(), b)).left_stream()
+                        }
+                        Err(e) => futures::stream::once(async move {
+                            Err(error("XX000", crate::engine::describe_error(&e), None))
+                        })
+                        .right_stream(),
+                    })
+                    .flatten();
+                let governed = govern(Box::pin(rows), watch, self.server.limits, |r| r.data.len());
+                Ok(Response::Query(QueryResponse::new(fields, governed)))
+            }
+        }
+    }
+
+    async fn apply(&self, role: &str, s: &Setting) -> PgWireResult<()> {
+        match s {
+            Setting::AsOf(run) => {
+                // Check the run exists (and is inside the retention horizon)
+                // now, not at the next query.
+                if let Some(r) = run {
+                    self.server
+                        .snapshots
+                        .session(role, Some(r))
+                        .await
+                        .map_err(|e| sql_error(&e))?;
+                }
+                self.settings().as_of = run.clone();
+            }
+            Setting::StatementTimeout(t) => self.settings().timeout = *t,
+            Setting::Cosmetic(..) => {}
+        }
+        Ok(())
+    }
+}
+
+/// Start `plan` on `session`: optimise, plan physically, stream.
+async fn start(
+    session: &Session,
+    plan: LogicalPlan,
+) -> PgWireResult<datafusion::execution::SendableRecordBatchStream> {
+    let df = session
+        .ctx
+        .execute_logical_plan(plan)
+        .await
+        .map_err(|e| error("XX000", crate::engine::describe_error(&e), None))?;
+    df.execute_stream()
+        .await
+        .map_err(|e| error("XX000", crate::engine::describe_error(&e), None))
+}
+
+/// A reader error as the client sees it: the message (no quoted values)
+/// and the shell's help line as the hint.
+fn sql_error(e: &crate::sql::Error) -> PgWireError {
+    let code = if e.is_usage() { "42P01" } else { "XX000" };
+    error(
+        code,
+        crate::engine::without_quoted_values(&e.to_string()),
+        e.help(),
+    )
+}
+
+fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<(usize, Option<DataType>)>> {
+    let types = plan
+        .get_parameter_types()
+        .map_err(|e| error("42P18", crate::engine::describe_error(&e), None))?;
+    let mut out: Vec<(usize, Option<DataType>)> = types
+        .into_iter()
+        .filter_map(|(k, t)| {
+            k.trim_start_matches('$')
+                .parse::<usize>()
+                .ok()
+                .map(|n| (n, t))
+        })
+        .collect();
+    out.sort_by_key(|(n, _)| *n);
+    Ok(out)
+}
+
+fn wire_types(plan: &LogicalPlan) -> PgWireResult<Vec<Type>> {
+    parameter_types(plan)?
+        .into_iter()
+        .map(|(_, t)| match t {
+            Some(t) => into_pg_type(&t),
+            None => Ok(Type::UNKNOWN),
+        })
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl QueryParser for Queries {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let r = async {
+            let mut stmts = self.parse(sql)?;
+            if stmts.len() > 1 {
+                return Err(error(
+                    "42601",
+                    "cannot insert multiple commands into a prepared statement",
+                    None,
+                ));
+            }
+            match stmts.pop() {
+                Some(stmt) => Ok(Some(self.prepare(client, sql, stmt).await?)),
+                None => Ok(None),
+            }
+        }
+        .await;
+        // A statement refused while it is parsed or planned is audited too.
+        if let Err(e) = &r
+            && let Ok((user, role)) = who(&self.server, client)
+        {
+            self.watch(&user, &role, sql)
+                .finish(Outcome::Refused, Some(&e.to_string()));
+        }
+        r
+    }
+
+    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        match &stmt.plan {
+            Some((plan, _)) => wire_types(plan),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Prepared,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        match &stmt.plan {
+            Some((plan, _)) if matches!(stmt.kind, Kind::Query | Kind::Show(_)) => {
+                arrow_schema_to_pg_fields(
+                    plan.schema().as_arrow(),
+                    column_format.unwrap_or(&Format::UnifiedText),
+                    None,
+                )
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
+/// The handlers pgwire calls; one per connection.
+pub struct Handler(pub Arc<Queries>);
+
+#[async_trait::async_trait]
+impl SimpleQueryHandler for Handler {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo
+            + ClientPortalStore
+            + futures::Sink<PgWireBackendMessage>
+            + Unpin
+            + Send
+            + Sync,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
+    {
+        let q = &self.0;
+        let stmts = match q.parse(query) {
+            Ok(s) => s,
+            Err(e) => {
+                if let Ok((user, role)) = who(&q.server, client) {
+                    q.watch(&user, &role, query)
+                        .finish(Outcome::Refused, Some(&e.to_string()));
+                }
+                return Err(e);
+            }
+        };
+        let mut out = Vec::new();
+        for stmt in stmts {
+            let sql = stmt.to_string();
+            let r = match q.prepare(client, &sql, stmt).await {
+                Ok(p) => q.execute(client, &p, None, &Format::UnifiedText).await,
+                Err(e) => {
+                    if let Ok((user, role)) = who(&q.server, client) {
+                        q.watch(&user, &role, &sql)
+                            .finish(Outcome::Refused, Some(&e.to_string()));
+                    }
+                    Err(e)
+                }
+            };
+            match r {
+                Ok(resp) => out.push(resp),
+                // PostgreSQL stops a multi-statement string at its first error.
+                Err(PgWireError::UserError(info)) => {
+                    out.push(Response::Error(info));
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if out.is_empty() {
+            out.push(Response::EmptyQuery);
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait::async_trait]
+impl ExtendedQueryHandler for Handler {
+    type Statement = Prepared;
+    type QueryParser = Queries;
+
+    fn query_parser(&self) -> Arc<Queries> {
+        self.0.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo
+            + ClientPortalStore
+            + futures::Sink<PgWireBackendMessage>
+            + Unpin
+            + Send
+            + Sync,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
+    {
+        let p = &portal.statement.statement;
+        let params = match &p.plan {
+            Some((plan, _)) if !portal.parameters.is_empty() => {
+                let inferred: Vec<Option<DataType>> =
+                    parameter_types(plan)?.into_iter().map(|(_, t)| t).collect();
+                let inferred: Vec<Option<&DataType>> =
+                    inferred.iter().map(|t| t.as_ref()).collect();
+                let wire = wire_types(plan)?;
+                let wire: Vec<Option<&Type>> = wire.iter().map(Some).collect();
+                Some(deserialize_parameters_with_server_types(
+                    portal, &inferred, &wire,
+                )?)
+            }
+            _ => None,
+        };
+        self.0
+            .execute(client, p, params, &portal.result_column_format)
+            .await
+    }
+}

@@ -1,0 +1,521 @@
+//! `touchpoint serve` against real clients: psql (Debian's
+//! postgresql-client) and, in `serve_clients.py`, psycopg 3 and
+//! SQLAlchemy. Governance through the wire: masks, grants, a regional row
+//! filter, read-only, passwords, TLS, limits, and an audit line for every
+//! statement.
+
+use crate::common::{generate, ok, project};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const PASSWORDS: [(&str, &str); 3] = [
+    ("TOUCHPOINT_PASSWORD_ANA", "ana-secret-1"),
+    ("TOUCHPOINT_PASSWORD_KIM", "kim-secret-2"),
+    ("TOUCHPOINT_PASSWORD_CARA", "cara-secret-3"),
+];
+
+pub struct Serving {
+    child: Child,
+    pub port: u16,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `touchpoint serve` on a free port; returns once it listens.
+pub fn serve(dir: &Path, extra: &[&str]) -> Serving {
+    let mut child = Command::new(crate::common::bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--audit-log",
+            "audit.jsonl",
+        ])
+        .args(extra)
+        .current_dir(dir)
+        .env_remove("TOUCHPOINT_WAREHOUSE")
+        .env("TOUCHPOINT_HASH_KEY", crate::common::HASH_KEY)
+        .envs(PASSWORDS.iter().map(|(k, v)| (*k, *v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read");
+    let port = line
+        .split("listening on 127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    Serving { child, port }
+}
+
+/// psql, as the README shows it, with `-v ON_ERROR_STOP=1`.
+pub fn psql(port: u16, user: &str, password: &str, ssl: &str, args: &[&str]) -> Output {
+    Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={port} user={user} dbname=touchpoint sslmode={ssl} connect_timeout=10"
+        ))
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .args(args)
+        .env("PGPASSWORD", password)
+        .output()
+        .expect("psql is installed (postgresql-client); .ci/run installs it")
+}
+
+fn sql(port: u16, user: &str, q: &str) -> Result<String, String> {
+    let password = PASSWORDS
+        .iter()
+        .find(|(k, _)| k.ends_with(&user.to_uppercase()))
+        .map(|(_, v)| *v)
+        .unwrap_or("nope");
+    let out = psql(port, user, password, "disable", &["-c", q]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// A demo warehouse of two months.
+pub fn demo() -> tempfile::TempDir {
+    let tmp = project();
+    let dir = tmp.path();
+    generate(dir, 300, 2, 11, &[]);
+    for p in ["2024-01", "2024-02"] {
+        ok(dir, &["run", "--period", p]);
+    }
+    tmp
+}
+
+/// The customers CSV of the generator, by column name (the independent
+/// source of the expected values).
+pub fn customers_csv(dir: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut files: Vec<PathBuf> = glob_files(&dir.join("data"), "customers");
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let mut r = csv::Reader::from_path(&f).expect("csv");
+        let headers = r.headers().expect("headers").clone();
+        for rec in r.records() {
+            let rec = rec.expect("record");
+            out.push(
+                headers
+                    .iter()
+                    .zip(rec.iter())
+                    .map(|(h, v)| (h.to_string(), v.to_string()))
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+fn glob_files(dir: &Path, stem: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with(stem) && n.ends_with(".csv")
+            }) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn audit(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+        .collect()
+}
+
+#[test]
+fn psql_reads_through_masks_grants_and_row_filters() {
+    let tmp = demo();
+    let dir = tmp.path();
+    let s = serve(dir, &[]);
+    let customers = customers_csv(dir);
+    let latest: std::collections::BTreeMap<&str, &std::collections::HashMap<String, String>> =
+        customers
+            .iter()
+            .map(|c| (c["customer_id"].as_str(), c))
+            .collect();
+    assert!(latest.len() >= 250, "the generator wrote customers");
+
+    // The catalog as psql reads it.
+    let dt = sql(s.port, "ana", "\\dt").expect("\\dt");
+    for t in ["customers", "churn_risk", "interactions"] {
+        assert!(dt.contains(t), "\\dt lists {t}:\n{dt}");
+    }
+    let d = sql(s.port, "ana", "\\d customers").expect("\\d customers");
+    assert!(d.contains("full_name") && d.contains("region"), "{d}");
+
+    // Counts agree with the extract (distinct customers).
+    let n: usize = sql(
+        s.port,
+        "ana",
+        "SELECT COUNT(DISTINCT customer_id) FROM customers",
+    )
+    .expect("count")
+    .trim()
+    .parse()
+    .expect("number");
+    assert_eq!(n, latest.len());
+
+    // Masked for an analyst: no name or phone of the extract comes back.
+    let masked = sql(s.port, "ana", "SELECT full_name, phone FROM customers").expect("select");
+    let names: Vec<&str> = latest.values().map(|c| c["full_name"].as_str()).collect();
+    let phones: Vec<&str> = latest.values().map(|c| c["phone"].as_str()).collect();
+    for v in names.iter().chain(phones.iter()).filter(|v| v.len() > 3) {
+        assert!(!masked.contains(*v), "analyst saw {v}");
+    }
+    assert!(masked.lines().all(|l| l.contains("***")), "{masked}");
+    // The same shapes as the shell's analyst test.
+    for q in [
+        "SELECT * FROM customers",
+        "SELECT upper(full_name), substr(phone, 1, 20) FROM customers",
+        "WITH x AS (SELECT full_name AS n FROM customers) SELECT n FROM x",
+        "SELECT string_agg(phone, ';') FROM customers",
+        "SELECT * FROM table_at('customers', 0)",
+        "SELECT * FROM _quarantine",
+    ] {
+        let text = sql(s.port, "ana", q).unwrap_or_else(|e| e);
+        for v in names.iter().chain(phones.iter()).filter(|v| v.len() > 3) {
+            assert!(!text.contains(*v), "{q} revealed {v}");
+        }
+    }
+
+    // Granted: customer care reads names in clear, exactly the extract's.
+    let clear = sql(
+        s.port,
+        "cara",
+        "SELECT customer_id, full_name FROM customers ORDER BY customer_id",
+    )
+    .expect("granted select");
+    let mut seen = 0;
+    for l in clear.lines() {
+        let (id, name) = l.split_once('|').expect("two columns");
+        assert_eq!(latest[id]["full_name"], name, "customer {id}");
+        seen += 1;
+    }
+    assert!(seen >= latest.len());
+
+    // Row filter: Kowloon's manager sees Kowloon only, in rows and sums.
+    let kowloon = latest.values().filter(|c| c["region"] == "Kowloon").count();
+    assert!(kowloon > 0 && kowloon < latest.len());
+    let regions = sql(s.port, "kim", "SELECT DISTINCT region FROM customers").expect("regions");
+    assert_eq!(regions.trim(), "Kowloon");
+    let kn: usize = sql(
+        s.port,
+        "kim",
+        "SELECT COUNT(DISTINCT customer_id) FROM customers",
+    )
+    .expect("count")
+    .trim()
+    .parse()
+    .expect("number");
+    assert_eq!(kn, kowloon);
+    // A table the filter cannot scope is not there for the role.
+    let hidden = sql(s.port, "kim", "SELECT COUNT(*) FROM churn_risk").expect_err("hidden");
+    assert!(hidden.contains("churn_risk"), "{hidden}");
+    assert!(
+        !sql(s.port, "kim", "\\dt")
+            .expect("dt")
+            .contains("churn_risk")
+    );
+
+    // COPY … TO STDOUT, CSV with a header.
+    let copy = sql(
+        s.port,
+        "ana",
+        "COPY (SELECT DISTINCT customer_id FROM customers ORDER BY 1) TO STDOUT WITH (FORMAT csv, HEADER)",
+    )
+    .expect("copy");
+    let lines: Vec<&str> = copy.lines().collect();
+    assert_eq!(lines[0], "customer_id");
+    assert_eq!(lines.len() - 1, latest.len());
+
+    // Read-only, and only the settings the server allows.
+    for q in [
+        "DELETE FROM customers",
+        "CREATE TABLE x AS SELECT 1",
+        "INSERT INTO customers (customer_id) VALUES ('x')",
+        "SET datafusion.execution.target_partitions = 1",
+        "COPY customers TO '/tmp/touchpoint-escape.csv'",
+        "COPY customers FROM STDIN",
+    ] {
+        let e = sql(s.port, "ana", q).expect_err(q);
+        assert!(e.contains("ERROR"), "{q}: {e}");
+    }
+    assert!(!Path::new("/tmp/touchpoint-escape.csv").exists());
+    sql(
+        s.port,
+        "ana",
+        "SET statement_timeout = '5s'; SET application_name = 'bi'",
+    )
+    .expect("allowed settings");
+
+    // Passwords: wrong, unknown user.
+    let bad = psql(s.port, "ana", "wrong", "disable", &["-c", "SELECT 1"]);
+    assert!(!bad.status.success());
+    let unknown = psql(s.port, "mallory", "x", "disable", &["-c", "SELECT 1"]);
+    assert!(!unknown.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr).replace("ana", "U"),
+        String::from_utf8_lossy(&unknown.stderr).replace("mallory", "U"),
+        "an unknown user is refused like a wrong password"
+    );
+
+    // Every statement and refused login has an audit line; no value.
+    let lines = audit(dir);
+    let refused = lines.iter().filter(|l| l["outcome"] == "refused").count();
+    assert!(refused >= 6, "refused statements audited: {lines:#?}");
+    let logins = lines
+        .iter()
+        .filter(|l| l["outcome"] == "login_failed")
+        .count();
+    assert!(logins >= 2, "refused logins audited");
+    assert!(lines.iter().any(|l| {
+        l["user"] == "kim"
+            && l["statement"]
+                .as_str()
+                .is_some_and(|s| s.contains("churn_risk"))
+    }));
+    assert!(lines.iter().all(
+        |l| !l["statement"].as_str().unwrap_or("").contains("Kowloon")
+            || l["statement"].as_str().unwrap_or("").contains("'…'")
+    ));
+    let text = std::fs::read_to_string(dir.join("audit.jsonl")).expect("audit");
+    for v in names.iter().chain(phones.iter()).filter(|v| v.len() > 3) {
+        assert!(!text.contains(*v), "the audit log holds {v}");
+    }
+}
+
+#[test]
+fn limits_and_hostile_clients_get_errors_not_crashes() {
+    let tmp = demo();
+    let dir = tmp.path();
+    let s = serve(
+        dir,
+        &[
+            "--max-rows",
+            "50",
+            "--max-connections",
+            "8",
+            "--statement-timeout",
+            "2",
+        ],
+    );
+    let big = sql(s.port, "ana", "SELECT * FROM interactions").expect_err("capped");
+    assert!(big.contains("larger than this server allows"), "{big}");
+    let slow = sql(
+        s.port,
+        "ana",
+        "SELECT COUNT(*) FROM generate_series(1, 100000000000) WHERE value % 7 = 3",
+    )
+    .expect_err("timed out");
+    assert!(slow.contains("timeout"), "{slow}");
+    // A 10 MB statement.
+    let huge = format!("SELECT '{}'", "x".repeat(10 << 20));
+    let path = dir.join("huge.sql");
+    std::fs::write(&path, huge).expect("write");
+    let out = psql(
+        s.port,
+        "ana",
+        "ana-secret-1",
+        "disable",
+        &["-f", path.to_str().expect("path")],
+    );
+    assert!(!out.status.success());
+    // Many connections at once: those over the cap are told so.
+    let many: Vec<std::net::TcpStream> = (0..200)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", s.port)).ok())
+        .collect();
+    assert!(many.len() >= 8);
+    drop(many);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Garbage on the wire.
+    {
+        use std::io::Write;
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+        let _ = c.write_all(&[0, 0, 0, 8, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3]);
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+        let _ = c.write_all(&[0x7f, 0xff, 0xff, 0xff, 0, 3, 0, 0]);
+    }
+    // Still serving.
+    let n = sql(s.port, "ana", "SELECT 1 + 1").expect("alive");
+    assert_eq!(n.trim(), "2");
+    let lines = audit(dir);
+    assert!(
+        lines.iter().any(|l| l["outcome"] == "timed_out"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn tls_can_be_required() {
+    let tmp = demo();
+    let dir = tmp.path();
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+        ])
+        .current_dir(dir)
+        .output()
+        .expect("openssl is installed");
+    assert!(made.status.success());
+    let s = serve(
+        dir,
+        &[
+            "--tls-cert",
+            "cert.pem",
+            "--tls-key",
+            "key.pem",
+            "--require-tls",
+        ],
+    );
+    let plain = psql(
+        s.port,
+        "ana",
+        "ana-secret-1",
+        "disable",
+        &["-c", "SELECT 1"],
+    );
+    assert!(!plain.status.success(), "plain text refused");
+    assert!(String::from_utf8_lossy(&plain.stderr).contains("TLS"));
+    let tls = psql(
+        s.port,
+        "ana",
+        "ana-secret-1",
+        "require",
+        &["-c", "SELECT 2"],
+    );
+    assert!(
+        tls.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tls.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&tls.stdout).trim(), "2");
+    // Beyond loopback without being asked: refused before listening.
+    let out = Command::new(crate::common::bin())
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .current_dir(dir)
+        .envs(PASSWORDS.iter().map(|(k, v)| (*k, *v)))
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}
+
+/// The Python clients' folder `.ci/run` installs psycopg and SQLAlchemy into.
+fn python_tools() -> PathBuf {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    PathBuf::from(home).join(".cache/touchpoint-tools/py")
+}
+
+#[test]
+fn psycopg_and_sqlalchemy_read_through_the_server() {
+    let tmp = demo();
+    let dir = tmp.path();
+    let s = serve(dir, &[]);
+    let customers = customers_csv(dir);
+    let by_id: std::collections::BTreeMap<&str, &std::collections::HashMap<String, String>> =
+        customers
+            .iter()
+            .map(|c| (c["customer_id"].as_str(), c))
+            .collect();
+    let count = |region: &str| by_id.values().filter(|c| c["region"] == region).count();
+    let (id, one) = by_id.iter().nth(7).expect("a customer");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/serve_clients.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .args([&s.port.to_string(), "ana", "ana-secret-1", id])
+        .env("PYTHONPATH", python_tools())
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "psycopg / SQLAlchemy (installed by .ci/run into {}):\n{}",
+        python_tools().display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(got["kowloon"], count("Kowloon"));
+    let prepared: Vec<u64> = serde_json::from_value(got["prepared"].clone()).expect("counts");
+    assert_eq!(
+        prepared,
+        vec![
+            count("Kowloon") as u64,
+            count("New Territories") as u64,
+            count("Hong Kong Island") as u64
+        ]
+    );
+    for n in got["names"].as_array().expect("names") {
+        let n = n.as_str().expect("text");
+        assert!(n.ends_with("***") && n.chars().count() == 4, "masked: {n}");
+    }
+    assert!(
+        got["version"]
+            .as_str()
+            .expect("version")
+            .starts_with("PostgreSQL 15")
+    );
+    assert_eq!(
+        got["binary"],
+        serde_json::json!([[id, one["birth_year"], one["opened_date"]]]),
+        "binary results decode to the extract's values"
+    );
+    assert_eq!(got["delete"], "25006", "refused as read-only");
+    let tables: Vec<String> = serde_json::from_value(got["tables"].clone()).expect("tables");
+    for t in ["customers", "churn_risk", "customer_month"] {
+        assert!(
+            tables.iter().any(|x| x == t),
+            "SQLAlchemy lists {t}: {tables:?}"
+        );
+    }
+    let cols: Vec<String> = serde_json::from_value(got["columns"].clone()).expect("columns");
+    assert_eq!(
+        cols,
+        [
+            "customer_id",
+            "full_name",
+            "phone",
+            "birth_year",
+            "region",
+            "home_branch",
+            "opened_date",
+            "closed_date",
+            "referred_by"
+        ]
+    );
+}
