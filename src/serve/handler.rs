@@ -24,6 +24,7 @@ use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::{MemPortalStore, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, METADATA_USER, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
@@ -305,6 +306,10 @@ impl Queries {
                 watch.finish(Outcome::Ok, None);
                 Ok(Response::Execution(Tag::new(tag)))
             }
+            Kind::Deallocate(_) => {
+                watch.finish(Outcome::Ok, None);
+                Ok(Response::Execution(Tag::new("DEALLOCATE")))
+            }
             Kind::Discard => {
                 *self.settings() = Settings::default();
                 watch.finish(Outcome::Ok, None);
@@ -544,6 +549,23 @@ impl QueryParser for Queries {
     }
 }
 
+/// `DEALLOCATE name` drops the client's prepared statement of that name.
+fn deallocate<C>(client: &C, p: &Prepared)
+where
+    C: ClientPortalStore,
+    C::PortalStore: PortalStore,
+{
+    if let Kind::Deallocate(name) = &p.kind
+        && !name.eq_ignore_ascii_case("all")
+        && let Some(store) = client
+            .portal_store()
+            .as_any()
+            .downcast_ref::<MemPortalStore<Prepared>>()
+    {
+        store.rm_statement(name);
+    }
+}
+
 /// The handlers pgwire calls; one per connection.
 pub struct Handler(pub Arc<Queries>);
 
@@ -557,6 +579,7 @@ impl SimpleQueryHandler for Handler {
             + Unpin
             + Send
             + Sync,
+        C::PortalStore: PortalStore,
         C::Error: std::fmt::Debug,
         PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
     {
@@ -575,7 +598,10 @@ impl SimpleQueryHandler for Handler {
         for stmt in stmts {
             let sql = stmt.to_string();
             let r = match q.prepare(client, &sql, stmt).await {
-                Ok(p) => q.execute(client, &p, None, &Format::UnifiedText).await,
+                Ok(p) => {
+                    deallocate(client, &p);
+                    q.execute(client, &p, None, &Format::UnifiedText).await
+                }
                 Err(e) => {
                     if let Ok((user, role)) = who(&q.server, client) {
                         q.watch(&user, &role, &sql)
@@ -623,10 +649,12 @@ impl ExtendedQueryHandler for Handler {
             + Unpin
             + Send
             + Sync,
+        C::PortalStore: PortalStore,
         C::Error: std::fmt::Debug,
         PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
     {
         let p = &portal.statement.statement;
+        deallocate(client, p);
         let params = match &p.plan {
             Some((plan, _)) if !portal.parameters.is_empty() => {
                 let inferred: Vec<Option<DataType>> =

@@ -55,6 +55,9 @@ pub enum Kind {
     Savepoint(&'static str),
     Set(Setting),
     Show(String),
+    /// `DEALLOCATE name`: drops a prepared statement (drivers free theirs
+    /// this way); `ALL` leaves them to the connection's end.
+    Deallocate(String),
     Discard,
     Refused {
         message: String,
@@ -81,13 +84,15 @@ pub fn classify(stmt: &Statement) -> Kind {
         Statement::Savepoint { .. } => Kind::Savepoint("SAVEPOINT"),
         Statement::ReleaseSavepoint { .. } => Kind::Savepoint("RELEASE"),
         Statement::Discard { .. } => Kind::Discard,
-        Statement::ShowVariable { variable } => Kind::Show(
-            variable
-                .iter()
-                .map(|i| i.value.to_lowercase())
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
+        Statement::Deallocate { name, .. } => Kind::Deallocate(name.value.clone()),
+        Statement::ShowVariable { variable } => {
+            let words: Vec<String> = variable.iter().map(|i| i.value.to_lowercase()).collect();
+            // `SHOW touchpoint.as_of` arrives as two words.
+            Kind::Show(match words.as_slice() {
+                [a, b] if a == "touchpoint" => format!("{a}.{b}"),
+                _ => words.join(" "),
+            })
+        }
         Statement::Set(set) => classify_set(set),
         Statement::Copy {
             source,
@@ -263,6 +268,16 @@ mod tests {
             kind("SET statement_timeout = 'soon'"),
             Kind::Refused { .. }
         ));
+    }
+
+    #[test]
+    fn shows_and_deallocates() {
+        assert!(matches!(kind("SHOW touchpoint.as_of"), Kind::Show(n) if n == "touchpoint.as_of"));
+        assert!(matches!(
+            kind("SHOW TRANSACTION ISOLATION LEVEL"),
+            Kind::Show(n) if n == "transaction isolation level"
+        ));
+        assert!(matches!(kind("DEALLOCATE _pg3_0"), Kind::Deallocate(n) if n == "_pg3_0"));
     }
 
     #[test]

@@ -496,6 +496,17 @@ fn psycopg_and_sqlalchemy_read_through_the_server() {
         "binary results decode to the extract's values"
     );
     assert_eq!(got["delete"], "25006", "refused as read-only");
+    assert_eq!(
+        got["cancel"], "57014",
+        "a cancel request stops the statement"
+    );
+    assert!(got["cancel_seconds"].as_f64().expect("seconds") < 10.0);
+    assert_eq!(got["after_cancel"], 42);
+    assert!(
+        got["many_params"] == 49_995_000 || got["many_params"].is_string(),
+        "{}",
+        got["many_params"]
+    );
     let tables: Vec<String> = serde_json::from_value(got["tables"].clone()).expect("tables");
     for t in ["customers", "churn_risk", "customer_month"] {
         assert!(
@@ -517,5 +528,145 @@ fn psycopg_and_sqlalchemy_read_through_the_server() {
             "closed_date",
             "referred_by"
         ]
+    );
+}
+
+fn count(port: u16, q: &str) -> u64 {
+    sql(port, "ana", q)
+        .unwrap_or_else(|e| panic!("{q}: {e}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+fn latest_version(dir: &Path, table: &str) -> usize {
+    std::fs::read_dir(dir.join("warehouse").join(table).join("_delta_log"))
+        .expect("delta log")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .count()
+        - 1
+}
+
+#[test]
+fn every_statement_reads_one_finished_run() {
+    let tmp = project();
+    let dir = tmp.path();
+    generate(dir, 200, 3, 5, &[]);
+    let atm = |dir: &Path| -> u64 {
+        let out = ok(
+            dir,
+            &["query", "--format", "csv", "SELECT COUNT(*) AS n FROM atm"],
+        );
+        out.lines().nth(1).expect("row").trim().parse().expect("n")
+    };
+    ok(dir, &["run", "--period", "2024-01"]);
+    let jan = atm(dir);
+    ok(dir, &["run", "--period", "2024-02"]);
+    let feb = atm(dir);
+    assert!(feb > jan);
+    let s = serve(dir, &[]);
+    assert_eq!(count(s.port, "SELECT COUNT(*) FROM atm"), feb);
+
+    // A run of March stopped after some of its commits: statements still
+    // read February's run, although atm's new version is on disk.
+    let mut run = Command::new(crate::common::bin())
+        .args(["run", "--period", "2024-03"])
+        .current_dir(dir)
+        .env("TOUCHPOINT_FAULT_PAUSE_AFTER_COMMIT", "8")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn run");
+    let err = run.stderr.take().expect("stderr");
+    let paused = BufReader::new(err)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.starts_with("fault: paused"));
+    assert!(paused, "the run paused");
+    let on_disk = count(
+        s.port,
+        &format!(
+            "SELECT COUNT(*) FROM table_at('atm', {})",
+            latest_version(dir, "atm")
+        ),
+    );
+    assert!(on_disk > feb, "March's atm rows are committed ({on_disk})");
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    assert_eq!(
+        count(s.port, "SELECT COUNT(*) FROM atm"),
+        feb,
+        "half a run is never read"
+    );
+    // A session built while the run is stopped half way (cara's first).
+    let cara = sql(s.port, "cara", "SELECT COUNT(*) FROM atm").expect("cara");
+    assert_eq!(
+        cara.trim(),
+        feb.to_string(),
+        "a new session reads the finished run"
+    );
+    let _ = run.kill();
+    let _ = run.wait();
+
+    // The run is done again and finishes: new statements see it.
+    ok(dir, &["run", "--period", "2024-03"]);
+    let mar = atm(dir);
+    assert!(mar > feb);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    assert_eq!(count(s.port, "SELECT COUNT(*) FROM atm"), mar);
+
+    // Time travel per connection: every table as January's run left it.
+    let first = sql(s.port, "ana", "SELECT MIN(run_id) FROM _versions").expect("runs");
+    let both = sql(
+        s.port,
+        "ana",
+        &format!(
+            "SET touchpoint.as_of = '{}'; SELECT COUNT(*) FROM atm; SHOW touchpoint.as_of",
+            first.trim()
+        ),
+    )
+    .expect("as of");
+    let lines: Vec<&str> = both
+        .lines()
+        .filter(|l| !l.is_empty() && *l != "SET")
+        .collect();
+    assert_eq!(lines, [jan.to_string().as_str(), first.trim()], "{both}");
+    let bad = sql(s.port, "ana", "SET touchpoint.as_of = 'no-such-run'").expect_err("unknown");
+    assert!(bad.contains("no-such-run") || bad.contains("run"), "{bad}");
+
+    // A client that goes away mid-result: audited, and the server goes on.
+    let mut psql_child = Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={} user=ana dbname=touchpoint sslmode=disable",
+            s.port
+        ))
+        .args([
+            "-X",
+            "-c",
+            "COPY (SELECT value FROM generate_series(1, 50000000)) TO STDOUT",
+        ])
+        .env("PGPASSWORD", "ana-secret-1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("psql");
+    let mut some = [0u8; 4096];
+    use std::io::Read;
+    psql_child
+        .stdout
+        .as_mut()
+        .expect("stdout")
+        .read_exact(&mut some)
+        .expect("rows arrive");
+    let _ = psql_child.kill();
+    let _ = psql_child.wait();
+    assert_eq!(count(s.port, "SELECT COUNT(*) FROM atm"), mar);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let gone = audit(dir);
+    assert!(
+        gone.iter().any(|l| l["statement"]
+            .as_str()
+            .is_some_and(|s| s.contains("50000000"))
+            && l["outcome"] != "ok"),
+        "the cut-off COPY is audited as not finished"
     );
 }

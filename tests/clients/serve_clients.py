@@ -39,6 +39,28 @@ with psycopg.connect(conninfo) as conn:
             [sys.argv[4]],
         )
         out["binary"] = [[str(v) for v in r] for r in cur.fetchall()]
+    # A cancel request (libpq's PQcancel) stops a running statement; the
+    # connection stays usable.
+    import threading
+    import time
+
+    threading.Thread(target=lambda: (time.sleep(1.0), conn.cancel()), daemon=True).start()
+    started = time.monotonic()
+    try:
+        conn.execute("SELECT COUNT(*) FROM generate_series(1, 100000000000) WHERE value % 7 = 3")
+        out["cancel"] = "finished"
+    except psycopg.Error as e:
+        out["cancel"] = e.sqlstate
+    out["cancel_seconds"] = time.monotonic() - started
+    conn.rollback()
+    out["after_cancel"] = conn.execute("SELECT 40 + 2").fetchone()[0]
+    # 10,000 bound parameters: an answer or an error, never a crash.
+    try:
+        row = conn.execute("SELECT " + ", ".join(["%s"] * 10000), list(range(10000))).fetchone()
+        out["many_params"] = sum(int(v) for v in row)
+    except psycopg.Error as e:
+        out["many_params"] = e.sqlstate
+        conn.rollback()
     try:
         conn.execute("DELETE FROM customers")
         out["delete"] = "allowed"
