@@ -6,6 +6,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::error::Result;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::{Stream, StreamExt};
+use pgwire::error::PgWireResult;
+use pgwire::messages::copy::CopyData;
 
 /// Values as PostgreSQL prints them (`2024-12-01 08:30:00`).
 fn options(csv: bool) -> FormatOptions<'static> {
@@ -15,6 +19,37 @@ fn options(csv: bool) -> FormatOptions<'static> {
         .with_datetime_format(Some("%Y-%m-%d %H:%M:%S%.f"))
         .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
         .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"))
+}
+
+/// A query's batches as CopyData messages (the CSV header, if asked for,
+/// in front of the first row).
+pub fn copy_out(
+    stream: SendableRecordBatchStream,
+    csv: bool,
+    header: bool,
+) -> impl Stream<Item = PgWireResult<CopyData>> + Send + 'static {
+    let names: Vec<String> = stream
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let mut first = header.then(|| self::header(&names));
+    let failed = |e: datafusion::error::DataFusionError| {
+        super::govern::error("XX000", crate::engine::describe_error(&e), None)
+    };
+    stream
+        .map(move |b| match b.and_then(|b| rows(&b, csv)) {
+            Ok(rows) => futures::stream::iter(rows.into_iter().map(Ok)).left_stream(),
+            Err(e) => futures::stream::once(async move { Err(failed(e)) }).right_stream(),
+        })
+        .flatten()
+        .map(move |r| {
+            r.map(|row: Bytes| match first.take() {
+                Some(h) => CopyData::new([h, row].concat().into()),
+                None => CopyData::new(row),
+            })
+        })
 }
 
 /// The header line of a CSV copy.

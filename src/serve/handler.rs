@@ -9,26 +9,18 @@ use super::audit::{Entry, Outcome};
 use super::govern::{Watch, error, govern};
 use super::statement::{self, Kind, Setting};
 use crate::sql::Session;
-use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
-use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
-use datafusion_postgres::arrow_pg::datatypes::{
-    arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type,
-};
+use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::StreamExt;
-use pgwire::api::portal::{Format, Portal};
-use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, Tag};
-use pgwire::api::stmt::QueryParser;
-use pgwire::api::store::{MemPortalStore, PortalStore};
-use pgwire::api::{ClientInfo, ClientPortalStore, METADATA_USER, Type};
+use pgwire::api::portal::Format;
+use pgwire::api::results::{CopyResponse, QueryResponse, Response, Tag};
+use pgwire::api::{ClientInfo, METADATA_USER};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::copy::CopyData;
 use pgwire::types::format::FormatOptions;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -38,12 +30,12 @@ use tokio::sync::watch;
 /// A parsed statement, kept by the client as a prepared statement.
 #[derive(Clone)]
 pub struct Prepared {
-    sql: String,
-    kind: Kind,
+    pub(super) sql: String,
+    pub(super) kind: Kind,
     stmt: Option<Statement>,
     /// The plan and the session it was planned on; re-planned at execute
     /// when the snapshot moved on (a new run, `SET touchpoint.as_of`).
-    plan: Option<(LogicalPlan, Arc<Session>)>,
+    pub(super) plan: Option<(LogicalPlan, Arc<Session>)>,
 }
 
 #[derive(Default)]
@@ -54,7 +46,7 @@ struct Settings {
 
 /// One connection's statement handling.
 pub struct Queries {
-    server: Arc<Server>,
+    pub(super) server: Arc<Server>,
     peer: SocketAddr,
     parser: PostgresCompatibilityParser,
     settings: Mutex<Settings>,
@@ -70,7 +62,10 @@ impl Drop for Queries {
     }
 }
 
-fn who<C: ClientInfo + ?Sized>(server: &Server, client: &C) -> PgWireResult<(String, String)> {
+pub(super) fn who<C: ClientInfo + ?Sized>(
+    server: &Server,
+    client: &C,
+) -> PgWireResult<(String, String)> {
     let user = client
         .metadata()
         .get(METADATA_USER)
@@ -110,7 +105,7 @@ impl Queries {
         }
     }
 
-    fn watch(&self, user: &str, role: &str, sql: &str) -> Watch {
+    pub(super) fn watch(&self, user: &str, role: &str, sql: &str) -> Watch {
         let limit = self.server.limits.statement_timeout;
         let timeout = self.settings().timeout.map_or(limit, |t| t.min(limit));
         Watch::new(
@@ -122,7 +117,7 @@ impl Queries {
         )
     }
 
-    fn parse(&self, sql: &str) -> PgWireResult<Vec<Statement>> {
+    pub(super) fn parse(&self, sql: &str) -> PgWireResult<Vec<Statement>> {
         let max = self.server.limits.max_statement_bytes;
         if sql.len() > max {
             return Err(error(
@@ -190,48 +185,25 @@ impl Queries {
     /// The plan of a SHOW: its value as a one-row query.
     fn show_sql(&self, name: &str) -> PgWireResult<String> {
         let settings = self.settings();
-        let v = match name {
-            "touchpoint.as_of" => settings.as_of.clone().unwrap_or_else(|| "latest".into()),
-            "statement_timeout" => format!(
-                "{}ms",
-                settings
-                    .timeout
-                    .unwrap_or(self.server.limits.statement_timeout)
-                    .as_millis()
-            ),
-            "server_version" => super::catalog::SERVER_VERSION.into(),
-            "server_encoding" | "client_encoding" => "UTF8".into(),
-            "standard_conforming_strings" | "integer_datetimes" => "on".into(),
-            "transaction_read_only" | "default_transaction_read_only" => "on".into(),
-            "is_superuser" => "off".into(),
-            "transaction isolation level" | "transaction_isolation" => "read committed".into(),
-            "timezone" | "time zone" => "UTC".into(),
-            "datestyle" => "ISO, MDY".into(),
-            "intervalstyle" => "postgres".into(),
-            "search_path" => "public".into(),
-            "max_identifier_length" => "63".into(),
-            "lc_collate" | "lc_ctype" => "C".into(),
-            "application_name" | "extra_float_digits" | "bytea_output" | "client_min_messages" => {
-                String::new()
-            }
-            other => {
-                return Err(error(
-                    "42704",
-                    format!("unrecognized configuration parameter \"{other}\""),
-                    None,
-                ));
-            }
-        };
-        let column = name.replace(' ', "_");
-        Ok(format!(
-            "SELECT {} AS {}",
-            crate::engine::literal(&v),
-            crate::engine::ident(&column)
-        ))
+        let timeout = settings
+            .timeout
+            .unwrap_or(self.server.limits.statement_timeout);
+        statement::show_sql(name, settings.as_of.as_deref(), timeout).ok_or_else(|| {
+            error(
+                "42704",
+                format!("unrecognized configuration parameter \"{name}\""),
+                None,
+            )
+        })
     }
 
     /// Parse one statement and plan it where it has a plan.
-    async fn prepare<C>(&self, client: &C, sql: &str, stmt: Statement) -> PgWireResult<Prepared>
+    pub(super) async fn prepare<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        stmt: Statement,
+    ) -> PgWireResult<Prepared>
     where
         C: ClientInfo + ?Sized,
     {
@@ -264,7 +236,7 @@ impl Queries {
     }
 
     /// Run one prepared statement with its parameters.
-    async fn execute<C>(
+    pub(super) async fn execute<C>(
         &self,
         client: &mut C,
         p: &Prepared,
@@ -336,31 +308,8 @@ impl Queries {
                         start(&session, plan).await
                     })
                     .await?;
-                let names: Vec<String> = stream
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().clone())
-                    .collect();
-                let columns = names.len();
-                let mut first = header.then(|| super::copy::header(&names));
-                let data = stream
-                    .map(move |b| match b {
-                        Ok(b) => super::copy::rows(&b, csv)
-                            .map(|rows| futures::stream::iter(rows.into_iter().map(Ok)))
-                            .map_err(|e| error("XX000", crate::engine::describe_error(&e), None)),
-                        Err(e) => Err(error("XX000", crate::engine::describe_error(&e), None)),
-                    })
-                    .flat_map(|r| match r {
-                        Ok(s) => s.left_stream(),
-                        Err(e) => futures::stream::once(async { Err(e) }).right_stream(),
-                    })
-                    .map(move |r| {
-                        r.map(|row: bytes::Bytes| match first.take() {
-                            Some(h) => CopyData::new([h, row].concat().into()),
-                            None => CopyData::new(row),
-                        })
-                    });
+                let columns = stream.schema().fields().len();
+                let data = super::copy::copy_out(stream, csv, header);
                 let governed = govern(Box::pin(data), watch, self.server.limits, |d| d.data.len());
                 Ok(Response::CopyOut(CopyResponse::new(0, columns, governed)))
             }
@@ -457,220 +406,4 @@ fn sql_error(e: &crate::sql::Error) -> PgWireError {
         crate::engine::without_quoted_values(&e.to_string()),
         e.help(),
     )
-}
-
-fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<(usize, Option<DataType>)>> {
-    let types = plan
-        .get_parameter_types()
-        .map_err(|e| error("42P18", crate::engine::describe_error(&e), None))?;
-    let mut out: Vec<(usize, Option<DataType>)> = types
-        .into_iter()
-        .filter_map(|(k, t)| {
-            k.trim_start_matches('$')
-                .parse::<usize>()
-                .ok()
-                .map(|n| (n, t))
-        })
-        .collect();
-    out.sort_by_key(|(n, _)| *n);
-    Ok(out)
-}
-
-fn wire_types(plan: &LogicalPlan) -> PgWireResult<Vec<Type>> {
-    parameter_types(plan)?
-        .into_iter()
-        .map(|(_, t)| match t {
-            Some(t) => into_pg_type(&t),
-            None => Ok(Type::UNKNOWN),
-        })
-        .collect()
-}
-
-#[async_trait::async_trait]
-impl QueryParser for Queries {
-    type Statement = Prepared;
-
-    async fn parse_sql<C>(
-        &self,
-        client: &C,
-        sql: &str,
-        _types: &[Option<Type>],
-    ) -> PgWireResult<Option<Prepared>>
-    where
-        C: ClientInfo + Unpin + Send + Sync,
-    {
-        let r = async {
-            let mut stmts = self.parse(sql)?;
-            if stmts.len() > 1 {
-                return Err(error(
-                    "42601",
-                    "cannot insert multiple commands into a prepared statement",
-                    None,
-                ));
-            }
-            match stmts.pop() {
-                Some(stmt) => Ok(Some(self.prepare(client, sql, stmt).await?)),
-                None => Ok(None),
-            }
-        }
-        .await;
-        // A statement refused while it is parsed or planned is audited too.
-        if let Err(e) = &r
-            && let Ok((user, role)) = who(&self.server, client)
-        {
-            self.watch(&user, &role, sql)
-                .finish(Outcome::Refused, Some(&e.to_string()));
-        }
-        r
-    }
-
-    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
-        match &stmt.plan {
-            Some((plan, _)) => wire_types(plan),
-            None => Ok(Vec::new()),
-        }
-    }
-
-    fn get_result_schema(
-        &self,
-        stmt: &Prepared,
-        column_format: Option<&Format>,
-    ) -> PgWireResult<Vec<FieldInfo>> {
-        match &stmt.plan {
-            Some((plan, _)) if matches!(stmt.kind, Kind::Query | Kind::Show(_)) => {
-                arrow_schema_to_pg_fields(
-                    plan.schema().as_arrow(),
-                    column_format.unwrap_or(&Format::UnifiedText),
-                    None,
-                )
-            }
-            _ => Ok(Vec::new()),
-        }
-    }
-}
-
-/// `DEALLOCATE name` drops the client's prepared statement of that name.
-fn deallocate<C>(client: &C, p: &Prepared)
-where
-    C: ClientPortalStore,
-    C::PortalStore: PortalStore,
-{
-    if let Kind::Deallocate(name) = &p.kind
-        && !name.eq_ignore_ascii_case("all")
-        && let Some(store) = client
-            .portal_store()
-            .as_any()
-            .downcast_ref::<MemPortalStore<Prepared>>()
-    {
-        store.rm_statement(name);
-    }
-}
-
-/// The handlers pgwire calls; one per connection.
-pub struct Handler(pub Arc<Queries>);
-
-#[async_trait::async_trait]
-impl SimpleQueryHandler for Handler {
-    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
-    where
-        C: ClientInfo
-            + ClientPortalStore
-            + futures::Sink<PgWireBackendMessage>
-            + Unpin
-            + Send
-            + Sync,
-        C::PortalStore: PortalStore,
-        C::Error: std::fmt::Debug,
-        PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
-    {
-        let q = &self.0;
-        let stmts = match q.parse(query) {
-            Ok(s) => s,
-            Err(e) => {
-                if let Ok((user, role)) = who(&q.server, client) {
-                    q.watch(&user, &role, query)
-                        .finish(Outcome::Refused, Some(&e.to_string()));
-                }
-                return Err(e);
-            }
-        };
-        let mut out = Vec::new();
-        for stmt in stmts {
-            let sql = stmt.to_string();
-            let r = match q.prepare(client, &sql, stmt).await {
-                Ok(p) => {
-                    deallocate(client, &p);
-                    q.execute(client, &p, None, &Format::UnifiedText).await
-                }
-                Err(e) => {
-                    if let Ok((user, role)) = who(&q.server, client) {
-                        q.watch(&user, &role, &sql)
-                            .finish(Outcome::Refused, Some(&e.to_string()));
-                    }
-                    Err(e)
-                }
-            };
-            match r {
-                Ok(resp) => out.push(resp),
-                // PostgreSQL stops a multi-statement string at its first error.
-                Err(PgWireError::UserError(info)) => {
-                    out.push(Response::Error(info));
-                    break;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        if out.is_empty() {
-            out.push(Response::EmptyQuery);
-        }
-        Ok(out)
-    }
-}
-
-#[async_trait::async_trait]
-impl ExtendedQueryHandler for Handler {
-    type Statement = Prepared;
-    type QueryParser = Queries;
-
-    fn query_parser(&self) -> Arc<Queries> {
-        self.0.clone()
-    }
-
-    async fn do_query<C>(
-        &self,
-        client: &mut C,
-        portal: &Portal<Prepared>,
-        _max_rows: usize,
-    ) -> PgWireResult<Response>
-    where
-        C: ClientInfo
-            + ClientPortalStore
-            + futures::Sink<PgWireBackendMessage>
-            + Unpin
-            + Send
-            + Sync,
-        C::PortalStore: PortalStore,
-        C::Error: std::fmt::Debug,
-        PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
-    {
-        let p = &portal.statement.statement;
-        deallocate(client, p);
-        let params = match &p.plan {
-            Some((plan, _)) if !portal.parameters.is_empty() => {
-                let inferred: Vec<Option<DataType>> =
-                    parameter_types(plan)?.into_iter().map(|(_, t)| t).collect();
-                let inferred: Vec<Option<&DataType>> =
-                    inferred.iter().map(|t| t.as_ref()).collect();
-                let wire = wire_types(plan)?;
-                let wire: Vec<Option<&Type>> = wire.iter().map(Some).collect();
-                Some(deserialize_parameters_with_server_types(
-                    portal, &inferred, &wire,
-                )?)
-            }
-            _ => None,
-        };
-        self.0
-            .execute(client, p, params, &portal.result_column_format)
-            .await
-    }
 }

@@ -6,7 +6,8 @@
 //! the grace period to finish.
 
 use super::audit::{Entry, Outcome};
-use super::handler::{Handler, Queries};
+use super::handler::Queries;
+use super::protocol::Handler;
 use super::{Error, Options, Server};
 use pgwire::api::auth::DefaultServerParameterProvider;
 use pgwire::api::auth::StartupHandler;

@@ -5,7 +5,7 @@
 //! per statement — under the server's limits, every statement audited.
 //!
 //! Layers: [`users`] (who may connect), [`snapshot`] (sessions per role and
-//! run), [`statement`] (what a statement is), [`handler`] (running one),
+//! run), [`statement`] (what a statement is), [`handler`] (running one), [`protocol`] (the pgwire handlers over it),
 //! [`govern`] (limits, cancel, audit while rows stream), [`listen`] (the
 //! socket, TLS, connection cap, shutdown).
 
@@ -16,6 +16,7 @@ pub mod govern;
 pub mod handler;
 mod json;
 pub mod listen;
+pub mod protocol;
 mod rewrite;
 pub mod snapshot;
 pub mod statement;

@@ -217,6 +217,36 @@ fn setting(var: &str, values: &[Expr]) -> Kind {
     }
 }
 
+/// `SHOW name` as a one-row query; `None` for a setting this server does
+/// not have.
+pub fn show_sql(name: &str, as_of: Option<&str>, timeout: Duration) -> Option<String> {
+    let v = match name {
+        "touchpoint.as_of" => as_of.unwrap_or("latest").to_string(),
+        "statement_timeout" => format!("{}ms", timeout.as_millis()),
+        "server_version" => super::catalog::SERVER_VERSION.into(),
+        "server_encoding" | "client_encoding" => "UTF8".into(),
+        "standard_conforming_strings" | "integer_datetimes" => "on".into(),
+        "transaction_read_only" | "default_transaction_read_only" => "on".into(),
+        "is_superuser" => "off".into(),
+        "transaction isolation level" | "transaction_isolation" => "read committed".into(),
+        "timezone" | "time zone" => "UTC".into(),
+        "datestyle" => "ISO, MDY".into(),
+        "intervalstyle" => "postgres".into(),
+        "search_path" => "public".into(),
+        "max_identifier_length" => "63".into(),
+        "lc_collate" | "lc_ctype" => "C".into(),
+        "application_name" | "extra_float_digits" | "bytea_output" | "client_min_messages" => {
+            String::new()
+        }
+        _ => return None,
+    };
+    Some(format!(
+        "SELECT {} AS {}",
+        crate::engine::literal(&v),
+        crate::engine::ident(&name.replace(' ', "_"))
+    ))
+}
+
 /// `5000`, `5000ms`, `5s`, `2min` → a duration.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
