@@ -100,7 +100,7 @@ pub fn demo() -> tempfile::TempDir {
 /// The customers CSV of the generator, by column name (the independent
 /// source of the expected values).
 pub fn customers_csv(dir: &Path) -> Vec<std::collections::HashMap<String, String>> {
-    let mut files: Vec<PathBuf> = glob_files(&dir.join("data"), "customers");
+    let mut files: Vec<PathBuf> = glob_files(&dir.join("data/crm"), "customers");
     files.sort();
     let mut out = Vec::new();
     for f in files {
@@ -669,4 +669,89 @@ fn every_statement_reads_one_finished_run() {
             && l["outcome"] != "ok"),
         "the cut-off COPY is audited as not finished"
     );
+}
+
+/// Debian's PostgreSQL JDBC driver (libpostgresql-jdbc-java; .ci/run
+/// installs it).
+const JDBC_JAR: &str = "/usr/share/java/postgresql.jar";
+
+#[test]
+fn jdbc_reads_metadata_and_masked_rows() {
+    let tmp = demo();
+    let dir = tmp.path();
+    let s = serve(dir, &[]);
+    assert!(
+        Path::new(JDBC_JAR).exists(),
+        "{JDBC_JAR}: .ci/run installs libpostgresql-jdbc-java"
+    );
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/JdbcProbe.java");
+    let classes = dir.join("classes");
+    let javac = Command::new("javac")
+        .arg("-d")
+        .arg(&classes)
+        .arg(&src)
+        .output()
+        .expect("javac is installed (.ci/run installs a JDK)");
+    assert!(
+        javac.status.success(),
+        "{}",
+        String::from_utf8_lossy(&javac.stderr)
+    );
+    let out = Command::new("java")
+        .arg("-cp")
+        .arg(format!("{}:{JDBC_JAR}", classes.display()))
+        .args([
+            "JdbcProbe",
+            &s.port.to_string(),
+            "kim",
+            "kim-secret-2",
+            "Kowloon",
+        ])
+        .output()
+        .expect("java");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("no {k} in {text}"))
+            .to_string()
+    };
+    assert!(get("product").starts_with("PostgreSQL 15"));
+    // Kowloon's manager: only the tables the row filter scopes.
+    let tables: Vec<String> = get("tables").split(',').map(String::from).collect();
+    assert!(tables.contains(&"customers".to_string()), "{tables:?}");
+    assert!(!tables.contains(&"churn_risk".to_string()), "{tables:?}");
+    assert!(
+        get("columns").starts_with("customer_id:text,full_name:text,phone:text,birth_year:int8")
+    );
+    let customers = customers_csv(dir);
+    let kowloon: std::collections::BTreeSet<&str> = customers
+        .iter()
+        .filter(|c| c["region"] == "Kowloon")
+        .map(|c| c["customer_id"].as_str())
+        .collect();
+    assert_eq!(get("count"), kowloon.len().to_string());
+    assert_eq!(get("result_columns"), "full_name,phone");
+    // The first three Kowloon customers, masked: the name's first letter,
+    // the phone's last four digits.
+    let mut first: Vec<&std::collections::HashMap<String, String>> = customers
+        .iter()
+        .filter(|c| kowloon.contains(c["customer_id"].as_str()))
+        .collect();
+    first.sort_by_key(|c| c["customer_id"].clone());
+    let want: Vec<String> = first
+        .iter()
+        .take(3)
+        .map(|c| {
+            let name = c["full_name"].chars().next().expect("name");
+            let phone = &c["phone"][c["phone"].len() - 4..];
+            format!("{name}***|****{phone}")
+        })
+        .collect();
+    assert_eq!(get("rows"), want.join(";"));
 }
