@@ -23,6 +23,9 @@ pub struct Args {
     /// Address to listen on (PostgreSQL protocol); port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:5433", env = "TOUCHPOINT_LISTEN")]
     pub listen: String,
+    /// Also serve Arrow Flight SQL on this address (e.g. 127.0.0.1:50051).
+    #[arg(long, value_name = "HOST:PORT", env = "TOUCHPOINT_FLIGHT")]
+    pub flight: Option<String>,
     /// Allow listening beyond loopback (TLS is then required).
     #[arg(long)]
     pub allow_remote: bool,
@@ -64,6 +67,7 @@ pub async fn run(a: Args, _out: &mut dyn Write) -> Result<()> {
     let pipeline = a.pipeline.load_for_reading().await?;
     let opts = Options {
         listen: a.listen,
+        flight: a.flight,
         allow_remote: a.allow_remote,
         tls_cert: a.tls_cert,
         tls_key: a.tls_key,

@@ -57,6 +57,8 @@ pub struct Entry {
     pub role: String,
     pub client: SocketAddr,
     pub sql: String,
+    /// `postgres` or `flight-sql`.
+    pub protocol: &'static str,
     pub started: SystemTime,
     pub clock: Instant,
 }
@@ -68,6 +70,7 @@ impl Entry {
             role: role.into(),
             client,
             sql: crate::engine::without_quoted_values(sql),
+            protocol: "postgres",
             started: SystemTime::now(),
             clock: Instant::now(),
         }
@@ -109,7 +112,7 @@ impl Audit {
             user: &entry.user,
             role: &entry.role,
             client: entry.client.to_string(),
-            protocol: "postgres",
+            protocol: entry.protocol,
             statement: &entry.sql,
             duration_ms: entry.clock.elapsed().as_millis(),
             rows,

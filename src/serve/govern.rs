@@ -123,10 +123,9 @@ impl Watch {
         &mut self,
         fut: impl std::future::Future<Output = PgWireResult<T>>,
     ) -> PgWireResult<T> {
-        let mut cancel = self.cancel.clone();
         let r = tokio::select! {
             r = fut => r,
-            _ = cancel.changed() => Err(cancelled()),
+            _ = cancel_requested(self.cancel.clone()) => Err(cancelled()),
             _ = tokio::time::sleep_until(self.deadline.into()) => Err(timed_out()),
         };
         if let Err(e) = &r {
@@ -142,6 +141,14 @@ impl Drop for Watch {
         // Dropped before its end was recorded: the client went away.
         self.finish(Outcome::Disconnected, None);
         self.running.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Resolves when a cancel request arrives; never when the connection (the
+/// sender) is gone or has none (Flight SQL).
+async fn cancel_requested(mut rx: watch::Receiver<u64>) {
+    if rx.changed().await.is_err() {
+        std::future::pending::<()>().await
     }
 }
 
@@ -171,12 +178,13 @@ fn outcome_of(e: &PgWireError) -> Outcome {
 type Rows<T> = Pin<Box<dyn Stream<Item = PgWireResult<T>> + Send>>;
 
 /// `rows` under `watch`: stops at a cancel, the deadline, or a cap; the
-/// audit line is written at the end. `size` measures one item in bytes.
+/// audit line is written at the end. `measure` gives one item's rows and
+/// bytes (a wire row is one row; an Arrow batch is many).
 pub fn govern<T: Send + 'static>(
     rows: Rows<T>,
     watch: Watch,
     limits: Limits,
-    size: fn(&T) -> usize,
+    measure: fn(&T) -> (u64, u64),
 ) -> Rows<T> {
     struct State<T> {
         rows: Rows<T>,
@@ -194,10 +202,9 @@ pub fn govern<T: Send + 'static>(
         if s.ended {
             return None;
         }
-        let mut cancel = s.watch.cancel.clone();
         let next = tokio::select! {
             biased;
-            _ = cancel.changed() => Some(Err(cancelled())),
+            _ = cancel_requested(s.watch.cancel.clone()) => Some(Err(cancelled())),
             _ = tokio::time::sleep_until(s.watch.deadline.into()) => Some(Err(timed_out())),
             item = s.rows.next() => item,
         };
@@ -207,10 +214,11 @@ pub fn govern<T: Send + 'static>(
                 None
             }
             Some(Ok(item)) => {
-                s.watch.rows += 1;
-                s.bytes += size(&item) as u64;
+                let (rows, bytes) = measure(&item);
+                s.watch.rows += rows;
+                s.bytes += bytes;
                 if s.watch.rows > limits.max_rows || s.bytes > limits.max_bytes {
-                    s.watch.rows -= 1;
+                    s.watch.rows -= rows;
                     let e = error(
                         "54000",
                         format!(

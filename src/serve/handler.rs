@@ -310,7 +310,9 @@ impl Queries {
                     .await?;
                 let columns = stream.schema().fields().len();
                 let data = super::copy::copy_out(stream, csv, header);
-                let governed = govern(Box::pin(data), watch, self.server.limits, |d| d.data.len());
+                let governed = govern(Box::pin(data), watch, self.server.limits, |d| {
+                    (1, d.data.len() as u64)
+                });
                 Ok(Response::CopyOut(CopyResponse::new(0, columns, governed)))
             }
             Kind::Query | Kind::Show(_) => {
@@ -355,7 +357,9 @@ impl Queries {
                         .right_stream(),
                     })
                     .flatten();
-                let governed = govern(Box::pin(rows), watch, self.server.limits, |r| r.data.len());
+                let governed = govern(Box::pin(rows), watch, self.server.limits, |r| {
+                    (1, r.data.len() as u64)
+                });
                 Ok(Response::Query(QueryResponse::new(fields, governed)))
             }
         }

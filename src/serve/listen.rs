@@ -26,24 +26,31 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
 pub async fn run(server: Arc<Server>, opts: &Options) -> Result<(), Error> {
-    let addr: SocketAddr = opts.listen.parse().map_err(|e| Error::Listen {
-        addr: opts.listen.clone(),
-        reason: format!("not HOST:PORT ({e})"),
-    })?;
+    let parse = |a: &str| {
+        a.parse::<SocketAddr>().map_err(|e| Error::Listen {
+            addr: a.to_string(),
+            reason: format!("not HOST:PORT ({e})"),
+        })
+    };
+    let addr = parse(&opts.listen)?;
+    let flight = opts.flight.as_deref().map(parse).transpose()?;
     let tls = match (&opts.tls_cert, &opts.tls_key) {
         (Some(c), Some(k)) => Some(acceptor(c, k)?),
         (None, None) => None,
         _ => return Err(Error::Tls("give both --tls-cert and --tls-key".into())),
     };
-    if !addr.ip().is_loopback() {
+    for a in std::iter::once(addr).chain(flight) {
+        if a.ip().is_loopback() {
+            continue;
+        }
         if !opts.allow_remote {
             return Err(Error::NotLoopback {
-                addr: addr.to_string(),
+                addr: a.to_string(),
             });
         }
         if tls.is_none() {
             return Err(Error::RemoteWithoutTls {
-                addr: addr.to_string(),
+                addr: a.to_string(),
             });
         }
     }
@@ -69,6 +76,32 @@ pub async fn run(server: Arc<Server>, opts: &Options) -> Result<(), Error> {
         },
         server.audit.path().display()
     );
+    if let Some(f) = flight {
+        // Bound now: a taken port is an error at start, and clients can
+        // connect as soon as the address is printed.
+        let bound = TcpListener::bind(f).await.map_err(|e| Error::Listen {
+            addr: f.to_string(),
+            reason: e.to_string(),
+        })?;
+        let f = bound.local_addr().map_err(|e| Error::Listen {
+            addr: f.to_string(),
+            reason: e.to_string(),
+        })?;
+        let pem = match (&opts.tls_cert, &opts.tls_key) {
+            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+            _ => None,
+        };
+        println!(
+            "touchpoint serve: Flight SQL on {f} ({})",
+            if pem.is_some() { "grpc+tls" } else { "grpc" }
+        );
+        let server = server.clone();
+        tokio::spawn(async move {
+            if let Err(e) = super::flight::run(server, bound, pem).await {
+                eprintln!("touchpoint serve: Flight SQL stopped: {e}");
+            }
+        });
+    }
     let slots = Arc::new(tokio::sync::Semaphore::new(opts.max_connections));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::Listen {
@@ -107,6 +140,10 @@ pub async fn run(server: Arc<Server>, opts: &Options) -> Result<(), Error> {
         server.running.count()
     );
     Ok(())
+}
+
+fn read(p: &std::path::Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(p).map_err(|e| Error::Tls(format!("`{}`: {e}", p.display())))
 }
 
 fn acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor, Error> {

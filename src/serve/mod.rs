@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod copy;
+pub mod flight;
 pub mod govern;
 pub mod handler;
 mod json;
@@ -79,6 +80,8 @@ impl Error {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub listen: String,
+    /// Arrow Flight SQL's address, when asked for.
+    pub flight: Option<String>,
     pub allow_remote: bool,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,

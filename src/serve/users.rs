@@ -57,6 +57,25 @@ impl Users {
     }
 }
 
+impl Users {
+    /// Whether `password` is `user`'s (Flight SQL's basic authentication),
+    /// compared in constant time.
+    pub fn verify(&self, user: &str, password: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        match self.salted.get(user) {
+            Some((salt, hash)) => {
+                let given = gen_salted_password(password, salt, ITERATIONS);
+                given.ct_eq(hash).into()
+            }
+            None => {
+                // Spend the same time on an unknown user.
+                let _ = gen_salted_password(password, b"0123456789abcdef", ITERATIONS);
+                false
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl AuthSource for Users {
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {

@@ -18,6 +18,8 @@ const PASSWORDS: [(&str, &str); 3] = [
 pub struct Serving {
     child: Child,
     pub port: u16,
+    /// Flight SQL's port, when started with `--flight`.
+    pub flight: Option<u16>,
 }
 
 impl Drop for Serving {
@@ -47,15 +49,29 @@ pub fn serve(dir: &Path, extra: &[&str]) -> Serving {
         .spawn()
         .expect("spawn serve");
     let stdout = child.stdout.take().expect("stdout");
+    let mut reader = BufReader::new(stdout);
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read");
+    reader.read_line(&mut line).expect("read");
+    let flight = extra.contains(&"--flight").then(|| {
+        let mut l = String::new();
+        reader.read_line(&mut l).expect("read");
+        l.split("Flight SQL on 127.0.0.1:")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no Flight SQL port in {l:?}"))
+    });
     let port = line
         .split("listening on 127.0.0.1:")
         .nth(1)
         .and_then(|r| r.split_whitespace().next())
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no port in {line:?}"));
-    Serving { child, port }
+    Serving {
+        child,
+        port,
+        flight,
+    }
 }
 
 /// psql, as the README shows it, with `-v ON_ERROR_STOP=1`.
@@ -754,4 +770,105 @@ fn jdbc_reads_metadata_and_masked_rows() {
         })
         .collect();
     assert_eq!(get("rows"), want.join(";"));
+}
+
+#[test]
+fn flight_sql_serves_adbc_with_the_same_governance() {
+    let tmp = demo();
+    let dir = tmp.path();
+    let s = serve(dir, &["--flight", "127.0.0.1:0"]);
+    let flight = s.flight.expect("flight port");
+    let run = |user: &str, password: &str| -> serde_json::Value {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/flight_clients.py");
+        let out = Command::new("python3")
+            .arg(&script)
+            .args([&flight.to_string(), user, password])
+            .env("PYTHONPATH", python_tools())
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "ADBC Flight SQL (installed by .ci/run into {}):\n{}",
+            python_tools().display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let customers = customers_csv(dir);
+    let ids: std::collections::BTreeSet<&str> = customers
+        .iter()
+        .map(|c| c["customer_id"].as_str())
+        .collect();
+    let kowloon: std::collections::BTreeSet<&str> = customers
+        .iter()
+        .filter(|c| c["region"] == "Kowloon")
+        .map(|c| c["customer_id"].as_str())
+        .collect();
+
+    let kim = run("kim", "kim-secret-2");
+    assert_eq!(kim["rows"], kowloon.len());
+    assert_eq!(kim["regions"], serde_json::json!(["Kowloon"]));
+    assert_eq!(
+        kim["types"],
+        serde_json::json!(["string", "string", "string"]),
+        "plain Utf8"
+    );
+    for n in kim["names"].as_array().expect("names") {
+        assert!(
+            n.as_str()
+                .is_some_and(|n| n.ends_with("***") && n.chars().count() == 4)
+        );
+    }
+    assert!(
+        kim["interactions"]
+            .as_str()
+            .is_some_and(|e| e.contains("interactions"))
+    );
+    let tables = kim["tables"].to_string();
+    assert!(
+        tables.contains("\"customers\"") && !tables.contains("churn_risk"),
+        "{tables}"
+    );
+    assert!(kim["delete"].as_str().is_some_and(|e| e.contains("DML")));
+
+    let ana = run("ana", "ana-secret-1");
+    assert_eq!(ana["rows"].as_u64(), Some(ids.len() as u64));
+    // The same count through the PostgreSQL side.
+    assert_eq!(
+        ana["interactions"].as_u64(),
+        Some(count(s.port, "SELECT COUNT(*) FROM interactions"))
+    );
+    assert_eq!(
+        ana["schema"],
+        serde_json::json!([
+            "customer_id",
+            "full_name",
+            "phone",
+            "birth_year",
+            "region",
+            "home_branch",
+            "opened_date",
+            "closed_date",
+            "referred_by"
+        ])
+    );
+    // A wrong password is refused and audited.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/flight_clients.py");
+    let bad = Command::new("python3")
+        .arg(&script)
+        .args([&flight.to_string(), "ana", "wrong"])
+        .env("PYTHONPATH", python_tools())
+        .output()
+        .expect("python3");
+    assert!(!bad.status.success());
+    let lines = audit(dir);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["protocol"] == "flight-sql" && l["outcome"] == "login_failed")
+    );
+    assert!(lines.iter().any(|l| l["protocol"] == "flight-sql"
+        && l["user"] == "kim"
+        && l["outcome"] == "ok"
+        && l["rows"] == kowloon.len()));
 }

@@ -1,0 +1,572 @@
+//! Arrow Flight SQL on a second port (`serve --flight`): the same users,
+//! roles, masks, row filters, read-only planning, snapshots, limits and
+//! audit as the PostgreSQL side, with results as Arrow record batches.
+//! Clients log in with basic authentication (a handshake returns a bearer
+//! token for the next hour) or send basic credentials on each call.
+//! Strings go out as plain `Utf8` (never `Utf8View`), which every client reads.
+
+use super::Server;
+use super::audit::{Entry, Outcome};
+use super::govern::{Watch, govern};
+use super::statement::{self, Kind};
+use crate::sql::Session;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::flight_service_server::FlightServiceServer;
+use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
+use arrow_flight::sql::server::FlightSqlService;
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
+    CommandStatementQuery, ProstMessageExt, SqlInfo, TicketStatementQuery,
+};
+use arrow_flight::{
+    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
+    IpcMessage, SchemaAsIpc, Ticket,
+};
+use base64::Engine;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::ipc::writer::IpcWriteOptions;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use futures::{Stream, StreamExt, TryStreamExt};
+use prost::Message;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tonic::{Request, Response, Status, Streaming};
+
+/// How long a handshake's token stays valid.
+const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+type DoGet = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send>>;
+
+pub struct Flight {
+    server: Arc<Server>,
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
+    info: SqlInfoData,
+}
+
+/// Serve Flight SQL on `listener` until the process ends.
+pub async fn run(
+    server: Arc<Server>,
+    listener: tokio::net::TcpListener,
+    tls: Option<(Vec<u8>, Vec<u8>)>,
+) -> Result<(), super::Error> {
+    let addr = listener.local_addr().map_err(|e| super::Error::Listen {
+        addr: "Flight SQL".into(),
+        reason: e.to_string(),
+    })?;
+    let mut builder = SqlInfoDataBuilder::new();
+    builder.append(SqlInfo::FlightSqlServerName, "touchpoint");
+    builder.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
+    builder.append(SqlInfo::FlightSqlServerArrowVersion, "1.3");
+    builder.append(SqlInfo::FlightSqlServerReadOnly, true);
+    let info = builder
+        .build()
+        .map_err(|e| super::Error::Tls(format!("Flight SQL info: {e}")))?;
+    let service = Flight {
+        server,
+        tokens: Mutex::new(HashMap::new()),
+        info,
+    };
+    let mut b = tonic::transport::Server::builder();
+    if let Some((cert, key)) = tls {
+        let identity = tonic::transport::Identity::from_pem(cert, key);
+        b = b
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .map_err(|e| super::Error::Tls(e.to_string()))?;
+    }
+    b.add_service(FlightServiceServer::new(service))
+        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+        .await
+        .map_err(|e| super::Error::Listen {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+fn denied(message: impl Into<String>) -> Status {
+    Status::permission_denied(message.into())
+}
+
+/// A schema as clients read it: views of strings and bytes as plain ones.
+fn plain(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let t = match f.data_type() {
+                DataType::Utf8View => DataType::Utf8,
+                DataType::BinaryView => DataType::Binary,
+                t => t.clone(),
+            };
+            f.as_ref().clone().with_data_type(t)
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn cast(batch: RecordBatch, to: &SchemaRef) -> datafusion::error::Result<RecordBatch> {
+    if batch.schema().fields() == to.fields() {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(to.fields())
+        .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(to.clone(), columns)?)
+}
+
+fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {
+    let IpcMessage(b) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e: datafusion::arrow::error::ArrowError| Status::internal(e.to_string()))?;
+    Ok(b)
+}
+
+impl Flight {
+    /// The caller's user and role: a handshake token, or basic credentials.
+    fn who<T>(&self, req: &Request<T>) -> Result<(String, String, SocketAddr), Status> {
+        let peer = req
+            .remote_addr()
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let header = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let user = if let Some(token) = header.strip_prefix("Bearer ") {
+            let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+            match tokens.get(token) {
+                Some((user, until)) if Instant::now() < *until => Some(user.clone()),
+                _ => None,
+            }
+        } else {
+            self.basic(header)
+        };
+        let Some(user) = user else {
+            let entry = Entry {
+                protocol: "flight-sql",
+                ..Entry::new("", "", peer, "(login)")
+            };
+            self.server.audit.record(
+                &entry,
+                0,
+                Outcome::LoginFailed,
+                Some("no valid credentials"),
+            );
+            return Err(Status::unauthenticated(
+                "log in with basic authentication (user and password)",
+            ));
+        };
+        let role = self
+            .server
+            .pipeline
+            .access
+            .role_of(&user)
+            .ok_or_else(|| Status::unauthenticated("unknown user"))?
+            .to_string();
+        Ok((user, role, peer))
+    }
+
+    fn basic(&self, header: &str) -> Option<String> {
+        let b64 = header.strip_prefix("Basic ")?;
+        // Padded or not: the Go ADBC driver leaves the padding out.
+        use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+        let engine = GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+        );
+        let raw = engine.decode(b64.trim()).ok()?;
+        let text = String::from_utf8(raw).ok()?;
+        let (user, password) = text.split_once(':')?;
+        self.server
+            .users
+            .verify(user, password)
+            .then(|| user.to_string())
+    }
+
+    fn entry(&self, user: &str, role: &str, peer: SocketAddr, sql: &str) -> Entry {
+        Entry {
+            protocol: "flight-sql",
+            ..Entry::new(user, role, peer, sql)
+        }
+    }
+
+    /// Plan `sql` read-only on the role's session at the current snapshot.
+    async fn plan(&self, role: &str, sql: &str) -> Result<(Arc<Session>, LogicalPlan), Status> {
+        if sql.len() > self.server.limits.max_statement_bytes {
+            return Err(Status::invalid_argument("the statement is too long"));
+        }
+        let mut stmts = PostgresCompatibilityParser::new().parse(sql).map_err(|e| {
+            Status::invalid_argument(crate::engine::without_quoted_values(&e.to_string()))
+        })?;
+        let (Some(stmt), true) = (stmts.pop(), stmts.is_empty()) else {
+            return Err(Status::invalid_argument("send one statement"));
+        };
+        if !matches!(statement::classify(&stmt), Kind::Query) {
+            return Err(denied(
+                "the server is read-only: Flight SQL takes SELECT and EXPLAIN",
+            ));
+        }
+        let (session, _) = self
+            .server
+            .snapshots
+            .session(role, None)
+            .await
+            .map_err(|e| Status::internal(crate::engine::without_quoted_values(&e.to_string())))?;
+        let plan = match session
+            .ctx
+            .state()
+            .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                let e =
+                    crate::sql::explain::reader_error(&session.ctx, sql, e, &session.tables).await;
+                return Err(Status::invalid_argument(
+                    crate::engine::without_quoted_values(&e.to_string()),
+                ));
+            }
+        };
+        crate::sql::read_only()
+            .verify_plan(&plan)
+            .map_err(|e| denied(crate::engine::describe_error(&e)))?;
+        Ok((session, plan))
+    }
+
+    /// Check `sql` plans, and say where its rows are: a ticket holding it.
+    async fn info<T>(&self, sql: &str, req: Request<T>) -> Result<Response<FlightInfo>, Status> {
+        let (user, role, peer) = self.who(&req)?;
+        let (_, plan) = match self.plan(&role, sql).await {
+            Ok(p) => p,
+            Err(e) => {
+                self.server.audit.record(
+                    &self.entry(&user, &role, peer, sql),
+                    0,
+                    Outcome::Refused,
+                    Some(e.message()),
+                );
+                return Err(e);
+            }
+        };
+        let schema = plain(plan.schema().as_arrow());
+        let ticket = TicketStatementQuery {
+            statement_handle: sql.as_bytes().to_vec().into(),
+        };
+        let endpoint =
+            FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
+        let info = FlightInfo::new()
+            .try_with_schema(&schema)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .with_endpoint(endpoint);
+        Ok(Response::new(info))
+    }
+
+    /// Run `sql` and stream its batches, governed and audited.
+    async fn rows<T>(&self, sql: &str, req: Request<T>) -> Result<Response<DoGet>, Status> {
+        let (user, role, peer) = self.who(&req)?;
+        let limit = self.server.limits.statement_timeout;
+        let mut watch = Watch::new(
+            self.server.audit.clone(),
+            self.entry(&user, &role, peer, sql),
+            Instant::now() + limit,
+            tokio::sync::watch::channel(0).1,
+            self.server.running.clone(),
+        );
+        let stream = watch
+            .guard(async {
+                let (session, plan) = self
+                    .plan(&role, sql)
+                    .await
+                    .map_err(|e| super::govern::error("42000", e.message(), None))?;
+                let df = session.ctx.execute_logical_plan(plan).await.map_err(|e| {
+                    super::govern::error("XX000", crate::engine::describe_error(&e), None)
+                })?;
+                df.execute_stream().await.map_err(|e| {
+                    super::govern::error("XX000", crate::engine::describe_error(&e), None)
+                })
+            })
+            .await
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let schema = plain(&stream.schema());
+        let to = schema.clone();
+        let batches = stream.map(move |b| {
+            b.and_then(|b| cast(b, &to))
+                .map_err(|e| super::govern::error("XX000", crate::engine::describe_error(&e), None))
+        });
+        let governed = govern(Box::pin(batches), watch, self.server.limits, |b| {
+            (b.num_rows() as u64, b.get_array_memory_size() as u64)
+        })
+        .map_err(|e| arrow_flight::error::FlightError::ExternalError(Box::new(e)));
+        let data = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(governed)
+            .map_err(|e| Status::resource_exhausted(e.to_string()));
+        Ok(Response::new(Box::pin(data)))
+    }
+
+    /// A catalog answer: one batch.
+    fn one(batch: Result<RecordBatch, impl std::fmt::Display>) -> Result<Response<DoGet>, Status> {
+        let batch = batch.map_err(|e| Status::internal(e.to_string()))?;
+        let schema = batch.schema();
+        let data = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(futures::stream::once(async { Ok(batch) }))
+            .map_err(Status::from);
+        Ok(Response::new(Box::pin(data)))
+    }
+
+    /// A catalog command's FlightInfo: its ticket is the command itself.
+    fn catalog_info(
+        cmd: impl ProstMessageExt,
+        schema: &Schema,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(cmd.as_any().encode_to_vec()));
+        let info = FlightInfo::new()
+            .try_with_schema(schema)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .with_endpoint(endpoint);
+        Ok(Response::new(info))
+    }
+
+    async fn session_of<T>(&self, req: &Request<T>) -> Result<Arc<Session>, Status> {
+        let (_, role, _) = self.who(req)?;
+        let (s, _) = self
+            .server
+            .snapshots
+            .session(&role, None)
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(s)
+    }
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for Flight {
+    type FlightService = Flight;
+
+    async fn do_handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<
+        Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>,
+        Status,
+    > {
+        let (user, _, _) = self.who(&request)?;
+        let mut raw = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut raw);
+        let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        {
+            let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+            tokens.retain(|_, (_, until)| Instant::now() < *until);
+            tokens.insert(token.clone(), (user, Instant::now() + TOKEN_LIFETIME));
+        }
+        let out = futures::stream::iter(vec![Ok(HandshakeResponse {
+            protocol_version: 0,
+            payload: token.clone().into(),
+        })]);
+        let mut resp: Response<Pin<Box<dyn Stream<Item = _> + Send>>> =
+            Response::new(Box::pin(out));
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| Status::internal("token"))?;
+        resp.metadata_mut().insert("authorization", value);
+        Ok(resp)
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.info(&query.query, request).await
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGet>, Status> {
+        let sql = String::from_utf8(ticket.statement_handle.to_vec())
+            .map_err(|_| Status::invalid_argument("not a statement ticket"))?;
+        self.rows(&sql, request).await
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let (user, role, peer) = self.who(&request)?;
+        let (_, plan) = match self.plan(&role, &query.query).await {
+            Ok(p) => p,
+            Err(e) => {
+                let entry = self.entry(&user, &role, peer, &query.query);
+                self.server
+                    .audit
+                    .record(&entry, 0, Outcome::Refused, Some(e.message()));
+                return Err(e);
+            }
+        };
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: query.query.into_bytes().into(),
+            dataset_schema: schema_bytes(&plain(plan.schema().as_arrow()))?,
+            parameter_schema: Default::default(),
+        })
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let sql = String::from_utf8(cmd.prepared_statement_handle.to_vec())
+            .map_err(|_| Status::invalid_argument("not a statement handle"))?;
+        self.info(&sql, request).await
+    }
+
+    async fn do_get_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGet>, Status> {
+        let sql = String::from_utf8(cmd.prepared_statement_handle.to_vec())
+            .map_err(|_| Status::invalid_argument("not a statement handle"))?;
+        self.rows(&sql, request).await
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        _query: ActionClosePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<(), Status> {
+        self.who(&request)?;
+        Ok(())
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.who(&request)?;
+        let schema = query.clone().into_builder(&self.info).schema();
+        Self::catalog_info(query, &schema)
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGet>, Status> {
+        self.who(&request)?;
+        Self::one(query.into_builder(&self.info).build())
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.who(&request)?;
+        let schema = query.into_builder().schema();
+        Self::catalog_info(query, &schema)
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGet>, Status> {
+        self.who(&request)?;
+        let mut b = query.into_builder();
+        b.append(super::snapshot::CATALOG);
+        Self::one(b.build())
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.who(&request)?;
+        let schema = query.clone().into_builder().schema();
+        Self::catalog_info(query, &schema)
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGet>, Status> {
+        self.who(&request)?;
+        let mut b = query.into_builder();
+        b.append(super::snapshot::CATALOG, "public");
+        Self::one(b.build())
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.who(&request)?;
+        let schema = query.clone().into_builder().schema();
+        Self::catalog_info(query, &schema)
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGet>, Status> {
+        let session = self.session_of(&request).await?;
+        let mut b = query.into_builder();
+        for name in &session.tables {
+            let Ok(t) = session.ctx.table_provider(name.as_str()).await else {
+                continue;
+            };
+            b.append(
+                super::snapshot::CATALOG,
+                "public",
+                name,
+                "TABLE",
+                &plain(&t.schema()),
+            )
+            .map_err(|e| Status::internal(e.to_string()))?;
+        }
+        Self::one(b.build())
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.who(&request)?;
+        let schema = query.into_builder().schema();
+        Self::catalog_info(query, &schema)
+    }
+
+    async fn do_get_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGet>, Status> {
+        self.who(&request)?;
+        let mut b = query.into_builder();
+        b.append("TABLE");
+        Self::one(b.build())
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}

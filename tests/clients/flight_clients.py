@@ -1,0 +1,40 @@
+"""The ADBC Flight SQL driver against `touchpoint serve --flight`
+(tests/cli/serve.rs runs this). Prints one JSON object for the test."""
+import json
+import sys
+
+import adbc_driver_flightsql.dbapi as flight_sql
+
+port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+out = {}
+with flight_sql.connect(
+    f"grpc://127.0.0.1:{port}",
+    db_kwargs={"username": user, "password": password},
+) as conn:
+    with conn.cursor() as cur:
+        cur.execute("SELECT customer_id, full_name, region FROM customers ORDER BY customer_id")
+        table = cur.fetch_arrow_table()
+        out["rows"] = table.num_rows
+        out["types"] = [str(f.type) for f in table.schema]
+        out["names"] = table.column("full_name").to_pylist()[:5]
+        out["regions"] = sorted(set(table.column("region").to_pylist()))
+        try:
+            cur.execute("SELECT COUNT(*) AS n FROM interactions")
+            out["interactions"] = cur.fetch_arrow_table().column("n").to_pylist()[0]
+        except Exception as e:
+            out["interactions"] = str(e).splitlines()[0]
+        try:
+            cur.execute("DELETE FROM customers")
+            cur.fetch_arrow_table()
+            out["delete"] = "allowed"
+        except Exception as e:  # the driver's error class varies by version
+            out["delete"] = type(e).__name__ + ": " + str(e).splitlines()[0]
+    objects = conn.adbc_get_objects(depth="tables").read_all().to_pylist()
+    out["tables"] = sorted(
+        t["table_name"]
+        for c in objects
+        for s in (c["catalog_db_schemas"] or [])
+        for t in (s["db_schema_tables"] or [])
+    )
+    out["schema"] = [f.name for f in conn.adbc_get_table_schema("customers")]
+print(json.dumps(out))
