@@ -94,18 +94,21 @@ fn denied(message: impl Into<String>) -> Status {
     Status::permission_denied(message.into())
 }
 
-/// A schema as clients read it: views of strings and bytes as plain ones.
+/// A schema as clients read it: views and dictionaries of strings as plain
+/// strings, every column nullable, no metadata — the same for the plan a
+/// FlightInfo announces and for the batches DoGet sends.
 fn plain(schema: &Schema) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
         .map(|f| {
             let t = match f.data_type() {
-                DataType::Utf8View => DataType::Utf8,
+                DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
                 DataType::BinaryView => DataType::Binary,
+                DataType::Dictionary(_, v) if v.is_string() => DataType::Utf8,
                 t => t.clone(),
             };
-            f.as_ref().clone().with_data_type(t)
+            Field::new(f.name(), t, true)
         })
         .collect();
     Arc::new(Schema::new(fields))
@@ -282,22 +285,24 @@ impl Flight {
             tokio::sync::watch::channel(0).1,
             self.server.running.clone(),
         );
-        let stream = watch
+        let (stream, schema) = watch
             .guard(async {
                 let (session, plan) = self
                     .plan(&role, sql)
                     .await
                     .map_err(|e| super::govern::error("42000", e.message(), None))?;
+                // What get_flight_info announced: the logical plan's schema.
+                let schema = plain(plan.schema().as_arrow());
                 let df = session.ctx.execute_logical_plan(plan).await.map_err(|e| {
                     super::govern::error("XX000", crate::engine::describe_error(&e), None)
                 })?;
-                df.execute_stream().await.map_err(|e| {
+                let stream = df.execute_stream().await.map_err(|e| {
                     super::govern::error("XX000", crate::engine::describe_error(&e), None)
-                })
+                })?;
+                Ok((stream, schema))
             })
             .await
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let schema = plain(&stream.schema());
         let to = schema.clone();
         let batches = stream.map(move |b| {
             b.and_then(|b| cast(b, &to))

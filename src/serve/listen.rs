@@ -135,6 +135,8 @@ pub async fn run(server: Arc<Server>, opts: &Options) -> Result<(), Error> {
     while server.running.count() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    // A statement's last rows are flushed after its stream ends.
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     eprintln!(
         "touchpoint serve: stopped ({} statement(s) still running)",
         server.running.count()
