@@ -12,6 +12,7 @@
 #
 #   bash benches/serve.sh                            # 100k × 12, 20 s per run
 #   CUSTOMERS=20000 MONTHS=3 SECONDS_PER_RUN=5 bash benches/serve.sh
+#   SHAPES="point" CLIENTS="32" bash benches/serve.sh   # one cell
 #
 # Needs: a release build (cargo build --release), the postgresql Debian
 # package (initdb, pg_ctl, pgbench, psql), and for the Flight SQL fetch the
@@ -117,7 +118,8 @@ bench() { # label port script clients → "tps p50 p99"
   dir=$(mktemp -d -p "$WORK"); [ ${#AS[@]} -gt 0 ] && chmod 777 "$dir"
   (cd "$dir" && "$BIN/pgbench" -n -M simple -f "$WORK/$script.sql" -c "$clients" -j "$clients" -T "$SECS" \
     -l --log-prefix=tx "host=127.0.0.1 port=$port user=ana dbname=$4 sslmode=disable" >"$dir/out" 2>&1) \
-    || { echo "pgbench failed:"; tail -5 "$dir/out"; return 1; }
+    || { echo "pgbench failed on port $port ($script, $clients clients):" >&2; grep -i error "$dir/out" | head -3 >&2
+         grep -v '"outcome":"ok"' "$WORK/audit.jsonl" | tail -2 | cut -c1-400 >&2; echo "0 0 0"; return 0; }
   cat "$dir"/tx* | python3 -c '
 import sys
 lat = sorted(int(l.split()[2]) for l in sys.stdin if l.strip())
@@ -127,11 +129,11 @@ print(f"{n / secs:9.1f} {lat[n // 2] / 1000:8.2f} {lat[min(n - 1, n * 99 // 100)
 
 echo
 printf "%-10s %7s | %-28s | %-28s | %s\n" shape clients "touchpoint: tps  p50 ms  p99" "PostgreSQL: tps  p50 ms  p99" "tps ratio (tp/pg)"
-for s in aggregate top50 point; do
-  for c in 1 8 32; do
+for s in ${SHAPES:-aggregate top50 point}; do
+  for c in ${CLIENTS:-1 8 32}; do
     read -r ttps tp50 tp99 < <(bench "$TPORT" "$s" "$c" touchpoint)
     read -r ptps pp50 pp99 < <(bench "$PPORT" "$s" "$c" postgres)
-    ratio=$(python3 -c "print(f'{$ttps / $ptps:.2f}')")
+    ratio=$(python3 -c "print(f'{$ttps / $ptps:.2f}' if $ptps else 'n/a')")
     printf "%-10s %7s | %9s %8s %8s | %9s %8s %8s | %s\n" "$s" "$c" "$ttps" "$tp50" "$tp99" "$ptps" "$pp50" "$pp99" "$ratio"
   done
 done

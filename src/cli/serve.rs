@@ -46,6 +46,10 @@ pub struct Args {
     pub audit_log: PathBuf,
     #[arg(long, default_value_t = 64)]
     pub max_connections: usize,
+    /// Statements executing at once (more wait for a slot, within their
+    /// timeout) [default: twice the CPU cores, at least 4].
+    #[arg(long)]
+    pub max_running: Option<usize>,
     /// Longest a statement may run, in seconds (clients may set less).
     #[arg(long, default_value_t = 300)]
     pub statement_timeout: u64,
@@ -73,6 +77,9 @@ pub async fn run(a: Args, _out: &mut dyn Write) -> Result<()> {
         tls_key: a.tls_key,
         require_tls: a.require_tls,
         max_connections: a.max_connections.max(1),
+        max_running: a.max_running.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(4, |n| (2 * n.get()).max(4))
+        }),
         limits: Limits {
             statement_timeout: std::time::Duration::from_secs(a.statement_timeout.max(1)),
             max_rows: a.max_rows,

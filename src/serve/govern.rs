@@ -65,13 +65,25 @@ impl CancelHandler for Cancels {
     }
 }
 
-/// Statements running now (a graceful shutdown waits for them).
-#[derive(Debug, Default)]
-pub struct Running(AtomicUsize);
+/// Statements running now (a graceful shutdown waits for them), and the
+/// slots that admit them: a statement past the cap waits for one (within
+/// its timeout) instead of all of them failing for memory together.
+#[derive(Debug)]
+pub struct Running {
+    count: AtomicUsize,
+    slots: Arc<tokio::sync::Semaphore>,
+}
 
 impl Running {
+    pub fn new(max_running: usize) -> Running {
+        Running {
+            count: AtomicUsize::new(0),
+            slots: Arc::new(tokio::sync::Semaphore::new(max_running.max(1))),
+        }
+    }
+
     pub fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
+        self.count.load(Ordering::SeqCst)
     }
 }
 
@@ -82,6 +94,8 @@ pub struct Watch {
     pub deadline: Instant,
     pub cancel: watch::Receiver<u64>,
     running: Arc<Running>,
+    /// The statement's execution slot, held until its last row.
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
     rows: u64,
     done: bool,
 }
@@ -95,13 +109,14 @@ impl Watch {
         running: Arc<Running>,
     ) -> Watch {
         cancel.mark_unchanged();
-        running.0.fetch_add(1, Ordering::SeqCst);
+        running.count.fetch_add(1, Ordering::SeqCst);
         Watch {
             audit,
             entry,
             deadline,
             cancel,
             running,
+            slot: None,
             rows: 0,
             done: false,
         }
@@ -117,14 +132,28 @@ impl Watch {
         }
     }
 
-    /// Run `fut` (planning, starting the plan) under this statement's
-    /// cancel and deadline.
+    /// Wait for an execution slot, then run `fut` (planning, starting the
+    /// plan), all under this statement's cancel and deadline.
     pub async fn guard<T>(
         &mut self,
         fut: impl std::future::Future<Output = PgWireResult<T>>,
     ) -> PgWireResult<T> {
+        let slots = self.running.slots.clone();
+        let fut = async {
+            let slot = slots
+                .acquire_owned()
+                .await
+                .map_err(|_| error("57P01", "the server is shutting down", None))?;
+            Ok::<_, PgWireError>((slot, fut.await))
+        };
         let r = tokio::select! {
-            r = fut => r,
+            r = fut => match r {
+                Ok((slot, r)) => {
+                    self.slot = Some(slot);
+                    r
+                }
+                Err(e) => Err(e),
+            },
             _ = cancel_requested(self.cancel.clone()) => Err(cancelled()),
             _ = tokio::time::sleep_until(self.deadline.into()) => Err(timed_out()),
         };
@@ -140,7 +169,7 @@ impl Drop for Watch {
     fn drop(&mut self) {
         // Dropped before its end was recorded: the client went away.
         self.finish(Outcome::Disconnected, None);
-        self.running.0.fetch_sub(1, Ordering::SeqCst);
+        self.running.count.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

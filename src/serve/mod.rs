@@ -87,6 +87,8 @@ pub struct Options {
     pub tls_key: Option<PathBuf>,
     pub require_tls: bool,
     pub max_connections: usize,
+    /// Statements executing at once; more wait for a slot.
+    pub max_running: usize,
     pub limits: govern::Limits,
     pub grace: std::time::Duration,
     pub audit_log: PathBuf,
@@ -122,7 +124,7 @@ pub async fn serve(pipeline: Pipeline, opts: Options) -> Result<(), Error> {
         audit,
         limits: opts.limits,
         cancels: Arc::new(govern::Cancels::default()),
-        running: Arc::new(govern::Running::default()),
+        running: Arc::new(govern::Running::new(opts.max_running)),
         // Beyond loopback, TLS is never optional.
         require_tls: opts.require_tls
             || opts

@@ -894,8 +894,8 @@ fn flight_sql_serves_adbc_with_the_same_governance() {
 fn sigterm_lets_a_running_statement_finish() {
     let tmp = demo();
     let dir = tmp.path();
-    let mut s = serve(dir, &["--grace", "120"]);
-    let n: u64 = 200_000_000;
+    let mut s = serve(dir, &["--grace", "300"]);
+    let n: u64 = 100_000_000;
     let q = format!("SELECT COUNT(*) FROM generate_series(1, {n}) WHERE value % 7 = 3");
     let port = s.port;
     let running = std::thread::spawn(move || sql(port, "ana", &q));
