@@ -29,7 +29,6 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::sql::parser::Statement as DfStatement;
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
@@ -92,6 +91,15 @@ pub async fn run(
 
 fn denied(message: impl Into<String>) -> Status {
     Status::permission_denied(message.into())
+}
+
+/// A refusal of the shared planning as a gRPC status.
+fn status(e: pgwire::error::PgWireError) -> Status {
+    match e {
+        pgwire::error::PgWireError::UserError(info) if info.code == "25006" => denied(info.message),
+        pgwire::error::PgWireError::UserError(info) => Status::invalid_argument(info.message),
+        other => Status::internal(other.to_string()),
+    }
 }
 
 /// A schema as clients read it: views and dictionaries of strings as plain
@@ -225,24 +233,9 @@ impl Flight {
             .session(role, None)
             .await
             .map_err(|e| Status::internal(crate::engine::without_quoted_values(&e.to_string())))?;
-        let plan = match session
-            .ctx
-            .state()
-            .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+        let plan = super::handler::plan_read_only(&session, sql, &stmt)
             .await
-        {
-            Ok(p) => p,
-            Err(e) => {
-                let e =
-                    crate::sql::explain::reader_error(&session.ctx, sql, e, &session.tables).await;
-                return Err(Status::invalid_argument(
-                    crate::engine::without_quoted_values(&e.to_string()),
-                ));
-            }
-        };
-        crate::sql::read_only()
-            .verify_plan(&plan)
-            .map_err(|e| denied(crate::engine::describe_error(&e)))?;
+            .map_err(status)?;
         Ok((session, plan))
     }
 
@@ -293,13 +286,7 @@ impl Flight {
                     .map_err(|e| super::govern::error("42000", e.message(), None))?;
                 // What get_flight_info announced: the logical plan's schema.
                 let schema = plain(plan.schema().as_arrow());
-                let df = session.ctx.execute_logical_plan(plan).await.map_err(|e| {
-                    super::govern::error("XX000", crate::engine::describe_error(&e), None)
-                })?;
-                let stream = df.execute_stream().await.map_err(|e| {
-                    super::govern::error("XX000", crate::engine::describe_error(&e), None)
-                })?;
-                Ok((stream, schema))
+                Ok((super::handler::start(&session, plan).await?, schema))
             })
             .await
             .map_err(|e| Status::invalid_argument(e.to_string()))?;

@@ -153,35 +153,6 @@ impl Queries {
         Ok(session)
     }
 
-    /// Plan `stmt` on `session`, refusing anything but reads.
-    async fn plan(
-        &self,
-        session: &Session,
-        sql: &str,
-        stmt: &Statement,
-    ) -> PgWireResult<LogicalPlan> {
-        let state = session.ctx.state();
-        let plan = match state
-            .statement_to_plan(DfStatement::Statement(Box::new(stmt.clone())))
-            .await
-        {
-            Ok(p) => p,
-            Err(e) => {
-                let e =
-                    crate::sql::explain::reader_error(&session.ctx, sql, e, &session.tables).await;
-                return Err(sql_error(&e));
-            }
-        };
-        crate::sql::read_only().verify_plan(&plan).map_err(|e| {
-            error(
-                "25006",
-                crate::engine::describe_error(&e),
-                Some("the server is read-only: SELECT, EXPLAIN, SHOW and COPY … TO STDOUT".into()),
-            )
-        })?;
-        Ok(plan)
-    }
-
     /// The plan of a SHOW: its value as a one-row query.
     fn show_sql(&self, name: &str) -> PgWireResult<String> {
         let settings = self.settings();
@@ -212,7 +183,7 @@ impl Queries {
         let plan = match &kind {
             Kind::Query => {
                 let session = self.session(&role).await?;
-                Some((self.plan(&session, sql, &stmt).await?, session))
+                Some((plan_read_only(&session, sql, &stmt).await?, session))
             }
             Kind::Show(name) => {
                 let text = self.show_sql(name)?;
@@ -304,7 +275,7 @@ impl Queries {
                 let stream = watch
                     .guard(async {
                         let session = self.session(&role).await?;
-                        let plan = self.plan(&session, query, &stmt).await?;
+                        let plan = plan_read_only(&session, query, &stmt).await?;
                         start(&session, plan).await
                     })
                     .await?;
@@ -386,8 +357,35 @@ impl Queries {
     }
 }
 
+/// Plan `stmt` on `session`, refusing anything but reads (both protocols).
+pub(super) async fn plan_read_only(
+    session: &Session,
+    sql: &str,
+    stmt: &Statement,
+) -> PgWireResult<LogicalPlan> {
+    let state = session.ctx.state();
+    let plan = match state
+        .statement_to_plan(DfStatement::Statement(Box::new(stmt.clone())))
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            let e = crate::sql::explain::reader_error(&session.ctx, sql, e, &session.tables).await;
+            return Err(sql_error(&e));
+        }
+    };
+    crate::sql::read_only().verify_plan(&plan).map_err(|e| {
+        error(
+            "25006",
+            crate::engine::describe_error(&e),
+            Some("the server is read-only: SELECT, EXPLAIN, SHOW and COPY … TO STDOUT".into()),
+        )
+    })?;
+    Ok(plan)
+}
+
 /// Start `plan` on `session`: optimise, plan physically, stream.
-async fn start(
+pub(super) async fn start(
     session: &Session,
     plan: LogicalPlan,
 ) -> PgWireResult<datafusion::execution::SendableRecordBatchStream> {

@@ -271,42 +271,34 @@ impl Warehouse {
             Some(journal) => lock::pins(&journal),
             None => Default::default(),
         };
-        match versions::read(&self, Some(run_id)).await? {
-            Some((_, manifest)) => {
-                for (t, v) in manifest {
-                    pins.insert(t, Some(v.max(0) as u64));
-                }
-            }
-            None => {
-                return Err(versions::unknown_run(
-                    run_id,
-                    &versions::runs(&self, 5).await.unwrap_or_default(),
-                ));
-            }
-        }
+        pins.extend(self.manifest_pins(run_id).await?);
         self.pins = Some(Arc::new(pins));
         Ok(self)
+    }
+
+    /// The versions run `run_id`'s manifest lists, as pins.
+    async fn manifest_pins(
+        &self,
+        run_id: &str,
+    ) -> Result<std::collections::BTreeMap<String, Option<u64>>> {
+        match versions::read(self, Some(run_id)).await? {
+            Some((_, manifest)) => Ok(manifest
+                .into_iter()
+                .map(|(t, v)| (t, Some(v.max(0) as u64)))
+                .collect()),
+            None => Err(versions::unknown_run(
+                run_id,
+                &versions::runs(self, 5).await.unwrap_or_default(),
+            )),
+        }
     }
 
     /// The warehouse exactly as run `run_id` left it (Delta time travel to
     /// the versions in its `_versions` manifest).
     pub async fn as_of(mut self, run_id: &str) -> Result<Self> {
-        match versions::read(&self, Some(run_id)).await? {
-            Some((_, manifest)) => {
-                self.pins = Some(Arc::new(
-                    manifest
-                        .into_iter()
-                        .map(|(t, v)| (t, Some(v.max(0) as u64)))
-                        .collect(),
-                ));
-                self.as_of = Some(run_id.to_string());
-                Ok(self)
-            }
-            None => Err(versions::unknown_run(
-                run_id,
-                &versions::runs(&self, 5).await.unwrap_or_default(),
-            )),
-        }
+        self.pins = Some(Arc::new(self.manifest_pins(run_id).await?));
+        self.as_of = Some(run_id.to_string());
+        Ok(self)
     }
 
     /// The pipeline's time-travel horizon (`retention:`).
