@@ -40,7 +40,7 @@ if [ "$quick" = 1 ]; then
     shared="$PWD/target/shared"
     if [ ! -d "$shared/debug" ]; then
         mkdir -p "$shared"
-        cp -a ../target/debug "$shared/"
+        cp -a "${CARGO_TARGET_DIR:-../target}/debug" "$shared/"
     fi
     # No RUSTC_BOOTSTRAP here: build scripts that probe for it would rebuild
     # every dependency of the copy.

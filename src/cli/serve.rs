@@ -65,6 +65,10 @@ pub struct Args {
     /// On SIGTERM, seconds running statements get to finish.
     #[arg(long, default_value_t = 30)]
     pub grace: u64,
+    /// MiB of memory for the answers of repeated queries, kept per user
+    /// and finished run (0 turns the cache off).
+    #[arg(long, default_value_t = 64)]
+    pub result_cache_mb: usize,
 }
 
 pub async fn run(a: Args, _out: &mut dyn Write) -> Result<()> {
@@ -88,6 +92,7 @@ pub async fn run(a: Args, _out: &mut dyn Write) -> Result<()> {
         },
         grace: std::time::Duration::from_secs(a.grace),
         audit_log: a.audit_log,
+        result_cache_bytes: a.result_cache_mb.saturating_mul(1 << 20),
         secrets: a.secrets,
         warehouse: a.warehouse.warehouse,
     };

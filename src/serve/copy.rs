@@ -1,6 +1,6 @@
 //! `COPY (SELECT …) TO STDOUT`: record batches as PostgreSQL's text format
-//! (tab-separated, `\N` for NULL, backslash escapes) or CSV, one CopyData
-//! message per row, as PostgreSQL sends them.
+//! (tab-separated, `\N` for NULL, backslash escapes), CSV, or the binary
+//! `PGCOPY` format, one CopyData message per row, as PostgreSQL sends them.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use datafusion::arrow::array::RecordBatch;
@@ -10,6 +10,9 @@ use datafusion::execution::SendableRecordBatchStream;
 use futures::{Stream, StreamExt};
 use pgwire::error::PgWireResult;
 use pgwire::messages::copy::CopyData;
+use pgwire::messages::data::DataRow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Values as PostgreSQL prints them (`2024-12-01 08:30:00`).
 fn options(csv: bool) -> FormatOptions<'static> {
@@ -50,6 +53,37 @@ pub fn copy_out(
                 None => CopyData::new(row),
             })
         })
+}
+
+/// The signature, flags and header-extension length that open a binary copy.
+const PGCOPY: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// A query's rows in the binary format: each tuple is the field count and
+/// the fields as a binary DataRow carries them (length, then bytes), so
+/// arrow-pg's binary encoding serves both. The header rides with the first
+/// tuple, or alone when there is none; pgwire appends the trailer.
+pub fn binary_out(
+    rows: impl Stream<Item = PgWireResult<DataRow>> + Send + 'static,
+) -> impl Stream<Item = PgWireResult<CopyData>> + Send + 'static {
+    // Shared by the two closures: a bool captured by `move` would be copied.
+    let headed = Arc::new(AtomicBool::new(false));
+    let at_end = headed.clone();
+    rows.map(move |r| {
+        Some(r.map(|row| {
+            let mut out = BytesMut::with_capacity(row.data.len() + 2 + PGCOPY.len());
+            if !headed.swap(true, Ordering::Relaxed) {
+                out.put_slice(PGCOPY);
+            }
+            out.put_i16(row.field_count);
+            out.put_slice(&row.data);
+            CopyData::new(out.freeze())
+        }))
+    })
+    .chain(futures::stream::once(async move {
+        (!at_end.swap(true, Ordering::Relaxed))
+            .then(|| Ok(CopyData::new(Bytes::from_static(PGCOPY))))
+    }))
+    .filter_map(futures::future::ready)
 }
 
 /// The header line of a CSV copy.
@@ -129,7 +163,45 @@ fn csv_field(out: &mut BytesMut, v: &str) {
 mod tests {
     use super::*;
     use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
-    use std::sync::Arc;
+
+    #[test]
+    fn binary_copy_is_pgcopy_framed_tuples() {
+        use datafusion_postgres::arrow_pg::datatypes::{
+            arrow_schema_to_pg_fields, encode_recordbatch,
+        };
+        use pgwire::api::portal::Format;
+        let n: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None]));
+        let s: ArrayRef = Arc::new(StringArray::from(vec![Some("ab"), Some("")]));
+        let batch = RecordBatch::try_from_iter([("n", n), ("s", s)]).expect("batch");
+        let fields = Arc::new(
+            arrow_schema_to_pg_fields(&batch.schema(), &Format::UnifiedBinary, None)
+                .expect("fields"),
+        );
+        let rows = futures::stream::iter(encode_recordbatch(fields, batch));
+        let out: Vec<Bytes> = futures::executor::block_on(
+            binary_out(rows)
+                .map(|d| d.expect("row").data)
+                .collect::<Vec<_>>(),
+        );
+        // By hand: signature, flags 0, extension 0; then per tuple the field
+        // count and each field as length + big-endian bytes (-1 for NULL).
+        let mut first = b"PGCOPY\n\xff\r\n\0".to_vec();
+        first.extend([0, 0, 0, 0, 0, 0, 0, 0]);
+        first.extend([
+            0, 2, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, b'a', b'b',
+        ]);
+        assert_eq!(out.len(), 2);
+        assert_eq!(&out[0][..], &first[..]);
+        assert_eq!(&out[1][..], &[0, 2, 255, 255, 255, 255, 0, 0, 0, 0]);
+        // No rows: the header alone (pgwire sends the trailer after it).
+        let none: Vec<Bytes> = futures::executor::block_on(
+            binary_out(futures::stream::empty())
+                .map(|d| d.expect("row").data)
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(none.len(), 1);
+        assert_eq!(&none[0][..], &first[..19]);
+    }
 
     #[test]
     fn text_and_csv_escape_as_postgres_does() {

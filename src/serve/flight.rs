@@ -8,17 +8,22 @@
 use super::Server;
 use super::audit::{Entry, Outcome};
 use super::govern::{Watch, govern};
+use super::prepared::{self, Prepared};
 use super::statement::{self, Kind};
 use crate::sql::Session;
+use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightServiceServer;
 use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
 use arrow_flight::sql::server::FlightSqlService;
+use arrow_flight::sql::server::PeekableFlightDataStream;
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
     ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
     CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
-    CommandStatementQuery, ProstMessageExt, SqlInfo, TicketStatementQuery,
+    CommandStatementQuery, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
+    TicketStatementQuery,
 };
 use arrow_flight::{
     Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
@@ -28,6 +33,7 @@ use base64::Engine;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
+use datafusion::common::ScalarValue;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -48,6 +54,14 @@ pub struct Flight {
     server: Arc<Server>,
     tokens: Mutex<HashMap<String, (String, Instant)>>,
     info: SqlInfoData,
+}
+
+fn handle_of(sql: &str, params: Option<&RecordBatch>) -> Result<Vec<u8>, Status> {
+    prepared::handle(sql, params).map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+fn opened(handle: &[u8]) -> Result<Prepared, Status> {
+    prepared::open(handle).map_err(|e| Status::invalid_argument(e.to_string()))
 }
 
 /// Serve Flight SQL on `listener` until the process ends.
@@ -211,8 +225,14 @@ impl Flight {
         }
     }
 
-    /// Plan `sql` read-only on the role's session at the current snapshot.
-    async fn plan(&self, role: &str, sql: &str) -> Result<(Arc<Session>, LogicalPlan), Status> {
+    /// Plan `sql` read-only on the role's session at the current snapshot,
+    /// with bound parameter values if there are any.
+    async fn plan(
+        &self,
+        role: &str,
+        sql: &str,
+        params: Option<&[ScalarValue]>,
+    ) -> Result<(Arc<Session>, LogicalPlan), Status> {
         if sql.len() > self.server.limits.max_statement_bytes {
             return Err(Status::invalid_argument("the statement is too long"));
         }
@@ -236,13 +256,24 @@ impl Flight {
         let plan = super::handler::plan_read_only(&session, sql, &stmt)
             .await
             .map_err(status)?;
+        let plan = match params {
+            Some(values) => prepared::bind(plan, values.to_vec())
+                .map_err(|e| Status::invalid_argument(e.to_string()))?,
+            None => plan,
+        };
         Ok((session, plan))
     }
 
-    /// Check `sql` plans, and say where its rows are: a ticket holding it.
-    async fn info<T>(&self, sql: &str, req: Request<T>) -> Result<Response<FlightInfo>, Status> {
+    /// Check a statement plans, and say where its rows are: `ticket`.
+    async fn info<T>(
+        &self,
+        p: &Prepared,
+        ticket: Vec<u8>,
+        req: Request<T>,
+    ) -> Result<Response<FlightInfo>, Status> {
         let (user, role, peer) = self.who(&req)?;
-        let (_, plan) = match self.plan(&role, sql).await {
+        let sql = p.sql.as_str();
+        let (_, plan) = match self.plan(&role, sql, p.params.as_deref()).await {
             Ok(p) => p,
             Err(e) => {
                 self.server.audit.record(
@@ -255,11 +286,7 @@ impl Flight {
             }
         };
         let schema = plain(plan.schema().as_arrow());
-        let ticket = TicketStatementQuery {
-            statement_handle: sql.as_bytes().to_vec().into(),
-        };
-        let endpoint =
-            FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
+        let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket));
         let info = FlightInfo::new()
             .try_with_schema(&schema)
             .map_err(|e| Status::internal(e.to_string()))?
@@ -267,9 +294,10 @@ impl Flight {
         Ok(Response::new(info))
     }
 
-    /// Run `sql` and stream its batches, governed and audited.
-    async fn rows<T>(&self, sql: &str, req: Request<T>) -> Result<Response<DoGet>, Status> {
+    /// Run a statement and stream its batches, governed and audited.
+    async fn rows<T>(&self, p: &Prepared, req: Request<T>) -> Result<Response<DoGet>, Status> {
         let (user, role, peer) = self.who(&req)?;
+        let sql = p.sql.as_str();
         let limit = self.server.limits.statement_timeout;
         let mut watch = Watch::new(
             self.server.audit.clone(),
@@ -281,7 +309,7 @@ impl Flight {
         let (stream, schema) = watch
             .guard(async {
                 let (session, plan) = self
-                    .plan(&role, sql)
+                    .plan(&role, sql, p.params.as_deref())
                     .await
                     .map_err(|e| super::govern::error("42000", e.message(), None))?;
                 // What get_flight_info announced: the logical plan's schema.
@@ -380,7 +408,15 @@ impl FlightSqlService for Flight {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.info(&query.query, request).await
+        let p = Prepared {
+            sql: query.query,
+            params: None,
+        };
+        let ticket = TicketStatementQuery {
+            statement_handle: handle_of(&p.sql, None)?.into(),
+        };
+        self.info(&p, ticket.as_any().encode_to_vec(), request)
+            .await
     }
 
     async fn do_get_statement(
@@ -388,9 +424,7 @@ impl FlightSqlService for Flight {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<DoGet>, Status> {
-        let sql = String::from_utf8(ticket.statement_handle.to_vec())
-            .map_err(|_| Status::invalid_argument("not a statement ticket"))?;
-        self.rows(&sql, request).await
+        self.rows(&opened(&ticket.statement_handle)?, request).await
     }
 
     async fn do_action_create_prepared_statement(
@@ -399,7 +433,7 @@ impl FlightSqlService for Flight {
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let (user, role, peer) = self.who(&request)?;
-        let (_, plan) = match self.plan(&role, &query.query).await {
+        let (_, plan) = match self.plan(&role, &query.query, None).await {
             Ok(p) => p,
             Err(e) => {
                 let entry = self.entry(&user, &role, peer, &query.query);
@@ -410,9 +444,9 @@ impl FlightSqlService for Flight {
             }
         };
         Ok(ActionCreatePreparedStatementResult {
-            prepared_statement_handle: query.query.into_bytes().into(),
+            prepared_statement_handle: handle_of(&query.query, None)?.into(),
             dataset_schema: schema_bytes(&plain(plan.schema().as_arrow()))?,
-            parameter_schema: Default::default(),
+            parameter_schema: schema_bytes(&prepared::parameter_schema(&plan))?,
         })
     }
 
@@ -421,9 +455,8 @@ impl FlightSqlService for Flight {
         cmd: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let sql = String::from_utf8(cmd.prepared_statement_handle.to_vec())
-            .map_err(|_| Status::invalid_argument("not a statement handle"))?;
-        self.info(&sql, request).await
+        let p = opened(&cmd.prepared_statement_handle)?;
+        self.info(&p, cmd.as_any().encode_to_vec(), request).await
     }
 
     async fn do_get_prepared_statement(
@@ -431,9 +464,48 @@ impl FlightSqlService for Flight {
         cmd: CommandPreparedStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<DoGet>, Status> {
-        let sql = String::from_utf8(cmd.prepared_statement_handle.to_vec())
-            .map_err(|_| Status::invalid_argument("not a statement handle"))?;
-        self.rows(&sql, request).await
+        self.rows(&opened(&cmd.prepared_statement_handle)?, request)
+            .await
+    }
+
+    /// Bind parameter values (one row) to a prepared query: the new handle
+    /// carries them, so the server keeps nothing between calls.
+    async fn do_put_prepared_statement_query(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        self.who(&request)?;
+        let p = opened(&cmd.prepared_statement_handle)?;
+        let cap = self.server.limits.max_statement_bytes;
+        let mut seen = 0usize;
+        let data = request.into_inner().map(move |d| {
+            let d = d?;
+            seen += d.data_body.len() + d.data_header.len();
+            if seen > cap {
+                return Err(Status::invalid_argument(
+                    prepared::Error::TooLarge(seen, cap).to_string(),
+                ));
+            }
+            Ok(d)
+        });
+        let batches: Vec<RecordBatch> =
+            FlightRecordBatchStream::new_from_flight_data(data.map_err(FlightError::from))
+                .try_collect()
+                .await
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let batch = match batches.iter().find(|b| b.num_rows() > 0) {
+            Some(b) if rows == 1 => b,
+            _ => {
+                return Err(Status::invalid_argument(
+                    prepared::Error::Rows(rows).to_string(),
+                ));
+            }
+        };
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(handle_of(&p.sql, Some(batch))?.into()),
+        })
     }
 
     async fn do_action_close_prepared_statement(

@@ -7,7 +7,8 @@
 use super::Server;
 use super::audit::{Entry, Outcome};
 use super::govern::{Watch, error, govern};
-use super::statement::{self, Kind, Setting};
+use super::results;
+use super::statement::{self, CopyFormat, Kind, Setting};
 use crate::sql::Session;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
@@ -136,9 +137,7 @@ impl Queries {
                 None,
             )
         })?;
-        stmts
-            .iter_mut()
-            .for_each(super::rewrite::catalog_subqueries);
+        stmts.iter_mut().for_each(super::rewrite::catalog_dialect);
         Ok(stmts)
     }
 
@@ -266,8 +265,11 @@ impl Queries {
                 }
                 r.map(|_| Response::Execution(Tag::new("SET")))
             }
-            Kind::Copy { query, csv, header } => {
-                let (csv, header) = (*csv, *header);
+            Kind::Copy {
+                query,
+                format: copy_format,
+                header,
+            } => {
                 let stmts = self.parse(query)?;
                 let Some(stmt) = stmts.into_iter().next() else {
                     return Err(error("42601", "COPY needs a query", None));
@@ -280,16 +282,58 @@ impl Queries {
                     })
                     .await?;
                 let columns = stream.schema().fields().len();
-                let data = super::copy::copy_out(stream, csv, header);
-                let governed = govern(Box::pin(data), watch, self.server.limits, |d| {
+                let (code, data) = match copy_format {
+                    CopyFormat::Binary => {
+                        let fields = Arc::new(arrow_schema_to_pg_fields(
+                            &stream.schema(),
+                            &Format::UnifiedBinary,
+                            None,
+                        )?);
+                        let rows = data_rows(stream, fields);
+                        (1, super::copy::binary_out(rows).boxed())
+                    }
+                    text_or_csv => (
+                        0,
+                        super::copy::copy_out(stream, *text_or_csv == CopyFormat::Csv, *header)
+                            .boxed(),
+                    ),
+                };
+                let governed = govern(data, watch, self.server.limits, |d| {
                     (1, d.data.len() as u64)
                 });
-                Ok(Response::CopyOut(CopyResponse::new(0, columns, governed)))
+                Ok(Response::CopyOut(CopyResponse::new(
+                    code, columns, governed,
+                )))
             }
             Kind::Query | Kind::Show(_) => {
                 let plan = watch
                     .guard(async {
-                        let session = self.session(&role).await?;
+                        let as_of = self.settings().as_of.clone();
+                        let (session, run) = self
+                            .server
+                            .snapshots
+                            .session(&role, as_of.as_deref())
+                            .await
+                            .map_err(|e| sql_error(&e))?;
+                        // A query's answer within one finished run (SHOW
+                        // depends on the connection's settings instead).
+                        let key = match (&p.kind, run) {
+                            (Kind::Query, Some(run)) => Some(results::Key {
+                                user: user.clone(),
+                                run,
+                                named: as_of.is_some(),
+                                sql: p.sql.clone(),
+                                params: params
+                                    .as_ref()
+                                    .map(|v| format!("{v:?}"))
+                                    .unwrap_or_default(),
+                            }),
+                            _ => None,
+                        };
+                        let cache = &self.server.results;
+                        if let Some(answer) = key.as_ref().and_then(|k| cache.get(k)) {
+                            return Ok(results::Results::replay(&answer));
+                        }
                         let mut plan = match &p.plan {
                             Some((plan, s)) if Arc::ptr_eq(s, &session) => plan.clone(),
                             _ => {
@@ -309,25 +353,23 @@ impl Queries {
                                 error("22023", crate::engine::describe_error(&e), None)
                             })?;
                         }
+                        let keep = key.filter(|_| cache.cacheable(&plan));
                         let stream = start(&session, plan).await?;
-                        Ok(stream)
+                        Ok(match keep {
+                            Some(k) => cache.recording(k, stream),
+                            None => stream,
+                        })
                     })
                     .await?;
                 let schema = plan.schema();
+                super::protocol::check_formats(
+                    format,
+                    schema.fields().len(),
+                    super::protocol::Codes::Results,
+                )?;
                 let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
                 let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, Some(options))?);
-                let f = fields.clone();
-                let rows = plan
-                    .map(move |b| match b {
-                        Ok(b) => {
-                            futures::stream::iter(encode_recordbatch(f.clone(), b)).left_stream()
-                        }
-                        Err(e) => futures::stream::once(async move {
-                            Err(error("XX000", crate::engine::describe_error(&e), None))
-                        })
-                        .right_stream(),
-                    })
-                    .flatten();
+                let rows = data_rows(plan, fields.clone());
                 let governed = govern(Box::pin(rows), watch, self.server.limits, |r| {
                     (1, r.data.len() as u64)
                 });
@@ -408,4 +450,21 @@ fn sql_error(e: &crate::sql::Error) -> PgWireError {
         crate::engine::without_quoted_values(&e.to_string()),
         e.help(),
     )
+}
+
+/// A query's batches as wire rows in `fields`' formats; an execution error
+/// ends the stream as an error response.
+fn data_rows(
+    stream: datafusion::execution::SendableRecordBatchStream,
+    fields: Arc<Vec<pgwire::api::results::FieldInfo>>,
+) -> impl futures::Stream<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send + 'static {
+    stream
+        .map(move |b| match b {
+            Ok(b) => futures::stream::iter(encode_recordbatch(fields.clone(), b)).left_stream(),
+            Err(e) => futures::stream::once(async move {
+                Err(error("XX000", crate::engine::describe_error(&e), None))
+            })
+            .right_stream(),
+        })
+        .flatten()
 }

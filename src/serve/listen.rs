@@ -25,7 +25,43 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
+tokio::task_local! {
+    /// The client a connection task serves, for the panic hook.
+    static PEER: SocketAddr;
+}
+
+/// pgwire 0.41 panics on some malformed messages, before authentication
+/// too (a Bind whose parameter length runs past the message, found by
+/// `fuzz/pg_messages`). The panic stays in that connection's task, whose
+/// connection slot is released as it unwinds; this hook reports it as one
+/// line naming the client instead of a backtrace.
+fn contain_connection_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| match PEER.try_with(|p| *p) {
+            Ok(peer) => {
+                let p = info.payload();
+                let what = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                let at = info
+                    .location()
+                    .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
+                eprintln!(
+                    "touchpoint serve: closed the connection from {peer}: handling its input panicked ({what}{at})"
+                );
+            }
+            Err(_) => default(info),
+        }));
+    });
+}
+
 pub async fn run(server: Arc<Server>, opts: &Options) -> Result<(), Error> {
+    contain_connection_panics();
     let parse = |a: &str| {
         a.parse::<SocketAddr>().map_err(|e| Error::Listen {
             addr: a.to_string(),
@@ -119,10 +155,10 @@ pub async fn run(server: Arc<Server>, opts: &Options) -> Result<(), Error> {
                 };
                 let conn = Arc::new(Conn::new(server.clone(), peer));
                 let tls = tls.clone();
-                tokio::spawn(async move {
+                tokio::spawn(PEER.scope(peer, async move {
                     let _permit = permit;
                     let _ = pgwire::tokio::process_socket(socket, tls, conn).await;
-                });
+                }));
             }
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,

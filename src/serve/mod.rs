@@ -7,7 +7,9 @@
 //! Layers: [`users`] (who may connect), [`snapshot`] (sessions per role and
 //! run), [`statement`] (what a statement is), [`handler`] (running one), [`protocol`] (the pgwire handlers over it),
 //! [`govern`] (limits, cancel, audit while rows stream), [`listen`] (the
-//! socket, TLS, connection cap, shutdown).
+//! socket, TLS, connection cap, shutdown); [`copy`] (COPY's encodings),
+//! [`rewrite`] (catalog queries as DataFusion plans them), [`flight`] and
+//! [`prepared`] (Flight SQL and its stateless prepared statements).
 
 pub mod audit;
 pub mod catalog;
@@ -17,8 +19,10 @@ pub mod govern;
 pub mod handler;
 mod json;
 pub mod listen;
+pub mod prepared;
 pub mod protocol;
-mod rewrite;
+pub mod results;
+pub mod rewrite;
 pub mod snapshot;
 pub mod statement;
 pub mod users;
@@ -92,6 +96,8 @@ pub struct Options {
     pub limits: govern::Limits,
     pub grace: std::time::Duration,
     pub audit_log: PathBuf,
+    /// Memory for repeated queries' answers (0: none).
+    pub result_cache_bytes: usize,
     pub secrets: Option<PathBuf>,
     pub warehouse: Option<String>,
 }
@@ -105,6 +111,7 @@ pub struct Server {
     pub limits: govern::Limits,
     pub cancels: Arc<govern::Cancels>,
     pub running: Arc<govern::Running>,
+    pub results: Arc<results::Results>,
     pub require_tls: bool,
 }
 
@@ -125,6 +132,7 @@ pub async fn serve(pipeline: Pipeline, opts: Options) -> Result<(), Error> {
         limits: opts.limits,
         cancels: Arc::new(govern::Cancels::default()),
         running: Arc::new(govern::Running::new(opts.max_running)),
+        results: Arc::new(results::Results::new(opts.result_cache_bytes)),
         // Beyond loopback, TLS is never optional.
         require_tls: opts.require_tls
             || opts

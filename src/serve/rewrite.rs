@@ -8,10 +8,15 @@
 //! cannot be decorrelated by DataFusion at all; it describes identity
 //! columns and sequences, which this catalog never has, so it is NULL.
 //! Subqueries that read a warehouse table are left as written.
+//!
+//! `pg_type`'s `regproc` columns (`typreceive`, …) hold function names in
+//! the emulated catalog, as PostgreSQL displays them; drivers compare them
+//! with the oid 0 (the ADBC PostgreSQL driver's `typreceive != 0`), which
+//! PostgreSQL displays as `-`.
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, GroupByExpr, Query, SelectItem, SetExpr, Statement, TableFactor, visit_expressions,
-    visit_expressions_mut, visit_relations,
+    BinaryOperator, Expr, GroupByExpr, Query, SelectItem, SetExpr, Statement, TableFactor, Value,
+    visit_expressions, visit_expressions_mut, visit_relations,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -27,7 +32,55 @@ const AGGREGATES: &[&str] = &[
     "string_agg",
 ];
 
-pub fn catalog_subqueries(stmt: &mut Statement) {
+/// The `regproc` columns of `pg_type` and `pg_proc`.
+const REGPROC: &[&str] = &[
+    "typinput",
+    "typoutput",
+    "typreceive",
+    "typsend",
+    "typmodin",
+    "typmodout",
+    "typanalyze",
+    "typsubscript",
+    "prosupport",
+];
+
+/// Every rewrite a catalog query needs, in place.
+pub fn catalog_dialect(stmt: &mut Statement) {
+    catalog_subqueries(stmt);
+    regproc_zero(stmt);
+}
+
+/// `typreceive != 0` as `typreceive <> '-'` (and `= 0` likewise).
+fn regproc_zero(stmt: &mut Statement) {
+    let is_regproc = |e: &Expr| {
+        let name = match e {
+            Expr::Identifier(i) => &i.value,
+            Expr::CompoundIdentifier(parts) => match parts.last() {
+                Some(i) => &i.value,
+                None => return false,
+            },
+            _ => return false,
+        };
+        REGPROC.contains(&name.to_lowercase().as_str())
+    };
+    let is_zero = |e: &Expr| matches!(e, Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if n == "0"));
+    let _ = visit_expressions_mut(stmt, |e| {
+        if let Expr::BinaryOp { left, op, right } = e
+            && matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq)
+        {
+            let dash = Expr::Value(Value::SingleQuotedString("-".into()).into());
+            if is_regproc(left) && is_zero(right) {
+                **right = dash;
+            } else if is_zero(left) && is_regproc(right) {
+                **left = dash;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+fn catalog_subqueries(stmt: &mut Statement) {
     let _ = visit_expressions_mut(stmt, |e| {
         if let Expr::Subquery(q) = e {
             if only_catalog(q) && selects_outer_row(q) {
@@ -205,6 +258,20 @@ mod tests {
         let mut s = Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("parses");
         catalog_subqueries(&mut s[0]);
         s[0].to_string()
+    }
+
+    #[test]
+    fn regproc_columns_compare_with_their_display_of_oid_zero() {
+        let mut s = Parser::parse_sql(
+            &PostgreSqlDialect {},
+            "SELECT oid FROM pg_catalog.pg_type WHERE (typreceive != 0 OR t.typsend = 0) AND 0 <> typinput AND typlen != 0",
+        )
+        .expect("parses");
+        catalog_dialect(&mut s[0]);
+        assert_eq!(
+            s[0].to_string(),
+            "SELECT oid FROM pg_catalog.pg_type WHERE (typreceive <> '-' OR t.typsend = '-') AND '-' <> typinput AND typlen <> 0"
+        );
     }
 
     #[test]

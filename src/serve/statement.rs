@@ -38,13 +38,22 @@ pub enum Setting {
     Cosmetic(String, String),
 }
 
+/// The encodings of `COPY … TO STDOUT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyFormat {
+    Text,
+    Csv,
+    /// PostgreSQL's binary format (`PGCOPY`), what the ADBC driver reads.
+    Binary,
+}
+
 #[derive(Debug, Clone)]
 pub enum Kind {
     Query,
-    /// `COPY (query) TO STDOUT [WITH (FORMAT csv, HEADER)]`.
+    /// `COPY (query) TO STDOUT [WITH (FORMAT text | csv | binary, HEADER)]`.
     Copy {
         query: String,
-        csv: bool,
+        format: CopyFormat,
         header: bool,
     },
     Begin,
@@ -125,12 +134,19 @@ pub fn classify(stmt: &Statement) -> Kind {
                     "only `COPY (SELECT …) TO STDOUT` is allowed: the server writes no files and takes no data",
                 );
             }
-            let mut csv = false;
+            let mut format = CopyFormat::Text;
             let mut header = false;
             for o in options {
                 match o {
-                    CopyOption::Format(f) if f.value.eq_ignore_ascii_case("csv") => csv = true,
-                    CopyOption::Format(f) if f.value.eq_ignore_ascii_case("text") => csv = false,
+                    CopyOption::Format(f) if f.value.eq_ignore_ascii_case("csv") => {
+                        format = CopyFormat::Csv
+                    }
+                    CopyOption::Format(f) if f.value.eq_ignore_ascii_case("text") => {
+                        format = CopyFormat::Text
+                    }
+                    CopyOption::Format(f) if f.value.eq_ignore_ascii_case("binary") => {
+                        format = CopyFormat::Binary
+                    }
                     CopyOption::Header(h) => header = *h,
                     other => {
                         return Kind::Refused {
@@ -140,7 +156,17 @@ pub fn classify(stmt: &Statement) -> Kind {
                     }
                 }
             }
-            Kind::Copy { query, csv, header }
+            if header && format == CopyFormat::Binary {
+                return Kind::Refused {
+                    message: "cannot specify HEADER in BINARY mode".into(),
+                    code: "0A000",
+                };
+            }
+            Kind::Copy {
+                query,
+                format,
+                header,
+            }
         }
         _ => Kind::Query,
     }
@@ -315,14 +341,28 @@ mod tests {
         assert!(matches!(
             kind("COPY (SELECT 1) TO STDOUT WITH (FORMAT csv, HEADER)"),
             Kind::Copy {
-                csv: true,
+                format: CopyFormat::Csv,
                 header: true,
                 ..
             }
         ));
         assert!(matches!(
             kind("COPY t TO STDOUT"),
-            Kind::Copy { csv: false, .. }
+            Kind::Copy {
+                format: CopyFormat::Text,
+                ..
+            }
+        ));
+        assert!(matches!(
+            kind("COPY (SELECT 1) TO STDOUT (FORMAT binary)"),
+            Kind::Copy {
+                format: CopyFormat::Binary,
+                ..
+            }
+        ));
+        assert!(matches!(
+            kind("COPY t TO STDOUT (FORMAT binary, HEADER)"),
+            Kind::Refused { .. }
         ));
         assert!(matches!(kind("COPY t TO '/tmp/x'"), Kind::Refused { .. }));
         assert!(matches!(kind("COPY t FROM STDIN"), Kind::Refused { .. }));

@@ -23,6 +23,23 @@ with flight_sql.connect(
             out["interactions"] = cur.fetch_arrow_table().column("n").to_pylist()[0]
         except Exception as e:
             out["interactions"] = str(e).splitlines()[0]
+        # A prepared statement with a bound parameter (DoPut, then the
+        # handle that carries the value).
+        cur.execute(
+            "SELECT COUNT(DISTINCT customer_id) AS n FROM customers WHERE region = $1",
+            parameters=("Kowloon",),
+        )
+        out["param_kowloon"] = cur.fetch_arrow_table().column("n").to_pylist()[0]
+        cur.execute(
+            "SELECT full_name, birth_year FROM customers WHERE customer_id = $1",
+            parameters=(sys.argv[4],),
+        )
+        out["param_one"] = cur.fetch_arrow_table().to_pylist()
+        try:
+            cur.execute("SELECT $1 + 1 AS x", parameters=("a", "b"))
+            out["param_count"] = cur.fetch_arrow_table().to_pylist()
+        except Exception as e:
+            out["param_count"] = str(e).splitlines()[0]
         try:
             cur.execute("DELETE FROM customers")
             cur.fetch_arrow_table()

@@ -1,12 +1,14 @@
 """Real Python clients against `touchpoint serve` (tests/cli/serve.rs runs this).
 
 psycopg 3 with server-side parameters, a prepared statement and binary
-results; SQLAlchemy's inspector as Superset uses it at connect time.
+results; SQLAlchemy's inspector as Superset uses it at connect time; the
+ADBC PostgreSQL driver (libpq, binary COPY) into pyarrow.
 Prints one JSON object for the Rust test to check.
 """
 import json
 import sys
 
+import adbc_driver_postgresql.dbapi as adbc_pg
 import psycopg
 import sqlalchemy
 
@@ -73,4 +75,27 @@ engine = sqlalchemy.create_engine(
 insp = sqlalchemy.inspect(engine)
 out["tables"] = insp.get_table_names()
 out["columns"] = [c["name"] for c in insp.get_columns("customers")]
+engine.dispose()
+
+# The ADBC PostgreSQL driver reads pg_type at connect, describes the query,
+# then fetches it as `COPY (…) TO STDOUT (FORMAT binary)`.
+uri = f"postgresql://{user}:{password}@127.0.0.1:{port}/touchpoint?sslmode=disable"
+with adbc_pg.connect(uri) as conn:
+    with conn.cursor() as cur:
+        cur.execute("SELECT customer_id, full_name, region FROM customers")
+        table = cur.fetch_arrow_table()
+        out["adbc_rows"] = table.num_rows
+        out["adbc_ids"] = len(set(table.column("customer_id").to_pylist()))
+        regions = table.column("region").to_pylist()
+        out["adbc_kowloon"] = len({
+            c for c, r in zip(table.column("customer_id").to_pylist(), regions) if r == "Kowloon"
+        })
+        out["adbc_names"] = table.column("full_name").to_pylist()[:5]
+        cur.execute(
+            "SELECT customer_id, birth_year, opened_date FROM customers WHERE customer_id = $1",
+            parameters=(sys.argv[4],),
+        )
+        one = cur.fetch_arrow_table()
+        out["adbc_one"] = [str(one.column(i)[0].as_py()) for i in range(one.num_columns)]
+        out["adbc_types"] = [str(t) for t in one.schema.types]
 print(json.dumps(out))
