@@ -13,6 +13,7 @@
 #   bash benches/serve.sh                            # 100k × 12, 20 s per run
 #   CUSTOMERS=20000 MONTHS=3 SECONDS_PER_RUN=5 bash benches/serve.sh
 #   SHAPES="point" CLIENTS="32" bash benches/serve.sh   # one cell
+#   CACHE_MB=0 bash benches/serve.sh                 # without the answers cache
 #
 # Needs: a release build (cargo build --release), the postgresql Debian
 # package (initdb, pg_ctl, pgbench, psql), and for the Flight SQL fetch the
@@ -54,7 +55,8 @@ last=$(python3 -c "m=$MONTHS; y=2024+(m-1)//12; print(f'{y}-{(m-1)%12+1:02d}')")
 # touchpoint serve.
 TPORT=$(free_port); FPORT=$(free_port)
 (cd "$P" && exec "$TP" serve --listen "127.0.0.1:$TPORT" --flight "127.0.0.1:$FPORT" \
-  --audit-log "$WORK/audit.jsonl" --max-connections 128 >"$WORK/serve.log" 2>&1) &
+  --audit-log "$WORK/audit.jsonl" --max-connections 128 --result-cache-mb "${CACHE_MB:-64}" \
+  >"$WORK/serve.log" 2>&1) &
 SERVE_PID=$!
 for _ in $(seq 50); do grep -q "Flight SQL on" "$WORK/serve.log" 2>/dev/null && break; sleep 0.2; done
 SERVE_PID=$(pgrep -f "serve --listen 127.0.0.1:$TPORT" | head -1)
@@ -152,4 +154,11 @@ with f.connect('grpc://127.0.0.1:$FPORT', db_kwargs={'username': 'ana', 'passwor
     cur = c.cursor(); cur.execute('SELECT * FROM customer_month LIMIT $N'); print(cur.fetch_arrow_table().num_rows)" >"$WORK/fetched"
 t1=$(date +%s.%N)
 python3 -c "print(f'Flight SQL fetch: {int(open(\"$WORK/fetched\").read())} rows in {$t1 - $t0:.2f} s = {int(open(\"$WORK/fetched\").read()) / ($t1 - $t0) / 1e6:.2f} M rows/s')"
+t0=$(date +%s.%N)
+PYTHONPATH=$HOME/.cache/touchpoint-tools/py python3 -c "
+import adbc_driver_postgresql.dbapi as p
+with p.connect('postgresql://ana:$PW@127.0.0.1:$TPORT/touchpoint?sslmode=disable') as c:
+    cur = c.cursor(); cur.execute('SELECT * FROM customer_month LIMIT $N'); print(cur.fetch_arrow_table().num_rows)" >"$WORK/fetched"
+t1=$(date +%s.%N)
+python3 -c "print(f'ADBC PostgreSQL (binary COPY): {int(open(\"$WORK/fetched\").read())} rows in {$t1 - $t0:.2f} s = {int(open(\"$WORK/fetched\").read()) / ($t1 - $t0) / 1e6:.2f} M rows/s')"
 echo "touchpoint serve peak RSS overall: $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' /proc/"$SERVE_PID"/status)"

@@ -5,6 +5,9 @@
 //! token for the next hour) or send basic credentials on each call.
 //! Strings go out as plain `Utf8` (never `Utf8View`), which every client reads.
 
+mod batches;
+mod credentials;
+
 use super::Server;
 use super::audit::{Entry, Outcome};
 use super::govern::{Watch, govern};
@@ -27,32 +30,29 @@ use arrow_flight::sql::{
 };
 use arrow_flight::{
     Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
-    IpcMessage, SchemaAsIpc, Ticket,
+    Ticket,
 };
-use base64::Engine;
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::arrow::ipc::writer::IpcWriteOptions;
+use datafusion::arrow::datatypes::Schema;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 use tonic::{Request, Response, Status, Streaming};
 
-/// How long a handshake's token stays valid.
-const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+use batches::{cast, plain, schema_bytes};
+use credentials::Tokens;
 
 type DoGet = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send>>;
 
 pub struct Flight {
     server: Arc<Server>,
-    tokens: Mutex<HashMap<String, (String, Instant)>>,
+    tokens: Tokens,
     info: SqlInfoData,
 }
 
@@ -84,7 +84,7 @@ pub async fn run(
         .map_err(|e| super::Error::Tls(format!("Flight SQL info: {e}")))?;
     let service = Flight {
         server,
-        tokens: Mutex::new(HashMap::new()),
+        tokens: Tokens::default(),
         info,
     };
     let mut b = tonic::transport::Server::builder();
@@ -116,46 +116,6 @@ fn status(e: pgwire::error::PgWireError) -> Status {
     }
 }
 
-/// A schema as clients read it: views and dictionaries of strings as plain
-/// strings, every column nullable, no metadata — the same for the plan a
-/// FlightInfo announces and for the batches DoGet sends.
-fn plain(schema: &Schema) -> SchemaRef {
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            let t = match f.data_type() {
-                DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
-                DataType::BinaryView => DataType::Binary,
-                DataType::Dictionary(_, v) if v.is_string() => DataType::Utf8,
-                t => t.clone(),
-            };
-            Field::new(f.name(), t, true)
-        })
-        .collect();
-    Arc::new(Schema::new(fields))
-}
-
-fn cast(batch: RecordBatch, to: &SchemaRef) -> datafusion::error::Result<RecordBatch> {
-    if batch.schema().fields() == to.fields() {
-        return Ok(batch);
-    }
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(to.fields())
-        .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new(to.clone(), columns)?)
-}
-
-fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {
-    let IpcMessage(b) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
-        .try_into()
-        .map_err(|e: datafusion::arrow::error::ArrowError| Status::internal(e.to_string()))?;
-    Ok(b)
-}
-
 impl Flight {
     /// The caller's user and role: a handshake token, or basic credentials.
     fn who<T>(&self, req: &Request<T>) -> Result<(String, String, SocketAddr), Status> {
@@ -167,15 +127,7 @@ impl Flight {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let user = if let Some(token) = header.strip_prefix("Bearer ") {
-            let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-            match tokens.get(token) {
-                Some((user, until)) if Instant::now() < *until => Some(user.clone()),
-                _ => None,
-            }
-        } else {
-            self.basic(header)
-        };
+        let user = self.tokens.user_of(header, &self.server.users);
         let Some(user) = user else {
             let entry = Entry {
                 protocol: "flight-sql",
@@ -199,23 +151,6 @@ impl Flight {
             .ok_or_else(|| Status::unauthenticated("unknown user"))?
             .to_string();
         Ok((user, role, peer))
-    }
-
-    fn basic(&self, header: &str) -> Option<String> {
-        let b64 = header.strip_prefix("Basic ")?;
-        // Padded or not: the Go ADBC driver leaves the padding out.
-        use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-        let engine = GeneralPurpose::new(
-            &base64::alphabet::STANDARD,
-            GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-        );
-        let raw = engine.decode(b64.trim()).ok()?;
-        let text = String::from_utf8(raw).ok()?;
-        let (user, password) = text.split_once(':')?;
-        self.server
-            .users
-            .verify(user, password)
-            .then(|| user.to_string())
     }
 
     fn entry(&self, user: &str, role: &str, peer: SocketAddr, sql: &str) -> Entry {
@@ -382,14 +317,7 @@ impl FlightSqlService for Flight {
         Status,
     > {
         let (user, _, _) = self.who(&request)?;
-        let mut raw = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut raw);
-        let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        {
-            let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-            tokens.retain(|_, (_, until)| Instant::now() < *until);
-            tokens.insert(token.clone(), (user, Instant::now() + TOKEN_LIFETIME));
-        }
+        let token = self.tokens.issue(user);
         let out = futures::stream::iter(vec![Ok(HandshakeResponse {
             protocol_version: 0,
             payload: token.clone().into(),
