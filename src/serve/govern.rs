@@ -194,6 +194,13 @@ fn timed_out() -> PgWireError {
 }
 
 fn outcome_of(e: &PgWireError) -> Outcome {
+    // Not allowed (read-only, a limit, a protocol rule) or not valid SQL.
+    if let PgWireError::UserError(info) = e
+        && (info.code.starts_with("42")
+            || ["25006", "54000", "0A000", "08P01", "22P03", "22023"].contains(&info.code.as_str()))
+    {
+        return Outcome::Refused;
+    }
     let text = e.to_string();
     if text.contains("statement timeout") {
         Outcome::TimedOut

@@ -167,12 +167,16 @@ impl Queries {
         })
     }
 
-    /// Parse one statement and plan it where it has a plan.
+    /// Classify one statement and, with `plan_now`, plan it where it has a
+    /// plan (a Parse must: its parameter and result types are asked for
+    /// before it runs). A simple query is planned when it runs, after the
+    /// kept answers are looked at.
     pub(super) async fn prepare<C>(
         &self,
         client: &C,
         sql: &str,
         stmt: Statement,
+        plan_now: bool,
     ) -> PgWireResult<Prepared>
     where
         C: ClientInfo + ?Sized,
@@ -180,6 +184,7 @@ impl Queries {
         let (_, role) = who(&self.server, client)?;
         let kind = statement::classify(&stmt);
         let plan = match &kind {
+            _ if !plan_now => None,
             Kind::Query => {
                 let session = self.session(&role).await?;
                 Some((plan_read_only(&session, sql, &stmt).await?, session))
@@ -341,7 +346,7 @@ impl Queries {
                                     .stmt
                                     .as_ref()
                                     .ok_or_else(|| error("26000", "statement lost", None))?;
-                                self.prepare(client, &p.sql, stmt.clone())
+                                self.prepare(client, &p.sql, stmt.clone(), true)
                                     .await?
                                     .plan
                                     .map(|(plan, _)| plan)
@@ -405,7 +410,7 @@ pub(super) async fn plan_read_only(
     sql: &str,
     stmt: &Statement,
 ) -> PgWireResult<LogicalPlan> {
-    let state = session.ctx.state();
+    let (state, _) = session.frozen();
     let plan = match state
         .statement_to_plan(DfStatement::Statement(Box::new(stmt.clone())))
         .await
@@ -431,13 +436,15 @@ pub(super) async fn start(
     session: &Session,
     plan: LogicalPlan,
 ) -> PgWireResult<datafusion::execution::SendableRecordBatchStream> {
-    let df = session
-        .ctx
-        .execute_logical_plan(plan)
+    // A fresh state marks this statement's start (what `now()` reads); the
+    // task context is shared.
+    let state = session.ctx.state();
+    let (_, task) = session.frozen();
+    let physical = state
+        .create_physical_plan(&plan)
         .await
         .map_err(|e| error("XX000", crate::engine::describe_error(&e), None))?;
-    df.execute_stream()
-        .await
+    datafusion::physical_plan::execute_stream(physical, task.clone())
         .map_err(|e| error("XX000", crate::engine::describe_error(&e), None))
 }
 

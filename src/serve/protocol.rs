@@ -70,7 +70,7 @@ impl QueryParser for Queries {
                 ));
             }
             match stmts.pop() {
-                Some(stmt) => Ok(Some(self.prepare(client, sql, stmt).await?)),
+                Some(stmt) => Ok(Some(self.prepare(client, sql, stmt, true).await?)),
                 None => Ok(None),
             }
         }
@@ -232,7 +232,7 @@ impl SimpleQueryHandler for Handler {
         let mut out = Vec::new();
         for stmt in stmts {
             let sql = stmt.to_string();
-            let r = match q.prepare(client, &sql, stmt).await {
+            let r = match q.prepare(client, &sql, stmt, false).await {
                 Ok(p) => {
                     deallocate(client, &p);
                     q.execute(client, &p, None, &Format::UnifiedText).await

@@ -9,10 +9,12 @@
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::Result;
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::expr::WindowFunctionDefinition;
+use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
 use datafusion::physical_plan::RecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::{Stream, StreamExt};
@@ -100,15 +102,39 @@ impl Results {
         inner.map.insert(key, Arc::new(answer));
     }
 
-    /// Whether `plan`'s answer may be kept: no volatile function anywhere,
-    /// subqueries included.
+    /// Whether `plan`'s answer may be kept: every function in it, subqueries
+    /// included, gives the same answer for the same input forever
+    /// (immutable). Not `random()` (volatile), nor `now()` or
+    /// `current_date` (stable: fixed within a statement only).
     pub fn cacheable(&self, plan: &LogicalPlan) -> bool {
         if self.capacity == 0 {
             return false;
         }
+        let changing = |e: &Expr| {
+            e.exists(|e| {
+                Ok(match e {
+                    Expr::ScalarFunction(f) => {
+                        f.func.signature().volatility != Volatility::Immutable
+                    }
+                    Expr::AggregateFunction(f) => {
+                        f.func.signature().volatility != Volatility::Immutable
+                    }
+                    Expr::WindowFunction(w) => match &w.fun {
+                        WindowFunctionDefinition::AggregateUDF(f) => {
+                            f.signature().volatility != Volatility::Immutable
+                        }
+                        WindowFunctionDefinition::WindowUDF(f) => {
+                            f.signature().volatility != Volatility::Immutable
+                        }
+                    },
+                    _ => false,
+                })
+            })
+            .unwrap_or(true)
+        };
         let mut volatile = false;
         let _ = plan.apply_with_subqueries(|p| {
-            volatile |= p.expressions().iter().any(|e| e.is_volatile());
+            volatile |= p.expressions().iter().any(changing);
             Ok(if volatile {
                 TreeNodeRecursion::Stop
             } else {
@@ -282,7 +308,7 @@ mod tests {
     }
 
     #[test]
-    fn volatile_queries_are_not_kept() {
+    fn only_immutable_queries_are_kept() {
         let ctx = SessionContext::new();
         let plan = |sql: &str| {
             futures::executor::block_on(ctx.state().create_logical_plan(sql)).expect("plan")
@@ -290,6 +316,9 @@ mod tests {
         let cache = Results::new(1 << 20);
         assert!(cache.cacheable(&plan("SELECT 1 + 1")));
         assert!(!cache.cacheable(&plan("SELECT random()")));
+        assert!(!cache.cacheable(&plan("SELECT now()")));
+        assert!(!cache.cacheable(&plan("SELECT 1 WHERE current_date > DATE '2024-01-01'")));
+        assert!(cache.cacheable(&plan("SELECT upper('a'), COUNT(*) FROM (VALUES (1)) t(x)")));
         assert!(!cache.cacheable(&plan("SELECT 1 WHERE random() > 0.5")));
         assert!(!cache.cacheable(&plan(
             "SELECT 1 WHERE 1 IN (SELECT CAST(random() * 2 AS INT))"

@@ -7,16 +7,19 @@ use crate::access::Masks;
 use crate::access::mask::mask_udf;
 use crate::pipeline::Pipeline;
 use crate::warehouse::Warehouse;
-use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::session_state::SessionState;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A read-only, masked session over the warehouse.
 pub struct Session {
     pub ctx: SessionContext,
     /// Every table the reader can see.
     pub tables: Vec<String>,
+    /// The context's state and task context, taken once (see [`Session::frozen`]).
+    frozen: OnceLock<(Arc<SessionState>, Arc<TaskContext>)>,
 }
 
 impl Session {
@@ -63,7 +66,26 @@ impl Session {
                 declared,
             }),
         );
-        Ok(Session { ctx, tables })
+        Ok(Session {
+            ctx,
+            tables,
+            frozen: OnceLock::new(),
+        })
+    }
+
+    /// The state to turn SQL into a logical plan with and the task context
+    /// to run with, taken at first use and shared by every statement after
+    /// it: `ctx.state()` clones every registry (hundreds of functions with
+    /// the server's catalog emulation) each time it is called. Not for
+    /// optimising: its start time (what `now()` reads) is the first use's.
+    /// Nothing registered in `ctx` after the first use is seen here, so a
+    /// server registers its functions before sharing the session.
+    pub fn frozen(&self) -> &(Arc<SessionState>, Arc<TaskContext>) {
+        self.frozen.get_or_init(|| {
+            let state = self.ctx.state();
+            let task = Arc::new(TaskContext::from(&state));
+            (Arc::new(state), task)
+        })
     }
 
     /// Plan and start one statement, with named parameters bound as values.

@@ -46,7 +46,7 @@ pub async fn run(
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let Session { ctx, tables } = session;
+    let Session { ctx, tables, .. } = session;
     let mut shell = Shell {
         ctx,
         tables: tables.clone(),

@@ -661,6 +661,13 @@ fn every_statement_reads_one_finished_run() {
     let r1 = sql(s.port, "ana", "SELECT random()").expect("random");
     let r2 = sql(s.port, "ana", "SELECT random()").expect("random");
     assert_ne!(r1, r2, "a volatile query is never answered from the cache");
+    let t1 = sql(s.port, "ana", "SELECT CAST(now() AS VARCHAR)").expect("now");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let t2 = sql(s.port, "ana", "SELECT CAST(now() AS VARCHAR)").expect("now");
+    assert_ne!(
+        t1, t2,
+        "now() is the statement's time, never a kept answer's"
+    );
 
     // A run of March stopped after some of its commits: statements still
     // read February's run, although atm's new version is on disk.
