@@ -142,14 +142,20 @@ impl Queries {
     }
 
     async fn session(&self, role: &str) -> PgWireResult<Arc<Session>> {
+        Ok(self.snapshot(role).await?.0)
+    }
+
+    /// The role's session at this connection's snapshot, the run it reads
+    /// (`None` before any run finished) and whether `as_of` named it.
+    async fn snapshot(&self, role: &str) -> PgWireResult<(Arc<Session>, Option<String>, bool)> {
         let as_of = self.settings().as_of.clone();
-        let (session, _) = self
+        let (session, run) = self
             .server
             .snapshots
             .session(role, as_of.as_deref())
             .await
             .map_err(|e| sql_error(&e))?;
-        Ok(session)
+        Ok((session, run, as_of.is_some()))
     }
 
     /// The plan of a SHOW: its value as a one-row query.
@@ -313,20 +319,14 @@ impl Queries {
             Kind::Query | Kind::Show(_) => {
                 let plan = watch
                     .guard(async {
-                        let as_of = self.settings().as_of.clone();
-                        let (session, run) = self
-                            .server
-                            .snapshots
-                            .session(&role, as_of.as_deref())
-                            .await
-                            .map_err(|e| sql_error(&e))?;
+                        let (session, run, named) = self.snapshot(&role).await?;
                         // A query's answer within one finished run (SHOW
                         // depends on the connection's settings instead).
                         let key = match (&p.kind, run) {
                             (Kind::Query, Some(run)) => Some(results::Key {
                                 user: user.clone(),
                                 run,
-                                named: as_of.is_some(),
+                                named,
                                 sql: p.sql.clone(),
                                 params: params
                                     .as_ref()
