@@ -29,6 +29,8 @@ pub enum Error {
     #[error(transparent)]
     Serve(#[from] crate::serve::Error),
     #[error(transparent)]
+    Cluster(#[from] crate::cluster::Error),
+    #[error(transparent)]
     Generate(#[from] crate::generate::GenerateError),
     #[error(transparent)]
     Period(#[from] crate::period::Error),
@@ -75,6 +77,7 @@ impl Error {
             Error::Report(e) => e.help(),
             Error::Sql(e) => e.help(),
             Error::Serve(e) => e.help(),
+            Error::Cluster(e) => e.help(),
             Error::Period(e) => e.help(),
             Error::Invalid(_)
             | Error::Discover(_)

@@ -18,6 +18,7 @@
 pub mod access;
 pub mod checks;
 pub mod cli;
+pub mod cluster;
 pub mod engine;
 pub mod error;
 pub mod generate;

@@ -24,8 +24,11 @@ fn limit_malloc_arenas() {}
 fn main() {
     limit_malloc_arenas();
     let cli = touchpoint::cli::Cli::parse();
+    // Deep plans (a cluster decodes them recursively) need more than
+    // tokio's 2 MiB worker stacks; the memory is only reserved.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(16 * 1024 * 1024)
         .build()
     {
         Ok(rt) => rt,

@@ -223,16 +223,21 @@ pub async fn run(
     wh: &Warehouse,
     periods: &[Period],
     tz: chrono_tz::Tz,
+    session: &dyn Fn() -> datafusion::prelude::SessionContext,
 ) -> crate::warehouse::Result<Vec<CheckResult>> {
     let end = reference_end(periods, tz);
     let end_sql = text(&end.format("%Y-%m-%dT%H:%M:%SZ").to_string());
     let mut out = Vec::with_capacity(checks.len());
     for c in checks {
-        let ctx = crate::engine::session();
+        // A cluster's session is shared by the checks: each replaces the
+        // tables it reads.
+        let ctx = session();
+        ctx.deregister_table(c.table.as_str())?;
         ctx.register_table(c.table.as_str(), wh.provider(&c.table).await?)?;
         if let CheckKind::Relationships { table, .. } = &c.kind
             && table != &c.table
         {
+            ctx.deregister_table(table.as_str())?;
             ctx.register_table(table.as_str(), wh.provider(table).await?)?;
         }
         let batches = ctx.sql(&c.sql(periods, &end_sql)).await?.collect().await?;

@@ -1,6 +1,8 @@
 //! The `touchpoint` command line: argument parsing and printing only; the
 //! work is in the library. One file per subcommand.
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod demo;
 pub mod discover;
 pub mod generate;
@@ -47,6 +49,10 @@ pub enum Command {
     Maintain(maintain::Args),
     Test(test::Args),
     Demo(demo::Args),
+    #[cfg(feature = "cluster")]
+    Scheduler(cluster::SchedulerArgs),
+    #[cfg(feature = "cluster")]
+    Executor(cluster::ExecutorArgs),
 }
 
 pub const DEFAULT_PIPELINE: &str = "pipelines/monthly_cx.yaml";
@@ -149,6 +155,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Maintain(a) => maintain::run(a, &mut out).await,
         Command::Test(a) => test::run(a, &mut out).await,
         Command::Demo(a) => demo::run(a, &mut out).await,
+        #[cfg(feature = "cluster")]
+        Command::Scheduler(a) => cluster::scheduler(a, &mut out).await,
+        #[cfg(feature = "cluster")]
+        Command::Executor(a) => cluster::executor(a, &mut out).await,
     }
 }
 

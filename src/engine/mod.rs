@@ -3,11 +3,13 @@
 //! (table references, planning, error text located in the SQL), and Arrow
 //! stream helpers.
 
+mod choice;
 pub mod percentile;
 mod plan;
 mod pool;
 mod stream;
 
+pub use choice::{ENGINE_VAR, Engine};
 pub use plan::{
     Located, describe_error, find_word, locate, plan_schema, scanned_columns, table_references,
     without_quoted_values,
@@ -57,14 +59,26 @@ pub fn session_in(catalog: &str) -> SessionContext {
     session_with(SessionConfig::new().with_default_catalog_and_schema(catalog, "public"))
 }
 
-fn session_with(config: SessionConfig) -> SessionContext {
-    let config = config
+/// The process's runtime: its memory pool and spill files (a cluster
+/// executor runs every task on it too).
+pub fn runtime() -> Arc<datafusion::execution::runtime_env::RuntimeEnv> {
+    RUNTIME.clone()
+}
+
+/// touchpoint's settings on `config`: every session, local or on a cluster,
+/// plans and reads with these (Parquet text as `Utf8`, not views).
+pub fn configure(config: SessionConfig) -> SessionConfig {
+    config
         .with_information_schema(true)
         .set_bool("datafusion.sql_parser.collect_spans", true)
         .set_bool(
             "datafusion.execution.parquet.schema_force_view_types",
             false,
-        );
+        )
+}
+
+fn session_with(config: SessionConfig) -> SessionContext {
+    let config = configure(config);
     let runtime = RUNTIME.clone();
     // Delta writes plan custom nodes (write metrics, constraint checks) that
     // only delta-rs's planner can turn into execution plans.

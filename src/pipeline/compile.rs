@@ -6,6 +6,7 @@
 use super::Pipeline;
 use super::spec::{self, PipelineSpec};
 use crate::access::Policy;
+use crate::engine::Engine;
 use crate::models::{Schemas, Seed};
 use crate::sources::{Base, Source, history};
 use crate::spec::{Diagnostic, Diags, Project, valid_name};
@@ -125,6 +126,7 @@ pub async fn compile_with(file: &Path, over: &Overrides) -> Result<Pipeline, Vec
             crate::warehouse::maintain::DEFAULT_RETENTION
         }
     };
+    let engine = compile_engine(&spec, &mut diags);
     let declared: BTreeSet<String> = spec
         .seeds
         .iter()
@@ -195,6 +197,7 @@ pub async fn compile_with(file: &Path, over: &Overrides) -> Result<Pipeline, Vec
         timezone,
         currency,
         warehouse: spec.warehouse.clone(),
+        engine,
         retention,
         profiles: spec.profiles.clone(),
         seeds,
@@ -206,6 +209,45 @@ pub async fn compile_with(file: &Path, over: &Overrides) -> Result<Pipeline, Vec
         access,
         schemas,
     })
+}
+
+/// The engine (`TOUCHPOINT_ENGINE` wins over `engine:`): one this build can
+/// use, and that can read the declared warehouse.
+fn compile_engine(spec: &PipelineSpec, diags: &mut Diags) -> Engine {
+    let help = "`engine: local` (the default) or `engine: ballista://HOST:PORT` (README: Cluster)";
+    let engine = match Engine::chosen(spec.engine.as_deref()) {
+        Ok(e) => e,
+        Err(e) => {
+            diags.err("engine", e, Some(help.into()));
+            return Engine::Local;
+        }
+    };
+    if engine != Engine::Local && !crate::cluster::BUILT {
+        diags.err(
+            "engine",
+            format!(
+                "this touchpoint was built without cluster support, so it cannot use `{engine}`"
+            ),
+            Some(
+                "build with `cargo build --release --features cluster`, or remove `engine:`".into(),
+            ),
+        );
+    }
+    let location = std::env::var("TOUCHPOINT_WAREHOUSE")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| spec.warehouse.clone())
+        .unwrap_or_else(|| "warehouse".into());
+    if !engine.is_loopback() && !location.contains("://") {
+        diags.err(
+            "engine",
+            format!(
+                "the warehouse `{location}` is a folder on this machine, which the executors of `{engine}` on other hosts cannot read"
+            ),
+            Some("put the warehouse where every process reaches it (`warehouse: s3://bucket/prefix`), or run the cluster on this machine".into()),
+        );
+    }
+    engine
 }
 
 /// Where source paths start: `extracts:` (a folder inside the project, or

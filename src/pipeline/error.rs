@@ -10,6 +10,8 @@ pub enum Error {
     Source(#[from] crate::sources::Error),
     #[error(transparent)]
     Model(#[from] crate::models::Error),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::Error),
     #[error("query failed: {}", crate::engine::describe_error(.0))]
     Query(#[from] DataFusionError),
     /// Data-quality checks of severity `error` failed; the run was rolled back.
@@ -32,6 +34,7 @@ impl Error {
             Error::Warehouse(e) => e.help(),
             Error::Source(e) => e.help(),
             Error::Model(e) => e.help(),
+            Error::Cluster(e) => e.help(),
             Error::ChecksFailed(_) => Some(
                 "fix the data (or the check); `touchpoint query \"SELECT * FROM _checks WHERE status <> 'pass'\"` lists every result; `severity: warn` reports without failing".into(),
             ),

@@ -35,6 +35,8 @@ pub struct Pipeline {
     /// The currency amounts are in (empty when not declared).
     pub currency: String,
     pub warehouse: Option<String>,
+    /// Where SQL executes (`engine:`, or `TOUCHPOINT_ENGINE`).
+    pub engine: crate::engine::Engine,
     /// How long replaced table versions stay readable (`retention:`).
     pub retention: std::time::Duration,
     /// Credential profile names for the extracts' and warehouse's stores.
@@ -119,5 +121,16 @@ impl Pipeline {
         };
         crate::store::bind_profile(&location, self.profiles.warehouse.as_deref());
         location
+    }
+
+    /// Why the engine cannot read a warehouse at `location`, if it cannot:
+    /// executors on other hosts do not see this machine's folders.
+    pub fn engine_cannot_read(&self, location: &str) -> Option<String> {
+        (!self.engine.is_loopback() && !location.contains("://")).then(|| {
+            format!(
+                "the warehouse `{location}` is a folder on this machine, which the executors of `{}` on other hosts cannot read",
+                self.engine
+            )
+        })
     }
 }

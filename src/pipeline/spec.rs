@@ -22,6 +22,8 @@ pub struct PipelineSpec {
     /// The currency amounts are in (ISO 4217); reports show it.
     pub currency: Option<String>,
     pub warehouse: Option<String>,
+    /// Where SQL executes: `local` or `ballista://host:port`.
+    pub engine: Option<String>,
     /// How long replaced table versions stay readable (`30d`, `12h`, `2w`).
     pub retention: Option<String>,
     /// Folder or object-store URL that source paths are relative to.
@@ -44,6 +46,7 @@ const TOP_KEYS: &[&str] = &[
     "timezone",
     "currency",
     "warehouse",
+    "engine",
     "retention",
     "extracts",
     "seeds",
@@ -127,6 +130,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> {
             "timezone" => spec.timezone = scalar(&mut diags).unwrap_or_default(),
             "currency" => spec.currency = scalar(&mut diags),
             "warehouse" => spec.warehouse = scalar(&mut diags),
+            "engine" => spec.engine = scalar(&mut diags),
             "retention" => spec.retention = scalar(&mut diags),
             "extracts" => spec.extracts = scalar(&mut diags),
             "profiles" => match serde_yaml::from_value::<ProfilesSpec>(v.clone()) {

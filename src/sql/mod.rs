@@ -21,6 +21,8 @@ pub enum Error {
     Warehouse(#[from] crate::warehouse::Error),
     #[error(transparent)]
     Access(#[from] crate::access::Error),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::Error),
     #[error("query failed: {}", crate::engine::describe_error(.0))]
     Query(#[from] DataFusionError),
     /// What the reader asked for cannot be: an unknown name, a statement a
@@ -41,6 +43,7 @@ impl Error {
         match self {
             Error::Warehouse(e) => e.help(),
             Error::Access(e) => e.help(),
+            Error::Cluster(e) => e.help(),
             Error::Query(_) => None,
             Error::Reader { help, .. } => Some(help.clone()),
         }

@@ -32,14 +32,29 @@ impl Session {
         as_of: Option<&str>,
         reader: &str,
     ) -> Result<Session> {
-        let base = Warehouse::open(&pipeline.warehouse_location(warehouse))?
-            .with_retention(pipeline.retention);
+        let location = pipeline.warehouse_location(warehouse);
+        let mut base = Warehouse::open(&location)?.with_retention(pipeline.retention);
+        // On a cluster, executors read each table as the files of its pinned
+        // version; the session plans here and executes there.
+        let ctx = match &pipeline.engine {
+            crate::engine::Engine::Local => crate::engine::session(),
+            engine => {
+                if let Some(why) = pipeline.engine_cannot_read(&location) {
+                    return Err(super::Error::reader(
+                        why,
+                        "put the warehouse where every process reaches it (s3://…), or run the cluster on this machine",
+                    ));
+                }
+                base = base.with_file_lists();
+                crate::cluster::connect(engine).await?
+            }
+        };
         // Readers see the last finished run, never half of one.
         let wh = match as_of {
             Some(run) => base.clone().as_of(run).await?,
             None => base.clone().committed().await?,
         };
-        Self::over(pipeline, base, wh, reader, crate::engine::session()).await
+        Self::over(pipeline, base, wh, reader, ctx).await
     }
 
     /// A session over `wh` (a pinned view of `base`) in `ctx`, masked and

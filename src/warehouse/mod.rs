@@ -13,6 +13,7 @@ pub mod maintain;
 pub mod merge;
 mod one_shot;
 mod partition;
+pub mod pinned;
 pub mod transaction;
 pub mod versions;
 mod write;
@@ -198,6 +199,9 @@ pub struct Warehouse {
     /// `retention:`); older versions are refused, since `maintain` may
     /// have vacuumed their files.
     retention: std::time::Duration,
+    /// Readers get each table as the list of its live files at the pinned
+    /// version (a cluster's executors read them without delta-rs).
+    file_lists: bool,
 }
 
 impl Warehouse {
@@ -227,6 +231,7 @@ impl Warehouse {
                 pins: None,
                 as_of: None,
                 retention: maintain::DEFAULT_RETENTION,
+                file_lists: false,
             });
         }
         Self::open_local(Path::new(location), location)
@@ -247,6 +252,7 @@ impl Warehouse {
             pins: None,
             as_of: None,
             retention: maintain::DEFAULT_RETENTION,
+            file_lists: false,
         })
     }
 
@@ -304,6 +310,12 @@ impl Warehouse {
     /// The pipeline's time-travel horizon (`retention:`).
     pub fn with_retention(mut self, retention: std::time::Duration) -> Self {
         self.retention = retention;
+        self
+    }
+
+    /// Hand readers each table as its live files ([`pinned::PinnedTable`]).
+    pub fn with_file_lists(mut self) -> Self {
+        self.file_lists = true;
         self
     }
 
@@ -520,6 +532,9 @@ impl Warehouse {
     }
 
     pub async fn provider_of(&self, name: &str, t: &DeltaTable) -> Result<Arc<dyn TableProvider>> {
+        if self.file_lists {
+            return Ok(Arc::new(pinned::PinnedTable::of(name, t).await?));
+        }
         t.table_provider()
             .await
             .map_err(|e| Error::delta(name, e.into()))

@@ -4,6 +4,8 @@ mod analyst;
 mod analytics;
 mod checks;
 mod churn_split;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod common;
 mod control;
 mod corrupt;

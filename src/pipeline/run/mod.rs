@@ -111,6 +111,7 @@ pub async fn run(
         reference_cache: HashMap::new(),
         loaded_files: None,
         as_of: now_micros(),
+        cluster: None,
     };
     let mut result = match stale {
         Some(stale) => r.recover(stale).await,
@@ -267,9 +268,49 @@ struct Runner<'a> {
     /// When the run started (microseconds, UTC): the moment of history
     /// changes whose rows carry none.
     as_of: i64,
+    /// The session on the pipeline's cluster, connected at first use.
+    cluster: Option<SessionContext>,
 }
 
 impl Runner<'_> {
+    /// A session for a model's or a check's SQL: a fresh local one, or the
+    /// run's connection to its cluster (tables registered there are
+    /// replaced by the next model's).
+    async fn sql_session(&mut self) -> Result<SessionContext> {
+        if self.pipeline.engine == crate::engine::Engine::Local {
+            return Ok(crate::engine::session());
+        }
+        if let Some(ctx) = &self.cluster {
+            // One connection per run; each model starts with no tables.
+            let state = ctx.state();
+            let (catalog, schema) = {
+                let o = &state.config_options().catalog;
+                (o.default_catalog.clone(), o.default_schema.clone())
+            };
+            if let Some(s) = ctx.catalog(&catalog).and_then(|c| c.schema(&schema)) {
+                for t in s.table_names() {
+                    ctx.deregister_table(t.as_str())?;
+                }
+            }
+            return Ok(ctx.clone());
+        }
+        if let Some(why) = self.pipeline.engine_cannot_read(self.wh.root().as_str()) {
+            return Err(crate::pipeline::Error::Internal(why));
+        }
+        let ctx = crate::cluster::connect(&self.pipeline.engine).await?;
+        self.cluster = Some(ctx.clone());
+        Ok(ctx)
+    }
+
+    /// The warehouse as SQL reads it: on a cluster, every table as the
+    /// files of its current version.
+    fn readable(&self) -> Warehouse {
+        match self.pipeline.engine {
+            crate::engine::Engine::Local => self.wh.clone(),
+            _ => self.wh.clone().with_file_lists(),
+        }
+    }
+
     fn source_steps(&self) -> impl Iterator<Item = &StepLog> {
         self.steps.iter().filter(|s| s.kind == "source")
     }

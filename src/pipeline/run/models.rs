@@ -54,7 +54,14 @@ impl Runner<'_> {
                 Rebuild::Whole(why) => (None, why),
                 Rebuild::Periods(p, why) => (Some(p), why),
             };
-            let ctx = crate::engine::session();
+            let ctx = self.sql_session().await?;
+            // Writes plan delta-rs's own nodes: always in this process.
+            let local = if self.cluster.is_some() {
+                crate::engine::session()
+            } else {
+                ctx.clone()
+            };
+            let readable = self.readable();
             // A rebuild of some periods reads only the months they need of
             // every input partitioned by period.
             let window = periods
@@ -62,7 +69,7 @@ impl Runner<'_> {
                 .zip(m.by_period)
                 .map(|(p, lookback)| rebuild::window(p, lookback));
             for dep in &m.depends_on {
-                let provider = self.wh.provider(dep).await?;
+                let provider = readable.provider(dep).await?;
                 match &window {
                     Some(w) if self.by_period_table(dep).await? => {
                         let df = ctx
@@ -99,12 +106,12 @@ impl Runner<'_> {
             };
             let c = self
                 .tx
-                .commit_tagged(&ctx, &m.name, stream, mode, Some(&tag))
+                .commit_tagged(&local, &m.name, stream, mode, Some(&tag))
                 .await?;
             if let Some((table, batch)) = side {
                 self.tx
                     .commit(
-                        &ctx,
+                        &local,
                         table,
                         crate::engine::batch_stream(batch),
                         WriteMode::Append,
@@ -145,11 +152,21 @@ impl Runner<'_> {
             return Ok(());
         }
         let t = Instant::now();
+        let ctx = self.sql_session().await?;
+        let on_cluster = self.cluster.is_some();
+        let session = move || {
+            if on_cluster {
+                ctx.clone()
+            } else {
+                crate::engine::session()
+            }
+        };
         self.checks = crate::checks::run(
             &self.pipeline.checks,
-            self.wh,
+            &self.readable(),
             periods,
             self.pipeline.timezone,
+            &session,
         )
         .await?;
         let count = |s: &str| self.checks.iter().filter(|c| c.status == s).count();

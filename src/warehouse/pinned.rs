@@ -1,0 +1,273 @@
+//! A Delta table at one version as the explicit list of its live Parquet
+//! files, with their partition values and the table's schema: a plain
+//! DataFusion Parquet scan that any process can run, since it needs nothing
+//! of delta-rs. A cluster hands tables to its executors this way: delta-rs's
+//! own scan cannot be serialised by Ballista's codecs (delta-io/delta-rs#4171,
+//! apache/datafusion-ballista#1268), and an executor that re-read the log
+//! could see a later version than the one the client planned against.
+
+use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::datasource::TableType;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use deltalake::DeltaTable;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use url::Url;
+
+/// One live data file: its path under the table's folder, its size, and
+/// its partition values (in the table's partition-column order; `None` is
+/// a null partition).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PinnedFile {
+    pub path: String,
+    pub size: u64,
+    pub partition: Vec<Option<String>>,
+}
+
+/// A table at one version, as its files.
+#[derive(Debug, Clone)]
+pub struct PinnedTable {
+    /// The table (for messages).
+    pub name: String,
+    pub version: i64,
+    /// The table's folder, ending in `/`.
+    pub root: Url,
+    /// The schema readers see (the Delta provider's, column order included).
+    pub schema: SchemaRef,
+    pub partition_columns: Vec<String>,
+    pub files: Vec<PinnedFile>,
+}
+
+impl PinnedTable {
+    /// `t` (loaded at the version wanted) as its live files. Refuses what a
+    /// plain Parquet scan would read wrongly: deletion vectors (deleted rows
+    /// would come back) and column mapping (Parquet columns named otherwise).
+    pub async fn of(name: &str, t: &DeltaTable) -> Result<PinnedTable, DataFusionError> {
+        let refuse = |why: &str| {
+            DataFusionError::Plan(format!(
+                "table {name} cannot be read as a list of files: {why}"
+            ))
+        };
+        let snapshot = t
+            .snapshot()
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let metadata = snapshot.metadata();
+        if metadata
+            .configuration()
+            .get("delta.columnMapping.mode")
+            .is_some_and(|m| m != "none")
+        {
+            return Err(refuse("it uses column mapping"));
+        }
+        let partition_columns = metadata.partition_columns().to_vec();
+        let version = snapshot.version() as i64;
+        // The schema as the local Delta provider shows it, so a query answers
+        // with the same columns and types on either path…
+        let schema = t
+            .table_provider()
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?
+            .schema();
+        // …except that text partitions are plain text, not dictionaries:
+        // results cross processes as Arrow Flight, which sends dictionaries
+        // as their values, so a dictionary column would arrive as another
+        // type than the plan declares.
+        let schema = Arc::new(Schema::new_with_metadata(
+            schema
+                .fields()
+                .iter()
+                .map(|f| match f.data_type() {
+                    datafusion::arrow::datatypes::DataType::Dictionary(_, v)
+                        if partition_columns.contains(f.name()) =>
+                    {
+                        Arc::new(f.as_ref().clone().with_data_type(v.as_ref().clone()))
+                    }
+                    _ => f.clone(),
+                })
+                .collect::<Vec<FieldRef>>(),
+            schema.metadata().clone(),
+        ));
+        let mut files = Vec::new();
+        let mut views = t.get_active_add_actions_by_partitions(&[]);
+        while let Some(f) = views.next().await {
+            let f = f.map_err(|e| DataFusionError::External(Box::new(e)))?;
+            if f.deletion_vector_descriptor().is_some() {
+                return Err(refuse("it has deletion vectors"));
+            }
+            // A file outside the table's folder (an absolute URL in the log)
+            // is not ours to hand out.
+            if f.path().contains("://") {
+                return Err(refuse("a data file lies outside its folder"));
+            }
+            let mut values = f.partition_values_map();
+            files.push(PinnedFile {
+                path: f.object_store_path().to_string(),
+                size: f.size().max(0) as u64,
+                partition: partition_columns
+                    .iter()
+                    .map(|c| values.remove(c).flatten())
+                    .collect(),
+            });
+        }
+        let mut root = t.table_url().clone();
+        if !root.path().ends_with('/') {
+            root.set_path(&format!("{}/", root.path()));
+        }
+        Ok(PinnedTable {
+            name: name.to_string(),
+            version,
+            root,
+            schema,
+            partition_columns,
+            files,
+        })
+    }
+
+    /// The columns stored in the files, then the partition columns: the
+    /// order a file scan produces them in.
+    fn scan_schema(&self) -> Result<(SchemaRef, Vec<FieldRef>), DataFusionError> {
+        let file: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .filter(|f| !self.partition_columns.contains(f.name()))
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let part = self
+            .partition_columns
+            .iter()
+            .map(|c| Ok(Arc::new(self.schema.field_with_name(c)?.clone())))
+            .collect::<Result<Vec<FieldRef>, DataFusionError>>()?;
+        Ok((Arc::new(Schema::new(file)), part))
+    }
+
+    /// Where in the scan's column order column `i` of the schema is.
+    fn scan_index(&self, i: usize, file_columns: usize) -> usize {
+        let name = self.schema.field(i).name();
+        match self.partition_columns.iter().position(|c| c == name) {
+            Some(p) => file_columns + p,
+            None => (0..i)
+                .filter(|j| {
+                    !self
+                        .partition_columns
+                        .contains(self.schema.field(*j).name())
+                })
+                .count(),
+        }
+    }
+
+    /// The object store URL (`file://`, `s3://bucket`) and the store path
+    /// of the table's folder.
+    fn store(&self) -> Result<(ObjectStoreUrl, String), DataFusionError> {
+        let url = ObjectStoreUrl::parse(&self.root[..url::Position::BeforePath])?;
+        let prefix = object_store::path::Path::from_url_path(self.root.path())
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok((url, prefix.to_string()))
+    }
+}
+
+/// A partition value (Delta keeps them as text) in the column's type; the
+/// Delta provider shows text partitions dictionary-encoded, so they are here.
+fn partition_value(
+    text: Option<&str>,
+    t: &datafusion::arrow::datatypes::DataType,
+) -> datafusion::error::Result<ScalarValue> {
+    use datafusion::arrow::datatypes::DataType;
+    match (text, t) {
+        (_, DataType::Dictionary(key, value)) => Ok(ScalarValue::Dictionary(
+            key.clone(),
+            Box::new(partition_value(text, value)?),
+        )),
+        (Some(v), t) => ScalarValue::try_from_string(v.to_string(), t),
+        (None, t) => ScalarValue::try_from(t),
+    }
+}
+
+#[async_trait::async_trait]
+impl TableProvider for PinnedTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let (file_schema, part) = self.scan_schema()?;
+        let all: Vec<usize> = (0..self.schema.fields().len()).collect();
+        let wanted = projection.unwrap_or(&all);
+        if self.files.is_empty() {
+            let projected = self.schema.project(wanted)?;
+            return Ok(Arc::new(EmptyExec::new(Arc::new(projected))));
+        }
+        let n = file_schema.fields().len();
+        let indices: Vec<usize> = wanted.iter().map(|i| self.scan_index(*i, n)).collect();
+        let (url, prefix) = self.store()?;
+        let types: Vec<_> = part.iter().map(|f| f.data_type().clone()).collect();
+        // Files spread over the session's partitions, largest first onto
+        // the lightest group, so no partition reads much more than another.
+        let groups_wanted = state.config().target_partitions().max(1);
+        let mut order: Vec<&PinnedFile> = self.files.iter().collect();
+        order.sort_by_key(|f| std::cmp::Reverse(f.size));
+        let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..groups_wanted.min(order.len()))
+            .map(|_| (0, Vec::new()))
+            .collect();
+        for f in order {
+            let values = f
+                .partition
+                .iter()
+                .zip(&types)
+                .map(|(v, t)| partition_value(v.as_deref(), t))
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
+            let path = if prefix.is_empty() {
+                f.path.clone()
+            } else {
+                format!("{prefix}/{}", f.path)
+            };
+            let file = PartitionedFile::new(path, f.size).with_partition_values(values);
+            if let Some(g) = groups.iter_mut().min_by_key(|(bytes, _)| *bytes) {
+                g.0 += f.size;
+                g.1.push(file);
+            }
+        }
+        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
+        let source = format.file_source(
+            TableSchema::builder(file_schema)
+                .with_table_partition_cols(part)
+                .build(),
+        );
+        let config = FileScanConfigBuilder::new(url, source)
+            .with_file_groups(groups.into_iter().map(|(_, g)| FileGroup::new(g)).collect())
+            .with_projection_indices(Some(indices))?
+            .with_limit(limit)
+            .build();
+        format.create_physical_plan(state, config).await
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+        // Filters stay above the scan; DataFusion's physical optimiser pushes
+        // them into the Parquet reader (row groups and pages pruned there).
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+}

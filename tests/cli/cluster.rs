@@ -1,0 +1,345 @@
+//! Cluster mode against real processes: a `touchpoint scheduler` and two
+//! `touchpoint executor`s on loopback, the demo pipeline run on them, and
+//! every table compared with a local run of the same data.
+
+use crate::common::{Env, generate, ok, ok_env, project, snapshot, touchpoint_env};
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let until = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < until, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A scheduler and executors, each its own process, killed when dropped.
+pub struct Cluster {
+    scheduler: Option<Child>,
+    executors: Vec<Child>,
+    pub engine: String,
+    _logs: tempfile::TempDir,
+}
+
+impl Cluster {
+    pub fn start(executors: usize) -> Cluster {
+        let logs = tempfile::tempdir().expect("tempdir");
+        let spawn = |args: &[String], log: &str| -> Child {
+            let file = |suffix: &str| {
+                std::fs::File::create(logs.path().join(format!("{log}.{suffix}"))).expect("log")
+            };
+            Command::new(crate::common::bin())
+                .args(args)
+                .env("TOUCHPOINT_HASH_KEY", crate::common::HASH_KEY)
+                .env("TOUCHPOINT_MEMORY_MB", "256")
+                .stdout(Stdio::from(file("out")))
+                .stderr(Stdio::from(file("err")))
+                .spawn()
+                .expect("spawn touchpoint")
+        };
+        let port = free_port();
+        let scheduler = spawn(
+            &[
+                "scheduler".into(),
+                "--bind".into(),
+                format!("127.0.0.1:{port}"),
+            ],
+            "scheduler",
+        );
+        wait_for_port(port, "the scheduler");
+        let mut children = Vec::new();
+        for i in 0..executors {
+            let (flight, grpc) = (free_port(), free_port());
+            let work = logs.path().join(format!("work{i}"));
+            std::fs::create_dir_all(&work).expect("mkdir");
+            children.push(spawn(
+                &[
+                    "executor".into(),
+                    "--scheduler".into(),
+                    format!("127.0.0.1:{port}"),
+                    "--bind".into(),
+                    format!("127.0.0.1:{flight}"),
+                    "--grpc-port".into(),
+                    grpc.to_string(),
+                    "--slots".into(),
+                    "2".into(),
+                    "--work-dir".into(),
+                    work.display().to_string(),
+                ],
+                &format!("executor{i}"),
+            ));
+            wait_for_port(flight, "an executor");
+        }
+        Cluster {
+            scheduler: Some(scheduler),
+            executors: children,
+            engine: format!("ballista://127.0.0.1:{port}"),
+            _logs: logs,
+        }
+    }
+
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![("TOUCHPOINT_ENGINE", self.engine.clone())]
+    }
+
+    /// SIGKILL executor `i`: no goodbye to the scheduler.
+    pub fn kill_executor(&mut self, i: usize) {
+        let _ = self.executors[i].kill();
+        let _ = self.executors[i].wait();
+    }
+
+    pub fn stop_scheduler(&mut self) {
+        if let Some(mut s) = self.scheduler.take() {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in self.executors.iter_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.stop_scheduler();
+    }
+}
+
+/// A CSV line with every number that has a fraction rounded to 9
+/// significant digits: a sum over partitions adds in another order on a
+/// cluster, which moves the last bits of a float.
+fn rounded(line: &str) -> String {
+    line.split(',')
+        .map(|cell| match cell.parse::<f64>() {
+            Ok(v) if cell.contains(['.', 'e', 'E']) && v.is_finite() && v != 0.0 => {
+                format!("{v:.8e}")
+            }
+            _ => cell.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn rounded_tables(t: BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
+    t.into_iter()
+        .map(|(k, v)| {
+            let mut lines: Vec<String> = v.iter().map(|l| rounded(l)).collect();
+            lines.sort();
+            (k, lines)
+        })
+        .collect()
+}
+
+/// The demo bank for three months, run with `env`.
+fn three_months(dir: &Path, env: Env) -> String {
+    generate(dir, 300, 3, 11, &[]);
+    ok_env(dir, &["run", "--period", "2024-01..2024-03"], env)
+}
+
+fn compare(local: &BTreeMap<String, Vec<String>>, cluster: &BTreeMap<String, Vec<String>>) {
+    assert_eq!(
+        local.keys().collect::<Vec<_>>(),
+        cluster.keys().collect::<Vec<_>>(),
+        "the same tables"
+    );
+    for (t, rows) in local {
+        let other = &cluster[t];
+        assert_eq!(rows.len(), other.len(), "{t}: row count");
+        if let Some((a, b)) = rows.iter().zip(other).find(|(a, b)| a != b) {
+            panic!("{t} differs:\n local:   {a}\n cluster: {b}");
+        }
+    }
+}
+
+#[test]
+fn a_pipeline_on_a_cluster_writes_what_a_local_run_writes() {
+    let mut cluster = Cluster::start(2);
+    let env = cluster.env();
+    let (local, remote) = (project(), project());
+    three_months(local.path(), &[]);
+    let out = three_months(remote.path(), &env);
+    assert!(out.contains(" ok in "), "{out}");
+    let want = rounded_tables(snapshot(local.path(), &[], "data"));
+    // Read back through the cluster too: every table's rows as executors scan them.
+    let got = rounded_tables(snapshot(remote.path(), &env, "data"));
+    assert!(want.len() > 20, "tables: {:?}", want.keys());
+    assert!(want["customer_month"].len() > 800);
+    compare(&want, &got);
+    // And the cluster-built warehouse read locally: the same rows again.
+    compare(&want, &rounded_tables(snapshot(remote.path(), &[], "data")));
+
+    // A regional manager through the cluster: Kowloon's customers only.
+    let count = |env: Env, reader: &str| -> String {
+        let mut env = env.to_vec();
+        env.push(("TOUCHPOINT_READER", reader.to_string()));
+        ok_env(
+            remote.path(),
+            &[
+                "query",
+                "--format",
+                "csv",
+                "SELECT COUNT(DISTINCT customer_id) AS n, MIN(region) AS lo, MAX(region) AS hi FROM customers",
+            ],
+            &env,
+        )
+    };
+    let kowloon = ok(
+        local.path(),
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT COUNT(DISTINCT customer_id) AS n FROM customers WHERE region = 'Kowloon'",
+        ],
+    );
+    let n = kowloon.lines().nth(1).expect("count").to_string();
+    assert!(n.parse::<u32>().expect("number") > 10);
+    let scoped = count(&env, "kowloon_manager");
+    assert_eq!(
+        scoped.lines().nth(1),
+        Some(format!("{n},Kowloon,Kowloon").as_str())
+    );
+
+    // The scheduler gone: the run fails fast, naming it, and changes nothing.
+    cluster.stop_scheduler();
+    let before = snapshot(remote.path(), &[], "data");
+    let t = Instant::now();
+    let failed = touchpoint_env(remote.path(), &["run", "--period", "2024-03"], &env);
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success());
+    assert!(err.contains(&cluster.engine), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+    assert_eq!(before, snapshot(remote.path(), &[], "data"));
+    let q = touchpoint_env(remote.path(), &["query", "SELECT 1"], &env);
+    let err = String::from_utf8_lossy(&q.stderr);
+    assert!(
+        !q.status.success() && err.contains(&cluster.engine),
+        "{err}"
+    );
+}
+
+#[test]
+fn readers_on_a_cluster_reveal_no_personal_value() {
+    use crate::analyst::{attempts, leaks, run_query_env, write_project};
+    let cluster = Cluster::start(1);
+    let env = cluster.env();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write_project(dir, "access:\n  grants:\n    dpo: [customers.full_name]\n");
+    ok(dir, &["run", "pipelines/bank.yaml", "--period", "2024-03"]);
+    let as_reader = |sql: &str, reader: &str| {
+        let out = run_query_env(dir, sql, reader, &env);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    // The control: a granted reader sees names through the cluster, so the
+    // masks below are what hides them.
+    let dpo = as_reader("SELECT full_name FROM customers", "dpo");
+    assert!(leaks(&dpo).iter().any(|l| l.contains("Chan Tai")), "{dpo}");
+    let hashed = as_reader("SELECT phone FROM customers", "analyst");
+    assert_eq!(
+        hashed.lines().filter(|l| l.len() == 64).count(),
+        3,
+        "{hashed}"
+    );
+    for sql in attempts(dir) {
+        let text = as_reader(&sql, "analyst");
+        assert!(
+            leaks(&text).is_empty(),
+            "{sql} revealed {:?} through the cluster:\n{text}",
+            leaks(&text)
+        );
+    }
+}
+
+#[test]
+fn validate_refuses_a_remote_cluster_with_a_local_warehouse() {
+    let tmp = project();
+    let dir = tmp.path();
+    generate(dir, 20, 1, 3, &[]);
+    let out = touchpoint_env(
+        dir,
+        &["validate"],
+        &[("TOUCHPOINT_ENGINE", "ballista://10.20.30.40:50050".into())],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert_eq!(err.matches("error:").count(), 2, "one problem: {err}");
+    assert!(err.contains("is a folder on this machine"), "{err}");
+    assert!(err.contains("ballista://10.20.30.40:50050"), "{err}");
+    // A loopback cluster shares this machine's folders.
+    ok_env(
+        dir,
+        &["validate"],
+        &[("TOUCHPOINT_ENGINE", "ballista://127.0.0.1:50050".into())],
+    );
+    let bad = touchpoint_env(
+        dir,
+        &["validate"],
+        &[("TOUCHPOINT_ENGINE", "spark://x".into())],
+    );
+    assert_eq!(bad.status.code(), Some(78));
+}
+
+#[test]
+fn an_executor_killed_during_the_models_leaves_the_same_tables() {
+    use std::io::BufRead;
+    let mut cluster = Cluster::start(2);
+    let env = cluster.env();
+    let (local, remote) = (project(), project());
+    three_months(local.path(), &[]);
+    generate(remote.path(), 300, 3, 11, &[]);
+    let mut run = crate::common::spawn_env(
+        remote.path(),
+        &["run", "--period", "2024-01..2024-03", "--no-progress"],
+        &env,
+    );
+    // Progress lines go to stderr; the first model line means the loads are
+    // done and the models are running on the cluster.
+    let stderr = run.stderr.take().expect("stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        let models = line.starts_with("model ") || line.starts_with("build interactions");
+        seen.push(line);
+        if models {
+            cluster.kill_executor(0);
+            break;
+        }
+    }
+    let killed = Instant::now();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = run.wait().expect("wait");
+    eprintln!(
+        "the run finished {:.1} s after executor 0 was killed, at: {}",
+        killed.elapsed().as_secs_f64(),
+        seen.last().map(String::as_str).unwrap_or_default()
+    );
+    assert!(
+        status.success(),
+        "the run failed after an executor died:\n{}\n{}",
+        seen.join("\n"),
+        rest.join("\n")
+    );
+    assert!(seen.iter().any(|l| l.starts_with("build ")), "{seen:?}");
+    compare(
+        &rounded_tables(snapshot(local.path(), &[], "data")),
+        &rounded_tables(snapshot(remote.path(), &[], "data")),
+    );
+}
