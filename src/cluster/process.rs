@@ -11,7 +11,6 @@ use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::registry::FunctionRegistry;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::SessionConfig;
 use std::net::SocketAddr;
@@ -38,10 +37,11 @@ pub fn session_config() -> SessionConfig {
 /// The scheduler's session: it turns clients' logical plans into stages, so
 /// it must resolve our functions by name.
 fn session_state(config: SessionConfig) -> datafusion::error::Result<SessionState> {
+    // Its own object stores: planning a scan may look at the files.
     let mut state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
-        .with_runtime_env(crate::engine::runtime())
+        .with_runtime_env(super::stores::runtime(None)?)
         .build();
     for f in functions::scalar() {
         state.register_udf(f)?;
@@ -113,12 +113,7 @@ pub async fn executor(o: ExecutorOptions) -> Result<()> {
         override_logical_codec: Some(Arc::new(Codec::default())),
         override_config_producer: Some(Arc::new(session_config)),
         override_runtime_producer: Some(Arc::new(move |_: &SessionConfig| {
-            let mut b = RuntimeEnvBuilder::new()
-                .with_object_store_registry(Arc::new(super::stores::Stores::default()));
-            if let Some(dir) = &work_dir {
-                b = b.with_temp_file_path(dir.clone());
-            }
-            Ok(Arc::new(b.build()?))
+            super::stores::runtime(work_dir.as_deref())
         })),
         ..Default::default()
     };

@@ -35,3 +35,14 @@ impl ObjectStoreRegistry for Stores {
         Ok(store)
     }
 }
+
+/// A runtime whose object stores are [`Stores`] (spill files in `temp`,
+/// else the system's temporary folder).
+pub fn runtime(temp: Option<&str>) -> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
+    let mut b = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(Stores::default()));
+    if let Some(dir) = temp {
+        b = b.with_temp_file_path(dir);
+    }
+    Ok(Arc::new(b.build()?))
+}

@@ -34,6 +34,11 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start(executors: usize) -> Cluster {
+        Cluster::start_with(executors, &[])
+    }
+
+    /// Executors with `env` too (a bucket's endpoint and credentials).
+    pub fn start_with(executors: usize, env: Env) -> Cluster {
         let logs = tempfile::tempdir().expect("tempdir");
         let spawn = |args: &[String], log: &str| -> Child {
             let file = |suffix: &str| {
@@ -43,6 +48,7 @@ impl Cluster {
                 .args(args)
                 .env("TOUCHPOINT_HASH_KEY", crate::common::HASH_KEY)
                 .env("TOUCHPOINT_MEMORY_MB", "256")
+                .envs(env.iter().map(|(k, v)| (k, v)))
                 .stdout(Stdio::from(file("out")))
                 .stderr(Stdio::from(file("err")))
                 .spawn()
@@ -342,4 +348,30 @@ fn an_executor_killed_during_the_models_leaves_the_same_tables() {
         &rounded_tables(snapshot(local.path(), &[], "data")),
         &rounded_tables(snapshot(remote.path(), &[], "data")),
     );
+}
+
+#[test]
+fn a_warehouse_in_a_bucket_is_read_by_the_executors() {
+    use crate::s3::{s3_env, start_seaweed, upload};
+    let store = tempfile::tempdir().expect("tempdir");
+    let weed = start_seaweed(store.path());
+    let bucket = s3_env(&weed.endpoint);
+    let cluster = Cluster::start_with(2, &bucket);
+    let mut env = bucket.clone();
+    env.extend(cluster.env());
+    let (local, remote) = (project(), project());
+    for dir in [local.path(), remote.path()] {
+        generate(dir, 200, 2, 5, &[]);
+    }
+    upload(&remote.path().join("data"), &weed.endpoint);
+    ok(local.path(), &["run", "--period", "2024-01..2024-02"]);
+    ok_env(
+        remote.path(),
+        &["run", "--period", "2024-01..2024-02"],
+        &env,
+    );
+    let want = rounded_tables(snapshot(local.path(), &[], "data/"));
+    let got = rounded_tables(snapshot(remote.path(), &env, "s3://touchpoint/raw/cx/"));
+    assert!(want["customer_month"].len() > 300);
+    compare(&want, &got);
 }

@@ -108,7 +108,7 @@ pub fn start_seaweed(dir: &Path) -> Seaweed {
     server
 }
 
-fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
     vec![
         ("AWS_ACCESS_KEY_ID", KEY.into()),
         ("AWS_SECRET_ACCESS_KEY", SECRET.into()),
@@ -122,7 +122,7 @@ fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
 
 /// Copy every extract under `data` to `s3://BUCKET/raw/cx/`, retrying while
 /// the server finishes starting (it listens before its bucket exists).
-fn upload(data: &Path, endpoint: &str) {
+pub(crate) fn upload(data: &Path, endpoint: &str) {
     let store = object_store::aws::AmazonS3Builder::new()
         .with_bucket_name(BUCKET)
         .with_region("us-east-1")
