@@ -8,7 +8,8 @@
 //!   pipeline file and runs it;
 //! - `report` renders HTML; `models` builds the marts (SQL and analytics
 //!   steps); `sources` turns extracts into typed Arrow with quarantine;
-//!   `checks` are data-quality tests; `access` is who sees personal data how;
+//!   `checks` are data-quality tests; `cluster` runs SQL on Ballista (feature
+//!   `cluster`); `access` is who sees personal data how;
 //! - `warehouse` is the Delta tables, the run log, the lock and the run's
 //!   transaction; `engine` the DataFusion sessions; `store` object stores;
 //!   `spec` the YAML machinery; `period` months and quarters.

@@ -47,6 +47,7 @@ impl Cluster {
             Command::new(crate::common::bin())
                 .args(args)
                 .env("TOUCHPOINT_HASH_KEY", crate::common::HASH_KEY)
+                .env_remove("TOUCHPOINT_HASH_KEY_FILE")
                 .env("TOUCHPOINT_MEMORY_MB", "256")
                 .envs(env.iter().map(|(k, v)| (k, v)))
                 .stdout(Stdio::from(file("out")))
@@ -374,4 +375,39 @@ fn a_warehouse_in_a_bucket_is_read_by_the_executors() {
     let got = rounded_tables(snapshot(remote.path(), &env, "s3://touchpoint/raw/cx/"));
     assert!(want["customer_month"].len() > 300);
     compare(&want, &got);
+}
+
+#[test]
+fn an_executor_without_the_hash_key_answers_no_hashed_column() {
+    use crate::analyst::{leaks, run_query_env, write_project};
+    // An empty key is no key: the executor has none.
+    let cluster = Cluster::start_with(1, &[("TOUCHPOINT_HASH_KEY", String::new())]);
+    let env = cluster.env();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write_project(dir, "");
+    ok(dir, &["run", "pipelines/bank.yaml", "--period", "2024-03"]);
+    let out = run_query_env(
+        dir,
+        "SELECT customer_id, phone FROM customers",
+        "analyst",
+        &env,
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("no hash key"), "{text}");
+    assert!(leaks(&text).is_empty(), "{text}");
+    // Masked (not hashed) columns need no key.
+    let names = run_query_env(dir, "SELECT full_name FROM customers", "analyst", &env);
+    assert!(names.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&names.stdout)
+            .matches("***")
+            .count(),
+        3
+    );
 }
