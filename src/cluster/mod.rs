@@ -18,6 +18,8 @@ pub mod functions;
 #[cfg(feature = "cluster")]
 pub mod process;
 #[cfg(feature = "cluster")]
+mod route;
+#[cfg(feature = "cluster")]
 mod stores;
 
 #[derive(Debug, thiserror::Error)]
@@ -72,19 +74,27 @@ const CONNECT_SECONDS: u64 = 20;
 
 /// A session that executes on `engine` (plain local session for `local`),
 /// after checking that the cluster runs this very build.
-#[cfg(feature = "cluster")]
 pub async fn connect(engine: &Engine) -> Result<SessionContext> {
+    connect_with(engine, datafusion::prelude::SessionConfig::new()).await
+}
+
+/// [`connect`], with `config`'s settings (the server's catalog name).
+#[cfg(feature = "cluster")]
+pub async fn connect_with(
+    engine: &Engine,
+    config: datafusion::prelude::SessionConfig,
+) -> Result<SessionContext> {
     use ballista::prelude::SessionContextExt;
     use ballista_core::extension::SessionConfigExt;
     use datafusion::execution::SessionStateBuilder;
     let Engine::Ballista { host, port } = engine else {
-        return Ok(crate::engine::session());
+        return Ok(crate::engine::session_with(config));
     };
     let unreachable = |reason: String| Error::Unreachable {
         engine: engine.to_string(),
         reason,
     };
-    let config = process::session_config()
+    let config = process::configure(config)
         .with_ballista_logical_extension_codec(std::sync::Arc::new(codec::Codec::default()));
     let state = SessionStateBuilder::new()
         .with_default_features()
@@ -128,7 +138,15 @@ pub async fn connect(engine: &Engine) -> Result<SessionContext> {
             client,
         });
     }
-    Ok(ctx)
+    // From here on only plans over the warehouse go to the cluster.
+    let state = ctx.state();
+    let router = route::Router {
+        cluster: state.query_planner().clone(),
+    };
+    let state = datafusion::execution::SessionStateBuilder::new_from_existing(state)
+        .with_query_planner(std::sync::Arc::new(router))
+        .build();
+    Ok(SessionContext::new_with_state(state))
 }
 
 /// A failed first query: the scheduler was not there, or it is not ours.
@@ -155,9 +173,12 @@ fn classify(engine: &Engine, e: datafusion::error::DataFusionError) -> Error {
 }
 
 #[cfg(not(feature = "cluster"))]
-pub async fn connect(engine: &Engine) -> Result<SessionContext> {
+pub async fn connect_with(
+    engine: &Engine,
+    config: datafusion::prelude::SessionConfig,
+) -> Result<SessionContext> {
     match engine {
-        Engine::Local => Ok(crate::engine::session()),
+        Engine::Local => Ok(crate::engine::session_with(config)),
         Engine::Ballista { .. } => Err(Error::NotBuilt {
             engine: engine.to_string(),
         }),

@@ -24,13 +24,20 @@ const EXECUTOR_TIMEOUT_SECONDS: u64 = 30;
 
 /// Ballista's settings and ours (Parquet text as `Utf8`, spans for errors).
 pub fn session_config() -> SessionConfig {
+    configure(SessionConfig::new())
+}
+
+/// Ballista's settings and ours on `config`.
+pub fn configure(config: SessionConfig) -> SessionConfig {
     use ballista_core::extension::SessionConfigExt;
     // Ballista 55's adaptive planner loops forever on some plans (a
     // six-way LEFT JOIN of aggregates, `kpi_monthly`): the scheduler spins
     // in `AdaptiveExecutionGraph::revive` and the job never starts. The
     // static planner runs them.
     crate::engine::configure(
-        SessionConfig::new_with_ballista().with_ballista_adaptive_query_planner(false),
+        config
+            .upgrade_for_ballista()
+            .with_ballista_adaptive_query_planner(false),
     )
 }
 

@@ -53,14 +53,8 @@ pub fn session() -> SessionContext {
     session_with(SessionConfig::new())
 }
 
-/// A session whose tables live in catalog `catalog`, schema `public` (the
-/// names PostgreSQL clients expect of `touchpoint serve`).
-pub fn session_in(catalog: &str) -> SessionContext {
-    session_with(SessionConfig::new().with_default_catalog_and_schema(catalog, "public"))
-}
-
 /// The process's runtime: its memory pool and spill files (a cluster
-/// executor runs every task on it too).
+/// client plans and streams results on it too).
 pub fn runtime() -> Arc<datafusion::execution::runtime_env::RuntimeEnv> {
     RUNTIME.clone()
 }
@@ -77,7 +71,8 @@ pub fn configure(config: SessionConfig) -> SessionConfig {
         )
 }
 
-fn session_with(config: SessionConfig) -> SessionContext {
+/// A session with `config`'s settings and ours (a server's catalog name).
+pub fn session_with(config: SessionConfig) -> SessionContext {
     let config = configure(config);
     let runtime = RUNTIME.clone();
     // Delta writes plan custom nodes (write metrics, constraint checks) that

@@ -34,8 +34,19 @@ pub struct Snapshots {
 
 impl Snapshots {
     pub fn new(pipeline: Arc<Pipeline>, warehouse: Option<&str>) -> Result<Snapshots> {
-        let base = Warehouse::open(&pipeline.warehouse_location(warehouse))?
-            .with_retention(pipeline.retention);
+        let location = pipeline.warehouse_location(warehouse);
+        let mut base = Warehouse::open(&location)?.with_retention(pipeline.retention);
+        // On a cluster, statements over the warehouse run on the executors,
+        // which read each table as the files of its pinned version.
+        if pipeline.engine != crate::engine::Engine::Local {
+            if let Some(why) = pipeline.engine_cannot_read(&location) {
+                return Err(crate::sql::Error::reader(
+                    why,
+                    "put the warehouse where every process reaches it (s3://…), or run the cluster on this machine",
+                ));
+            }
+            base = base.with_file_lists();
+        }
         Ok(Snapshots {
             pipeline,
             base,
@@ -69,7 +80,9 @@ impl Snapshots {
             (Some(id), None) => self.base.clone().finished_run(id).await?,
             (None, _) => self.base.clone().committed().await?,
         };
-        let ctx = crate::engine::session_in(CATALOG);
+        let config = datafusion::prelude::SessionConfig::new()
+            .with_default_catalog_and_schema(CATALOG, "public");
+        let ctx = crate::cluster::connect_with(&self.pipeline.engine, config).await?;
         let session = Session::over(&self.pipeline, self.base.clone(), wh, role, ctx).await?;
         super::catalog::install(&session.ctx)?;
         let session = Arc::new(session);

@@ -411,3 +411,53 @@ fn an_executor_without_the_hash_key_answers_no_hashed_column() {
         3
     );
 }
+
+#[test]
+fn the_server_runs_warehouse_statements_on_the_cluster() {
+    use crate::serve::{demo, serve_env, sql};
+    let cluster = Cluster::start(1);
+    let tmp = demo();
+    let dir = tmp.path();
+    let local = |q: &str| {
+        ok(dir, &["query", "--format", "csv", q])
+            .lines()
+            .nth(1)
+            .expect("row")
+            .to_string()
+    };
+    let kowloon =
+        local("SELECT COUNT(DISTINCT customer_id) FROM customers WHERE region = 'Kowloon'");
+    let total = local("SELECT COUNT(*) FROM customer_month");
+    let s = serve_env(dir, &[], &cluster.env());
+    let port = cluster.engine.rsplit(':').next().expect("port").to_string();
+    let q = |user: &str, q: &str| sql(s.port, user, q).expect(q).trim().to_string();
+    assert_eq!(q("ana", "SELECT COUNT(*) FROM customer_month"), total);
+    // The plan ran on the cluster: its distributed stages are in EXPLAIN.
+    assert!(q("ana", "EXPLAIN SELECT COUNT(*) FROM customer_month").contains("ShuffleWriterExec"));
+    // The regional role's filter and the masks travel in the plan.
+    assert_eq!(
+        q("kim", "SELECT COUNT(DISTINCT customer_id) FROM customers"),
+        kowloon
+    );
+    assert_eq!(q("kim", "SELECT DISTINCT region FROM customers"), "Kowloon");
+    let names = q(
+        "ana",
+        "SELECT full_name FROM customers ORDER BY customer_id LIMIT 5",
+    );
+    assert_eq!(
+        names.lines().filter(|n| n.ends_with("***")).count(),
+        5,
+        "{names}"
+    );
+    // Catalog queries (pg_catalog lives in the server) still answer.
+    assert!(q("ana", "\\dt").contains("customer_month"));
+    drop(cluster);
+    let err = sql(
+        s.port,
+        "ana",
+        "SELECT COUNT(*) FROM customer_month WHERE period > '2000'",
+    )
+    .expect_err("no cluster");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert_eq!(q("ana", "SELECT 1"), "1");
+}

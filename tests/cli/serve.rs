@@ -31,6 +31,11 @@ impl Drop for Serving {
 
 /// Start `touchpoint serve` on a free port; returns once it listens.
 pub fn serve(dir: &Path, extra: &[&str]) -> Serving {
+    serve_env(dir, extra, &[])
+}
+
+/// [`serve`] with `env` (an engine, a bucket's credentials).
+pub fn serve_env(dir: &Path, extra: &[&str], env: crate::common::Env) -> Serving {
     let mut child = Command::new(crate::common::bin())
         .args([
             "serve",
@@ -44,6 +49,7 @@ pub fn serve(dir: &Path, extra: &[&str]) -> Serving {
         .env_remove("TOUCHPOINT_WAREHOUSE")
         .env("TOUCHPOINT_HASH_KEY", crate::common::HASH_KEY)
         .envs(PASSWORDS.iter().map(|(k, v)| (*k, *v)))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -87,7 +93,7 @@ pub fn psql(port: u16, user: &str, password: &str, ssl: &str, args: &[&str]) -> 
         .expect("psql is installed (postgresql-client); .ci/run installs it")
 }
 
-fn sql(port: u16, user: &str, q: &str) -> Result<String, String> {
+pub(crate) fn sql(port: u16, user: &str, q: &str) -> Result<String, String> {
     let password = PASSWORDS
         .iter()
         .find(|(k, _)| k.ends_with(&user.to_uppercase()))
