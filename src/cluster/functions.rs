@@ -20,10 +20,19 @@ use std::sync::Arc;
 /// must agree on it.
 pub const CODEC_VERSION: u32 = 1;
 
-/// What `touchpoint_version()` answers: the build and its plan codec.
+/// A deployment's own build tag (a release or commit id), compared too.
+pub const BUILD_TAG_VAR: &str = "TOUCHPOINT_BUILD_TAG";
+
+/// What `touchpoint_version()` answers: the version, its plan codec, and
+/// the deployment's build tag when one is set.
 pub fn version_text() -> String {
+    let tag = std::env::var(BUILD_TAG_VAR)
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| format!(" build {}", t.trim()))
+        .unwrap_or_default();
     format!(
-        "touchpoint {} (plan codec {CODEC_VERSION})",
+        "touchpoint {} (plan codec {CODEC_VERSION}){tag}",
         env!("CARGO_PKG_VERSION")
     )
 }

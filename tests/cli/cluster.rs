@@ -461,3 +461,24 @@ fn the_server_runs_warehouse_statements_on_the_cluster() {
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
     assert_eq!(q("ana", "SELECT 1"), "1");
 }
+
+#[test]
+fn a_cluster_of_another_build_is_refused_by_name() {
+    let cluster = Cluster::start_with(1, &[("TOUCHPOINT_BUILD_TAG", "2026.11".into())]);
+    let tmp = project();
+    let dir = tmp.path();
+    generate(dir, 20, 1, 3, &[]);
+    ok(dir, &["run", "--period", "2024-01"]);
+    let mut env = cluster.env();
+    env.push(("TOUCHPOINT_BUILD_TAG", "2026.12".into()));
+    let out = touchpoint_env(dir, &["query", "SELECT COUNT(*) FROM customers"], &env);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("build 2026.11; this client is"), "{err}");
+    assert!(err.contains("build 2026.12"), "{err}");
+    assert!(err.contains(&cluster.engine), "{err}");
+    // The same tag: connected.
+    env.pop();
+    env.push(("TOUCHPOINT_BUILD_TAG", "2026.11".into()));
+    ok_env(dir, &["query", "SELECT COUNT(*) FROM customers"], &env);
+}
