@@ -36,6 +36,10 @@ pub enum Error {
     },
     #[error("the cluster at {engine} cannot run touchpoint's plans: {reason}")]
     NotOurs { engine: String, reason: String },
+    #[error(
+        "the warehouse `{location}` is a folder on this machine, which the executors of `{engine}` on other hosts cannot read"
+    )]
+    Unshared { engine: String, location: String },
     #[error("{0}")]
     Process(String),
 }
@@ -61,12 +65,30 @@ impl Error {
                  start `touchpoint scheduler` and `touchpoint executor` (README: Cluster)"
                     .into()
             }
+            Error::Unshared { .. } => {
+                "put the warehouse where every process reaches it (`warehouse: s3://bucket/prefix`), \
+                 or run the cluster on this machine"
+                    .into()
+            }
             Error::Process(_) => return None,
         })
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Refuses a cluster on other hosts with a warehouse at `location` (a path
+/// or URL) in a folder of this machine, which its executors cannot read.
+pub fn check_reaches(engine: &Engine, location: &str) -> Result<()> {
+    let local = !location.contains("://") || location.starts_with("file:");
+    if local && !engine.is_loopback() {
+        return Err(Error::Unshared {
+            engine: engine.to_string(),
+            location: location.to_string(),
+        });
+    }
+    Ok(())
+}
 
 /// How long a client waits for the scheduler to answer its first query.
 #[cfg(feature = "cluster")]

@@ -238,14 +238,8 @@ fn compile_engine(spec: &PipelineSpec, diags: &mut Diags) -> Engine {
         .filter(|v| !v.is_empty())
         .or_else(|| spec.warehouse.clone())
         .unwrap_or_else(|| "warehouse".into());
-    if !engine.is_loopback() && !location.contains("://") {
-        diags.err(
-            "engine",
-            format!(
-                "the warehouse `{location}` is a folder on this machine, which the executors of `{engine}` on other hosts cannot read"
-            ),
-            Some("put the warehouse where every process reaches it (`warehouse: s3://bucket/prefix`), or run the cluster on this machine".into()),
-        );
+    if let Err(e) = crate::cluster::check_reaches(&engine, &location) {
+        diags.err("engine", e.to_string(), e.help());
     }
     engine
 }

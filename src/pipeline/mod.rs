@@ -122,15 +122,4 @@ impl Pipeline {
         crate::store::bind_profile(&location, self.profiles.warehouse.as_deref());
         location
     }
-
-    /// Why the engine cannot read a warehouse at `location`, if it cannot:
-    /// executors on other hosts do not see this machine's folders.
-    pub fn engine_cannot_read(&self, location: &str) -> Option<String> {
-        (!self.engine.is_loopback() && !location.contains("://")).then(|| {
-            format!(
-                "the warehouse `{location}` is a folder on this machine, which the executors of `{}` on other hosts cannot read",
-                self.engine
-            )
-        })
-    }
 }

@@ -39,12 +39,7 @@ impl Snapshots {
         // On a cluster, statements over the warehouse run on the executors,
         // which read each table as the files of its pinned version.
         if pipeline.engine != crate::engine::Engine::Local {
-            if let Some(why) = pipeline.engine_cannot_read(&location) {
-                return Err(crate::sql::Error::reader(
-                    why,
-                    "put the warehouse where every process reaches it (s3://…), or run the cluster on this machine",
-                ));
-            }
+            crate::cluster::check_reaches(&pipeline.engine, &location)?;
             base = base.with_file_lists();
         }
         Ok(Snapshots {

@@ -39,12 +39,7 @@ impl Session {
         let ctx = match &pipeline.engine {
             crate::engine::Engine::Local => crate::engine::session(),
             engine => {
-                if let Some(why) = pipeline.engine_cannot_read(&location) {
-                    return Err(super::Error::reader(
-                        why,
-                        "put the warehouse where every process reaches it (s3://…), or run the cluster on this machine",
-                    ));
-                }
+                crate::cluster::check_reaches(engine, &location)?;
                 base = base.with_file_lists();
                 crate::cluster::connect(engine).await?
             }

@@ -294,9 +294,7 @@ impl Runner<'_> {
             }
             return Ok(ctx.clone());
         }
-        if let Some(why) = self.pipeline.engine_cannot_read(self.wh.root().as_str()) {
-            return Err(crate::pipeline::Error::Internal(why));
-        }
+        crate::cluster::check_reaches(&self.pipeline.engine, self.wh.root().as_str())?;
         let ctx = crate::cluster::connect(&self.pipeline.engine).await?;
         self.cluster = Some(ctx.clone());
         Ok(ctx)
