@@ -229,7 +229,10 @@ fn compile_engine(spec: &PipelineSpec, diags: &mut Diags) -> Engine {
                 "this touchpoint was built without cluster support, so it cannot use `{engine}`"
             ),
             Some(
-                "build with `cargo build --release --features cluster`, or remove `engine:`".into(),
+                format!(
+                    "build with `cargo build --release --features cluster`, or remove `engine:` (and unset {})",
+                    crate::engine::ENGINE_VAR
+                ),
             ),
         );
     }
