@@ -167,6 +167,41 @@ impl PinnedTable {
         }
     }
 
+    /// Whether file `f` may hold rows matching `e`: false only when `e`
+    /// compares a text partition column with text literals (`=`, `IN`,
+    /// `AND`, `OR` of those) and `f`'s partition value matches none.
+    fn may_match(&self, e: &Expr, f: &PinnedFile) -> bool {
+        use datafusion::logical_expr::{BinaryExpr, Operator, expr::InList};
+        let value = |c: &Expr| -> Option<Option<&str>> {
+            let Expr::Column(c) = c else { return None };
+            let at = self.partition_columns.iter().position(|p| *p == c.name)?;
+            Some(f.partition.get(at)?.as_deref())
+        };
+        match e {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+                Operator::And => self.may_match(left, f) && self.may_match(right, f),
+                Operator::Or => self.may_match(left, f) || self.may_match(right, f),
+                Operator::Eq => match (value(left), text(right), value(right), text(left)) {
+                    (Some(v), Some(t), _, _) | (_, _, Some(v), Some(t)) => v == Some(t),
+                    _ => true,
+                },
+                _ => true,
+            },
+            Expr::InList(InList {
+                expr,
+                list,
+                negated: false,
+            }) => match (
+                value(expr),
+                list.iter().map(text).collect::<Option<Vec<_>>>(),
+            ) {
+                (Some(v), Some(texts)) => texts.iter().any(|t| v == Some(*t)),
+                _ => true,
+            },
+            _ => true,
+        }
+    }
+
     /// The object store URL (`file://`, `s3://bucket`) and the store path
     /// of the table's folder.
     fn store(&self) -> Result<(ObjectStoreUrl, String), DataFusionError> {
@@ -174,6 +209,23 @@ impl PinnedTable {
         let prefix = object_store::path::Path::from_url_path(self.root.path())
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok((url, prefix.to_string()))
+    }
+}
+
+/// The text of a text literal.
+fn text(e: &Expr) -> Option<&str> {
+    fn of(v: &ScalarValue) -> Option<&str> {
+        match v {
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)) => Some(s),
+            ScalarValue::Dictionary(_, v) => of(v),
+            _ => None,
+        }
+    }
+    match e {
+        Expr::Literal(v, _) => of(v),
+        _ => None,
     }
 }
 
@@ -208,13 +260,20 @@ impl TableProvider for PinnedTable {
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         let (file_schema, part) = self.scan_schema()?;
         let all: Vec<usize> = (0..self.schema.fields().len()).collect();
         let wanted = projection.unwrap_or(&all);
-        if self.files.is_empty() {
+        // Only the files of partitions the filters can match (a rebuild of
+        // some periods reads theirs); the filters still run above the scan.
+        let files: Vec<&PinnedFile> = self
+            .files
+            .iter()
+            .filter(|f| filters.iter().all(|e| self.may_match(e, f)))
+            .collect();
+        if files.is_empty() {
             let projected = self.schema.project(wanted)?;
             return Ok(Arc::new(EmptyExec::new(Arc::new(projected))));
         }
@@ -225,7 +284,7 @@ impl TableProvider for PinnedTable {
         // Files spread over the session's partitions, largest first onto
         // the lightest group, so no partition reads much more than another.
         let groups_wanted = state.config().target_partitions().max(1);
-        let mut order: Vec<&PinnedFile> = self.files.iter().collect();
+        let mut order = files;
         order.sort_by_key(|f| std::cmp::Reverse(f.size));
         let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..groups_wanted.min(order.len()))
             .map(|_| (0, Vec::new()))
@@ -364,6 +423,28 @@ mod tests {
                 );
             }
         }
+        // A filter on the partition column reads that partition's files only.
+        let t = wh.table_at("t", 1).await.expect("table");
+        let c = crate::engine::session();
+        c.register_table(
+            "t",
+            Arc::new(super::PinnedTable::of("t", &t).await.expect("p")),
+        )
+        .expect("register");
+        for (q, files) in [
+            ("SELECT id FROM t WHERE period = '2024-02'", 1),
+            ("SELECT id FROM t WHERE period IN ('2024-01', '2024-03')", 2),
+            ("SELECT id FROM t WHERE period = '2024-02' OR id = 1", 3),
+            ("SELECT id FROM t WHERE period = '2099-01'", 0),
+        ] {
+            let plan = text(&c, &format!("EXPLAIN {q}")).await;
+            assert_eq!(plan.matches(".parquet").count(), files, "{q}: {plan}");
+        }
+        assert!(
+            text(&c, "SELECT SUM(id) AS s FROM t WHERE period = '2024-02'")
+                .await
+                .contains("| 41")
+        );
         // The control: the versions differ, so the comparison can fail.
         let at = |v| {
             let wh = wh.clone();
