@@ -228,6 +228,8 @@ fn a_pipeline_on_a_cluster_writes_what_a_local_run_writes() {
     assert!(!failed.status.success());
     assert!(err.contains(&cluster.engine), "{err}");
     assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+    // Before any seed or load: the cluster is checked first.
+    assert!(err.trim_start().starts_with("error:"), "{err}");
     assert_eq!(before, snapshot(remote.path(), &[], "data"));
     let q = touchpoint_env(remote.path(), &["query", "SELECT 1"], &env);
     let err = String::from_utf8_lossy(&q.stderr);

@@ -336,6 +336,11 @@ impl Runner<'_> {
     }
 
     async fn all(&mut self, periods: &[Period]) -> Result<()> {
+        // A cluster that cannot be reached, or runs another build, fails the
+        // run before any load, not after them.
+        if self.pipeline.engine != crate::engine::Engine::Local {
+            self.sql_session().await?;
+        }
         // A seed whose rows are as the last finished run left them is not
         // written again (so models reading it see no change).
         let manifest = crate::warehouse::versions::read(self.wh, None)
