@@ -145,13 +145,18 @@ pub async fn connect_with(
         .first()
         .filter(|b| b.num_rows() == 1)
         .and_then(|b| {
-            datafusion::arrow::array::cast::as_string_array(b.column(0))
-                .iter()
-                .next()
-                .flatten()
-                .map(str::to_string)
+            // Whatever type the other side answered in, as text; never a panic.
+            let text = datafusion::arrow::compute::cast(
+                b.column(0),
+                &datafusion::arrow::datatypes::DataType::Utf8,
+            )
+            .ok()?;
+            let text = text
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::StringArray>()?;
+            text.iter().next().flatten().map(str::to_string)
         })
-        .unwrap_or_default();
+        .unwrap_or_else(|| "an unreadable version".into());
     let client = functions::version_text();
     if cluster != client {
         return Err(Error::Skew {
