@@ -54,12 +54,26 @@ pub fn table_references(ctx: &SessionContext, sql: &str) -> Result<Vec<String>, 
 }
 
 /// Plan `sql` and return its output schema, or a located error with a hint.
+/// The schema is the analysed plan's: before type coercion a `CASE` takes
+/// its first branch's type (`THEN 0 ELSE price END` reads as an integer),
+/// while the rows written carry the coerced one.
 pub async fn plan_schema(
     ctx: &SessionContext,
     sql: &str,
 ) -> Result<SchemaRef, (String, Option<(usize, usize)>, Option<String>)> {
-    match ctx.sql(sql).await {
-        Ok(df) => Ok(Arc::new(df.schema().as_arrow().clone())),
+    let analysed = match ctx.sql(sql).await {
+        Ok(df) => {
+            let state = ctx.state();
+            state.analyzer().execute_and_check(
+                df.logical_plan().clone(),
+                state.config_options(),
+                |_, _| {},
+            )
+        }
+        Err(e) => Err(e),
+    };
+    match analysed {
+        Ok(plan) => Ok(Arc::new(plan.schema().as_arrow().clone())),
         Err(e) => {
             let msg = describe_error(&e);
             let pos = locate(&e, sql);
@@ -226,5 +240,25 @@ mod tests {
             Some((2, 13))
         );
         assert_eq!(find_word("select x", "amount"), None);
+    }
+
+    /// A model's declared schema is the one its rows are written with:
+    /// `CASE WHEN … THEN 0 ELSE <decimal> END` is a decimal, not the first
+    /// branch's integer (the unanalysed plan said Int64, and writing 161.6
+    /// into it failed the run).
+    #[tokio::test]
+    async fn schemas_are_the_coerced_ones() {
+        use datafusion::arrow::datatypes::DataType;
+        let ctx = SessionContext::new();
+        let schema = plan_schema(
+            &ctx,
+            "SELECT CASE WHEN n = 0 THEN 0 ELSE n * CAST(1.5 AS DECIMAL(9, 2)) END AS cost FROM (VALUES (0), (2)) t(n)",
+        )
+        .await
+        .expect("plans");
+        assert!(
+            matches!(schema.field(0).data_type(), DataType::Decimal128(..)),
+            "{schema:?}"
+        );
     }
 }

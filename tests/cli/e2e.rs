@@ -183,6 +183,22 @@ fn demo_bank_end_to_end() {
         "escaped comment missing"
     );
     assert!(!html.contains(SCRIPT), "raw script tag in report");
+    // "Where the profit comes from" says the warehouse's numbers: the top
+    // 10% / 20% shares of profit_curve, and its Pareto chart is drawn.
+    let shares = query(
+        dir,
+        "SELECT percentile, profit_share FROM profit_curve WHERE period = '2024-03' AND tier = 'All' AND percentile IN (10, 20) ORDER BY percentile",
+    );
+    let pct = |r: &serde_json::Map<String, serde_json::Value>| {
+        format!("{:.1}%", crate::common::f(r, "profit_share") * 100.0)
+    };
+    let said = format!(
+        "The most profitable 10% of customers brought {} of this month&#x27;s profit, the top 20% {}.",
+        pct(&shares[0]),
+        pct(&shares[1])
+    );
+    assert!(html.contains(&said), "{said} missing");
+    assert!(html.contains(r#"<line class="equal""#), "no Pareto curve");
     // The footer shows the latest run's check results, counted in `_checks`.
     let checks = query(
         dir,
@@ -428,6 +444,9 @@ fn editions_agree(dir: &Path, en: &str, zh_path: &Path) {
     )) + count(&format!(
         "SELECT COUNT(*) AS n FROM satisfaction_monthly WHERE {period} AND channel <> 'all' \
          AND tier = 'all' AND stage = 'all' AND NOT small_sample AND nps < 0"
+    )) + count(&format!(
+        "SELECT COUNT(*) AS n FROM profit_by_tier WHERE {period} AND tier <> 'All' \
+         AND profit_group = 'negative' AND share_of_customers > 0.5 AND customers >= 30"
     ));
     assert!(
         high > 0,
@@ -447,6 +466,7 @@ fn editions_agree(dir: &Path, en: &str, zh_path: &Path) {
         "SELECT DISTINCT tier AS c FROM segment_pyramid",
         "SELECT DISTINCT touchpoint AS c FROM survey_verbatims",
         "SELECT DISTINCT stage AS c FROM loyalty_funnel",
+        "SELECT DISTINCT profit_group AS c FROM profit_by_tier",
     ] {
         codes.extend(
             query(dir, sql)

@@ -469,4 +469,71 @@ fn hand_computed_metrics() {
         7.0,
         "tenure C2",
     );
+
+    // Profit, January = margin / 12 − interactions × unit cost (channel_costs:
+    // ATM 4.50, branch 65, online 1.20, call 28):
+    //  C1: (5M × 1.5% + 4M × 1.2% + 1M × 0.9%) / 12 = 11,000 − (ATM + branch + online) 70.70 = 10,929.30;
+    //  C2: 15,000.50 × 1.5% / 12 = 18.750625 − (branch + 2 online) 67.40 = −48.649375, negative;
+    //  C3: 100,000 × 1.5% / 12 = 125 − (2 ATM + call) 37 = 88;
+    //  C4: 2M × 0.8% / 12 = 1,333.333… − ATM 4.50 = 1,328.833….
+    let c4 = 2_000_000.0 * 0.008 / 12.0 - 4.5;
+    for (c, margin, cost, profit, group) in [
+        ("C0000001", 11_000.0, 70.7, 10_929.3, "ordinary"),
+        ("C0000002", 18.750625, 67.4, -48.649375, "negative"),
+        ("C0000003", 125.0, 37.0, 88.0, "ordinary"),
+        ("C0000004", c4 + 4.5, 4.5, c4, "ordinary"),
+    ] {
+        let r = one(
+            dir,
+            &format!(
+                "SELECT margin, cost_to_serve, profit, profit_group FROM customer_profit WHERE customer_id = '{c}' AND period = '2024-01'"
+            ),
+        );
+        close(f(&r, "margin"), margin, &format!("{c} margin"));
+        close(f(&r, "cost_to_serve"), cost, &format!("{c} cost to serve"));
+        close(f(&r, "profit"), profit, &format!("{c} profit"));
+        assert_eq!(r["profit_group"], group, "{c}");
+    }
+    // All four: 12,297.48…; the top 25% (C1) bring 10,929.30 of it, the top
+    // half (C1, C4) 12,258.13…; the top 20% of 4 is nobody.
+    let total = 10_929.3 + 88.0 + c4 - 48.649375;
+    for (p, share) in [
+        (20, 0.0),
+        (25, 10_929.3 / total),
+        (50, (10_929.3 + c4) / total),
+        (100, 1.0),
+    ] {
+        let r = one(
+            dir,
+            &format!(
+                "SELECT profit_share FROM profit_curve WHERE period = '2024-01' AND tier = 'All' AND percentile = {p}"
+            ),
+        );
+        close(f(&r, "profit_share"), share, &format!("top {p}%"));
+    }
+    // Personal (C2 alone) lost money: no share of a loss.
+    close(
+        f(
+            &one(
+                dir,
+                "SELECT COUNT(profit_share) AS n FROM profit_curve WHERE period = '2024-01' AND tier = 'Personal'",
+            ),
+            "n",
+        ),
+        0.0,
+        "Personal curve",
+    );
+    let r = one(
+        dir,
+        "SELECT customers, share_of_customers, profit, share_of_profit, branch_share FROM profit_by_tier WHERE period = '2024-01' AND tier = 'All' AND profit_group = 'negative'",
+    );
+    close(f(&r, "customers"), 1.0, "negative customers");
+    close(f(&r, "share_of_customers"), 0.25, "negative share");
+    close(f(&r, "profit"), -48.649375, "negative profit");
+    close(
+        f(&r, "share_of_profit"),
+        -48.649375 / total,
+        "negative share of profit",
+    );
+    close(f(&r, "branch_share"), 1.0 / 3.0, "negative branch share");
 }

@@ -13,6 +13,7 @@
 mod funnel;
 mod heatmap;
 mod line;
+mod pareto;
 mod pyramid;
 mod sparkline;
 mod stacked_area;
@@ -21,6 +22,7 @@ mod stacked_bar;
 pub use funnel::funnel;
 pub use heatmap::heatmap;
 pub use line::line_chart;
+pub use pareto::pareto_curve;
 pub use pyramid::pyramid;
 pub use sparkline::sparkline;
 pub use stacked_area::stacked_area;
@@ -53,6 +55,10 @@ pub struct Words {
     pub trend_one: String,
     /// Sparkline description: `{from} to {to}`.
     pub span: String,
+    /// Pareto curve mark: `top {x}: {y}` (top 10%: 62%).
+    pub top_share: String,
+    /// Pareto curve: the diagonal where every member brings the same.
+    pub equal_share: String,
     /// Code in the data → its name (none in English: codes as they are).
     pub labels: Arc<HashMap<String, String>>,
 }
@@ -70,6 +76,8 @@ impl Default for Words {
             trend: "trend from {from} to {to} over {n} periods".into(),
             trend_one: "trend from {from} to {to} over 1 period".into(),
             span: "{from} to {to}".into(),
+            top_share: "top {x}: {y}".into(),
+            equal_share: "equal shares".into(),
             labels: Arc::default(),
         }
     }
@@ -90,6 +98,8 @@ impl Words {
             trend: t(&en.trend),
             trend_one: t(&en.trend_one),
             span: t(&en.span),
+            top_share: t(&en.top_share),
+            equal_share: t(&en.equal_share),
             labels: locale.values.clone(),
         }
     }
@@ -115,6 +125,11 @@ pub fn register(env: &mut minijinja::Environment<'_>, words: Words) {
     env.add_function(
         "line_chart",
         move |rows: Value, x: String, y: String, kw: Kwargs| line_chart(&c, rows, x, y, kw),
+    );
+    let c = w.clone();
+    env.add_function(
+        "pareto_curve",
+        move |rows: Value, x: String, y: String, kw: Kwargs| pareto_curve(&c, rows, x, y, kw),
     );
     let c = w.clone();
     env.add_function(
@@ -419,6 +434,7 @@ mod tests {
                 alt(),
             ),
             sparkline(&Words::default(), data(), "x".into(), "v".into(), alt()),
+            pareto_curve(&Words::default(), data(), "v".into(), "v".into(), alt()),
         ];
         for svg in svgs {
             let svg = svg.expect("chart").to_string();
@@ -453,6 +469,8 @@ mod tests {
             funnel(&Words::default(), data(), x(), v(), none()),
             heatmap(&Words::default(), data(), x(), "s".into(), v(), none()),
             sparkline(&Words::default(), data(), x(), v(), none()),
+            // Shares as both axes: NaN, infinities and extremes on each.
+            pareto_curve(&Words::default(), data(), v(), v(), series()),
         ];
         // An axis maximum that overflowed to infinity made the tick loop
         // endless (here it would hang; a thread turns that into a failure).
@@ -504,6 +522,13 @@ mod tests {
             funnel(&zh, data(), "s".into(), v(), kw(&[])),
             pyramid(&zh, data(), "s".into(), v(), kw(&[])),
             sparkline(&zh, data(), x(), v(), kw(&[])),
+            pareto_curve(
+                &zh,
+                rows(serde_json::json!([{"x": 0.1, "s": "online", "v": 0.5}])),
+                x(),
+                v(),
+                series(),
+            ),
         ]
         .map(|s| s.map(|s| s.to_string()).expect("chart"));
         let heat = &svgs[0];
@@ -520,13 +545,26 @@ mod tests {
         }
         for svg in &svgs {
             for english in [
-                "min ", "max ", "no data", "Range", "total", "of first", "trend",
+                "min ",
+                "max ",
+                "no data",
+                "Range",
+                "total",
+                "of first",
+                "trend",
+                "top ",
+                "equal shares",
             ] {
                 assert!(!svg.contains(english), "`{english}` in {svg}");
             }
         }
         assert!(svgs[2].contains("合计 4") && svgs[4].contains("为首阶段的"));
         assert!(svgs[6].contains("3 期走势：由 3.0 至 2.0"), "{}", svgs[6]);
+        assert!(
+            svgs[7].contains("前 10% 客户：50%") && svgs[7].contains(">均等线<"),
+            "{}",
+            svgs[7]
+        );
         // The line legend: atm (first by code) in the first colour, named 自助设备.
         let en = line_chart(&Words::default(), data(), x(), v(), series())
             .expect("chart")
