@@ -4,6 +4,8 @@
 --   first_contact_resolution  share of answered calls (not abandoned) resolved
 --                     with no further call from the customer within 7 days
 --   mean_handle       mean handle time of answered calls (minutes)
+--   transferred, transfer_rate  answered calls passed on to another team,
+--                     and their share of answered calls
 WITH c AS (
     SELECT period, customer_id, call_start, queue_seconds, handle_seconds, outcome,
            LEAD(call_start) OVER (PARTITION BY customer_id ORDER BY call_start) AS next_call
@@ -17,6 +19,9 @@ SELECT period,
        CAST(SUM(CASE WHEN outcome = 'resolved'
                       AND (next_call IS NULL OR next_call > call_start + INTERVAL '7 days') THEN 1 ELSE 0 END) AS DOUBLE)
            / NULLIF(SUM(CASE WHEN outcome <> 'abandoned' THEN 1 ELSE 0 END), 0) AS first_contact_resolution,
-       AVG(CASE WHEN outcome <> 'abandoned' THEN handle_seconds / 60.0 END) AS mean_handle
+       AVG(CASE WHEN outcome <> 'abandoned' THEN handle_seconds / 60.0 END) AS mean_handle,
+       SUM(CASE WHEN outcome = 'transferred' THEN 1 ELSE 0 END) AS transferred,
+       CAST(SUM(CASE WHEN outcome = 'transferred' THEN 1 ELSE 0 END) AS DOUBLE)
+           / NULLIF(SUM(CASE WHEN outcome <> 'abandoned' THEN 1 ELSE 0 END), 0) AS transfer_rate
 FROM c
 GROUP BY period

@@ -31,6 +31,13 @@ risk AS (
 wait AS (
     SELECT period, p90_wait, share_over_30 FROM branch_service WHERE branch_id = 'ALL'
 ),
+-- Last month's customers, for the churn rate: the month before by the
+-- calendar, so a missing month gives no rate rather than an older month's.
+prev AS (
+    SELECT to_char(CAST(period || '-01' AS DATE) + INTERVAL '1 month', '%Y-%m') AS period,
+           customers AS prev_customers
+    FROM cm
+),
 closed AS (
     SELECT to_char(closed_date, '%Y-%m') AS period, COUNT(*) AS closed_customers
     FROM customers
@@ -43,6 +50,8 @@ SELECT cm.period,
        cm.relationship_balance,
        cm.complaints,
        COALESCE(closed.closed_customers, 0) AS closed_customers,
+       -- closures this month / customers at last month's end
+       CAST(COALESCE(closed.closed_customers, 0) AS DOUBLE) / NULLIF(prev.prev_customers, 0) AS churn_rate,
        mix.digital_share,
        mix.branch_share,
        sat.nps,
@@ -58,4 +67,5 @@ LEFT JOIN mix ON mix.period = cm.period
 LEFT JOIN sat ON sat.period = cm.period
 LEFT JOIN risk ON risk.period = cm.period
 LEFT JOIN wait ON wait.period = cm.period
+LEFT JOIN prev ON prev.period = cm.period
 LEFT JOIN closed ON closed.period = cm.period

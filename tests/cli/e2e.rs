@@ -467,6 +467,9 @@ fn editions_agree(dir: &Path, en: &str, zh_path: &Path) {
         "SELECT DISTINCT touchpoint AS c FROM survey_verbatims",
         "SELECT DISTINCT stage AS c FROM loyalty_funnel",
         "SELECT DISTINCT profit_group AS c FROM profit_by_tier",
+        "SELECT DISTINCT channel AS c FROM channel_preference",
+        "SELECT DISTINCT age_band AS c FROM channel_preference",
+        "SELECT DISTINCT reason AS c FROM churn_reasons WHERE period = '2024-03'",
     ] {
         codes.extend(
             query(dir, sql)

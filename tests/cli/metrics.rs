@@ -536,4 +536,101 @@ fn hand_computed_metrics() {
         "negative share of profit",
     );
     close(f(&r, "branch_share"), 1.0 / 3.0, "negative branch share");
+
+    // Cross-sell, January: C1 holds savings, investment and a mortgage (3),
+    // C2, C3 and C4 one product each: (3 + 1 + 1 + 1) / 4 = 1.5 products, a
+    // quarter with two or more; C1 referred C2 (opened 2023-06): one referrer,
+    // no referral opened in January.
+    let r = one(
+        dir,
+        "SELECT customers, products_per_customer, multi_product_share, savings_penetration, investment_penetration, mortgage_penetration, time_deposit_penetration, referrers, referrals FROM product_penetration WHERE period = '2024-01' AND tier = 'All'",
+    );
+    close(f(&r, "customers"), 4.0, "penetration customers");
+    close(f(&r, "products_per_customer"), 1.5, "products per customer");
+    close(f(&r, "multi_product_share"), 0.25, "two or more products");
+    close(f(&r, "savings_penetration"), 0.75, "savings penetration");
+    close(
+        f(&r, "investment_penetration"),
+        0.25,
+        "investment penetration",
+    );
+    close(f(&r, "mortgage_penetration"), 0.25, "mortgage penetration");
+    close(
+        f(&r, "time_deposit_penetration"),
+        0.25,
+        "time deposit penetration",
+    );
+    close(f(&r, "referrers"), 1.0, "referrers");
+    close(f(&r, "referrals"), 0.0, "referrals");
+
+    // Channels by age in 2024: C2 (born 1995) is 29: under 30, a branch
+    // visit and two mobile sessions; C3 (1960) is 64: two ATM withdrawals
+    // and a call; C1 (1980) is 44: ATM, branch and web.
+    for (band, channel, n, share) in [
+        ("under 30", "mobile", 2.0, 2.0 / 3.0),
+        ("under 30", "branch", 1.0, 1.0 / 3.0),
+        ("60+", "atm", 2.0, 2.0 / 3.0),
+        ("60+", "call_centre", 1.0, 1.0 / 3.0),
+        ("30-44", "web", 1.0, 1.0 / 3.0),
+        ("All", "atm", 4.0, 0.4),
+        ("All", "mobile", 2.0, 0.2),
+    ] {
+        let r = one(
+            dir,
+            &format!(
+                "SELECT interactions, share FROM channel_preference WHERE period = '2024-01' AND age_band = '{band}' AND channel = '{channel}'"
+            ),
+        );
+        close(f(&r, "interactions"), n, &format!("{band} {channel}"));
+        close(f(&r, "share"), share, &format!("{band} {channel} share"));
+    }
+
+    // ATMs, January (31 days): ATM001 (A1, A2) and ATM002 (A3, A4), two each:
+    // both at the average load; the network 4 / 2 / 31 a machine a day.
+    let r = one(
+        dir,
+        "SELECT transactions, declined, customers, per_day, load_index FROM atm_network WHERE period = '2024-01' AND atm_id = 'ALL'",
+    );
+    close(f(&r, "transactions"), 4.0, "ATM transactions");
+    close(f(&r, "declined"), 0.0, "ATM declines");
+    close(f(&r, "customers"), 3.0, "ATM customers");
+    close(f(&r, "per_day"), 4.0 / 2.0 / 31.0, "ATM per day");
+    let r = one(
+        dir,
+        "SELECT transactions, customers, load_index, busy_rank FROM atm_network WHERE period = '2024-01' AND atm_id = 'ATM002'",
+    );
+    close(f(&r, "customers"), 2.0, "ATM002 customers");
+    close(f(&r, "load_index"), 1.0, "ATM002 load");
+    close(f(&r, "busy_rank"), 1.0, "ATM002 rank (tied)");
+
+    // Online, January: O1 web; O2 and O3 mobile (C2), one with a transaction.
+    let r = one(
+        dir,
+        "SELECT sessions, customers, session_share, transaction_rate, failure_rate FROM digital_service WHERE period = '2024-01' AND channel = 'mobile'",
+    );
+    close(f(&r, "sessions"), 2.0, "mobile sessions");
+    close(f(&r, "customers"), 1.0, "mobile customers");
+    close(f(&r, "session_share"), 2.0 / 3.0, "mobile share");
+    close(f(&r, "transaction_rate"), 0.5, "mobile transaction rate");
+    close(f(&r, "failure_rate"), 0.0, "mobile failure rate");
+
+    // Churn rate: April's one closure (C3) of March's four customers; the
+    // first month has no month before.
+    close(
+        f(
+            &one(
+                dir,
+                "SELECT churn_rate FROM kpi_monthly WHERE period = '2024-04'",
+            ),
+            "churn_rate",
+        ),
+        0.25,
+        "April churn rate",
+    );
+    let r = one(
+        dir,
+        "SELECT churn_rate FROM kpi_monthly WHERE period = '2024-01'",
+    );
+    // (A null is left out of the JSON row.)
+    assert!(r.get("churn_rate").is_none_or(|v| v.is_null()), "{r:?}");
 }

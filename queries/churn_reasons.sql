@@ -1,0 +1,39 @@
+-- Why the high-risk customers may leave, per month: each reason the churn
+-- model gives (reason_1..3 of churn_risk, band 'high') with its figures
+-- replaced by '…', so "no activity for 35 days" and "… for 72 days" are one
+-- reason. A customer counts once per reason among their three.
+--   customers          high-risk customers naming it
+--   share              of the month's high-risk customers
+--   relationship_balance, balance_at_risk  theirs, summed
+--   reason_rank        1 = named by the most customers
+WITH high AS (
+    SELECT period, customer_id, relationship_balance, balance_at_risk, reason_1, reason_2, reason_3
+    FROM churn_risk
+    WHERE band = 'high'
+),
+named AS (
+    SELECT period, customer_id, relationship_balance, balance_at_risk, reason_1 AS reason FROM high
+    UNION ALL
+    SELECT period, customer_id, relationship_balance, balance_at_risk, reason_2 FROM high
+    UNION ALL
+    SELECT period, customer_id, relationship_balance, balance_at_risk, reason_3 FROM high
+),
+general AS (
+    SELECT DISTINCT period, customer_id, relationship_balance, balance_at_risk,
+           regexp_replace(reason, '-?[0-9]+(\.[0-9]+)?', '…', 'g') AS reason
+    FROM named
+    WHERE reason IS NOT NULL AND reason <> ''
+),
+totals AS (
+    SELECT period, COUNT(*) AS high_risk FROM high GROUP BY period
+)
+SELECT g.period,
+       g.reason,
+       COUNT(*) AS customers,
+       CAST(COUNT(*) AS DOUBLE) / t.high_risk AS share,
+       SUM(g.relationship_balance) AS relationship_balance,
+       SUM(g.balance_at_risk) AS balance_at_risk,
+       RANK() OVER (PARTITION BY g.period ORDER BY COUNT(*) DESC) AS reason_rank
+FROM general g
+JOIN totals t ON t.period = g.period
+GROUP BY g.period, g.reason, t.high_risk
