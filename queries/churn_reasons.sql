@@ -6,34 +6,34 @@
 --   share              of the month's high-risk customers
 --   relationship_balance, balance_at_risk  theirs, summed
 --   reason_rank        1 = named by the most customers
+-- The month's high-risk count rides along as a window, not a join: on a
+-- Ballista cluster a run whose join read only empty inputs (no model fitted
+-- yet) never finished.
 WITH high AS (
-    SELECT period, customer_id, relationship_balance, balance_at_risk, reason_1, reason_2, reason_3
+    SELECT period, customer_id, relationship_balance, balance_at_risk, reason_1, reason_2, reason_3,
+           COUNT(*) OVER (PARTITION BY period) AS high_risk
     FROM churn_risk
     WHERE band = 'high'
 ),
 named AS (
-    SELECT period, customer_id, relationship_balance, balance_at_risk, reason_1 AS reason FROM high
+    SELECT period, customer_id, relationship_balance, balance_at_risk, high_risk, reason_1 AS reason FROM high
     UNION ALL
-    SELECT period, customer_id, relationship_balance, balance_at_risk, reason_2 FROM high
+    SELECT period, customer_id, relationship_balance, balance_at_risk, high_risk, reason_2 FROM high
     UNION ALL
-    SELECT period, customer_id, relationship_balance, balance_at_risk, reason_3 FROM high
+    SELECT period, customer_id, relationship_balance, balance_at_risk, high_risk, reason_3 FROM high
 ),
 general AS (
-    SELECT DISTINCT period, customer_id, relationship_balance, balance_at_risk,
+    SELECT DISTINCT period, customer_id, relationship_balance, balance_at_risk, high_risk,
            regexp_replace(reason, '-?[0-9]+(\.[0-9]+)?', '…', 'g') AS reason
     FROM named
     WHERE reason IS NOT NULL AND reason <> ''
-),
-totals AS (
-    SELECT period, COUNT(*) AS high_risk FROM high GROUP BY period
 )
 SELECT g.period,
        g.reason,
        COUNT(*) AS customers,
-       CAST(COUNT(*) AS DOUBLE) / t.high_risk AS share,
+       CAST(COUNT(*) AS DOUBLE) / g.high_risk AS share,
        SUM(g.relationship_balance) AS relationship_balance,
        SUM(g.balance_at_risk) AS balance_at_risk,
        RANK() OVER (PARTITION BY g.period ORDER BY COUNT(*) DESC) AS reason_rank
 FROM general g
-JOIN totals t ON t.period = g.period
-GROUP BY g.period, g.reason, t.high_risk
+GROUP BY g.period, g.reason, g.high_risk

@@ -199,6 +199,26 @@ fn demo_bank_end_to_end() {
     );
     assert!(html.contains(&said), "{said} missing");
     assert!(html.contains(r#"<line class="equal""#), "no Pareto curve");
+    // The journey map's weakest touchpoint is the lowest CSAT among the
+    // touchpoints with 30 answers or more, counted again from the surveys.
+    let weakest = query(
+        dir,
+        "SELECT touchpoint, csat FROM touchpoint_journey WHERE period = '2024-03' AND tier = 'All' AND csat_rank = 1",
+    );
+    let lowest = query(
+        dir,
+        "SELECT touchpoint, AVG(CASE WHEN csat >= 4 THEN 1.0 ELSE 0.0 END) AS csat FROM surveys \
+         WHERE period = '2024-03' AND csat IS NOT NULL GROUP BY touchpoint HAVING COUNT(*) >= 30 ORDER BY csat LIMIT 1",
+    );
+    assert_eq!(weakest.len(), 1, "{weakest:?}");
+    assert_eq!(
+        weakest[0]["touchpoint"], lowest[0]["touchpoint"],
+        "{weakest:?} {lowest:?}"
+    );
+    assert!(
+        html.contains("★ key moment"),
+        "no key moment on the journey map"
+    );
     // The footer shows the latest run's check results, counted in `_checks`.
     let checks = query(
         dir,

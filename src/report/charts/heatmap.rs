@@ -20,7 +20,7 @@ const BLUES: [(u8, u8, u8); 9] = [
 ];
 
 /// Colour at `t` in 0..=1 (light to dark), interpolated between the stops.
-fn blues(t: f64) -> (u8, u8, u8) {
+pub(super) fn blues(t: f64) -> (u8, u8, u8) {
     let t = if t.is_finite() {
         t.clamp(0.0, 1.0)
     } else {
@@ -33,12 +33,12 @@ fn blues(t: f64) -> (u8, u8, u8) {
     (mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
-fn hex((r, g, b): (u8, u8, u8)) -> String {
+pub(super) fn hex((r, g, b): (u8, u8, u8)) -> String {
     format!("#{r:02X}{g:02X}{b:02X}")
 }
 
 /// Black or white, whichever contrasts more with the fill (WCAG luminance).
-fn ink((r, g, b): (u8, u8, u8)) -> &'static str {
+pub(super) fn ink((r, g, b): (u8, u8, u8)) -> &'static str {
     let lin = |c: u8| {
         let c = c as f64 / 255.0;
         if c <= 0.03928 {

@@ -12,6 +12,7 @@
 
 mod funnel;
 mod heatmap;
+mod journey;
 mod line;
 mod pareto;
 mod pyramid;
@@ -21,6 +22,7 @@ mod stacked_bar;
 
 pub use funnel::funnel;
 pub use heatmap::heatmap;
+pub use journey::journey_map;
 pub use line::line_chart;
 pub use pareto::pareto_curve;
 pub use pyramid::pyramid;
@@ -59,6 +61,8 @@ pub struct Words {
     pub top_share: String,
     /// Pareto curve: the diagonal where every member brings the same.
     pub equal_share: String,
+    /// Journey map: the legend of the starred cells.
+    pub key_moment: String,
     /// Code in the data → its name (none in English: codes as they are).
     pub labels: Arc<HashMap<String, String>>,
 }
@@ -78,6 +82,7 @@ impl Default for Words {
             span: "{from} to {to}".into(),
             top_share: "top {x}: {y}".into(),
             equal_share: "equal shares".into(),
+            key_moment: "key moment".into(),
             labels: Arc::default(),
         }
     }
@@ -100,6 +105,7 @@ impl Words {
             span: t(&en.span),
             top_share: t(&en.top_share),
             equal_share: t(&en.equal_share),
+            key_moment: t(&en.key_moment),
             labels: locale.values.clone(),
         }
     }
@@ -150,6 +156,13 @@ pub fn register(env: &mut minijinja::Environment<'_>, words: Words) {
     env.add_function(
         "funnel",
         move |rows: Value, s: String, v: String, kw: Kwargs| funnel(&c, rows, s, v, kw),
+    );
+    let c = w.clone();
+    env.add_function(
+        "journey_map",
+        move |rows: Value, s: String, t: String, v: String, kw: Kwargs| {
+            journey_map(&c, rows, s, t, v, kw)
+        },
     );
     let c = w.clone();
     env.add_function(
@@ -435,6 +448,14 @@ mod tests {
             ),
             sparkline(&Words::default(), data(), "x".into(), "v".into(), alt()),
             pareto_curve(&Words::default(), data(), "v".into(), "v".into(), alt()),
+            journey_map(
+                &Words::default(),
+                data(),
+                "x".into(),
+                "y".into(),
+                "v".into(),
+                alt(),
+            ),
         ];
         for svg in svgs {
             let svg = svg.expect("chart").to_string();
@@ -471,6 +492,7 @@ mod tests {
             sparkline(&Words::default(), data(), x(), v(), none()),
             // Shares as both axes: NaN, infinities and extremes on each.
             pareto_curve(&Words::default(), data(), v(), v(), series()),
+            journey_map(&Words::default(), data(), x(), "s".into(), v(), none()),
         ];
         // An axis maximum that overflowed to infinity made the tick loop
         // endless (here it would hang; a thread turns that into a failure).
@@ -529,6 +551,14 @@ mod tests {
                 v(),
                 series(),
             ),
+            journey_map(
+                &zh,
+                rows(serde_json::json!([{"x": "pre", "s": "online", "v": 0.5, "k": true}])),
+                x(),
+                "s".into(),
+                v(),
+                kw(&[("moment", "k")]),
+            ),
         ]
         .map(|s| s.map(|s| s.to_string()).expect("chart"));
         let heat = &svgs[0];
@@ -554,6 +584,7 @@ mod tests {
                 "trend",
                 "top ",
                 "equal shares",
+                "key moment",
             ] {
                 assert!(!svg.contains(english), "`{english}` in {svg}");
             }
@@ -564,6 +595,11 @@ mod tests {
             svgs[7].contains("前 10% 客户：50%") && svgs[7].contains(">均等线<"),
             "{}",
             svgs[7]
+        );
+        assert!(
+            svgs[8].contains("★ 关键时刻") && svgs[8].contains(">售前<"),
+            "{}",
+            svgs[8]
         );
         // The line legend: atm (first by code) in the first colour, named 自助设备.
         let en = line_chart(&Words::default(), data(), x(), v(), series())
