@@ -261,7 +261,7 @@ fn editions(
             continue;
         }
         // A catalog that is a link out of the project is not read.
-        if tag != ENGLISH && !crate::spec::real(&catalog).starts_with(&project.real_root) {
+        if catalog.is_file() && !crate::spec::real(&catalog).starts_with(&project.real_root) {
             diags.err(
                 path,
                 format!(

@@ -105,10 +105,12 @@ impl Locale {
     /// Load `tag`'s catalog from `<template dir>/i18n/<tag>.yaml` (English
     /// needs none).
     pub fn load(dir: &Path, tag: &str) -> Result<Locale, String> {
-        if tag == ENGLISH {
+        let file = Self::catalog_path(dir, tag);
+        // English needs no catalog: its text is the templates'. An `en.yaml`
+        // may still name the codes in the data (`_values`).
+        if tag == ENGLISH && !file.is_file() {
             return Ok(Locale::english());
         }
-        let file = Self::catalog_path(dir, tag);
         if !Self::valid_tag(tag) {
             return Err(format!("`{tag}` is not a locale tag"));
         }
@@ -230,6 +232,20 @@ mod tests {
     #[test]
     fn a_missing_catalog_is_an_error() {
         assert!(Locale::load(Path::new("/nonexistent"), "fr").is_err());
+    }
+
+    /// English needs no catalog; the shipped `en.yaml` names the codes, and
+    /// keeps the English formats.
+    #[test]
+    fn english_names_codes_from_its_optional_catalog() {
+        let bare = Locale::load(Path::new("/nonexistent"), "en").expect("no catalog needed");
+        assert_eq!(bare.label("call_centre"), "call_centre");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
+        let en = Locale::load(&dir, "en").expect("shipped catalog");
+        assert_eq!(en.label("call_centre"), "Call centre");
+        assert_eq!(en.label("Premier"), "Premier");
+        assert_eq!(en.period_label("2024-03"), "Mar 2024");
+        assert_eq!(en.money(24_164_000_000.0, "HKD"), "HKD 24,164.0M");
     }
 
     /// A tag names a file in `i18n/`: nothing that walks out of it.

@@ -213,6 +213,7 @@ fn demo_pipeline_in_a_bucket_equals_local_disk() {
             "_quarantine",
             "churn_risk",
             "churn_by_tier",
+            "churn_reasons",
             "service_alerts",
         ];
         assert!(

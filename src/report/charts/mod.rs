@@ -310,7 +310,11 @@ pub(super) fn axes(
         );
     }
     let pw = W - LEFT - RIGHT;
-    let every = (xs.len() / 8).max(1);
+    // Every label that fits: as many as the widest label (about 6 px a
+    // character, and a gap) leaves room for, so 12 months do not overlap.
+    let widest = xs.iter().map(|x| x.chars().count()).max().unwrap_or(0) as f64 * 6.0 + 8.0;
+    let slot = pw / xs.len().max(1) as f64;
+    let every = ((widest / slot).ceil() as usize).max(1);
     for (i, x) in xs.iter().enumerate() {
         if i % every == 0 {
             let cx = LEFT + (i as f64 + 0.5) * pw / xs.len() as f64;
