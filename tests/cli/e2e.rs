@@ -490,6 +490,7 @@ fn editions_agree(dir: &Path, en: &str, zh_path: &Path) {
         "SELECT DISTINCT channel AS c FROM channel_preference",
         "SELECT DISTINCT age_band AS c FROM channel_preference",
         "SELECT DISTINCT reason AS c FROM churn_reasons WHERE period = '2024-03'",
+        "SELECT DISTINCT band AS c FROM retention_by_satisfaction",
     ] {
         codes.extend(
             query(dir, sql)

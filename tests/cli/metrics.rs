@@ -633,4 +633,34 @@ fn hand_computed_metrics() {
     );
     // (A null is left out of the JSON row.)
     assert!(r.get("churn_rate").is_none_or(|v| v.is_null()), "{r:?}");
+
+    // Closure within 3 months by January's satisfaction: C1 (5) very
+    // satisfied, C3 (4) satisfied, C4 (3) neutral, C2 (2) dissatisfied; C3
+    // closes on 10 April, inside February..April; April is loaded, so
+    // January's window is complete and February's is not.
+    for (band, closed, rate) in [
+        ("very satisfied", 0.0, 0.0),
+        ("satisfied", 1.0, 1.0),
+        ("neutral", 0.0, 0.0),
+        ("dissatisfied", 0.0, 0.0),
+        ("All", 1.0, 0.25),
+    ] {
+        let r = one(
+            dir,
+            &format!(
+                "SELECT closed_3m, closure_rate FROM retention_by_satisfaction WHERE period = '2024-01' AND band = '{band}'"
+            ),
+        );
+        close(f(&r, "closed_3m"), closed, &format!("{band} closures"));
+        close(f(&r, "closure_rate"), rate, &format!("{band} closure rate"));
+    }
+    let r = one(
+        dir,
+        "SELECT window_complete FROM retention_by_satisfaction WHERE period = '2024-02' AND band = 'All'",
+    );
+    assert_eq!(
+        r["window_complete"],
+        serde_json::Value::Bool(false),
+        "{r:?}"
+    );
 }
