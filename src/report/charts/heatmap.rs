@@ -53,6 +53,31 @@ pub(super) fn ink((r, g, b): (u8, u8, u8)) -> &'static str {
 
 const CELL_H: f64 = 24.0;
 
+/// The scale's legend at (`x`, `y`): five steps from light to dark, the
+/// lowest and highest values written beside the ends.
+pub(super) fn scale_legend(svg: &mut String, x: f64, y: f64, words: &Words, lo: &str, hi: &str) {
+    for k in 0..5 {
+        let _ = write!(
+            svg,
+            r#"<rect x="{x}" y="{}" width="12" height="12" fill="{}"/>"#,
+            y + 12.0 * k as f64,
+            hex(blues(k as f64 / 4.0))
+        );
+    }
+    let _ = write!(
+        svg,
+        r#"<text x="{}" y="{}" font-size="11">{} {}</text><text x="{}" y="{}" font-size="11">{} {}</text>"#,
+        x + 18.0,
+        y + 10.0,
+        esc(&words.min),
+        esc(lo),
+        x + 18.0,
+        y + 58.0,
+        esc(&words.max),
+        esc(hi)
+    );
+}
+
 /// A heatmap: x columns and y rows in first-seen order, each cell coloured on
 /// a light-to-dark blue scale from the minimum to the maximum and showing its
 /// value (`digits` decimals; default 0 for whole numbers, else 1). A missing
@@ -179,26 +204,7 @@ pub fn heatmap(
     // legend: five steps of the scale, min and max labelled, and "no data"
     let lx = W - RIGHT + 10.0;
     if !grid.is_empty() {
-        for k in 0..5 {
-            let ly = TOP + 12.0 * k as f64;
-            let _ = write!(
-                svg,
-                r#"<rect x="{lx}" y="{ly}" width="12" height="12" fill="{}"/>"#,
-                hex(blues(k as f64 / 4.0))
-            );
-        }
-        let _ = write!(
-            svg,
-            r#"<text x="{}" y="{}" font-size="11">{} {}</text><text x="{}" y="{}" font-size="11">{} {}</text>"#,
-            lx + 18.0,
-            TOP + 10.0,
-            esc(&words.min),
-            esc(&fmtv(lo)),
-            lx + 18.0,
-            TOP + 58.0,
-            esc(&words.max),
-            esc(&fmtv(hi))
-        );
+        scale_legend(&mut svg, lx, TOP, words, &fmtv(lo), &fmtv(hi));
     }
     if grid.len() < xs.len() * ys.len() {
         let ly = TOP + 72.0;

@@ -3,7 +3,7 @@
 //! score, and the key moments — where the experience is made or lost —
 //! outlined and starred.
 
-use super::heatmap::{blues, hex, ink};
+use super::heatmap::{blues, hex, ink, scale_legend};
 use super::*;
 use minijinja::value::{Kwargs, Value};
 use std::fmt::Write;
@@ -155,26 +155,13 @@ pub fn journey_map(
         );
     }
     if !shown.is_empty() {
-        let lx = W - RIGHT + 12.0;
-        for k in 0..5 {
-            let _ = write!(
-                svg,
-                r#"<rect x="{lx}" y="{}" width="12" height="12" fill="{}"/>"#,
-                head + 12.0 * k as f64,
-                hex(blues(k as f64 / 4.0))
-            );
-        }
-        let _ = write!(
-            svg,
-            r#"<text x="{}" y="{}" font-size="11">{} {}</text><text x="{}" y="{}" font-size="11">{} {}</text>"#,
-            lx + 18.0,
-            head + 10.0,
-            esc(&words.min),
-            esc(&fmtv(lo)),
-            lx + 18.0,
-            head + 58.0,
-            esc(&words.max),
-            esc(&fmtv(hi))
+        scale_legend(
+            &mut svg,
+            W - RIGHT + 12.0,
+            head,
+            words,
+            &fmtv(lo),
+            &fmtv(hi),
         );
     }
     if cells.iter().any(|c| c.moment) {
