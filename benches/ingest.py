@@ -190,7 +190,8 @@ CALLS = {"call_id": "VARCHAR", "customer_id": "VARCHAR", "call_start": "TIMESTAM
          "outcome": "VARCHAR"}
 SURVEYS = {"response_id": "VARCHAR", "customer_id": "VARCHAR", "responded_at": "TIMESTAMPTZ",
            "channel": "VARCHAR", "touchpoint": "VARCHAR", "stage": "VARCHAR", "csat": "BIGINT",
-           "nps": "BIGINT", "effort": "BIGINT", "expectation": "BIGINT", "comment": "VARCHAR"}
+           "nps": "BIGINT", "effort": "BIGINT", "experience": "BIGINT", "expectation": "BIGINT",
+           "comment": "VARCHAR"}
 BRANCH = {"ticket_id": "VARCHAR", "branch_id": "VARCHAR", "customer_id": "VARCHAR",
           "service_type": "VARCHAR", "issued_at": "TIMESTAMPTZ", "called_at": "TIMESTAMPTZ",
           "served_at": "TIMESTAMPTZ"}

@@ -6,7 +6,8 @@
 --                   nps ± 1.96 se, se = 100 * sqrt((p + d - (p - d)^2) / n), p/d the
 --                   shares; clipped to -100..100)
 --   effort          mean customer effort (1 easy .. 7 hard)
---   expectation_gap mean (csat - expectation): experience minus expectation
+--   expectation_gap mean (experience - expectation), seed 001: satisfaction is
+--                   experience against expectation (CSAT is the overall rating)
 --   small_sample    fewer than 30 responses: too few to report
 --   nps_prev / nps_change_mom    the same cell last month and the change
 --   nps_year_ago / nps_change_yoy   the same cell 12 months earlier and the change
@@ -16,7 +17,7 @@ WITH s AS (
            COALESCE(s.channel, 'unknown') AS channel,
            COALESCE(cm.tier, 'Unassigned') AS tier,
            COALESCE(s.stage, 'unknown') AS stage,
-           s.csat, s.nps, s.effort, s.expectation
+           s.csat, s.nps, s.effort, s.experience, s.expectation
     FROM surveys s
     LEFT JOIN customer_month cm ON cm.customer_id = s.customer_id AND cm.period = s.period
 ),
@@ -31,7 +32,7 @@ agg AS (
            CAST(SUM(CASE WHEN nps <= 6 THEN 1 ELSE 0 END) AS DOUBLE) / NULLIF(COUNT(nps), 0) AS detractors,
            COUNT(nps) AS nps_n,
            AVG(CAST(effort AS DOUBLE)) AS effort,
-           AVG(CAST(csat - expectation AS DOUBLE)) AS expectation_gap
+           AVG(CAST(experience - expectation AS DOUBLE)) AS expectation_gap
     FROM s
     GROUP BY period, CUBE (channel, tier, stage)
 ),

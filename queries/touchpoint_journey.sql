@@ -6,14 +6,14 @@
 --   top_box         share scoring 5 ("only very satisfied customers are loyal")
 --   nps             % promoters (9-10) - % detractors (0-6), points
 --   effort          mean customer effort (1-7, lower is easier)
---   expectation_gap mean of CSAT - expectation, over answers with both
+--   expectation_gap mean of experience - expectation, over answers with both
 --   complaint_share share of responses from customers who complained that month
 --   small_sample    fewer than 30 responses
 --   key_moment, moment  the touchpoint is a key moment (seed key_moments)
 --   csat_rank       1 = the lowest CSAT of the month and tier among
 --                   touchpoints with 30 responses or more (null below)
 WITH answered AS (
-    SELECT s.period, s.stage, s.channel, s.touchpoint, s.csat, s.nps, s.effort, s.expectation,
+    SELECT s.period, s.stage, s.channel, s.touchpoint, s.csat, s.nps, s.effort, s.experience, s.expectation,
            COALESCE(cm.tier, 'Unassigned') AS tier,
            COALESCE(cm.tier_rank, 99) AS tier_rank,
            COALESCE(cm.complaints, 0) > 0 AS complained
@@ -24,7 +24,7 @@ WITH answered AS (
 both_levels AS (
     SELECT * FROM answered
     UNION ALL
-    SELECT period, stage, channel, touchpoint, csat, nps, effort, expectation, 'All' AS tier, 0 AS tier_rank, complained
+    SELECT period, stage, channel, touchpoint, csat, nps, effort, experience, expectation, 'All' AS tier, 0 AS tier_rank, complained
     FROM answered
 ),
 scored AS (
@@ -34,7 +34,7 @@ scored AS (
            AVG(CASE WHEN csat = 5 THEN 1.0 WHEN csat IS NOT NULL THEN 0.0 END) AS top_box,
            100.0 * AVG(CASE WHEN nps >= 9 THEN 1.0 WHEN nps <= 6 THEN -1.0 WHEN nps IS NOT NULL THEN 0.0 END) AS nps,
            AVG(CAST(effort AS DOUBLE)) AS effort,
-           AVG(CAST(csat - expectation AS DOUBLE)) AS expectation_gap,
+           AVG(CAST(experience - expectation AS DOUBLE)) AS expectation_gap,
            AVG(CASE WHEN complained THEN 1.0 ELSE 0.0 END) AS complaint_share,
            COUNT(*) < 30 AS small_sample
     FROM both_levels

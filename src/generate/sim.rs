@@ -213,7 +213,7 @@ impl Sim {
             truncate,
             script_seen,
         } = self;
-        let mut queue = Queue::default();
+        let mut queue = Queue::new(seed);
 
         let months = cal.periods.len();
         let trunc_day = cal.len() / 2;

@@ -5,18 +5,26 @@
 //! day. Scores fall after long waits, complaints, failures and for customers
 //! close to churn. Responses are queued by local response day, sorted by
 //! time and written day by day into the month file of their response date.
+//!
+//! Two truths the analytics must recover (both in `_truth/params.json`):
+//! - the expectation is drawn by tier, independently of the experience, so
+//!   experience − expectation (seed 001) means something: Premier Top expects
+//!   more and its gap is the lowest for the same service;
+//! - the likelihood to recommend mixes the touchpoint's experience (weight
+//!   `LOYALTY_WEIGHT`) with the customer's standing loyalty, so some
+//!   touchpoints drive loyalty more than others (importance–performance).
 
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::GenerateError;
 use super::customers::{Customer, Tier, customer_number};
 use super::dirty::{DateStyle, Dice, Layout};
-use super::rng::std_normal;
+use super::rng::{mix, std_normal};
 use super::sink::{TextFile, customer_id, reset};
 use super::time::{Day, fmt_utc_z};
 
-pub(crate) const HEADER: [&str; 11] = [
+pub(crate) const HEADER: [&str; 12] = [
     "response_id",
     "customer_id",
     "responded_at",
@@ -26,6 +34,7 @@ pub(crate) const HEADER: [&str; 11] = [
     "csat",
     "nps",
     "effort",
+    "experience",
     "expectation",
     "comment",
 ];
@@ -98,6 +107,46 @@ const NEGATIVE: [&str; 10] = [
     "Nobody solved my problem",
 ];
 
+/// Mean expectation (1–5) by tier (top, high, middle, low), drawn without
+/// regard to the experience: the better served expect more.
+pub(crate) const EXPECTATION_MEAN: [f64; 4] = [4.3, 3.9, 3.5, 3.2];
+pub(crate) const EXPECTATION_SD: f64 = 0.6;
+
+/// How much a touchpoint's experience moves the customer's likelihood to
+/// recommend (0 = not at all, 1 = only it). The key moments of seed 001
+/// (wealth advice, completing a transaction, enquiry handling) and the
+/// complaint touchpoints weigh most; routine self-service least. Distinct
+/// values, so the ranking an importance method must recover is strict.
+pub(crate) const LOYALTY_WEIGHT: [(&str, f64); 20] = [
+    ("wealth advice", 0.90),
+    ("loan application", 0.86),
+    ("account opening", 0.82),
+    ("complaint call", 0.78),
+    ("branch complaint", 0.74),
+    ("card service call", 0.70),
+    ("chat support", 0.66),
+    ("mobile banking", 0.62),
+    ("mobile transfer", 0.58),
+    ("internet banking", 0.54),
+    ("online payment", 0.50),
+    ("phone enquiry", 0.46),
+    ("branch enquiry", 0.42),
+    ("phone sales", 0.38),
+    ("cash service", 0.34),
+    ("chat payment", 0.30),
+    ("atm transfer", 0.26),
+    ("cash withdrawal", 0.22),
+    ("cash deposit", 0.18),
+    ("balance inquiry", 0.14),
+];
+
+fn loyalty_weight(touchpoint: &str) -> f64 {
+    LOYALTY_WEIGHT
+        .iter()
+        .find(|(t, _)| *t == touchpoint)
+        .map_or(0.5, |(_, w)| *w)
+}
+
 /// What a touchpoint contributes to a survey.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Touch {
@@ -116,16 +165,18 @@ pub(crate) struct Survey {
     pub channel: u8,
     pub touchpoint: &'static str,
     pub stage: u8,
-    /// csat, nps, effort, expectation.
-    pub scores: [u8; 4],
+    /// csat, nps, effort, experience, expectation.
+    pub scores: [u8; 5],
     pub comment: &'static str,
 }
 
 /// Responses due today and tomorrow (local days).
-#[derive(Default)]
 pub(crate) struct Queue {
     pub today: Vec<Survey>,
     pub tomorrow: Vec<Survey>,
+    /// Seeds the per-customer and per-response draws that are not on the
+    /// activity stream (so adding them left every other value as it was).
+    seed: u64,
 }
 
 const TIER_ADJ: [f64; 4] = [0.05, 0.03, 0.0, -0.02];
@@ -134,7 +185,29 @@ fn score(x: f64, lo: f64, hi: f64) -> u8 {
     x.round().clamp(lo, hi) as u8
 }
 
+/// A customer's standing loyalty (0–1 latent, like the satisfaction):
+/// the same in every response, whatever the touchpoint.
+fn standing_loyalty(seed: u64, cust: u32, c: &Customer, day: i32) -> f64 {
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, mix(SALT_LOYALTY, u64::from(cust))));
+    let mut r = 0.62 + TIER_ADJ[c.tier.i()] + 0.18 * std_normal(&mut rng);
+    if c.near_churn(day) {
+        r -= 0.2;
+    }
+    r
+}
+
+const SALT_LOYALTY: u64 = 0x10_7A17;
+const SALT_RESPONSE: u64 = 0x5E_C0DE;
+
 impl Queue {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self {
+            today: Vec::new(),
+            tomorrow: Vec::new(),
+            seed,
+        }
+    }
+
     /// With probability `prob`, queue a response to a touchpoint of
     /// customer `cust` that ended `end_secs` after local midnight of `day`.
     #[allow(clippy::too_many_arguments)]
@@ -169,11 +242,27 @@ impl Queue {
             s -= 0.02;
         }
         let s = s.clamp(0.0, 1.0);
+        let w = loyalty_weight(touch.touchpoint);
+        let loyal =
+            (w * s + (1.0 - w) * standing_loyalty(self.seed, cust, c, day.index)).clamp(0.0, 1.0);
+        // Draws beyond the first four come from the response's own stream.
+        let mut own = ChaCha8Rng::seed_from_u64(mix(
+            self.seed,
+            mix(
+                SALT_RESPONSE,
+                (u64::from(cust) << 32) ^ u64::from(day.index as u32) ^ u64::from(end_secs) << 17,
+            ),
+        ));
         let scores = [
             score(1.0 + 4.0 * s + 0.35 * std_normal(rng), 1.0, 5.0),
-            score(10.0 * s + 1.0 * std_normal(rng), 0.0, 10.0),
+            score(10.0 * loyal + 1.0 * std_normal(rng), 0.0, 10.0),
             score(7.0 - 6.0 * s + 0.6 * std_normal(rng), 1.0, 7.0),
-            score(1.0 + 4.0 * s + 0.5 * std_normal(rng), 1.0, 5.0),
+            score(1.0 + 4.0 * s + 0.35 * std_normal(&mut own), 1.0, 5.0),
+            score(
+                EXPECTATION_MEAN[c.tier.i()] + EXPECTATION_SD * std_normal(rng),
+                1.0,
+                5.0,
+            ),
         ];
         let comment = if rng.random::<f64>() < 0.6 {
             ""
@@ -218,7 +307,7 @@ impl Queue {
 
 fn fill(fields: &mut Vec<String>, s: &Survey, id: u64) {
     use std::fmt::Write as _;
-    reset(fields, 11);
+    reset(fields, 12);
     let _ = write!(fields[0], "R{id:09}");
     customer_id(&mut fields[1], customer_number(s.cust));
     fmt_utc_z(&mut fields[2], s.at);
@@ -228,7 +317,7 @@ fn fill(fields: &mut Vec<String>, s: &Survey, id: u64) {
     for (i, v) in s.scores.iter().enumerate() {
         let _ = write!(fields[6 + i], "{v}");
     }
-    fields[10].push_str(s.comment);
+    fields[11].push_str(s.comment);
 }
 
 /// Write today's responses (sorted by time). With `force_script`, the first

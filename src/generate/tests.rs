@@ -289,7 +289,7 @@ fn audit(dir: &Path, customers: u32) -> BTreeMap<&'static str, (u64, u64)> {
         for r in csv_records(&f, b',') {
             let score =
                 |i: usize, lo: u32, hi: u32| r[i].parse::<u32>().is_ok_and(|v| v >= lo && v <= hi);
-            let ok = r.len() == 11
+            let ok = r.len() == 12
                 && c.new_id(&r[0])
                 && c.customer(&r[1])
                 && NaiveDateTime::parse_from_str(&r[2], "%Y-%m-%dT%H:%M:%SZ").is_ok()
@@ -299,7 +299,8 @@ fn audit(dir: &Path, customers: u32) -> BTreeMap<&'static str, (u64, u64)> {
                 && score(7, 0, 10)
                 && score(8, 1, 7)
                 && score(9, 1, 5)
-                && !r[10].contains('\n');
+                && score(10, 1, 5)
+                && !r[11].contains('\n');
             tally("surveys", ok);
         }
     }
@@ -409,7 +410,7 @@ fn clean_run_parses_and_has_right_shares() {
     let scripts = files_under(dir.path(), "surveys")
         .iter()
         .flat_map(|f| csv_records(f, b','))
-        .filter(|r| r.get(10) == Some("<script>alert(1)</script>"))
+        .filter(|r| r.get(11) == Some("<script>alert(1)</script>"))
         .count();
     assert!(scripts >= 1);
 }

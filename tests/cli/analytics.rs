@@ -254,6 +254,8 @@ fn churn_model_and_clv_against_the_generators_truth() {
     );
     let n = query(dir, "SELECT COUNT(*) AS n FROM customer_clv");
     assert_eq!(f(&n[0], "n") as u32, customers);
+
+    importance_recovers_the_generators_drivers(dir);
 }
 
 #[test]
@@ -518,4 +520,159 @@ models:
         .expect("row");
     crate::common::close(f(complaints, "observed"), mean, "complaints mean");
     crate::common::close(f(complaints, "value"), sd, "complaints sd");
+}
+
+/// Pearson's r by the two-pass definition (means first, then centred
+/// products), not the one-pass integer sums the model uses.
+fn pearson(pairs: &[(f64, f64)]) -> Option<f64> {
+    let n = pairs.len() as f64;
+    let (mx, my) = (
+        pairs.iter().map(|p| p.0).sum::<f64>() / n,
+        pairs.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (x, y) in pairs {
+        sxy += (x - mx) * (y - my);
+        sxx += (x - mx) * (x - mx);
+        syy += (y - my) * (y - my);
+    }
+    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
+}
+
+/// Ranks 1..n (no ties expected: the truth's weights are distinct).
+fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+    let mut r = vec![0.0; v.len()];
+    for (rank, &i) in order.iter().enumerate() {
+        r[i] = rank as f64 + 1.0;
+    }
+    r
+}
+
+/// `importance_performance` against a recount from the loaded answers, and
+/// its importance ranking against the generator's loyalty weights (which
+/// the pipeline never reads).
+fn importance_recovers_the_generators_drivers(dir: &std::path::Path) {
+    let period = "2024-12";
+    let answers = query(
+        dir,
+        &format!(
+            "SELECT touchpoint, csat, nps FROM surveys WHERE period = '{period}' \
+             AND csat IS NOT NULL AND nps IS NOT NULL AND touchpoint IS NOT NULL AND channel IS NOT NULL"
+        ),
+    );
+    let mut by_touchpoint: HashMap<String, Vec<(f64, f64)>> = HashMap::new();
+    for a in &answers {
+        by_touchpoint
+            .entry(text(a, "touchpoint"))
+            .or_default()
+            .push((f(a, "csat"), f(a, "nps")));
+    }
+    let model = query(
+        dir,
+        &format!(
+            "SELECT touchpoint, responses, performance, importance, importance_low, importance_high, quadrant \
+             FROM importance_performance WHERE period = '{period}' AND tier = 'All'"
+        ),
+    );
+    assert_eq!(model.len(), by_touchpoint.len(), "one row per touchpoint");
+    // The quadrant lines, recounted over the touchpoints with 30+ answers.
+    let placed: Vec<(f64, f64)> = by_touchpoint
+        .values()
+        .filter(|p| p.len() >= 30)
+        .filter_map(|p| {
+            Some((
+                pearson(p)?,
+                p.iter().map(|x| x.0).sum::<f64>() / p.len() as f64,
+            ))
+        })
+        .collect();
+    assert!(
+        placed.len() >= 10,
+        "only {} touchpoints placed",
+        placed.len()
+    );
+    let mean_imp = placed.iter().map(|p| p.0).sum::<f64>() / placed.len() as f64;
+    let mean_perf = placed.iter().map(|p| p.1).sum::<f64>() / placed.len() as f64;
+    for m in &model {
+        let tp = text(m, "touchpoint");
+        let pairs = &by_touchpoint[&tp];
+        assert_eq!(f(m, "responses") as usize, pairs.len(), "{tp}");
+        let perf = pairs.iter().map(|p| p.0).sum::<f64>() / pairs.len() as f64;
+        crate::common::close(f(m, "performance"), perf, &tp);
+        let Some(r) = pearson(pairs) else {
+            assert!(
+                m.get("importance").is_none_or(|v| v.is_null()),
+                "{tp}: no variance, yet {m:?}"
+            );
+            continue;
+        };
+        crate::common::close(f(m, "importance"), r, &tp);
+        if pairs.len() > 3 {
+            // Fisher's z interval, 95%.
+            let half = 1.959963984540054 / (pairs.len() as f64 - 3.0).sqrt();
+            crate::common::close(f(m, "importance_low"), (r.atanh() - half).tanh(), &tp);
+            crate::common::close(f(m, "importance_high"), (r.atanh() + half).tanh(), &tp);
+        }
+        if pairs.len() >= 30 {
+            let want = match (r >= mean_imp, perf >= mean_perf) {
+                (true, false) => "concentrate here",
+                (true, true) => "keep up",
+                (false, false) => "low priority",
+                (false, true) => "possible overkill",
+            };
+            assert_eq!(text(m, "quadrant"), want, "{tp}: r {r}, performance {perf}");
+        } else {
+            assert!(
+                m.get("quadrant").is_none_or(|v| v.is_null()),
+                "{tp}: {} answers placed",
+                pairs.len()
+            );
+        }
+    }
+
+    // Against the truth: a month of 4,000 customers places a dozen
+    // touchpoints with wide intervals, so the ranking is judged on each
+    // touchpoint's mean importance over the months it was placed.
+    let yearly = query(
+        dir,
+        "SELECT touchpoint, AVG(importance) AS importance FROM importance_performance \
+         WHERE tier = 'All' AND quadrant IS NOT NULL GROUP BY touchpoint",
+    );
+    let derived: Vec<(String, f64)> = yearly
+        .iter()
+        .map(|r| (text(r, "touchpoint"), f(r, "importance")))
+        .collect();
+    assert!(derived.len() >= 12, "{derived:?}");
+
+    let params: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("data/_truth/params.json")).expect("params"),
+    )
+    .expect("json");
+    let weights = &params["surveys"]["loyalty_weight_by_touchpoint"];
+    let truth: Vec<f64> = derived
+        .iter()
+        .map(|(tp, _)| {
+            weights[tp]
+                .as_f64()
+                .unwrap_or_else(|| panic!("no weight for {tp}"))
+        })
+        .collect();
+    let found: Vec<f64> = derived.iter().map(|d| d.1).collect();
+    let spearman = pearson(
+        &ranks(&truth)
+            .into_iter()
+            .zip(ranks(&found))
+            .collect::<Vec<_>>(),
+    )
+    .expect("ranks vary");
+    eprintln!(
+        "importance vs truth ({} touchpoints, mean over the months placed): Spearman {spearman:.3}",
+        derived.len()
+    );
+    assert!(
+        spearman > 0.9,
+        "derived importance must recover the drivers: {spearman} {derived:?}"
+    );
 }

@@ -316,7 +316,7 @@ fn gb18030_extracts_load_as_text() {
     }
     // 0x81 0x20 is not a GB18030 character.
     bytes.extend_from_slice(
-        b"R999999999,C0000001,2024-01-20T02:00:00Z,branch,teller,post,5,10,1,5,bad \x81\x20 bytes\n",
+        b"R999999999,C0000001,2024-01-20T02:00:00Z,branch,teller,post,5,10,1,5,5,bad \x81\x20 bytes\n",
     );
     std::fs::write(&surveys, &bytes).expect("write");
 

@@ -43,7 +43,7 @@ fn demo_bank_end_to_end() {
     }
     writeln!(
         fh,
-        "R0000000,C0000001,2024-03-15T02:00:00Z,branch,teller,post,1,0,7,5,\"{SCRIPT}\""
+        "R0000000,C0000001,2024-03-15T02:00:00Z,branch,teller,post,1,0,7,1,5,\"{SCRIPT}\""
     )
     .expect("append");
     drop(fh);
@@ -219,6 +219,36 @@ fn demo_bank_end_to_end() {
         html.contains("★ key moment"),
         "no key moment on the journey map"
     );
+    // "What to fix first" places every touchpoint with 30 answers or more
+    // (counted again from the surveys) and names the model's "concentrate
+    // here" touchpoints, most important first.
+    let counted = query(
+        dir,
+        "SELECT COUNT(*) AS n FROM (SELECT touchpoint FROM surveys WHERE period = '2024-03' \
+         AND csat IS NOT NULL AND nps IS NOT NULL AND channel IS NOT NULL AND touchpoint IS NOT NULL \
+         GROUP BY touchpoint HAVING COUNT(*) >= 30)",
+    );
+    let counted = crate::common::f(&counted[0], "n") as usize;
+    assert!(counted >= 2, "too few touchpoints to place: {counted}");
+    let at = html.find("<h3>What to fix first</h3>").expect("section");
+    let section = &html[at..at + html[at..].find("</section>").expect("end")];
+    assert_eq!(
+        section.matches(r#"<circle class="point""#).count(),
+        counted,
+        "{section}"
+    );
+    let focus: Vec<String> = query(
+        dir,
+        "SELECT touchpoint FROM importance_performance WHERE period = '2024-03' AND tier = 'All' \
+         AND quadrant = 'concentrate here' ORDER BY importance_rank",
+    )
+    .iter()
+    .map(|r| r["touchpoint"].as_str().expect("touchpoint").to_string())
+    .collect();
+    if !focus.is_empty() {
+        let said = format!("Concentrate here: {} matter", focus.join(", "));
+        assert!(section.contains(&said), "{said} missing: {section}");
+    }
     // The footer shows the latest run's check results, counted in `_checks`.
     let checks = query(
         dir,

@@ -135,23 +135,23 @@ A7,4000111122223333,C0000003,ATM001,2024-02-10 10:05:00,withdrawal,300.00,HKD,ap
         "call_id|customer_id|call_start|queue_seconds|handle_seconds|reason|outcome\nK1|C0000003|15/01/2024 10:00:00|120|300|complaint|resolved\n",
     );
 
-    let sv = "response_id,customer_id,responded_at,channel,touchpoint,stage,csat,nps,effort,expectation,comment\n";
+    let sv = "response_id,customer_id,responded_at,channel,touchpoint,stage,csat,nps,effort,experience,expectation,comment\n";
     write(
         dir,
         "data/surveys/surveys_2024-01.csv",
         &format!(
             "{sv}\
-S1,C0000001,2024-01-05T04:00:00Z,branch,teller,in,5,10,2,4,\n\
-S2,C0000002,2024-01-06T04:00:00Z,branch,queue,post,2,3,6,4,排队时间太长\n\
-S3,C0000003,2024-01-07T04:00:00Z,atm,cash withdrawal,in,4,9,1,5,\n\
-S4,C0000004,2024-01-08T04:00:00Z,online,mobile transfer,in,3,7,3,3,ok\n"
+S1,C0000001,2024-01-05T04:00:00Z,branch,teller,in,5,10,2,4,4,\n\
+S2,C0000002,2024-01-06T04:00:00Z,branch,queue,post,2,3,6,1,4,排队时间太长\n\
+S3,C0000003,2024-01-07T04:00:00Z,atm,cash withdrawal,in,4,9,1,4,5,\n\
+S4,C0000004,2024-01-08T04:00:00Z,online,mobile transfer,in,3,7,3,3,3,ok\n"
         ),
     );
     write(
         dir,
         "data/surveys/surveys_2024-02.csv",
         &format!(
-            "{sv}S5,C0000003,2024-02-10T04:00:00Z,branch,complaint,post,1,0,7,4,still waiting\n"
+            "{sv}S5,C0000003,2024-02-10T04:00:00Z,branch,complaint,post,1,0,7,1,4,still waiting\n"
         ),
     );
 
@@ -294,7 +294,8 @@ fn hand_computed_metrics() {
 
     // Satisfaction, January, all channels: csat (5,2,4,3) → 2 of 4 score 4-5;
     // nps (10,3,9,7) → 2 promoters − 1 detractor of 4 = 25 points; effort
-    // (2+6+1+3)/4 = 3; gap ((5-4)+(2-4)+(4-5)+(3-3))/4 = −0.5.
+    // (2+6+1+3)/4 = 3; gap = experience − expectation (not CSAT − expectation,
+    // which is −0.5): ((4-4)+(1-4)+(4-5)+(3-3))/4 = −1.
     let r = one(
         dir,
         "SELECT responses, csat, nps, effort, expectation_gap, small_sample FROM satisfaction_monthly WHERE period = '2024-01' AND channel = 'all' AND tier = 'all' AND stage = 'all'",
@@ -303,9 +304,9 @@ fn hand_computed_metrics() {
     close(f(&r, "csat"), 0.5, "csat");
     close(f(&r, "nps"), 25.0, "nps");
     close(f(&r, "effort"), 3.0, "effort");
-    close(f(&r, "expectation_gap"), -0.5, "gap");
+    close(f(&r, "expectation_gap"), -1.0, "gap");
     assert_eq!(r["small_sample"], serde_json::Value::Bool(true));
-    // Branch only: (5, 2) → csat 1/2, nps (1 − 1)/2 = 0, effort 4, gap −0.5.
+    // Branch only: (5, 2) → csat 1/2, nps (1 − 1)/2 = 0, effort 4, gap (0 − 3)/2.
     let r = one(
         dir,
         "SELECT csat, nps, effort, expectation_gap FROM satisfaction_monthly WHERE period = '2024-01' AND channel = 'branch' AND tier = 'all' AND stage = 'all'",
@@ -313,6 +314,7 @@ fn hand_computed_metrics() {
     close(f(&r, "csat"), 0.5, "branch csat");
     close(f(&r, "nps"), 0.0, "branch nps");
     close(f(&r, "effort"), 4.0, "branch effort");
+    close(f(&r, "expectation_gap"), -1.5, "branch gap");
     // February: one detractor scoring 1 → csat 0, nps −100.
     let r = one(
         dir,

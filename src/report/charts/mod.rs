@@ -16,6 +16,7 @@ mod journey;
 mod line;
 mod pareto;
 mod pyramid;
+mod quadrant;
 mod sparkline;
 mod stacked_area;
 mod stacked_bar;
@@ -26,6 +27,7 @@ pub use journey::journey_map;
 pub use line::line_chart;
 pub use pareto::pareto_curve;
 pub use pyramid::pyramid;
+pub use quadrant::quadrant;
 pub use sparkline::sparkline;
 pub use stacked_area::stacked_area;
 pub use stacked_bar::stacked_bar;
@@ -63,6 +65,10 @@ pub struct Words {
     pub equal_share: String,
     /// Journey map: the legend of the starred cells.
     pub key_moment: String,
+    /// Quadrant text alternative: `{group}: {items}.`
+    pub grouped: String,
+    /// Between the items of a list: `, `.
+    pub list_separator: String,
     /// Code in the data → its name (none in English: codes as they are).
     pub labels: Arc<HashMap<String, String>>,
 }
@@ -83,6 +89,8 @@ impl Default for Words {
             top_share: "top {x}: {y}".into(),
             equal_share: "equal shares".into(),
             key_moment: "key moment".into(),
+            grouped: "{group}: {items}.".into(),
+            list_separator: ", ".into(),
             labels: Arc::default(),
         }
     }
@@ -106,6 +114,8 @@ impl Words {
             top_share: t(&en.top_share),
             equal_share: t(&en.equal_share),
             key_moment: t(&en.key_moment),
+            grouped: t(&en.grouped),
+            list_separator: t(&en.list_separator),
             labels: locale.values.clone(),
         }
     }
@@ -162,6 +172,13 @@ pub fn register(env: &mut minijinja::Environment<'_>, words: Words) {
         "journey_map",
         move |rows: Value, s: String, t: String, v: String, kw: Kwargs| {
             journey_map(&c, rows, s, t, v, kw)
+        },
+    );
+    let c = w.clone();
+    env.add_function(
+        "quadrant",
+        move |rows: Value, x: String, y: String, l: String, kw: Kwargs| {
+            quadrant(&c, rows, x, y, l, kw)
         },
     );
     let c = w.clone();
@@ -460,6 +477,14 @@ mod tests {
                 "v".into(),
                 alt(),
             ),
+            quadrant(
+                &Words::default(),
+                data(),
+                "v".into(),
+                "v".into(),
+                "x".into(),
+                alt(),
+            ),
         ];
         for svg in svgs {
             let svg = svg.expect("chart").to_string();
@@ -497,6 +522,7 @@ mod tests {
             // Shares as both axes: NaN, infinities and extremes on each.
             pareto_curve(&Words::default(), data(), v(), v(), series()),
             journey_map(&Words::default(), data(), x(), "s".into(), v(), none()),
+            quadrant(&Words::default(), data(), v(), v(), x(), none()),
         ];
         // An axis maximum that overflowed to infinity made the tick loop
         // endless (here it would hang; a thread turns that into a failure).
@@ -563,6 +589,14 @@ mod tests {
                 v(),
                 kw(&[("moment", "k")]),
             ),
+            quadrant(
+                &zh,
+                rows(serde_json::json!([{"s": "online", "x": 4.0, "v": 0.5, "q": "concentrate here"}])),
+                x(),
+                v(),
+                "s".into(),
+                kw(&[("quadrant", "q")]),
+            ),
         ]
         .map(|s| s.map(|s| s.to_string()).expect("chart"));
         let heat = &svgs[0];
@@ -589,6 +623,10 @@ mod tests {
                 "top ",
                 "equal shares",
                 "key moment",
+                "concentrate here",
+                "keep up",
+                "low priority",
+                "possible overkill",
             ] {
                 assert!(!svg.contains(english), "`{english}` in {svg}");
             }
@@ -604,6 +642,11 @@ mod tests {
             svgs[8].contains("★ 关键时刻") && svgs[8].contains(">售前<"),
             "{}",
             svgs[8]
+        );
+        assert!(
+            svgs[9].contains(">集中改进<") && svgs[9].contains("集中改进：网上银行。"),
+            "{}",
+            svgs[9]
         );
         // The line legend: atm (first by code) in the first colour, named 自助设备.
         let en = line_chart(&Words::default(), data(), x(), v(), series())
