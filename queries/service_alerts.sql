@@ -11,6 +11,9 @@
 --                        threshold (the seed row whose scope is the tier; tiers without
 --                        one never alert), over at least 30 visits; the evidence adds
 --                        the tier's wealth-advice p90 (the key moment) when it had any
+--   complaint_response_sla  a channel's share of due complaints answered within the
+--                        SLA (complaint_service, every tier) below the threshold, over at
+--                        least 30 due complaints
 WITH t AS (SELECT alert, scope, threshold FROM alert_thresholds),
 branch AS (
     SELECT b.period, 'branch_p90_wait' AS alert, b.branch_id AS scope, b.p90_wait AS value, t.threshold,
@@ -61,9 +64,20 @@ tier_wait AS (
     JOIN t ON t.alert = 'tier_p90_wait' AND t.scope = s.tier
     LEFT JOIN service_by_tier w ON w.period = s.period AND w.tier = s.tier AND w.service_type = 'wealth_advice'
     WHERE s.service_type = 'All' AND s.visits >= 30 AND s.p90_wait > t.threshold
+),
+complaint AS (
+    SELECT c.period, 'complaint_response_sla', c.channel, c.response_within_sla, t.threshold,
+           CAST(round(100 * c.response_within_sla, 1) AS VARCHAR) || '% of ' || CAST(c.due_response AS VARCHAR)
+               || ' due complaints answered within the SLA (median ' || CAST(round(c.median_response_hours, 1) AS VARCHAR)
+               || ' h, p90 ' || CAST(round(c.p90_response_hours, 1) AS VARCHAR) || ' h; '
+               || CAST(c.pending AS VARCHAR) || ' still pending)'
+    FROM complaint_service c JOIN t ON t.alert = 'complaint_response_sla'
+    WHERE c.tier = 'All' AND c.channel <> 'All' AND c.due_response >= 30
+      AND c.response_within_sla < t.threshold
 )
 SELECT period, alert, scope, value, threshold, evidence FROM branch
 UNION ALL SELECT * FROM nps
 UNION ALL SELECT * FROM calls
 UNION ALL SELECT * FROM churn
 UNION ALL SELECT * FROM tier_wait
+UNION ALL SELECT * FROM complaint

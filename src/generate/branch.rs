@@ -80,6 +80,10 @@ pub(crate) struct BranchEvent {
 }
 
 impl BranchEvent {
+    pub(crate) fn is_complaint(&self) -> bool {
+        usize::from(self.service) == COMPLAINT
+    }
+
     pub(crate) fn touch(&self) -> Touch {
         let s = usize::from(self.service);
         let wait = self.called - self.issued;

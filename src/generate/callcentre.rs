@@ -60,6 +60,10 @@ pub(crate) struct CallEvent {
 }
 
 impl CallEvent {
+    pub(crate) fn is_complaint(&self) -> bool {
+        self.reason == 1
+    }
+
     pub(crate) fn touch(&self) -> Touch {
         let r = usize::from(self.reason);
         let mut penalty = 0.0;

@@ -1,6 +1,7 @@
 //! Synthetic data generator: a Hong Kong retail bank's customer-experience
 //! extracts (CRM, balances, ATM, branch queue tickets, online sessions,
-//! call centre, surveys) with ground truth and deliberate defects.
+//! call centre, surveys, complaint cases) with ground truth and deliberate
+//! defects.
 //!
 //! [`generate`] is deterministic for a seed and chunk size (same bytes on
 //! every run) and streams to disk: it simulates the customer base in chunks
@@ -10,13 +11,14 @@
 //!
 //! Layout: [`customers`] draws the population and writes the CRM file,
 //! [`sim`] runs the day loop over the channel modules ([`atm`], [`branch`],
-//! [`online`], [`callcentre`], [`surveys`], [`balances`]), [`dirty`] and
+//! [`online`], [`callcentre`], [`surveys`], [`complaints`], [`balances`]), [`dirty`] and
 //! [`sink`] inject defects and write text files, [`truth`] writes `_truth/`.
 
 mod atm;
 mod balances;
 mod branch;
 mod callcentre;
+mod complaints;
 mod customers;
 mod dirty;
 mod online;
@@ -120,11 +122,12 @@ pub enum GenerateError {
 }
 
 /// The names of all sources in the manifest.
-pub(crate) const SOURCES: [&str; 7] = [
+pub(crate) const SOURCES: [&str; 8] = [
     "atm",
     "balances",
     "branch",
     "callcentre",
+    "complaints",
     "customers",
     "online",
     "surveys",

@@ -14,6 +14,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::Gamma;
 
+use super::complaints::{self, Cases};
 use super::customers::{Customer, Population, SPEND_P, purchase_draws};
 use super::dirty::Dice;
 use super::online::{OnlineEvent, OnlineFile};
@@ -37,6 +38,7 @@ const ONLINE: usize = 2;
 const CALLS: usize = 3;
 const SURVEYS: usize = 4;
 const BALANCES: usize = 5;
+const COMPLAINTS: usize = 6;
 
 /// One day's events, per channel.
 #[derive(Default)]
@@ -72,6 +74,7 @@ fn simulate_customer_day(
     rates: &Rates,
     ev: &mut DayEvents,
     queue: &mut Queue,
+    cases: &mut Cases,
 ) {
     let d = day.index;
     let inv_dim = 1.0 / f64::from(day.days_in_month);
@@ -97,6 +100,9 @@ fn simulate_customer_day(
         } else if x < atm_r + branch_r {
             let e = branch::draw(rng, i, c, day, complaint);
             queue.offer(rng, RESPONSE_RATE, i, c, day, e.served, e.touch());
+            if e.is_complaint() {
+                cases.open(i, c, day, e.served, complaints::BRANCH);
+            }
             ev.branch.push(e);
         } else if x < atm_r + branch_r + online_r {
             let e = online::draw_session(rng, i, c);
@@ -105,6 +111,9 @@ fn simulate_customer_day(
         } else {
             let e = callcentre::draw(rng, i, c, complaint);
             queue.offer(rng, RESPONSE_RATE, i, c, day, e.end(), e.touch());
+            if e.is_complaint() {
+                cases.open(i, c, day, e.end(), complaints::CALL);
+            }
             ev.calls.push(e);
         }
     }
@@ -153,13 +162,13 @@ fn finish(
 pub(crate) struct Sim {
     rng: ChaCha8Rng,
     bal_rng: ChaCha8Rng,
-    dice: [Dice; 6],
+    dice: [Dice; 7],
     spend: Gamma<f64>,
-    ids: [u64; 5],
+    ids: [u64; 7],
     fields: Vec<String>,
     ev: DayEvents,
     /// A source whose target file has no data line truncates its next file instead.
-    truncate: [bool; 6],
+    truncate: [bool; 7],
     script_seen: bool,
 }
 
@@ -177,10 +186,10 @@ impl Sim {
             }),
             spend: Gamma::new(SPEND_P, 1.0)
                 .map_err(|e| GenerateError::Invalid(format!("distribution: {e}")))?,
-            ids: [0u64; 5],
+            ids: [0u64; 7],
             fields: Vec::new(),
             ev: DayEvents::default(),
-            truncate: [false; 6],
+            truncate: [false; 7],
             script_seen: false,
         })
     }
@@ -214,6 +223,12 @@ impl Sim {
             script_seen,
         } = self;
         let mut queue = Queue::new(seed);
+        // The case system's extract is as of the window's end.
+        let end = cal
+            .month_days(cal.periods.len().saturating_sub(1))
+            .last()
+            .map_or(0, |d| d.midnight_utc + 86_400);
+        let mut cases = Cases::new(seed, end);
 
         let months = cal.periods.len();
         let trunc_day = cal.len() / 2;
@@ -238,6 +253,12 @@ impl Sim {
                 out.join("surveys").join(format!("surveys_{period}.csv")),
                 Format::Csv,
                 &surveys::HEADER,
+                append,
+            )?;
+            let mut case_file = TextFile::open(
+                out.join("complaints").join(format!("cases_{period}.csv")),
+                Format::Csv,
+                &complaints::HEADER,
                 append,
             )?;
 
@@ -272,6 +293,7 @@ impl Sim {
                             &rates,
                             ev,
                             &mut queue,
+                            &mut cases,
                         );
                     }
                 }
@@ -340,6 +362,13 @@ impl Sim {
                     fields,
                 )?;
                 queue.advance();
+                complaints::write_day(
+                    &mut case_file,
+                    &mut dice[COMPLAINTS],
+                    &mut cases,
+                    &mut ids[COMPLAINTS],
+                    fields,
+                )?;
             }
 
             let counts = online_file.finish()?;
@@ -347,12 +376,21 @@ impl Sim {
             if dirty_on && m == trunc_month {
                 truncate[SURVEYS] = true;
                 truncate[BALANCES] = true;
+                truncate[COMPLAINTS] = true;
             }
             finish(
                 survey_file,
                 &mut truncate[SURVEYS],
                 tallies,
                 "surveys",
+                period,
+                !append,
+            )?;
+            finish(
+                case_file,
+                &mut truncate[COMPLAINTS],
+                tallies,
+                "complaints",
                 period,
                 !append,
             )?;

@@ -96,6 +96,7 @@ fn manifest_invariant_holds() {
             "balances",
             "branch",
             "callcentre",
+            "complaints",
             "customers",
             "online",
             "surveys"
@@ -129,7 +130,14 @@ fn manifest_invariant_holds() {
     assert_eq!(s.sources["online"].files, 2);
     assert_eq!(s.sources["customers"].rows_written, 300);
     assert!(s.sources["customers"].dirty.is_empty());
-    for src in ["atm", "branch", "callcentre", "surveys", "balances"] {
+    for src in [
+        "atm",
+        "branch",
+        "callcentre",
+        "surveys",
+        "balances",
+        "complaints",
+    ] {
         assert_eq!(s.sources[src].dirty.get("truncated"), Some(&1), "{src}");
     }
     assert!(!s.sources["online"].dirty.contains_key("truncated"));
@@ -309,6 +317,36 @@ fn audit(dir: &Path, customers: u32) -> BTreeMap<&'static str, (u64, u64)> {
         customers,
         ids: HashSet::new(),
     };
+    let utc = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%SZ").ok();
+    for f in files_under(dir, "complaints") {
+        for r in csv_records(&f, b',') {
+            // A pending case has no resolution (and maybe no response);
+            // the times never run backwards; only a resolved case reopens.
+            let ok = r.len() == 9
+                && c.new_id(&r[0])
+                && c.customer(&r[1])
+                && matches!(
+                    (&r[3], &r[4]),
+                    ("branch", "branch complaint") | ("call_centre", "complaint call")
+                )
+                && super::complaints::CATEGORIES.contains(&&r[5])
+                && match (utc(&r[2]), &r[6], &r[7]) {
+                    (Some(o), "", "") => o.and_utc().timestamp() > 0,
+                    (Some(o), first, "") => utc(first).is_some_and(|f| f >= o),
+                    (Some(o), first, done) => {
+                        matches!((utc(first), utc(done)), (Some(f), Some(d)) if o <= f && f <= d)
+                    }
+                    _ => false,
+                }
+                && (&r[8] == "0" || (&r[8] == "1" && !r[7].is_empty()));
+            tally("complaints", ok);
+        }
+    }
+
+    let mut c = Checker {
+        customers,
+        ids: HashSet::new(),
+    };
     for f in files_under(dir, "crm/balances") {
         for r in csv_records(&f, b',') {
             let ok = r.len() == 4
@@ -458,7 +496,14 @@ fn chunked_generation_is_one_consistent_data_set() {
             .exists()
     );
     assert_eq!(files_under(dir.path(), "online").len(), 6);
-    for src in ["atm", "branch", "callcentre", "surveys", "balances"] {
+    for src in [
+        "atm",
+        "branch",
+        "callcentre",
+        "surveys",
+        "balances",
+        "complaints",
+    ] {
         assert_eq!(s.sources[src].dirty.get("truncated"), Some(&1), "{src}");
     }
     let mut truncated = 0;

@@ -18,8 +18,8 @@ use super::dirty::Kind;
 use super::sink::{create, io_err, money};
 use super::time::{Calendar, fmt_date};
 use super::{
-    GenerateError, GenerateOptions, SourceTally, atm, balances, branch, callcentre, online, sim,
-    surveys,
+    GenerateError, GenerateOptions, SourceTally, atm, balances, branch, callcentre, complaints,
+    online, sim, surveys,
 };
 
 /// Write `_truth/customers.csv`.
@@ -187,6 +187,18 @@ pub(crate) fn write_params(
             "expectation": "drawn by tier, independently of the experience",
             "nps": "10 × (w × experience latent + (1 − w) × the customer's standing loyalty) + N(0, 1)",
             "loyalty_weight_by_touchpoint": surveys::LOYALTY_WEIGHT.iter().map(|(t, w)| (t.to_string(), *w)).collect::<BTreeMap<_, _>>(),
+        },
+        "complaints": {
+            "opened_by": "every branch complaint visit and complaint call",
+            "categories": complaints::CATEGORIES.iter().zip(complaints::CATEGORY_WEIGHTS).map(|(c, w)| (c.to_string(), w)).collect::<BTreeMap<_, _>>(),
+            "first_response_median_hours": {"branch": complaints::FIRST_RESPONSE_MEDIAN_HOURS[0], "call_centre": complaints::FIRST_RESPONSE_MEDIAN_HOURS[1]},
+            "first_response_sigma": complaints::FIRST_RESPONSE_SIGMA,
+            "resolution_median_days_after_response": complaints::RESOLUTION_MEDIAN_DAYS,
+            "resolution_sigma": complaints::RESOLUTION_SIGMA,
+            "tier_factor": {"top": complaints::TIER_FACTOR[0], "high": complaints::TIER_FACTOR[1], "middle": complaints::TIER_FACTOR[2], "low": complaints::TIER_FACTOR[3]},
+            "reopen_probability": complaints::REOPEN.0,
+            "reopen_extra_after_5_days": complaints::REOPEN.1,
+            "as_of": "the window's end: later responses and resolutions are blank",
         },
         "atm": {"approval_rate": atm::APPROVAL_RATE},
         "online": {"row_group_rows": online::ROW_GROUP_ROWS},

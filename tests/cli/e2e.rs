@@ -9,7 +9,7 @@ use std::path::Path;
 const SCRIPT: &str = "<script>alert(1)</script>";
 
 /// Pipeline source name → the generator's manifest key.
-const SOURCES: [(&str, &str); 7] = [
+const SOURCES: [(&str, &str); 8] = [
     ("customers", "customers"),
     ("balances", "balances"),
     ("atm", "atm"),
@@ -17,6 +17,7 @@ const SOURCES: [(&str, &str); 7] = [
     ("online_sessions", "online"),
     ("calls", "callcentre"),
     ("surveys", "surveys"),
+    ("complaints", "complaints"),
 ];
 
 #[test]
@@ -264,6 +265,7 @@ fn demo_bank_end_to_end() {
         !html.contains("src=\"http") && !html.contains("href=\"http"),
         "external reference in report"
     );
+    complaints_recounted(dir);
     browser_check(html_path, 5);
     browser_check(zh_path, 5);
     editions_agree(dir, &html, zh_path);
@@ -805,4 +807,88 @@ fn browser_check(html: &Path, min_charts: usize) {
         marks >= 4 * min_charts,
         "charts have no marks ({marks} for {charts} charts)"
     );
+}
+
+/// complaint_service's every-tier row of 2024-02, recounted from the loaded
+/// cases in seconds: sorted durations for the medians, the SLA (24 h, 5
+/// days) judged against the extract's latest recorded time.
+fn complaints_recounted(dir: &Path) {
+    let secs = |r: &serde_json::Map<String, serde_json::Value>, k: &str| {
+        r.get(k).and_then(|v| v.as_str()).map(|t| {
+            chrono::DateTime::parse_from_rfc3339(&t.replace(' ', "T"))
+                .or_else(|_| {
+                    chrono::DateTime::parse_from_rfc3339(&format!("{}Z", t.replace(' ', "T")))
+                })
+                .unwrap_or_else(|e| panic!("{k} {t}: {e}"))
+                .timestamp() as f64
+        })
+    };
+    let all = query(
+        dir,
+        "SELECT period, customer_id, case_id, CAST(opened_at AS VARCHAR) AS opened_at, \
+         CAST(first_response_at AS VARCHAR) AS first_response_at, CAST(resolved_at AS VARCHAR) AS resolved_at, \
+         reopened FROM complaints",
+    );
+    let as_of = all
+        .iter()
+        .flat_map(|r| {
+            [
+                secs(r, "opened_at"),
+                secs(r, "first_response_at"),
+                secs(r, "resolved_at"),
+            ]
+        })
+        .flatten()
+        .fold(f64::MIN, f64::max);
+    let month: Vec<_> = all.iter().filter(|r| r["period"] == "2024-02").collect();
+    assert!(month.len() >= 5, "too few cases: {}", month.len());
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    let hours: Vec<f64> = month
+        .iter()
+        .filter_map(|r| Some((secs(r, "first_response_at")? - secs(r, "opened_at")?) / 3600.0))
+        .collect();
+    let due: Vec<_> = month
+        .iter()
+        .filter(|r| as_of - secs(r, "opened_at").expect("opened") >= 24.0 * 3600.0)
+        .collect();
+    let in_time = due
+        .iter()
+        .filter(|r| {
+            secs(r, "first_response_at")
+                .is_some_and(|f| f - secs(r, "opened_at").expect("opened") <= 24.0 * 3600.0)
+        })
+        .count();
+    let pending = month
+        .iter()
+        .filter(|r| secs(r, "resolved_at").is_none())
+        .count();
+    let row = query(
+        dir,
+        "SELECT cases, responded, median_response_hours, due_response, response_within_sla, pending \
+         FROM complaint_service WHERE period = '2024-02' AND tier = 'All' AND channel = 'All'",
+    );
+    let row = &row[0];
+    let f = crate::common::f;
+    assert_eq!(f(row, "cases") as usize, month.len());
+    assert_eq!(f(row, "responded") as usize, hours.len());
+    crate::common::close(
+        f(row, "median_response_hours"),
+        median(hours),
+        "median response",
+    );
+    assert_eq!(f(row, "due_response") as usize, due.len());
+    crate::common::close(
+        f(row, "response_within_sla"),
+        in_time as f64 / due.len() as f64,
+        "answered within the SLA",
+    );
+    assert_eq!(f(row, "pending") as usize, pending);
 }

@@ -155,6 +155,17 @@ S4,C0000004,2024-01-08T04:00:00Z,online,mobile transfer,in,3,7,3,3,3,ok\n"
         ),
     );
 
+    // Complaint cases: K1 answered after 6 h and resolved after 2 days; K2
+    // answered after 48 h, still pending at the extract's latest time (its
+    // answer, 17 Jan 02:00 UTC).
+    write(
+        dir,
+        "data/complaints/cases_2024-01.csv",
+        "case_id,customer_id,opened_at,channel,touchpoint,category,first_response_at,resolved_at,reopened\n\
+K1,C0000001,2024-01-10T02:00:00Z,branch,branch complaint,fees,2024-01-10T08:00:00Z,2024-01-12T02:00:00Z,0\n\
+K2,C0000003,2024-01-15T02:00:00Z,call_centre,complaint call,staff,2024-01-17T02:00:00Z,,0\n",
+    );
+
     // Online sessions: Parquet, as the online-banking platform writes it.
     let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
     let schema = Arc::new(Schema::new(vec![
@@ -322,6 +333,24 @@ fn hand_computed_metrics() {
     );
     close(f(&r, "csat"), 0.0, "Feb csat");
     close(f(&r, "nps"), -100.0, "Feb nps");
+
+    // Complaints, January: response hours 6 and 48 → median 27; K1 (7 days
+    // old) and K2 (2 days) are due for an answer (24 h), only K1 answered in
+    // time: 1 of 2; only K1 is due for resolution (5 days), resolved in 2: 1
+    // of 1; K2 pending.
+    let r = one(
+        dir,
+        "SELECT cases, responded, median_response_hours, due_response, response_within_sla, resolved, due_resolution, resolution_within_sla, pending FROM complaint_service WHERE period = '2024-01' AND tier = 'All' AND channel = 'All'",
+    );
+    close(f(&r, "cases"), 2.0, "cases");
+    close(f(&r, "responded"), 2.0, "responded");
+    close(f(&r, "median_response_hours"), 27.0, "median response");
+    close(f(&r, "due_response"), 2.0, "due for an answer");
+    close(f(&r, "response_within_sla"), 0.5, "answered in time");
+    close(f(&r, "resolved"), 1.0, "resolved");
+    close(f(&r, "due_resolution"), 1.0, "due for resolution");
+    close(f(&r, "resolution_within_sla"), 1.0, "resolved in time");
+    close(f(&r, "pending"), 1.0, "pending");
 
     // Churn points, by the rules in churn_rules.sql:
     //  C3 Feb: complaints (call Jan + branch complaint Feb) 20, csat mean (4,1)=2.5 → 10: 30, medium.
