@@ -18,10 +18,6 @@
 -- The SLA comes from the complaint_sla seed. Durations are exact: seconds
 -- between the timestamps, divided once.
 WITH sla AS (SELECT response_hours, resolution_days FROM complaint_sla),
-as_of AS (
-    SELECT MAX(GREATEST(opened_at, COALESCE(first_response_at, opened_at), COALESCE(resolved_at, opened_at))) AS t
-    FROM complaints
-),
 cases AS (
     SELECT c.period, c.case_id, c.customer_id, COALESCE(c.channel, 'unknown') AS channel,
            COALESCE(cm.tier, 'Unassigned') AS tier, COALESCE(cm.tier_rank, 99) AS tier_rank,
@@ -31,12 +27,16 @@ cases AS (
                AS resolution_days,
            c.resolved_at IS NOT NULL AS resolved,
            COALESCE(c.reopened, 0) = 1 AS reopened,
-           CAST(date_part('epoch', a.t) - date_part('epoch', c.opened_at) AS DOUBLE) AS age_seconds,
+           -- The extract's moment as a window, not a join to an aggregate: in
+           -- DataFusion 55 that cross join left memory held in the pool after
+           -- the model finished, and a later model ran out of it (20k demo).
+           CAST(MAX(date_part('epoch', GREATEST(c.opened_at, COALESCE(c.first_response_at, c.opened_at),
+                                                COALESCE(c.resolved_at, c.opened_at)))) OVER ()
+                - date_part('epoch', c.opened_at) AS DOUBLE) AS age_seconds,
            date_part('epoch', c.opened_at)
              - LAG(date_part('epoch', c.opened_at)) OVER (PARTITION BY c.customer_id ORDER BY c.opened_at, c.case_id)
              <= 90 * 86400 AS repeat_case
     FROM complaints c
-    CROSS JOIN as_of a
     LEFT JOIN customer_month cm ON cm.customer_id = c.customer_id AND cm.period = c.period
 ),
 judged AS (
