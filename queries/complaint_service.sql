@@ -27,9 +27,7 @@ cases AS (
                AS resolution_days,
            c.resolved_at IS NOT NULL AS resolved,
            COALESCE(c.reopened, 0) = 1 AS reopened,
-           -- The extract's moment as a window, not a join to an aggregate: in
-           -- DataFusion 55 that cross join left memory held in the pool after
-           -- the model finished, and a later model ran out of it (20k demo).
+           -- The extract's moment: the latest time recorded in the extract.
            CAST(MAX(date_part('epoch', GREATEST(c.opened_at, COALESCE(c.first_response_at, c.opened_at),
                                                 COALESCE(c.resolved_at, c.opened_at)))) OVER ()
                 - date_part('epoch', c.opened_at) AS DOUBLE) AS age_seconds,

@@ -1,7 +1,7 @@
 //! Synthetic data generator: a Hong Kong retail bank's customer-experience
 //! extracts (CRM, balances, ATM, branch queue tickets, online sessions,
-//! call centre, surveys, complaint cases) with ground truth and deliberate
-//! defects.
+//! call centre, surveys, complaint cases, relationship managers' contacts)
+//! with ground truth and deliberate defects.
 //!
 //! [`generate`] is deterministic for a seed and chunk size (same bytes on
 //! every run) and streams to disk: it simulates the customer base in chunks
@@ -11,7 +11,7 @@
 //!
 //! Layout: [`customers`] draws the population and writes the CRM file,
 //! [`sim`] runs the day loop over the channel modules ([`atm`], [`branch`],
-//! [`online`], [`callcentre`], [`surveys`], [`complaints`], [`balances`]), [`dirty`] and
+//! [`online`], [`callcentre`], [`surveys`], [`complaints`], [`rm`], [`balances`]), [`dirty`] and
 //! [`sink`] inject defects and write text files, [`truth`] writes `_truth/`.
 
 mod atm;
@@ -22,6 +22,7 @@ mod complaints;
 mod customers;
 mod dirty;
 mod online;
+mod rm;
 mod rng;
 mod sim;
 mod sink;
@@ -122,7 +123,7 @@ pub enum GenerateError {
 }
 
 /// The names of all sources in the manifest.
-pub(crate) const SOURCES: [&str; 8] = [
+pub(crate) const SOURCES: [&str; 9] = [
     "atm",
     "balances",
     "branch",
@@ -130,6 +131,7 @@ pub(crate) const SOURCES: [&str; 8] = [
     "complaints",
     "customers",
     "online",
+    "rm",
     "surveys",
 ];
 

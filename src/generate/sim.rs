@@ -23,7 +23,7 @@ use super::sink::{Format, TextFile};
 use super::surveys::{Queue, RESPONSE_RATE, RESPONSE_RATE_ATM};
 use super::time::{Calendar, Day};
 use super::{
-    GenerateError, GenerateOptions, Tallies, atm, balances, branch, callcentre, online, surveys,
+    GenerateError, GenerateOptions, Tallies, atm, balances, branch, callcentre, online, rm, surveys,
 };
 
 /// Monthly drift of branch visits (x 0.97^m) and online sessions (x 1.02^m).
@@ -39,6 +39,7 @@ const CALLS: usize = 3;
 const SURVEYS: usize = 4;
 const BALANCES: usize = 5;
 const COMPLAINTS: usize = 6;
+const RM: usize = 7;
 
 /// One day's events, per channel.
 #[derive(Default)]
@@ -162,13 +163,13 @@ fn finish(
 pub(crate) struct Sim {
     rng: ChaCha8Rng,
     bal_rng: ChaCha8Rng,
-    dice: [Dice; 7],
+    dice: [Dice; 8],
     spend: Gamma<f64>,
-    ids: [u64; 7],
+    ids: [u64; 8],
     fields: Vec<String>,
     ev: DayEvents,
     /// A source whose target file has no data line truncates its next file instead.
-    truncate: [bool; 7],
+    truncate: [bool; 8],
     script_seen: bool,
 }
 
@@ -186,10 +187,10 @@ impl Sim {
             }),
             spend: Gamma::new(SPEND_P, 1.0)
                 .map_err(|e| GenerateError::Invalid(format!("distribution: {e}")))?,
-            ids: [0u64; 7],
+            ids: [0u64; 8],
             fields: Vec::new(),
             ev: DayEvents::default(),
-            truncate: [false; 7],
+            truncate: [false; 8],
             script_seen: false,
         })
     }
@@ -377,6 +378,7 @@ impl Sim {
                 truncate[SURVEYS] = true;
                 truncate[BALANCES] = true;
                 truncate[COMPLAINTS] = true;
+                truncate[RM] = true;
             }
             finish(
                 survey_file,
@@ -394,6 +396,26 @@ impl Sim {
                 period,
                 !append,
             )?;
+
+            let mut contacts = Vec::new();
+            for (i, c) in pop.customers.iter().enumerate() {
+                rm::draw_month(
+                    seed,
+                    base + i as u32,
+                    c,
+                    m,
+                    cal.month_days(m),
+                    &mut contacts,
+                );
+            }
+            let mut f = TextFile::open(
+                out.join("rm").join(format!("contacts_{period}.csv")),
+                Format::Csv,
+                &rm::HEADER,
+                append,
+            )?;
+            rm::write_month(&mut f, &mut dice[RM], &mut contacts, &mut ids[RM], fields)?;
+            finish(f, &mut truncate[RM], tallies, "rm", period, !append)?;
 
             let mut f = TextFile::open(
                 out.join("crm")

@@ -99,6 +99,7 @@ fn manifest_invariant_holds() {
             "complaints",
             "customers",
             "online",
+            "rm",
             "surveys"
         ]
     );
@@ -137,6 +138,7 @@ fn manifest_invariant_holds() {
         "surveys",
         "balances",
         "complaints",
+        "rm",
     ] {
         assert_eq!(s.sources[src].dirty.get("truncated"), Some(&1), "{src}");
     }
@@ -347,6 +349,24 @@ fn audit(dir: &Path, customers: u32) -> BTreeMap<&'static str, (u64, u64)> {
         customers,
         ids: HashSet::new(),
     };
+    for f in files_under(dir, "rm") {
+        for r in csv_records(&f, b',') {
+            let ok = r.len() == 6
+                && c.new_id(&r[0])
+                && r[1].len() == 4
+                && r[1].starts_with("RM")
+                && c.customer(&r[2])
+                && utc(&r[3]).is_some()
+                && super::rm::KINDS.contains(&&r[4])
+                && r[5].parse::<u32>().is_ok_and(|m| (1..=240).contains(&m));
+            tally("rm", ok);
+        }
+    }
+
+    let mut c = Checker {
+        customers,
+        ids: HashSet::new(),
+    };
     for f in files_under(dir, "crm/balances") {
         for r in csv_records(&f, b',') {
             let ok = r.len() == 4
@@ -503,6 +523,7 @@ fn chunked_generation_is_one_consistent_data_set() {
         "surveys",
         "balances",
         "complaints",
+        "rm",
     ] {
         assert_eq!(s.sources[src].dirty.get("truncated"), Some(&1), "{src}");
     }

@@ -19,7 +19,7 @@ use super::sink::{create, io_err, money};
 use super::time::{Calendar, fmt_date};
 use super::{
     GenerateError, GenerateOptions, SourceTally, atm, balances, branch, callcentre, complaints,
-    online, sim, surveys,
+    online, rm, sim, surveys,
 };
 
 /// Write `_truth/customers.csv`.
@@ -199,6 +199,14 @@ pub(crate) fn write_params(
             "reopen_probability": complaints::REOPEN.0,
             "reopen_extra_after_5_days": complaints::REOPEN.1,
             "as_of": "the window's end: later responses and resolutions are blank",
+        },
+        "rm": {
+            "monthly_contacts_by_tier": {"top": rm::MONTHLY_CONTACTS[0], "high": rm::MONTHLY_CONTACTS[1], "middle": rm::MONTHLY_CONTACTS[2], "low": rm::MONTHLY_CONTACTS[3]},
+            "median_minutes_by_tier": {"top": rm::MEDIAN_MINUTES[0], "high": rm::MEDIAN_MINUTES[1], "middle": rm::MEDIAN_MINUTES[2], "low": rm::MEDIAN_MINUTES[3]},
+            "minutes_sigma": rm::MINUTES_SIGMA,
+            "kinds": rm::KINDS.iter().zip(rm::KIND_WEIGHTS).map(|(k, w)| (k.to_string(), w)).collect::<BTreeMap<_, _>>(),
+            "rms_per_branch": rm::RMS_PER_BRANCH,
+            "office_hours_local": "09:00-18:00",
         },
         "atm": {"approval_rate": atm::APPROVAL_RATE},
         "online": {"row_group_rows": online::ROW_GROUP_ROWS},

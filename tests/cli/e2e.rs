@@ -9,7 +9,7 @@ use std::path::Path;
 const SCRIPT: &str = "<script>alert(1)</script>";
 
 /// Pipeline source name → the generator's manifest key.
-const SOURCES: [(&str, &str); 8] = [
+const SOURCES: [(&str, &str); 9] = [
     ("customers", "customers"),
     ("balances", "balances"),
     ("atm", "atm"),
@@ -18,6 +18,7 @@ const SOURCES: [(&str, &str); 8] = [
     ("calls", "callcentre"),
     ("surveys", "surveys"),
     ("complaints", "complaints"),
+    ("rm_contacts", "rm"),
 ];
 
 #[test]

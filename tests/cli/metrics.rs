@@ -166,6 +166,15 @@ K1,C0000001,2024-01-10T02:00:00Z,branch,branch complaint,fees,2024-01-10T08:00:0
 K2,C0000003,2024-01-15T02:00:00Z,call_centre,complaint call,staff,2024-01-17T02:00:00Z,,0\n",
     );
 
+    // Relationship managers' contacts: 30 and 20 minutes in January.
+    write(
+        dir,
+        "data/rm/contacts_2024-01.csv",
+        "contact_id,rm_id,customer_id,contacted_at,kind,minutes\n\
+RC1,RM01,C0000001,2024-01-08T03:00:00Z,meeting,30\n\
+RC2,RM02,C0000002,2024-01-09T03:00:00Z,call,20\n",
+    );
+
     // Online sessions: Parquet, as the online-banking platform writes it.
     let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
     let schema = Arc::new(Schema::new(vec![
@@ -351,6 +360,19 @@ fn hand_computed_metrics() {
     close(f(&r, "due_resolution"), 1.0, "due for resolution");
     close(f(&r, "resolution_within_sla"), 1.0, "resolved in time");
     close(f(&r, "pending"), 1.0, "pending");
+
+    // RM time: each view splits January's 50 minutes (C1 30, C2 20) among
+    // its groups, whole.
+    for breakdown in ["tier", "profit_group", "profit_band"] {
+        let r = one(
+            dir,
+            &format!(
+                "SELECT SUM(minutes) AS m, SUM(minutes_share) AS s FROM rm_time WHERE period = '2024-01' AND breakdown = '{breakdown}'"
+            ),
+        );
+        close(f(&r, "m"), 50.0, breakdown);
+        close(f(&r, "s"), 1.0, breakdown);
+    }
 
     // Churn points, by the rules in churn_rules.sql:
     //  C3 Feb: complaints (call Jan + branch complaint Feb) 20, csat mean (4,1)=2.5 → 10: 30, medium.
