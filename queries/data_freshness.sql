@@ -12,3 +12,7 @@ UNION ALL
 SELECT 'balances', CAST(MAX(as_of_date) AS VARCHAR), COUNT(*) FROM balances
 UNION ALL
 SELECT 'customers', CAST(MAX(opened_date) AS VARCHAR), COUNT(*) FROM customers
+UNION ALL
+SELECT 'complaints', CAST(MAX(opened_at) AS VARCHAR), COUNT(*) FROM complaints
+UNION ALL
+SELECT 'rm_contacts', CAST(MAX(contacted_at) AS VARCHAR), COUNT(*) FROM rm_contacts

@@ -293,6 +293,9 @@ fn demo_bank_end_to_end() {
             vec!["report", "executive_quarterly", "--period", "2024-Q1"],
             4,
         ),
+        // The CEM review in both editions: journey map, quadrant, Pareto
+        // curve, grouped bars.
+        (vec!["report", "cem_quarterly", "--period", "2024-Q1"], 4),
         (
             vec![
                 "report",
@@ -320,7 +323,32 @@ fn demo_bank_end_to_end() {
             rendered.push((line.trim().to_string(), charts));
         }
     }
-    assert_eq!(rendered.len(), 5, "{rendered:?}");
+    assert_eq!(rendered.len(), 7, "{rendered:?}");
+    let cem: Vec<&String> = rendered
+        .iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.contains("cem_quarterly-2024-Q1"))
+        .collect();
+    assert_eq!(cem.len(), 2, "{rendered:?}");
+    let cem_en = std::fs::read_to_string(cem[0]).expect("cem");
+    let cem_zh = std::fs::read_to_string(cem[1]).expect("cem zh");
+    // The editions carry the same figures: every number cell, digit for
+    // digit (no amounts in this report, so no 万 / 亿).
+    let cells = |html: &str| -> Vec<String> {
+        html.split("<td class=\"n")
+            .skip(1)
+            .map(|c| {
+                let text = &c[c.find('>').map_or(0, |i| i + 1)..c.find("</td>").unwrap_or(c.len())];
+                text.chars()
+                    .filter(|ch| ch.is_ascii_digit() || ".%+−-".contains(*ch))
+                    .collect()
+            })
+            .collect()
+    };
+    let (en_cells, zh_cells) = (cells(&cem_en), cells(&cem_zh));
+    assert!(en_cells.len() > 20, "{en_cells:?}");
+    assert_eq!(en_cells, zh_cells, "the CEM review's editions differ");
+    assert!(cem_zh.contains("<html lang=\"zh-CN\">") && cem_zh.contains("客户体验管理"));
     for (path, charts) in &rendered {
         browser_check(Path::new(path), *charts);
     }
@@ -488,7 +516,7 @@ fn editions_agree(dir: &Path, en: &str, zh_path: &Path) {
     let count = |sql: &str| crate::common::f(&query(dir, sql)[0], "n") as usize;
     let period = "period = '2024-03'";
     let high = count(&format!(
-        "SELECT COUNT(*) AS n FROM service_alerts WHERE {period} AND alert IN ('branch_p90_wait', 'tier_p90_wait', 'call_abandonment')"
+        "SELECT COUNT(*) AS n FROM service_alerts WHERE {period} AND alert IN ('branch_p90_wait', 'tier_p90_wait', 'call_abandonment', 'complaint_response_sla')"
     )) + count(&format!(
         "SELECT COUNT(*) AS n FROM churn_by_tier WHERE {period} AND tier_rank <= 2 AND high_risk_share > 0.05"
     ));
@@ -500,6 +528,12 @@ fn editions_agree(dir: &Path, en: &str, zh_path: &Path) {
     )) + count(&format!(
         "SELECT COUNT(*) AS n FROM profit_by_tier WHERE {period} AND tier <> 'All' \
          AND profit_group = 'negative' AND share_of_customers > 0.5 AND customers >= 30"
+    )) + count(&format!(
+        "SELECT COUNT(*) AS n FROM importance_performance WHERE {period} \
+         AND tier NOT IN ('All', 'Unassigned') AND quadrant = 'concentrate here' AND importance_clear"
+    )) + count(&format!(
+        "SELECT COUNT(*) AS n FROM rm_time WHERE {period} AND breakdown = 'profit_band' \
+         AND grp_order = 1 AND minutes_share < target_minutes_share / 2 AND customers >= 30"
     ));
     assert!(
         high > 0,

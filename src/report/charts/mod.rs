@@ -11,6 +11,7 @@
 //! are looked up only where they are written.
 
 mod funnel;
+mod grouped_bar;
 mod heatmap;
 mod journey;
 mod line;
@@ -22,6 +23,7 @@ mod stacked_area;
 mod stacked_bar;
 
 pub use funnel::funnel;
+pub use grouped_bar::grouped_bar;
 pub use heatmap::heatmap;
 pub use journey::journey_map;
 pub use line::line_chart;
@@ -173,6 +175,11 @@ pub fn register(env: &mut minijinja::Environment<'_>, words: Words) {
         move |rows: Value, s: String, t: String, v: String, kw: Kwargs| {
             journey_map(&c, rows, s, t, v, kw)
         },
+    );
+    let c = w.clone();
+    env.add_function(
+        "grouped_bar",
+        move |rows: Value, x: String, ys: Vec<String>, kw: Kwargs| grouped_bar(&c, rows, x, ys, kw),
     );
     let c = w.clone();
     env.add_function(
@@ -485,6 +492,13 @@ mod tests {
                 "x".into(),
                 alt(),
             ),
+            grouped_bar(
+                &Words::default(),
+                data(),
+                "x".into(),
+                vec!["v".into()],
+                alt(),
+            ),
         ];
         for svg in svgs {
             let svg = svg.expect("chart").to_string();
@@ -523,6 +537,7 @@ mod tests {
             pareto_curve(&Words::default(), data(), v(), v(), series()),
             journey_map(&Words::default(), data(), x(), "s".into(), v(), none()),
             quadrant(&Words::default(), data(), v(), v(), x(), none()),
+            grouped_bar(&Words::default(), data(), x(), vec![v()], none()),
         ];
         // An axis maximum that overflowed to infinity made the tick loop
         // endless (here it would hang; a thread turns that into a failure).
