@@ -89,13 +89,7 @@ pub fn grouped_bar(
         }
     }
     if groups.is_empty() {
-        let _ = write!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"#,
-            LEFT + pw / 2.0,
-            TOP + ph / 2.0,
-            esc(&words.no_data)
-        );
+        no_data_note(&mut svg, words);
     }
     let legend_names: Vec<String> = (0..ys.len()).map(|i| name(i).to_string()).collect();
     legend(&mut svg, &legend_names, words);

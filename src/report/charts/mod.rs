@@ -350,12 +350,39 @@ pub(super) fn axes(
             );
         }
     }
+    y_title(svg, y_label);
+}
+
+/// The y axis's title, turned up the left edge.
+pub(super) fn y_title(svg: &mut String, y_label: &str) {
+    let mid = TOP + (H - TOP - BOTTOM) / 2.0;
     let _ = write!(
         svg,
-        r#"<text x="12" y="{}" font-size="10" transform="rotate(-90 12 {})" text-anchor="middle">{}</text>"#,
-        TOP + ph / 2.0,
-        TOP + ph / 2.0,
+        r#"<text x="12" y="{mid}" font-size="10" transform="rotate(-90 12 {mid})" text-anchor="middle">{}</text>"#,
         esc(y_label)
+    );
+}
+
+/// Both axes' titles: the x title under the plot, the y title on its left.
+pub(super) fn axis_titles(svg: &mut String, x_label: &str, y_label: &str) {
+    let _ = write!(
+        svg,
+        r#"<text x="{:.1}" y="{}" font-size="10" text-anchor="middle">{}</text>"#,
+        LEFT + (W - LEFT - RIGHT) / 2.0,
+        H - 6.0,
+        esc(x_label)
+    );
+    y_title(svg, y_label);
+}
+
+/// "No data", in the middle of an empty plot.
+pub(super) fn no_data_note(svg: &mut String, words: &Words) {
+    let _ = write!(
+        svg,
+        r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"#,
+        LEFT + (W - LEFT - RIGHT) / 2.0,
+        TOP + (H - TOP - BOTTOM) / 2.0,
+        esc(&words.no_data)
     );
 }
 

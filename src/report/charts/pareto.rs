@@ -116,16 +116,7 @@ pub fn pareto_curve(
             pct(xv)
         );
     }
-    let _ = write!(
-        svg,
-        r#"<text x="{:.1}" y="{}" font-size="10" text-anchor="middle">{}</text><text x="12" y="{}" font-size="10" transform="rotate(-90 12 {})" text-anchor="middle">{}</text>"#,
-        LEFT + pw / 2.0,
-        H - 6.0,
-        esc(&x_label),
-        TOP + ph / 2.0,
-        TOP + ph / 2.0,
-        esc(&y_label)
-    );
+    axis_titles(&mut svg, &x_label, &y_label);
     // The line of equal shares: every member bringing the same. Its label
     // sits under the line, where a ranked curve (never below it) cannot be.
     let _ = write!(
@@ -140,13 +131,7 @@ pub fn pareto_curve(
         esc(&words.equal_share)
     );
     if order.is_empty() {
-        let _ = write!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"#,
-            LEFT + pw / 2.0,
-            TOP + ph / 2.0,
-            esc(&words.no_data)
-        );
+        no_data_note(&mut svg, words);
     }
     for (i, name) in order.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];

@@ -145,16 +145,7 @@ pub fn quadrant(
             py(yv) + 3.0,
         );
     }
-    let _ = write!(
-        svg,
-        r#"<text x="{:.1}" y="{}" font-size="10" text-anchor="middle">{}</text><text x="12" y="{}" font-size="10" transform="rotate(-90 12 {})" text-anchor="middle">{}</text>"#,
-        LEFT + pw / 2.0,
-        H - 6.0,
-        esc(&x_label),
-        TOP + ph / 2.0,
-        TOP + ph / 2.0,
-        esc(&y_label)
-    );
+    axis_titles(&mut svg, &x_label, &y_label);
     if let Some(v) = xl {
         let _ = write!(
             svg,
@@ -187,13 +178,7 @@ pub fn quadrant(
         );
     }
     if pts.is_empty() {
-        let _ = write!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"#,
-            LEFT + pw / 2.0,
-            TOP + ph / 2.0,
-            esc(&words.no_data)
-        );
+        no_data_note(&mut svg, words);
     }
     // The point to act on stands out; the rest share one colour.
     let keyed = ((ph + BOTTOM - 10.0) / 11.0) as usize;
