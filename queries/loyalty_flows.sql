@@ -1,5 +1,9 @@
--- Flows between loyalty stages: customers per month by last month's stage
--- and this month's ('new' = not on the ladder last month).
+-- Flows along seed 001's loyalty ladder: people per month by last month's
+-- stage and this month's, prospects (prospect_ladder) and customers
+-- (loyalty_ladder) alike: a lead who opened an account moves from
+-- `qualified_prospect` to a customer stage. `new` = not on the ladder last
+-- month; `left` = on it last month and not this month (the account closed,
+-- or a lead was dropped).
 --
 -- Months are paired by aggregation rather than a self-join, so memory stays
 -- bounded (an aggregate spills; a hash join's build side cannot): each row
@@ -9,36 +13,40 @@
 -- taking the MAX of strings.
 WITH codes AS (
     SELECT stage, ROW_NUMBER() OVER (ORDER BY stage) AS code
-    FROM (SELECT DISTINCT stage FROM loyalty_ladder) s
+    FROM (SELECT DISTINCT stage FROM loyalty_ladder UNION SELECT DISTINCT stage FROM prospect_ladder) s
+),
+ladder AS (
+    SELECT customer_id AS party_id, period, stage FROM loyalty_ladder
+    UNION ALL
+    SELECT party_id, period, stage FROM prospect_ladder
 ),
 l AS (
-    SELECT x.customer_id, x.period, c.code,
+    SELECT x.party_id, x.period, c.code,
            CAST(substr(x.period, 1, 4) AS BIGINT) * 12 + CAST(substr(x.period, 6, 2) AS BIGINT) AS month_index
-    FROM loyalty_ladder x
+    FROM ladder x
     JOIN codes c ON c.stage = x.stage
 ),
 months AS (SELECT DISTINCT month_index, period FROM l),
 shifted AS (
-    SELECT customer_id, month_index, CAST(NULL AS BIGINT) AS from_code, code AS to_code FROM l
+    SELECT party_id, month_index, CAST(NULL AS BIGINT) AS from_code, code AS to_code FROM l
     UNION ALL
-    SELECT customer_id, month_index + 1, code, NULL FROM l
+    SELECT party_id, month_index + 1, code, NULL FROM l
 ),
 flows AS (
     SELECT month_index, from_code, to_code, COUNT(*) AS customers
     FROM (
-        SELECT customer_id, month_index, MAX(from_code) AS from_code, MAX(to_code) AS to_code
+        SELECT party_id, month_index, MAX(from_code) AS from_code, MAX(to_code) AS to_code
         FROM shifted
-        GROUP BY customer_id, month_index
+        GROUP BY party_id, month_index
     ) paired
-    WHERE to_code IS NOT NULL
     GROUP BY month_index, from_code, to_code
 )
 SELECT cur.period,
        COALESCE(f.stage, 'new') AS from_stage,
-       t.stage AS to_stage,
-       flows.customers
+       COALESCE(t.stage, 'left') AS to_stage,
+       flows.customers AS people
 FROM flows
 JOIN months cur ON cur.month_index = flows.month_index
 JOIN months pm ON pm.month_index = flows.month_index - 1
-JOIN codes t ON t.code = flows.to_code
+LEFT JOIN codes t ON t.code = flows.to_code
 LEFT JOIN codes f ON f.code = flows.from_code

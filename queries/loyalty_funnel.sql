@@ -1,8 +1,15 @@
--- The loyalty ladder per month as a funnel: customers at each stage, in
--- ladder order (first_time -> repeat -> advocate; dormant last).
+-- Seed 001's loyalty ladder per month as a funnel: people at each of its
+-- seven stages, in ladder order - non-customer -> possible -> qualified
+-- prospect (leads, prospect_ladder) -> first-time -> repeat -> advocate
+-- (customers, loyalty_ladder); dormant (a former patron) last.
 SELECT period,
        stage,
-       CASE stage WHEN 'first_time' THEN 1 WHEN 'repeat' THEN 2 WHEN 'advocate' THEN 3 ELSE 4 END AS stage_order,
-       COUNT(*) AS customers
-FROM loyalty_ladder
+       CASE stage WHEN 'non_customer' THEN 1 WHEN 'possible' THEN 2 WHEN 'qualified_prospect' THEN 3
+                  WHEN 'first_time' THEN 4 WHEN 'repeat' THEN 5 WHEN 'advocate' THEN 6 ELSE 7 END AS stage_order,
+       COUNT(*) AS people
+FROM (
+    SELECT period, stage FROM loyalty_ladder
+    UNION ALL
+    SELECT period, stage FROM prospect_ladder
+) s
 GROUP BY period, stage

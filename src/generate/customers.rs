@@ -177,19 +177,25 @@ impl Customer {
     }
 
     pub(crate) fn full_name(&self) -> String {
-        let s = SURNAMES[usize::from(self.name[0]) % SURNAMES.len()];
-        let g = GIVEN[usize::from(self.name[1]) % GIVEN.len()];
-        let e = ENGLISH[usize::from(self.name[2]) % ENGLISH.len()];
-        match self.name_style {
-            0 => format!("{s} {g}"),
-            1 => format!("{e} {s}"),
-            _ => format!("{e} {s} {g}"),
-        }
+        person_name(self.name, self.name_style)
     }
 
     #[cfg(test)]
     pub(crate) fn relationship_balance(&self) -> i64 {
         self.balances[..4].iter().sum()
+    }
+}
+
+/// A Hong Kong name from three table picks and a style (Chinese, English
+/// first, or both); customers and leads share it.
+pub(crate) fn person_name(name: [u8; 3], style: u8) -> String {
+    let s = SURNAMES[usize::from(name[0]) % SURNAMES.len()];
+    let g = GIVEN[usize::from(name[1]) % GIVEN.len()];
+    let e = ENGLISH[usize::from(name[2]) % ENGLISH.len()];
+    match style {
+        0 => format!("{s} {g}"),
+        1 => format!("{e} {s}"),
+        _ => format!("{e} {s} {g}"),
     }
 }
 

@@ -21,6 +21,7 @@ mod callcentre;
 mod complaints;
 mod customers;
 mod dirty;
+mod leads;
 mod online;
 mod rm;
 mod rng;
@@ -227,6 +228,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateSummary, GenerateError
     let chunk = opts.chunk_customers;
     let chunks = opts.customers.div_ceil(chunk);
     let mut rows = 0;
+    let mut lead_rows = 0;
     for part in 0..chunks {
         let base = part * chunk;
         let n = chunk.min(opts.customers - base);
@@ -247,6 +249,13 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateSummary, GenerateError
             &cal,
             append,
         )?;
+        lead_rows += leads::write_leads(
+            &opts.out.join("crm").join("leads.csv"),
+            &pop,
+            &cal,
+            opts.seed,
+            append,
+        )?;
         truth::write_customers(&truth_dir.join("customers.csv"), &pop, &cal, append)?;
     }
     let last_period = cal.periods.last().cloned().unwrap_or_default();
@@ -256,6 +265,17 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateSummary, GenerateError
         &Counts {
             rows,
             clean: rows,
+            dirty: [0; 6],
+        },
+        true,
+    );
+
+    tallies.add(
+        "leads",
+        &last_period,
+        &Counts {
+            rows: lead_rows,
+            clean: lead_rows,
             dirty: [0; 6],
         },
         true,

@@ -19,7 +19,7 @@ use super::sink::{create, io_err, money};
 use super::time::{Calendar, fmt_date};
 use super::{
     GenerateError, GenerateOptions, SourceTally, atm, balances, branch, callcentre, complaints,
-    online, rm, sim, surveys,
+    leads, online, rm, sim, surveys,
 };
 
 /// Write `_truth/customers.csv`.
@@ -207,6 +207,15 @@ pub(crate) fn write_params(
             "kinds": rm::KINDS.iter().zip(rm::KIND_WEIGHTS).map(|(k, w)| (k.to_string(), w)).collect::<BTreeMap<_, _>>(),
             "rms_per_branch": rm::RMS_PER_BRANCH,
             "office_hours_local": "09:00-18:00",
+        },
+        "leads": {
+            "sources": leads::SOURCES.iter().zip(leads::SOURCE_WEIGHTS).map(|(k, w)| (k.to_string(), w)).collect::<BTreeMap<_, _>>(),
+            "converted_share_of_new_customers": leads::CONVERTED_SHARE,
+            "open_leads_per_customer": leads::OPEN_LEAD_RATE,
+            "contact_probability_by_source": leads::SOURCES.iter().zip(leads::CONTACT_PROB).map(|(k, w)| (k.to_string(), w)).collect::<BTreeMap<_, _>>(),
+            "assess_probability": leads::ASSESS_PROB,
+            "assessments": leads::ASSESSMENTS.iter().zip(leads::ASSESSMENT_WEIGHTS).map(|(k, w)| (k.to_string(), w)).collect::<BTreeMap<_, _>>(),
+            "as_of": "the window's end: later contacts and assessments are blank",
         },
         "atm": {"approval_rate": atm::APPROVAL_RATE},
         "online": {"row_group_rows": online::ROW_GROUP_ROWS},
