@@ -2,7 +2,7 @@
 -- contacted and woken up): every customer at the `dormant` stage of
 -- loyalty_ladder per month, with what a campaign team sorts and routes by.
 -- Export a month: touchpoint query --format csv --file queries/adhoc/wake_up_list.sql --param period=2024-12
--- `last_active_period` is null when the customer had no interaction in the
+-- A period is null when the customer had no deal (no interaction) in the
 -- loaded months.
 SELECT l.customer_id,
        l.period,
@@ -14,6 +14,8 @@ SELECT l.customer_id,
        l.products_held,
        l.deals,
        l.referred,
+       l.months_since_deal,
+       l.last_deal_period,
        l.silent_months,
        l.last_active_period
 FROM loyalty_ladder l

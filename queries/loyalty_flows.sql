@@ -3,7 +3,8 @@
 -- (loyalty_ladder) alike: a lead who opened an account moves from
 -- `qualified_prospect` to a customer stage. `new` = not on the ladder last
 -- month; `left` = on it last month and not this month (the account closed,
--- or a lead was dropped).
+-- or a lead was dropped). `from_order` / `to_order` follow the ladder
+-- (loyalty_funnel's stage_order; `new` 0, `left` 8).
 --
 -- Months are paired by aggregation rather than a self-join, so memory stays
 -- bounded (an aggregate spills; a hash join's build side cannot): each row
@@ -44,7 +45,13 @@ flows AS (
 SELECT cur.period,
        COALESCE(f.stage, 'new') AS from_stage,
        COALESCE(t.stage, 'left') AS to_stage,
-       flows.customers AS people
+       flows.customers AS people,
+       CASE COALESCE(f.stage, 'new') WHEN 'new' THEN 0 WHEN 'non_customer' THEN 1 WHEN 'possible' THEN 2
+            WHEN 'qualified_prospect' THEN 3 WHEN 'first_time' THEN 4 WHEN 'repeat' THEN 5
+            WHEN 'advocate' THEN 6 ELSE 7 END AS from_order,
+       CASE COALESCE(t.stage, 'left') WHEN 'non_customer' THEN 1 WHEN 'possible' THEN 2
+            WHEN 'qualified_prospect' THEN 3 WHEN 'first_time' THEN 4 WHEN 'repeat' THEN 5
+            WHEN 'advocate' THEN 6 WHEN 'dormant' THEN 7 ELSE 8 END AS to_order
 FROM flows
 JOIN months cur ON cur.month_index = flows.month_index
 JOIN months pm ON pm.month_index = flows.month_index - 1

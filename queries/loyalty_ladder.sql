@@ -1,19 +1,24 @@
 -- Seed 001's loyalty ladder for customers (its first three stages, for
 -- people without an account, are in prospect_ladder): each customer's stage
 -- per month, first match wins:
---   dormant     a repeat customer or advocate (below) with no interaction in
---               any channel for ladder_rules.dormant_months months: a former
---               patron to wake up
+--   dormant     a repeat customer or advocate (below) without a deal for
+--               ladder_rules.dormant_months months: a former patron to wake
+--               up (seed 001: long without a purchase - not without any
+--               contact: a dormant customer may still use the ATM)
 --   advocate    two or more deals, and has referred at least one customer
 --               who opened by this month's end
 --   repeat      two or more deals
 --   first_time  one deal so far (the account opened)
--- A deal is a product held at the month's end or an online purchase (a
--- session with a transaction) in the loaded months up to the month's end;
--- purchases before the first loaded month are not seen.
--- `silent_months`: months since the customer's last month with an
--- interaction (`last_active_period`); counted over the loaded months only,
--- so when there was none (`last_active_period` null) it is a lower bound.
+-- Deals so far = the most products held at any month's end so far (a card
+-- paid down to zero is still a deal made) + the online purchases (sessions
+-- with a transaction) up to the month's end; both over the loaded months
+-- only, so purchases before the first loaded month are not seen. A month
+-- has a deal when it has a purchase or more products than ever before.
+-- `months_since_deal`: months since `last_deal_period`;
+-- `silent_months`: months since `last_active_period`, the last month with an
+-- interaction in any channel (pyramid_layers' Inactive). Both count loaded
+-- months only: when there was none, the period is null and the count a
+-- lower bound (the months since the first one loaded).
 --
 -- Purchases are stacked under the customer months and grouped (an aggregate
 -- spills to disk under the memory pool; a hash join's build side cannot).
@@ -39,19 +44,31 @@ cm AS (
     FROM stack
     GROUP BY customer_id, period
 ),
+before AS (
+    SELECT *,
+           MAX(products_held) OVER (PARTITION BY customer_id ORDER BY month_index
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS products_before
+    FROM cm
+),
 m AS (
     SELECT customer_id, period, tier, tier_rank, relationship_balance, products_held, month_index,
-           COALESCE(products_held, 0)
+           COALESCE(MAX(products_held) OVER (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING), 0)
              + SUM(purchases) OVER (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING) AS deals,
+           MAX(CASE WHEN purchases > 0 OR products_held > products_before THEN month_index END)
+               OVER (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING) AS last_deal,
            MAX(CASE WHEN interactions > 0 OR purchases > 0 THEN month_index END)
                OVER (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING) AS last_active,
            MIN(month_index) OVER (PARTITION BY customer_id) AS first_month
-    FROM cm
+    FROM before
 ),
 -- A month with purchases but no month-end balance (the account closed) counts
 -- towards the deals but is not on the ladder.
 held AS (
     SELECT customer_id, period, tier, tier_rank, relationship_balance, products_held, deals,
+           month_index - COALESCE(last_deal, first_month - 1) AS months_since_deal,
+           CASE WHEN last_deal IS NOT NULL
+                THEN concat(CAST((last_deal - 1) / 12 AS VARCHAR), '-', lpad(CAST((last_deal - 1) % 12 + 1 AS VARCHAR), 2, '0'))
+           END AS last_deal_period,
            month_index - COALESCE(last_active, first_month - 1) AS silent_months,
            CASE WHEN last_active IS NOT NULL
                 THEN concat(CAST((last_active - 1) / 12 AS VARCHAR), '-', lpad(CAST((last_active - 1) % 12 + 1 AS VARCHAR), 2, '0'))
@@ -73,10 +90,12 @@ SELECT h.customer_id,
        h.relationship_balance,
        h.products_held,
        h.deals,
+       h.months_since_deal,
+       h.last_deal_period,
        h.silent_months,
        h.last_active_period,
        COALESCE(referrals.referred, 0) AS referred,
-       CASE WHEN h.deals >= 2 AND h.silent_months >= rules.dormant_months THEN 'dormant'
+       CASE WHEN h.deals >= 2 AND h.months_since_deal >= rules.dormant_months THEN 'dormant'
             WHEN h.deals >= 2 AND COALESCE(referrals.referred, 0) > 0 THEN 'advocate'
             WHEN h.deals >= 2 THEN 'repeat'
             ELSE 'first_time' END AS stage

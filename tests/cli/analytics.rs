@@ -256,6 +256,7 @@ fn churn_model_and_clv_against_the_generators_truth() {
     assert_eq!(f(&n[0], "n") as u32, customers);
 
     importance_recovers_the_generators_drivers(dir);
+    ladder_recounted_from_the_extracts(dir);
 }
 
 #[test]
@@ -674,5 +675,207 @@ fn importance_recovers_the_generators_drivers(dir: &std::path::Path) {
     assert!(
         spearman > 0.9,
         "derived importance must recover the drivers: {spearman} {derived:?}"
+    );
+}
+
+/// Seed 001's ladder and pyramid recounted by a second method: the lead
+/// stages, Prospect / Suspect layers and closed customers straight from
+/// the generator's CRM files, and the customer stages replayed in Rust
+/// from the loaded customer months, online purchases and referrals; every
+/// month's counts must equal `loyalty_funnel` and `pyramid_layers`.
+fn ladder_recounted_from_the_extracts(dir: &std::path::Path) {
+    use std::collections::BTreeMap;
+    let months: Vec<String> = (1..=12).map(|m| format!("2024-{m:02}")).collect();
+    let month_end = |p: &str| {
+        let (y, m): (i32, u32) = (
+            p[..4].parse().expect("year"),
+            p[5..].parse().expect("month"),
+        );
+        let next = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        chrono::NaiveDate::from_ymd_opt(next.0, next.1, 1).expect("date") - chrono::Days::new(1)
+    };
+    let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+    let records = |path: &str| -> Vec<HashMap<String, String>> {
+        let mut rdr = csv::Reader::from_path(dir.join(path)).expect("csv");
+        let headers = rdr.headers().expect("headers").clone();
+        rdr.records()
+            .map(|r| {
+                let r = r.expect("record");
+                headers
+                    .iter()
+                    .zip(r.iter())
+                    .map(|(h, v)| (h.to_string(), v.to_string()))
+                    .collect()
+            })
+            .collect()
+    };
+    let crm = records("data/crm/customers.csv");
+    let opened: HashMap<String, chrono::NaiveDate> = crm
+        .iter()
+        .map(|c| {
+            (
+                c["customer_id"].clone(),
+                date(&c["opened_date"]).expect("opened"),
+            )
+        })
+        .collect();
+    let leads = records("data/crm/leads.csv");
+    assert!(leads.len() > 500, "{} leads", leads.len());
+
+    // Expected counts: (period, stage or layer) -> people.
+    let mut want: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for p in &months {
+        let end = month_end(p);
+        let by = |d: &str| date(d).is_some_and(|d| d <= end);
+        for l in &leads {
+            let converted = l["converted_customer_id"].as_str();
+            if !by(&l["known_date"]) || (!converted.is_empty() && opened[converted] <= end) {
+                continue;
+            }
+            let stage = match (by(&l["assessed_date"]), l["assessment"].as_str()) {
+                (true, "qualified") => "qualified_prospect",
+                (true, _) => "non_customer",
+                _ => "possible",
+            };
+            *want.entry((p.clone(), stage.into())).or_default() += 1;
+            if stage != "non_customer" {
+                let layer = if l["source"] == "corporate_banking" || by(&l["contacted_date"]) {
+                    "Prospect"
+                } else {
+                    "Suspect"
+                };
+                *want.entry((p.clone(), layer.into())).or_default() += 1;
+            }
+        }
+        let closed = crm.iter().filter(|c| by(&c["closed_date"])).count() as u64;
+        if closed > 0 {
+            want.insert((p.clone(), "Inactive".into()), closed);
+        }
+    }
+
+    // Customer stages replayed from the loaded tables.
+    let rules = query(dir, "SELECT dormant_months FROM ladder_rules");
+    let dormant_after = f(&rules[0], "dormant_months") as i64;
+    let index =
+        |p: &str| p[..4].parse::<i64>().expect("y") * 12 + p[5..].parse::<i64>().expect("m");
+    let mut purchases: HashMap<String, Vec<(i64, f64)>> = HashMap::new();
+    for r in query(
+        dir,
+        "SELECT customer_id, CAST(period AS VARCHAR) AS period, COUNT(*) AS n FROM online_sessions WHERE transactions > 0 GROUP BY 1, 2",
+    ) {
+        purchases
+            .entry(text(&r, "customer_id"))
+            .or_default()
+            .push((index(&text(&r, "period")), f(&r, "n")));
+    }
+    let referred_by: Vec<(String, chrono::NaiveDate)> = crm
+        .iter()
+        .filter(|c| !c["referred_by"].is_empty())
+        .map(|c| (c["referred_by"].clone(), opened[&c["customer_id"]]))
+        .collect();
+    let cm = query(
+        dir,
+        "SELECT customer_id, period, products_held, interactions FROM customer_month ORDER BY customer_id, period",
+    );
+    let mut by_customer: BTreeMap<String, Vec<(String, f64, f64)>> = BTreeMap::new();
+    for r in &cm {
+        by_customer
+            .entry(text(r, "customer_id"))
+            .or_default()
+            .push((
+                text(r, "period"),
+                f(r, "products_held"),
+                f(r, "interactions"),
+            ));
+    }
+    for (id, rows) in &by_customer {
+        // Every month the customer bought in, held or not, counts.
+        let bought = purchases.get(id).cloned().unwrap_or_default();
+        let first = rows
+            .iter()
+            .map(|r| index(&r.0))
+            .chain(bought.iter().map(|b| b.0))
+            .min()
+            .expect("rows");
+        // A deal month: a purchase, or more products than in any month before.
+        let mut deal_months: Vec<i64> = bought.iter().map(|b| b.0).collect();
+        let mut most: Option<f64> = None;
+        for (p, products, _) in rows {
+            if most.is_some_and(|m| *products > m) {
+                deal_months.push(index(p));
+            }
+            most = Some(most.map_or(*products, |m| m.max(*products)));
+        }
+        for (p, _, _) in rows {
+            let i = index(p);
+            let purchases_to_date: f64 = bought.iter().filter(|b| b.0 <= i).map(|b| b.1).sum();
+            let most_products = rows
+                .iter()
+                .filter(|r| index(&r.0) <= i)
+                .map(|r| r.1)
+                .fold(0.0, f64::max);
+            let deals = most_products + purchases_to_date;
+            let last_deal = deal_months.iter().filter(|&&d| d <= i).max();
+            let since_deal = i - last_deal.copied().unwrap_or(first - 1);
+            let end = month_end(p);
+            let referred = referred_by.iter().any(|(by, o)| by == id && *o <= end);
+            let stage = if deals >= 2.0 && since_deal >= dormant_after {
+                "dormant"
+            } else if deals >= 2.0 && referred {
+                "advocate"
+            } else if deals >= 2.0 {
+                "repeat"
+            } else {
+                "first_time"
+            };
+            *want.entry((p.clone(), stage.into())).or_default() += 1;
+        }
+    }
+
+    let mut got: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for r in query(dir, "SELECT period, stage AS k, people FROM loyalty_funnel")
+        .iter()
+        .chain(&query(
+            dir,
+            "SELECT period, layer AS k, people FROM pyramid_layers WHERE layer IN ('Inactive', 'Prospect', 'Suspect')",
+        ))
+    {
+        got.insert((text(r, "period"), text(r, "k")), f(r, "people") as u64);
+    }
+    let dec = |k: &str| {
+        want.get(&("2024-12".to_string(), k.to_string()))
+            .copied()
+            .unwrap_or(0)
+    };
+    eprintln!(
+        "ladder, 2024-12: non-customer {}, possible {}, qualified {}, first-time {}, repeat {}, advocate {}, dormant {}; Inactive {}, Prospect {}, Suspect {}",
+        dec("non_customer"),
+        dec("possible"),
+        dec("qualified_prospect"),
+        dec("first_time"),
+        dec("repeat"),
+        dec("advocate"),
+        dec("dormant"),
+        dec("Inactive"),
+        dec("Prospect"),
+        dec("Suspect")
+    );
+    assert!(
+        dec("dormant") > 0
+            && dec("advocate") > 0
+            && dec("first_time") > 0
+            && dec("qualified_prospect") > 0
+    );
+    let differ: Vec<_> = got
+        .keys()
+        .chain(want.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| got.get(*k) != want.get(*k))
+        .map(|k| (k, got.get(k), want.get(k)))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "(month, stage): model, recount: {differ:?}"
     );
 }

@@ -17,6 +17,7 @@ mod history;
 mod incremental;
 mod incremental_models;
 mod invalid;
+mod ladder;
 mod maintain;
 mod metrics;
 mod periods_from_values;

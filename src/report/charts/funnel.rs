@@ -1,4 +1,6 @@
-//! A funnel: one bar per stage, widths as a share of the first.
+//! A funnel: one bar per stage, widths as a share of the widest, labelled
+//! with the share of the first stage or, for a ladder whose first stage is
+//! not its largest, of all stages (`share="total"`).
 
 use super::*;
 use minijinja::value::{Kwargs, Value};
@@ -9,7 +11,8 @@ const FUNNEL_LEFT: f64 = 140.0;
 const FUNNEL_BAR: f64 = 320.0;
 
 /// A funnel: centred horizontal bars in row order (e.g. loyalty ladder
-/// stages), each labelled with its value and its share of the first stage.
+/// stages), each labelled with its value and its share of the first stage
+/// (`share="first"`, the default) or of all the stages (`share="total"`).
 pub fn funnel(
     words: &Words,
     rows: Value,
@@ -20,6 +23,16 @@ pub fn funnel(
     let title = kw_str(&kwargs, "title")?.unwrap_or_else(|| value.clone());
     let unit = kw_str(&kwargs, "unit")?.unwrap_or_default();
     let alt = kw_str(&kwargs, "alt")?;
+    let of_all = match kw_str(&kwargs, "share")?.as_deref() {
+        None | Some("first") => false,
+        Some("total") => true,
+        Some(other) => {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("funnel: share must be \"first\" or \"total\", not {other:?}"),
+            ));
+        }
+    };
     kwargs.assert_all_used()?;
     let mut items = Vec::new();
     for row in rows.try_iter()? {
@@ -28,14 +41,18 @@ pub fn funnel(
             num(&row.get_attr(&value)?).unwrap_or(0.0).max(0.0),
         ));
     }
-    let first = items.first().map(|i| i.1).unwrap_or(0.0);
+    let (base, words_of) = if of_all {
+        (items.iter().map(|i| i.1).sum(), &words.of_all)
+    } else {
+        (items.first().map(|i| i.1).unwrap_or(0.0), &words.of_first)
+    };
     let label = |v: f64| {
-        if first > 0.0 {
-            let share = format!("{:.1}", v / first * 100.0);
+        if base > 0.0 {
+            let share = format!("{:.1}", v / base * 100.0);
             format!(
                 "{} — {}",
                 fmt_tick(v, &unit),
-                Words::fill(&words.of_first, &[("share", &share)])
+                Words::fill(words_of, &[("share", &share)])
             )
         } else {
             fmt_tick(v, &unit)
@@ -115,5 +132,47 @@ mod tests {
         assert!(svg.contains("600 — 60.0% of first"));
         assert!(svg.contains("150 — 15.0% of first"));
         assert!(svg.contains("Advocate &lt;b&gt;") && !svg.contains("<b>"));
+    }
+
+    #[test]
+    fn funnel_share_of_all_stages() {
+        // 20 + 50 + 30 = 100: each label is its own count in percent; a
+        // stage of 0 is 0.0%; widths follow the largest stage.
+        let data = rows(serde_json::json!([
+            {"s": "Possible", "n": 20},
+            {"s": "Repeat", "n": 50},
+            {"s": "Dormant", "n": 30},
+            {"s": "Left", "n": 0},
+        ]));
+        let svg = funnel(
+            &Words::default(),
+            data,
+            "s".into(),
+            "n".into(),
+            kw(&[("title", "Ladder"), ("share", "total")]),
+        )
+        .expect("chart")
+        .to_string();
+        for want in [
+            "20 — 20.0% of all",
+            "50 — 50.0% of all",
+            "30 — 30.0% of all",
+            "0 — 0.0% of all",
+        ] {
+            assert!(svg.contains(want), "{want}: {svg}");
+        }
+        let (w, _) = attr(&svg, "width", svg.find("<rect").expect("bar")).expect("width");
+        assert!(
+            (w.parse::<f64>().expect("width") - FUNNEL_BAR * 0.4).abs() < 0.1,
+            "{w}"
+        );
+        let bad = funnel(
+            &Words::default(),
+            rows(serde_json::json!([{"s": "A", "n": 1}])),
+            "s".into(),
+            "n".into(),
+            kw(&[("share", "median")]),
+        );
+        assert!(bad.is_err());
     }
 }

@@ -55,6 +55,8 @@ pub struct Words {
     pub total: String,
     /// Funnel: `{share}% of first`.
     pub of_first: String,
+    /// Funnel with `share="total"`: `{share}% of all`.
+    pub of_all: String,
     /// Sparkline: `trend from {from} to {to} over {n} periods`.
     pub trend: String,
     /// Sparkline of one point: `trend from {from} to {to} over 1 period`.
@@ -85,6 +87,7 @@ impl Default for Words {
             range: "Range {lo} to {hi}.".into(),
             total: "total {n}".into(),
             of_first: "{share}% of first".into(),
+            of_all: "{share}% of all".into(),
             trend: "trend from {from} to {to} over {n} periods".into(),
             trend_one: "trend from {from} to {to} over 1 period".into(),
             span: "{from} to {to}".into(),
@@ -110,6 +113,7 @@ impl Words {
             range: t(&en.range),
             total: t(&en.total),
             of_first: t(&en.of_first),
+            of_all: t(&en.of_all),
             trend: t(&en.trend),
             trend_one: t(&en.trend_one),
             span: t(&en.span),
