@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Beta, Distribution, Gamma};
 
 use super::rng::{self, exponential, lognormal};
-use super::sink::io_err;
+use super::sink::{csv_err, csv_snapshot, io_err};
 use super::time::{Calendar, days_from_civil, fmt_date};
 use super::{GenerateError, GenerateOptions};
 
@@ -468,14 +468,10 @@ pub(crate) fn write_crm(
     cal: &Calendar,
     append: bool,
 ) -> Result<u64, GenerateError> {
-    let out = super::sink::open(path, append)?;
-    let mut w = csv::Writer::from_writer(out);
-    let map = |e: csv::Error| GenerateError::Io {
-        path: path.to_path_buf(),
-        source: e.into(),
-    };
-    if !append {
-        w.write_record([
+    let mut w = csv_snapshot(
+        path,
+        append,
+        &[
             "customer_id",
             "full_name",
             "phone",
@@ -485,9 +481,9 @@ pub(crate) fn write_crm(
             "opened_date",
             "closed_date",
             "referred_by",
-        ])
-        .map_err(map)?;
-    }
+        ],
+    )?;
+    let map = csv_err(path);
     let window = cal.len();
     let mut opened = String::new();
     let mut closed = String::new();
@@ -518,7 +514,7 @@ pub(crate) fn write_crm(
             closed.as_str(),
             referred.as_str(),
         ])
-        .map_err(map)?;
+        .map_err(&map)?;
     }
     w.flush().map_err(io_err(path))?;
     Ok(pop.customers.len() as u64)

@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use super::GenerateError;
 use super::customers::{Population, customer_number, person_name};
 use super::rng::{mix, pick};
-use super::sink::io_err;
+use super::sink::{csv_err, csv_snapshot, io_err};
 use super::time::{Calendar, fmt_date};
 
 pub(crate) const HEADER: [&str; 9] = [
@@ -132,15 +132,8 @@ pub(crate) fn write_leads(
     seed: u64,
     append: bool,
 ) -> Result<u64, GenerateError> {
-    let out = super::sink::open(path, append)?;
-    let mut w = csv::Writer::from_writer(out);
-    let map = |e: csv::Error| GenerateError::Io {
-        path: path.to_path_buf(),
-        source: e.into(),
-    };
-    if !append {
-        w.write_record(HEADER).map_err(map)?;
-    }
+    let mut w = csv_snapshot(path, append, &HEADER)?;
+    let map = csv_err(path);
     let date = |d: Option<i32>| {
         let mut s = String::new();
         if let Some(d) = d {
@@ -171,7 +164,7 @@ pub(crate) fn write_leads(
                 lead.assessed.map_or("", |a| ASSESSMENTS[a.1]),
                 converted.as_str(),
             ])
-            .map_err(map)?;
+            .map_err(&map)?;
             rows += 1;
         }
     }

@@ -22,6 +22,28 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> GenerateErro
     }
 }
 
+/// Map a CSV error to [`GenerateError::Io`] for `path`.
+pub(crate) fn csv_err(path: &Path) -> impl Fn(csv::Error) -> GenerateError + '_ {
+    move |e| GenerateError::Io {
+        path: path.to_path_buf(),
+        source: e.into(),
+    }
+}
+
+/// A whole-file CSV extract written by customer chunks: the first chunk
+/// creates it with its header, a later one (`append`) adds rows.
+pub(crate) fn csv_snapshot(
+    path: &Path,
+    append: bool,
+    header: &[&str],
+) -> Result<csv::Writer<BufWriter<File>>, GenerateError> {
+    let mut w = csv::Writer::from_writer(open(path, append)?);
+    if !append {
+        w.write_record(header).map_err(csv_err(path))?;
+    }
+    Ok(w)
+}
+
 /// Create the parent directory of `path` and open it for buffered writing.
 pub(crate) fn create(path: &Path) -> Result<BufWriter<File>, GenerateError> {
     open(path, false)

@@ -15,7 +15,7 @@ use super::customers::{
     TIER_SHARES, customer_number,
 };
 use super::dirty::Kind;
-use super::sink::{create, io_err, money};
+use super::sink::{create, csv_err, csv_snapshot, io_err, money};
 use super::time::{Calendar, fmt_date};
 use super::{
     GenerateError, GenerateOptions, SourceTally, atm, balances, branch, callcentre, complaints,
@@ -29,14 +29,10 @@ pub(crate) fn write_customers(
     cal: &Calendar,
     append: bool,
 ) -> Result<(), GenerateError> {
-    let out = super::sink::open(path, append)?;
-    let mut w = csv::Writer::from_writer(out);
-    let map = |e: csv::Error| GenerateError::Io {
-        path: path.to_path_buf(),
-        source: e.into(),
-    };
-    if !append {
-        w.write_record([
+    let mut w = csv_snapshot(
+        path,
+        append,
+        &[
             "customer_id",
             "tier",
             "churn_date",
@@ -45,9 +41,9 @@ pub(crate) fn write_customers(
             "p_dropout",
             "spend_nu",
             "relationship_balance_start",
-        ])
-        .map_err(map)?;
-    }
+        ],
+    )?;
+    let map = csv_err(path);
     let window = cal.len();
     let (mut churn, mut closed, mut rel) = (String::new(), String::new(), String::new());
     for (i, c) in pop.customers.iter().enumerate() {
@@ -71,7 +67,7 @@ pub(crate) fn write_customers(
             format!("{}", c.nu).as_str(),
             rel.as_str(),
         ])
-        .map_err(map)?;
+        .map_err(&map)?;
     }
     w.flush().map_err(io_err(path))?;
     Ok(())

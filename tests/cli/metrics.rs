@@ -166,6 +166,19 @@ K1,C0000001,2024-01-10T02:00:00Z,branch,branch complaint,fees,2024-01-10T08:00:0
 K2,C0000003,2024-01-15T02:00:00Z,call_centre,complaint call,staff,2024-01-17T02:00:00Z,,0\n",
     );
 
+    // Leads: L1 a corporate-banking customer never contacted (a prospect,
+    // possible); L2 another bank's customer, known mid-February, contacted
+    // 1 March and found without the need on 20 March; L3 a campaign name
+    // contacted in January and assessed qualified on 2 April.
+    write(
+        dir,
+        "data/crm/leads.csv",
+        "lead_id,full_name,phone,source,known_date,contacted_date,assessed_date,assessment,converted_customer_id\n\
+L1,Yip Kin Wah,+852 9111 2222,corporate_banking,2023-12-01,,,,\n\
+L2,Tam Sze Wan,+852 9222 3333,other_bank,2024-02-15,2024-03-01,2024-03-20,no_need,\n\
+L3,Ma Cheuk Lam,+852 9333 4444,campaign,2024-01-20,2024-01-25,2024-04-02,qualified,\n",
+    );
+
     // Relationship managers' contacts: 30 and 20 minutes in January.
     write(
         dir,
@@ -715,5 +728,99 @@ fn hand_computed_metrics() {
         r["window_complete"],
         serde_json::Value::Bool(false),
         "{r:?}"
+    );
+
+    // Seed 001's ladder. Deals = most products held + online purchases so
+    // far: C1 3 + 1 (O1) = 4 and has referred C2 (opened 2023) → advocate;
+    // C2 1 + 1 (O2; O3 bought nothing) = 2 → repeat; C3 and C4 hold one
+    // product and bought nothing → first-time. Nobody is 6 months without
+    // a deal in 4 months. Leads in April: L1 possible, L2 a non-customer
+    // (no need, 20 March), L3 a qualified prospect (2 April).
+    let stages = |period: &str| -> Vec<(String, f64)> {
+        query(
+            dir,
+            &format!("SELECT stage, people FROM loyalty_funnel WHERE period = '{period}' ORDER BY stage_order"),
+        )
+        .iter()
+        .map(|r| (r["stage"].as_str().unwrap_or("").to_string(), f(r, "people")))
+        .collect()
+    };
+    let want = |v: &[(&str, f64)]| -> Vec<(String, f64)> {
+        v.iter().map(|(s, n)| (s.to_string(), *n)).collect()
+    };
+    assert_eq!(
+        stages("2024-04"),
+        want(&[
+            ("non_customer", 1.0),
+            ("possible", 1.0),
+            ("qualified_prospect", 1.0),
+            ("first_time", 1.0),
+            ("repeat", 1.0),
+            ("advocate", 1.0)
+        ])
+    );
+    // February: L1, L3 (contacted, not assessed) and L2 (known 15
+    // February) are possible; C3 is still on the ladder.
+    assert_eq!(
+        stages("2024-02"),
+        want(&[
+            ("possible", 3.0),
+            ("first_time", 2.0),
+            ("repeat", 1.0),
+            ("advocate", 1.0)
+        ])
+    );
+    // The whole pyramid in April: C1 Premier Top (9M), C4 Premier (1.5M), C2
+    // Personal (15,000.50); C3 closed on 10 April → Inactive; L1 (corporate
+    // banking) and L3 (contacted) are prospects; L2 is left out as a
+    // non-customer. Six people, so each is 1/6.
+    let layers = |period: &str| -> Vec<(String, f64, f64)> {
+        query(
+            dir,
+            &format!("SELECT layer, people, share FROM pyramid_layers WHERE period = '{period}' ORDER BY layer_rank"),
+        )
+        .iter()
+        .map(|r| (r["layer"].as_str().unwrap_or("").to_string(), f(r, "people"), f(r, "share")))
+        .collect()
+    };
+    let sixth = 1.0 / 6.0;
+    let april = layers("2024-04");
+    let names: Vec<&str> = april.iter().map(|l| l.0.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Premier Top", "Premier", "Personal", "Inactive", "Prospect"]
+    );
+    for (l, people, share) in &april {
+        let n = if l == "Prospect" { 2.0 } else { 1.0 };
+        close(*people, n, l);
+        close(*share, n * sixth, l);
+    }
+    // February: L2, never contacted yet, is a suspect.
+    assert!(
+        layers("2024-02")
+            .iter()
+            .any(|l| l.0 == "Suspect" && l.1 == 1.0),
+        "{:?}",
+        layers("2024-02")
+    );
+    // Flows into April: C3 left (closed), L3 moved up, the rest stayed.
+    let flows: Vec<String> = query(
+        dir,
+        "SELECT from_stage, to_stage, people FROM loyalty_flows WHERE period = '2024-04' ORDER BY from_order, to_order",
+    )
+    .iter()
+    .map(|r| format!("{} {} {}", r["from_stage"].as_str().unwrap_or(""), r["to_stage"].as_str().unwrap_or(""), f(r, "people")))
+    .collect();
+    assert_eq!(
+        flows,
+        [
+            "non_customer non_customer 1",
+            "possible possible 1",
+            "possible qualified_prospect 1",
+            "first_time first_time 1",
+            "first_time left 1",
+            "repeat repeat 1",
+            "advocate advocate 1"
+        ]
     );
 }

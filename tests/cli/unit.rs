@@ -34,7 +34,12 @@ fn model_tests_pass_fail_and_never_touch_the_warehouse() {
     std::fs::write(&p, &wrong).expect("write");
     let out = touchpoint(
         dir,
-        &["test", "pipelines/monthly_cx.yaml", "--filter", "pyramid"],
+        &[
+            "test",
+            "pipelines/monthly_cx.yaml",
+            "--filter",
+            "pyramid_shares",
+        ],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
