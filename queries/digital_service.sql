@@ -5,23 +5,40 @@
 --   failure_rate            failed_sessions / sessions
 --   failures_per_100_actions  failures per 100 actions (attempted steps)
 --   transaction_rate        share of sessions with a transaction
-WITH s AS (
-    SELECT period, COALESCE(channel, 'unknown') AS channel, customer_id, actions, transactions, failures
-    FROM online_sessions
+--
+-- Distinct customers come from one spilling aggregate per (month, channel,
+-- customer) and per (month, customer) - the grouping set without the channel
+-- is 'All' - counted again per channel: COUNT(DISTINCT) cannot spill, and at
+-- 100k customers it outgrew the 512 MB pool.
+WITH pairs AS (
+    SELECT period, channel, customer_id,
+           COUNT(*) AS sessions,
+           SUM(CASE WHEN failures > 0 THEN 1 ELSE 0 END) AS failed_sessions,
+           SUM(failures) AS failures,
+           SUM(actions) AS actions,
+           SUM(CASE WHEN transactions > 0 THEN 1 ELSE 0 END) AS transacting
+    FROM (SELECT period, COALESCE(channel, 'unknown') AS channel, customer_id, actions, transactions, failures
+          FROM online_sessions) s
+    GROUP BY GROUPING SETS ((period, channel, customer_id), (period, customer_id))
 ),
-both_levels AS (
-    SELECT * FROM s
-    UNION ALL
-    SELECT period, 'All' AS channel, customer_id, actions, transactions, failures FROM s
+per_channel AS (
+    SELECT period, COALESCE(channel, 'All') AS channel,
+           SUM(sessions) AS sessions,
+           COUNT(customer_id) AS customers,
+           SUM(failed_sessions) AS failed_sessions,
+           SUM(failures) AS failures,
+           SUM(actions) AS actions,
+           SUM(transacting) AS transacting
+    FROM pairs
+    GROUP BY period, channel
 )
 SELECT period,
        channel,
-       COUNT(*) AS sessions,
-       COUNT(DISTINCT customer_id) AS customers,
-       CAST(COUNT(*) AS DOUBLE) / SUM(CASE WHEN channel = 'All' THEN COUNT(*) END) OVER (PARTITION BY period) AS session_share,
-       SUM(CASE WHEN failures > 0 THEN 1 ELSE 0 END) AS failed_sessions,
-       AVG(CASE WHEN failures > 0 THEN 1.0 ELSE 0.0 END) AS failure_rate,
-       100.0 * SUM(failures) / NULLIF(SUM(actions), 0) AS failures_per_100_actions,
-       AVG(CASE WHEN transactions > 0 THEN 1.0 ELSE 0.0 END) AS transaction_rate
-FROM both_levels
-GROUP BY period, channel
+       sessions,
+       customers,
+       CAST(sessions AS DOUBLE) / SUM(CASE WHEN channel = 'All' THEN sessions END) OVER (PARTITION BY period) AS session_share,
+       failed_sessions,
+       CAST(failed_sessions AS DOUBLE) / sessions AS failure_rate,
+       100.0 * failures / NULLIF(actions, 0) AS failures_per_100_actions,
+       CAST(transacting AS DOUBLE) / sessions AS transaction_rate
+FROM per_channel

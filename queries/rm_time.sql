@@ -35,29 +35,36 @@ banded AS (
                 ELSE 3 END AS band_order
     FROM ranked
 ),
-breakdowns AS (
-    SELECT period, 'tier' AS breakdown, tier AS grp, tier_rank AS grp_order, customer_id, contacts, minutes, profit
-    FROM banded
-    UNION ALL
-    SELECT period, 'profit_group', COALESCE(profit_group, 'unknown'),
-           CASE profit_group WHEN 'high' THEN 1 WHEN 'ordinary' THEN 2 WHEN 'negative' THEN 3 ELSE 4 END,
-           customer_id, contacts, minutes, profit
-    FROM banded
-    UNION ALL
-    SELECT period, 'profit_band',
-           CASE band_order WHEN 1 THEN 'top 10%' WHEN 2 THEN 'next 30%' ELSE 'other 60%' END,
-           band_order, customer_id, contacts, minutes, profit
+-- The three breakdowns are grouping sets of one pass over `banded`: a CTE
+-- referenced three times is computed three times (three sorts and joins of
+-- every customer-month at once, which at 100k customers outgrew the 512 MB
+-- pool). tier and the profit-group label are never null (customer_month
+-- checks tier), so the set a row belongs to shows in which column is.
+labelled AS (
+    SELECT period, tier, tier_rank, COALESCE(profit_group, 'unknown') AS profit_label,
+           CASE profit_group WHEN 'high' THEN 1 WHEN 'ordinary' THEN 2 WHEN 'negative' THEN 3 ELSE 4 END AS profit_order,
+           band_order, contacts, minutes, profit
     FROM banded
 ),
-groups AS (
-    SELECT period, breakdown, grp, grp_order,
+sets AS (
+    SELECT period, tier, tier_rank, profit_label, profit_order, band_order,
            COUNT(*) AS customers,
            SUM(CASE WHEN contacts > 0 THEN 1 ELSE 0 END) AS contacted,
            SUM(contacts) AS contacts,
            SUM(minutes) AS minutes,
            SUM(profit) AS profit
-    FROM breakdowns
-    GROUP BY period, breakdown, grp, grp_order
+    FROM labelled
+    GROUP BY GROUPING SETS ((period, tier, tier_rank), (period, profit_label, profit_order), (period, band_order))
+),
+groups AS (
+    SELECT period,
+           CASE WHEN tier IS NOT NULL THEN 'tier' WHEN profit_label IS NOT NULL THEN 'profit_group' ELSE 'profit_band' END AS breakdown,
+           CASE WHEN tier IS NOT NULL THEN tier
+                WHEN profit_label IS NOT NULL THEN profit_label
+                WHEN band_order = 1 THEN 'top 10%' WHEN band_order = 2 THEN 'next 30%' ELSE 'other 60%' END AS grp,
+           COALESCE(tier_rank, profit_order, band_order) AS grp_order,
+           customers, contacted, contacts, minutes, profit
+    FROM sets
 )
 SELECT period, breakdown, grp, grp_order, customers,
        CAST(customers AS DOUBLE) / SUM(customers) OVER (PARTITION BY period, breakdown) AS customer_share,
