@@ -171,3 +171,67 @@ pub(crate) fn write_leads(
     w.flush().map_err(io_err(path))?;
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{csv_records, run_chunked};
+    use std::collections::{HashMap, HashSet};
+
+    /// Leads: unique ids; each lead's steps in order (known, contacted,
+    /// assessed, opened) and within the window; a converted lead points at a
+    /// customer who opened inside the window, after the lead was assessed
+    /// `qualified`. Written in chunks, so ids stay unique across appends.
+    #[test]
+    fn leads_follow_their_steps() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = run_chunked(dir.path(), 2000, 3, 0.0, 300);
+        let leads = csv_records(&dir.path().join("crm/leads.csv"), b',');
+        assert_eq!(s.sources["leads"].rows_written, leads.len() as u64);
+        let ids: HashSet<&str> = leads.iter().map(|r| r.get(0).unwrap_or("")).collect();
+        assert_eq!(ids.len(), leads.len());
+        let crm = csv_records(&dir.path().join("crm/customers.csv"), b',');
+        let opened: HashMap<&str, &str> = crm
+            .iter()
+            .map(|r| (r.get(0).unwrap_or(""), r.get(6).unwrap_or("")))
+            .collect();
+        let (mut converted, mut open, mut assessed) = (0, 0, 0);
+        for r in &leads {
+            let f = |i: usize| r.get(i).unwrap_or("");
+            assert!(f(0).starts_with('L') && f(0).len() == 9, "{r:?}");
+            assert!(f(2).starts_with("+852 9") && f(2).len() == 14, "{r:?}");
+            assert!(super::SOURCES.contains(&f(3)), "{r:?}");
+            // ISO dates compare as text; a later step is never before an earlier one.
+            assert!(!f(4).is_empty() && f(4) <= "2024-03-31", "{r:?}");
+            if !f(5).is_empty() {
+                assert!(f(4) <= f(5) && f(5) <= "2024-03-31", "{r:?}");
+            }
+            if !f(6).is_empty() {
+                assert!(
+                    !f(5).is_empty() && f(5) <= f(6) && f(6) <= "2024-03-31",
+                    "{r:?}"
+                );
+                assert!(super::ASSESSMENTS.contains(&f(7)), "{r:?}");
+                assessed += 1;
+            } else {
+                assert!(f(7).is_empty(), "{r:?}");
+            }
+            if f(8).is_empty() {
+                open += 1;
+            } else {
+                converted += 1;
+                let day = opened[f(8)];
+                assert!(
+                    day >= "2024-01-01" && f(6) <= day && f(7) == "qualified",
+                    "{r:?}"
+                );
+            }
+        }
+        let new_customers = opened.values().filter(|d| **d >= "2024-01-01").count();
+        assert!(new_customers > 0 && converted > 0 && converted < new_customers);
+        assert!(
+            open > 300 && open < 700,
+            "{open} open leads for 2000 customers"
+        );
+        assert!(assessed > 0);
+    }
+}
