@@ -9,19 +9,46 @@
 -- Thresholds compare exact integers: a float average over a sliding window
 -- keeps a running sum and drifts by an ulp (three 3.0s averaged to
 -- 2.9999999999999991, "below 3"), which would flip a rule.
-WITH f AS (
-    SELECT customer_id, period, tier, tier_rank, relationship_balance, interactions,
-           SUM(interactions) OVER w3 AS prior_sum,
-           COUNT(*) OVER w3 AS prior_months,
-           LAG(relationship_balance, 3) OVER wp AS balance_3m_ago,
-           SUM(complaints) OVER (PARTITION BY customer_id ORDER BY period ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS complaints_3m,
-           -- This month's and the two rows before: CSAT sum and count each.
-           csat_sum AS s0, csat_n AS n0,
-           LAG(csat_sum, 1) OVER wp AS s1, LAG(csat_n, 1) OVER wp AS n1,
-           LAG(csat_sum, 2) OVER wp AS s2, LAG(csat_n, 2) OVER wp AS n2
+-- The months before come from the rows before (LAG), each kept only if it
+-- is the month asked for: a month missing from a customer's history is not
+-- skipped over, and a month reads the 3 before it alone (lookback 3).
+WITH cm AS (
+    SELECT *,
+           CAST(substr(period, 1, 4) AS BIGINT) * 12 + CAST(substr(period, 6, 2) AS BIGINT) AS month_index
     FROM customer_month
-    WINDOW w3 AS (PARTITION BY customer_id ORDER BY period ROWS BETWEEN 3 PRECEDING AND 1 PRECEDING),
-           wp AS (PARTITION BY customer_id ORDER BY period)
+),
+l AS (
+    SELECT cm.*,
+           LAG(month_index, 1) OVER wp AS mi1, LAG(month_index, 2) OVER wp AS mi2,
+           LAG(month_index, 3) OVER wp AS mi3,
+           LAG(interactions, 1) OVER wp AS i1, LAG(interactions, 2) OVER wp AS i2,
+           LAG(interactions, 3) OVER wp AS i3,
+           LAG(relationship_balance, 1) OVER wp AS r1, LAG(relationship_balance, 2) OVER wp AS r2,
+           LAG(relationship_balance, 3) OVER wp AS r3,
+           LAG(complaints, 1) OVER wp AS c1, LAG(complaints, 2) OVER wp AS c2,
+           LAG(csat_sum, 1) OVER wp AS cs1, LAG(csat_sum, 2) OVER wp AS cs2,
+           LAG(csat_n, 1) OVER wp AS cn1, LAG(csat_n, 2) OVER wp AS cn2
+    FROM cm
+    WINDOW wp AS (PARTITION BY customer_id ORDER BY month_index)
+),
+f AS (
+    SELECT customer_id, period, tier, tier_rank, relationship_balance, interactions,
+           CASE WHEN mi1 >= month_index - 3 THEN i1 ELSE 0 END
+               + CASE WHEN mi2 >= month_index - 3 THEN i2 ELSE 0 END
+               + CASE WHEN mi3 >= month_index - 3 THEN i3 ELSE 0 END AS prior_sum,
+           CASE WHEN mi1 >= month_index - 3 THEN 1 ELSE 0 END
+               + CASE WHEN mi2 >= month_index - 3 THEN 1 ELSE 0 END
+               + CASE WHEN mi3 >= month_index - 3 THEN 1 ELSE 0 END AS prior_months,
+           CASE month_index - 3 WHEN mi1 THEN r1 WHEN mi2 THEN r2 WHEN mi3 THEN r3 END AS balance_3m_ago,
+           complaints + CASE WHEN mi1 >= month_index - 2 THEN c1 ELSE 0 END
+               + CASE WHEN mi2 >= month_index - 2 THEN c2 ELSE 0 END AS complaints_3m,
+           -- This month's and the two before: CSAT sum and count each.
+           csat_sum AS s0, csat_n AS n0,
+           CASE WHEN mi1 = month_index - 1 THEN cs1 END AS s1,
+           CASE WHEN mi1 = month_index - 1 THEN cn1 END AS n1,
+           CASE month_index - 2 WHEN mi1 THEN cs1 WHEN mi2 THEN cs2 END AS s2,
+           CASE month_index - 2 WHEN mi1 THEN cn1 WHEN mi2 THEN cn2 END AS n2
+    FROM l
 ),
 -- The mean of the surveyed months' mean CSAT as a fraction csat_num /
 -- csat_den (sum of s_i / n_i over k months, over k): a month without a

@@ -274,8 +274,14 @@ fn kind(name: &str, m: &ModelSpec, diags: &mut Diags) -> Option<Kind> {
     }
 }
 
-/// `incremental:` compiled: the lookback of a model rebuilt by period.
-fn by_period(name: &str, m: &ModelSpec, kind: &Kind, sql: &str, diags: &mut Diags) -> Option<u32> {
+/// `incremental:` compiled: the months a month of the model reads.
+fn by_period(
+    name: &str,
+    m: &ModelSpec,
+    kind: &Kind,
+    sql: &str,
+    diags: &mut Diags,
+) -> Option<super::Reach> {
     use super::spec::IncrementalSpec;
     let at = format!("models.{name}.incremental");
     match m.common.incremental.as_ref()? {
@@ -296,40 +302,49 @@ fn by_period(name: &str, m: &ModelSpec, kind: &Kind, sql: &str, diags: &mut Diag
             );
             None
         }
-        IncrementalSpec::By(_) if !matches!(kind, Kind::Sql) => {
+        IncrementalSpec::By(_) if matches!(kind, Kind::Clv(_)) => {
             diags.err(
                 &at,
-                "only SQL models are rebuilt by period; an analytics step refits on all its input",
+                "a clv step is not rebuilt by period: each customer's value reads all their history",
                 Some("remove `incremental`".into()),
             );
             None
         }
-        IncrementalSpec::By(b) if b.lookback > 120 => {
+        IncrementalSpec::By(b) if b.lookback > 120 || b.lookahead > 120 => {
+            let (key, n) = if b.lookback > 120 {
+                ("lookback", b.lookback)
+            } else {
+                ("lookahead", b.lookahead)
+            };
             diags.err(
-                &format!("{at}.lookback"),
-                format!("lookback {} is over 120 months", b.lookback),
+                &format!("{at}.{key}"),
+                format!("{key} {n} is over 120 months"),
                 Some("a model reading more history than that is `incremental: false`".into()),
             );
             None
         }
-        IncrementalSpec::By(b) => match reaches(sql, b.lookback) {
-            Some(why) => {
+        IncrementalSpec::By(b) => match reaches(sql, b.lookback, b.lookahead) {
+            Some((key, why)) => {
                 diags.err(
-                    &format!("{at}.lookback"),
+                    &format!("{at}.{key}"),
                     why,
-                    Some("declare the months the SQL reads before its own (`lookback: N`), or `incremental: false`".into()),
+                    Some(format!("declare the months the SQL reads {} its own (`{key}: N`), or `incremental: false`", if key == "lookahead" { "after" } else { "before" })),
                 );
                 None
             }
-            None => Some(b.lookback),
+            None => Some(super::Reach {
+                lookback: b.lookback,
+                lookahead: b.lookahead,
+            }),
         },
     }
 }
 
-/// What in `sql` reads months a `lookback` does not cover, as far as the
-/// text shows it: a look ahead, a window over rows (it reaches back by
-/// rows, not months), or another month with `lookback: 0`.
-fn reaches(sql: &str, lookback: u32) -> Option<String> {
+/// What in `sql` reads months a `lookback` and `lookahead` do not cover,
+/// as far as the text shows it: a look ahead with `lookahead: 0`, a window
+/// over rows (it reaches by rows, not months), or another month with
+/// `lookback: 0` — and the key to declare.
+fn reaches(sql: &str, lookback: u32, lookahead: u32) -> Option<(&'static str, String)> {
     let text: String = sql
         .lines()
         .map(|l| l.split("--").next().unwrap_or(""))
@@ -338,25 +353,27 @@ fn reaches(sql: &str, lookback: u32) -> Option<String> {
         .to_ascii_lowercase();
     let squeezed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let has = |p: &str| squeezed.contains(p);
-    if has("lead(") || has("lead (") || has("following") {
-        return Some("the SQL reads later rows (`LEAD` or `FOLLOWING`): a month would depend on the months after it".into());
+    if lookahead == 0 && (has("lead(") || has("lead (") || has("following")) {
+        return Some(("lookahead", "the SQL reads later rows (`LEAD` or `FOLLOWING`): a month would depend on the months after it".into()));
     }
-    if has("rows between") {
-        return Some("the SQL has a window over rows (`ROWS BETWEEN`), which reaches back by rows, not months".into());
+    if has("rows between") || has("rows unbounded") {
+        return Some(("lookback", "the SQL has a window over rows (`ROWS …`), which reaches by rows, not months: order by a month number with `RANGE BETWEEN`".into()));
     }
-    let shifts = [
-        "lag(",
-        "lag (",
-        "interval '1 month'",
-        "month_index + 1",
-        "month_index - 1",
-    ];
-    if lookback == 0
-        && let Some(p) = shifts.iter().find(|p| has(p))
-    {
-        return Some(format!(
-            "the SQL reads another month (`{}`) but the model declares `lookback: 0`",
-            p.trim_end_matches('(').trim()
+    // A `LAG` reads back; a month ± 1 may read either way.
+    let back = ["lag(", "lag ("];
+    let either = ["interval '1 month'", "month_index + 1", "month_index - 1"];
+    let shift = match (lookback, lookahead) {
+        (0, 0) => back.iter().chain(&either).find(|p| has(p)),
+        (0, _) => back.iter().find(|p| has(p)),
+        _ => None,
+    };
+    if let Some(p) = shift {
+        return Some((
+            "lookback",
+            format!(
+                "the SQL reads another month (`{}`) but the model declares `lookback: 0`",
+                p.trim_end_matches('(').trim()
+            ),
         ));
     }
     None
@@ -369,16 +386,25 @@ mod tests {
     #[test]
     fn month_shifts_need_a_lookback() {
         let same = "SELECT period, SUM(x) FROM t GROUP BY period";
-        assert_eq!(reaches(same, 0), None);
+        assert_eq!(reaches(same, 0, 0), None);
         let lag = "SELECT period, LAG(x) OVER (PARTITION BY c ORDER BY period) FROM t";
-        assert!(reaches(lag, 0).is_some_and(|w| w.contains("`lag`")));
-        assert_eq!(reaches(lag, 1), None);
+        assert!(reaches(lag, 0, 0).is_some_and(|(k, w)| k == "lookback" && w.contains("`lag`")));
+        assert_eq!(reaches(lag, 1, 0), None);
         let shifted = "SELECT month_index  +  1 FROM m -- LEAD( in a comment is fine";
-        assert!(reaches(shifted, 0).is_some());
-        assert_eq!(reaches(shifted, 1), None);
+        assert!(reaches(shifted, 0, 0).is_some());
+        assert_eq!(reaches(shifted, 1, 0), None);
+        // A month ahead is a lookahead's; a LAG still needs a lookback.
+        assert_eq!(reaches(shifted, 0, 3), None);
+        assert!(reaches(lag, 0, 3).is_some());
         let rows = "SUM(x) OVER (ORDER BY period ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)";
-        assert!(reaches(rows, 3).is_some_and(|w| w.contains("ROWS BETWEEN")));
+        assert!(reaches(rows, 3, 0).is_some_and(|(_, w)| w.contains("ROWS")));
+        let unbounded = "MAX(x) OVER (PARTITION BY c ORDER BY period ROWS UNBOUNDED PRECEDING)";
+        assert!(reaches(unbounded, 12, 0).is_some());
         let ahead = "LEAD(call_start) OVER (PARTITION BY c ORDER BY call_start)";
-        assert!(reaches(ahead, 12).is_some_and(|w| w.contains("LEAD")));
+        assert!(reaches(ahead, 12, 0).is_some_and(|(k, w)| k == "lookahead" && w.contains("LEAD")));
+        // Declared: a month may read the one after it.
+        assert_eq!(reaches(ahead, 0, 1), None);
+        let range = "SUM(x) OVER (PARTITION BY c ORDER BY month_index RANGE BETWEEN 3 PRECEDING AND 1 PRECEDING)";
+        assert_eq!(reaches(range, 3, 0), None);
     }
 }

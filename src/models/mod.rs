@@ -23,7 +23,7 @@ pub use compile::{Schemas, compile};
 pub use record::{MODEL_METRICS, MODEL_METRICS_SCHEMA, MODEL_PARAMS, MODEL_PARAMS_SCHEMA};
 pub use seeds::Seed;
 pub use spec::ModelSpec;
-pub use step::Built;
+pub use step::{Built, Rescore};
 pub use unit_test::UnitTest;
 
 use crate::access::Personal;
@@ -42,9 +42,18 @@ pub struct Model {
     pub kind: Kind,
     /// Output columns carrying personal data (declared in `personal:`).
     pub personal: Vec<(String, Personal)>,
-    /// `incremental: {by: period, lookback: N}`: the months before its own
-    /// that a month of the model reads (`None`: rebuilt whole).
-    pub by_period: Option<u32>,
+    /// `incremental: {by: period, …}`: the months around its own that a
+    /// month of the model reads (`None`: rebuilt whole).
+    pub by_period: Option<Reach>,
+}
+
+/// The months a month of a model rebuilt by period reads besides its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reach {
+    /// Months before it (a `LAG`, the month before, a rolling window).
+    pub lookback: u32,
+    /// Months after it (an outcome within the next N months).
+    pub lookahead: u32,
 }
 
 /// The column a model rebuilt by period is partitioned by.
@@ -98,14 +107,20 @@ pub async fn build(
     model: &Model,
     run_id: &str,
     tz: chrono_tz::Tz,
+    rescore: Option<Rescore<'_>>,
 ) -> Result<Built> {
     match &model.kind {
         Kind::Sql => Ok(Built {
             stream: ctx.sql(&model.sql).await?.execute_stream().await?,
             side: None,
             summary: String::new(),
+            fit: None,
+            periods_only: false,
         }),
-        Kind::Churn(c) => c.execute(ctx, &model.sql, &model.name, run_id).await,
+        Kind::Churn(c) => {
+            c.execute(ctx, &model.sql, &model.name, run_id, rescore)
+                .await
+        }
         Kind::Clv(c) => c.execute(ctx, &model.sql, &model.name, run_id, tz).await,
     }
 }

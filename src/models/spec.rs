@@ -38,14 +38,17 @@ pub enum IncrementalSpec {
     By(ByPeriodSpec),
 }
 
-/// `incremental: {by: period, lookback: 3}`: a month of the model reads
-/// its inputs' same month and the `lookback` months before it, no others.
+/// `incremental: {by: period, lookback: 3, lookahead: 0}`: a month of the
+/// model reads its inputs' same month, the `lookback` months before it and
+/// the `lookahead` months after it, no others.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ByPeriodSpec {
     pub by: String,
     #[serde(default)]
     pub lookback: u32,
+    #[serde(default)]
+    pub lookahead: u32,
 }
 
 /// A model's kind (`kind:`, default `sql`) with its own keys.

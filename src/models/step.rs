@@ -15,6 +15,21 @@ pub struct Built {
     pub side: Option<(&'static str, RecordBatch)>,
     /// One line for the run output (AUC, parameters).
     pub summary: String,
+    /// A digest of the fit that scored the rows (the step's commit tag
+    /// carries it, so the next run can tell whether its fit is the same).
+    pub fit: Option<String>,
+    /// Only the rows of the periods asked for were scored: the fit was the
+    /// same as the last run's, so every other row would be too.
+    pub periods_only: bool,
+}
+
+/// What a step rebuilt by period is asked to do: score these periods, if
+/// its fit is still `last_fit` (the digest of the fit that scored the rows
+/// the table holds).
+#[derive(Debug, Clone, Copy)]
+pub struct Rescore<'a> {
+    pub periods: &'a std::collections::BTreeSet<String>,
+    pub last_fit: Option<&'a str>,
 }
 
 /// An empty table, and a `_model_metrics` row that says why no model was fitted.
@@ -31,6 +46,8 @@ pub(crate) fn not_fitted(schema: SchemaRef, run_id: &str, model: &str, why: Stri
         stream: crate::engine::batch_stream(RecordBatch::new_empty(schema)),
         side: Some((MODEL_METRICS, metrics_batch(run_id, model, &[row]))),
         summary: format!("not fitted, the table is empty: {why}"),
+        fit: None,
+        periods_only: false,
     }
 }
 

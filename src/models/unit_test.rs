@@ -232,7 +232,7 @@ pub async fn run(
         let table = MemTable::try_new(b.schema(), vec![vec![b]])?;
         ctx.register_table(dep.as_str(), Arc::new(table))?;
     }
-    let got = match super::build(&ctx, model, "test", tz).await {
+    let got = match super::build(&ctx, model, "test", tz, None).await {
         Ok(built) => datafusion::physical_plan::common::collect(built.stream)
             .await
             .map_err(super::Error::from),

@@ -71,6 +71,17 @@ pub async fn since(
     })
 }
 
+/// The latest `column` partition of `name` that holds a file; `None` when
+/// the table is missing, empty or not partitioned by exactly that column.
+pub async fn latest(wh: &Warehouse, name: &str, column: &str) -> Result<Option<String>> {
+    let Some(t) = wh.table(name).await? else {
+        return Ok(None);
+    };
+    Ok(files(&t, column)
+        .await
+        .and_then(|f| f.into_values().flatten().max()))
+}
+
 /// Every data file of `t` with its `column` partition value; `None` when
 /// the table is not partitioned by exactly that column.
 async fn files(

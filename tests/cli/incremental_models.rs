@@ -271,3 +271,79 @@ fn incremental_models_equal_a_full_build_after_every_run() {
         "the sequence never rebuilt a model by period"
     );
 }
+
+/// A successful run's output and progress lines.
+fn run(dir: &Path, args: &[&str]) -> String {
+    let out = touchpoint(dir, args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{args:?}: {text}");
+    text
+}
+
+/// The churn step rebuilt by period (issue 23 item 1): a new day at the
+/// end of the year leaves its training rows as they were, so the refit is
+/// the same fit and only the months whose features changed are scored
+/// again; a corrected balance in a training month moves the fit, and every
+/// row is scored again. Both times the tables equal a full build.
+#[test]
+fn the_churn_step_scores_changed_months_while_its_fit_holds() {
+    let p = project();
+    let dir = p.path();
+    generate(dir, 150, 12, 5, &[]);
+    let models = models(dir);
+    let day = dir.join("data/atm/2024/12");
+    let last = std::fs::read_dir(&day)
+        .expect("atm")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .max()
+        .expect("a day");
+    let held = dir.join("held.csv");
+    std::fs::rename(&last, &held).expect("hold back");
+    let out = run(dir, &["run", "--period", "2024-01..2024-12"]);
+    assert!(
+        out.contains("model churn_risk: AUC"),
+        "the churn model was not fitted:\n{out}"
+    );
+
+    std::fs::rename(&held, &last).expect("deliver");
+    let out = run(dir, &["run", "--period", "2024-12"]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("model churn_risk:"))
+        .unwrap_or_else(|| panic!("no churn_risk line:\n{out}"));
+    assert!(
+        line.contains("rebuilt 2024-09, 2024-10, 2024-11, 2024-12:") && !line.contains("whole"),
+        "a new December day should rescore September to December only: {line}"
+    );
+    same_as_a_full_build(dir, "2024-01..2024-12", &models, "a new day");
+
+    // A training month's balance is corrected: the fit moves.
+    let f = dir.join("data/crm/balances/balances_2024-02.csv");
+    let text = std::fs::read_to_string(&f).expect("read");
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for l in lines.iter_mut().skip(1).step_by(3) {
+        let mut fields: Vec<String> = l.split(',').map(str::to_string).collect();
+        fields[3] = "1.00".into();
+        *l = fields.join(",");
+    }
+    std::fs::write(&f, lines.join("\n") + "\n").expect("write");
+    let out = run(dir, &["run", "--period", "2024-02"]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("model churn_risk:"))
+        .unwrap_or_else(|| panic!("no churn_risk line:\n{out}"));
+    assert!(
+        line.contains("rebuilt whole") && line.contains("the fit changed"),
+        "a changed training month should refit and rescore everything: {line}"
+    );
+    same_as_a_full_build(
+        dir,
+        "2024-01..2024-12",
+        &models,
+        "a corrected training month",
+    );
+}

@@ -518,6 +518,8 @@ impl ClvStep {
             stream: crate::engine::batch_stream(batch),
             side: Some((MODEL_PARAMS, params_batch(run_id, model, &param_rows))),
             summary,
+            fit: None,
+            periods_only: false,
         })
     }
 }

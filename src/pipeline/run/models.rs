@@ -5,7 +5,7 @@
 
 use super::Runner;
 use super::rebuild::{self, Rebuild};
-use crate::models::{Model, PERIOD};
+use crate::models::{Kind, Model, PERIOD, Rescore};
 use crate::period::Period;
 use crate::pipeline::Result;
 use crate::warehouse::WriteMode;
@@ -37,7 +37,7 @@ impl Runner<'_> {
                 self.options.full_refresh,
             )
             .await?;
-            let (periods, why) = match plan {
+            let (mut periods, mut why) = match plan {
                 Rebuild::Skip => {
                     let _ = writeln!(
                         self.progress,
@@ -67,11 +67,13 @@ impl Runner<'_> {
             let window = periods
                 .as_ref()
                 .zip(m.by_period)
-                .map(|(p, lookback)| rebuild::window(p, lookback));
+                .map(|(p, reach)| rebuild::window(p, reach));
+            // A step fits on all its input, whatever it rescores.
+            let filtered = matches!(m.kind, Kind::Sql);
             for dep in &m.depends_on {
                 let provider = readable.provider(dep).await?;
                 match &window {
-                    Some(w) if self.by_period_table(dep).await? => {
+                    Some(w) if filtered && self.by_period_table(dep).await? => {
                         let df = ctx
                             .read_table(provider)?
                             .filter(col(PERIOD).in_list(w.iter().map(lit).collect(), false))?;
@@ -82,16 +84,41 @@ impl Runner<'_> {
                     }
                 }
             }
-            let (stream, side, summary) = match m.by_period {
-                Some(_) => (
+            let (stream, side, summary, tag) = match (&m.kind, m.by_period) {
+                (Kind::Sql, Some(_)) => (
                     by_period(&ctx, m, periods.as_ref()).await?,
                     None,
                     String::new(),
+                    tag,
                 ),
-                None => {
-                    let built =
-                        crate::models::build(&ctx, m, &self.run_id, self.pipeline.timezone).await?;
-                    (built.stream, built.side, built.summary)
+                _ => {
+                    let last_fit = match &periods {
+                        Some(_) => self.wh.tag(&m.name).await?,
+                        None => None,
+                    };
+                    let rescore = periods.as_ref().map(|p| Rescore {
+                        periods: p,
+                        last_fit: last_fit.as_deref().and_then(rebuild::fit_of),
+                    });
+                    let built = crate::models::build(
+                        &ctx,
+                        m,
+                        &self.run_id,
+                        self.pipeline.timezone,
+                        rescore,
+                    )
+                    .await?;
+                    if periods.is_some() && !built.periods_only {
+                        // The fit moved: every row was scored again.
+                        periods = None;
+                        why = format!("{why}; the fit changed");
+                    }
+                    let tag = rebuild::with_fit(&tag, built.fit.as_deref());
+                    let stream = match (&m.by_period, &periods) {
+                        (Some(_), _) => by_period_rows(m, built.stream)?,
+                        _ => built.stream,
+                    };
+                    (stream, built.side, built.summary, tag)
                 }
             };
             let (stream, rows) = crate::engine::counting(stream);
@@ -227,7 +254,14 @@ async fn by_period(
                 .or(col(PERIOD).is_null()),
         )?;
     }
-    let stream = df.execute_stream().await?;
+    by_period_rows(m, df.execute_stream().await?)
+}
+
+/// The rows of a model rebuilt by period, each checked to have one.
+fn by_period_rows(
+    m: &Model,
+    stream: SendableRecordBatchStream,
+) -> Result<SendableRecordBatchStream> {
     let schema = stream.schema();
     let at = schema
         .index_of(PERIOD)

@@ -2,12 +2,14 @@
 //! (`_versions`) says which version of every table it left; a model whose
 //! definition (the tag of its last commit) and inputs are still as that
 //! run left them is not run at all. A model declared `incremental: {by:
-//! period, lookback: N}` whose inputs changed only in some periods (read
-//! from the Delta log: the period partitions of files added or removed)
-//! rebuilds those periods and the N after each, and replaces exactly them;
-//! anything else rebuilds whole.
+//! period, lookback: N, lookahead: M}` whose inputs changed only in some
+//! periods (read from the Delta log: the period partitions of files added
+//! or removed) rebuilds the months whose window holds a change — each
+//! changed month, the N after it and the M before it, none after the last
+//! month of data — and replaces exactly them; anything else rebuilds whole.
+//! A step's tag also carries the digest of its fit (`definition+fit`).
 
-use crate::models::{Model, PERIOD};
+use crate::models::{Model, PERIOD, Reach};
 use crate::period::Period;
 use crate::pipeline::Result;
 use crate::warehouse::Warehouse;
@@ -31,6 +33,25 @@ pub(super) fn digest(m: &Model, timezone: chrono_tz::Tz) -> String {
     short_digest(&format!("{m:?}|{timezone}"))
 }
 
+/// A step's commit tag: its definition's digest and, after `+`, the
+/// digest of the fit that scored the rows.
+pub(super) fn with_fit(tag: &str, fit: Option<&str>) -> String {
+    match fit {
+        Some(f) => format!("{tag}+{f}"),
+        None => tag.to_string(),
+    }
+}
+
+/// The definition part of a commit tag.
+fn definition_of(tag: &str) -> &str {
+    tag.split_once('+').map_or(tag, |(d, _)| d)
+}
+
+/// The fit part of a step's commit tag.
+pub(super) fn fit_of(tag: &str) -> Option<&str> {
+    tag.split_once('+').map(|(_, f)| f)
+}
+
 /// A commit tag for `text` (a seed's or a model's definition).
 pub(super) fn short_digest(text: &str) -> String {
     blake3::hash(text.as_bytes()).to_hex()[..16].to_string()
@@ -51,7 +72,7 @@ pub(super) async fn decide(
     let (Some(manifest), Some(version)) = (manifest, wh.version(&m.name).await?) else {
         return Ok(Rebuild::Whole("first build".into()));
     };
-    if wh.tag(&m.name).await?.as_deref() != Some(tag) {
+    if wh.tag(&m.name).await?.as_deref().map(definition_of) != Some(tag) {
         return Ok(Rebuild::Whole("its definition changed".into()));
     }
     if manifest.get(&m.name) != Some(&(version as i64)) {
@@ -79,39 +100,58 @@ pub(super) async fn decide(
     }
     Ok(match (changed, m.by_period) {
         (Changed::Nothing, _) => Rebuild::Skip,
-        (Changed::Periods(p), Some(lookback)) => match after(&p, lookback) {
-            Some(all) => Rebuild::Periods(all, why.join("; ")),
+        (Changed::Periods(p), Some(reach)) => match affected(&p, reach) {
+            Some(mut all) => {
+                // Months after every month of the model and its inputs
+                // would be rebuilt empty: leave them out.
+                let mut last = changes::latest(wh, &m.name, PERIOD).await?;
+                for dep in &m.depends_on {
+                    last = last.max(changes::latest(wh, dep, PERIOD).await?);
+                }
+                if let Some(last) = last {
+                    all.retain(|p| *p <= last);
+                }
+                if all.is_empty() {
+                    Rebuild::Skip
+                } else {
+                    Rebuild::Periods(all, why.join("; "))
+                }
+            }
             None => Rebuild::Whole(format!("{} (not a YYYY-MM period)", why.join("; "))),
         },
         _ => Rebuild::Whole(why.join("; ")),
     })
 }
 
-/// The periods whose month reads any of `changed`: each and the
-/// `lookback` after it; `None` if one is not a period.
-fn after(changed: &BTreeSet<String>, lookback: u32) -> Option<BTreeSet<String>> {
+/// The periods whose month reads any of `changed`: each, the `lookback`
+/// after it and the `lookahead` before it; `None` if one is not a period.
+fn affected(changed: &BTreeSet<String>, reach: Reach) -> Option<BTreeSet<String>> {
     let mut out = BTreeSet::new();
     for p in changed {
         let p: Period = p.parse().ok()?;
-        for k in 0..=lookback {
-            out.insert(p.forward(k).to_string());
-        }
+        out.extend(span(p, reach.lookahead, reach.lookback));
     }
     Some(out)
 }
 
-/// The periods a rebuild of `periods` reads: each and the `lookback`
-/// before it.
-pub(super) fn window(periods: &BTreeSet<String>, lookback: u32) -> BTreeSet<String> {
+/// The periods a rebuild of `periods` reads: each, the `lookback` before
+/// it and the `lookahead` after it.
+pub(super) fn window(periods: &BTreeSet<String>, reach: Reach) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for p in periods {
         if let Ok(p) = p.parse::<Period>() {
-            for k in 0..=lookback {
-                out.insert(p.back(k).to_string());
-            }
+            out.extend(span(p, reach.lookback, reach.lookahead));
         }
     }
     out
+}
+
+/// `p` with the `before` months before it and the `after` months after it.
+fn span(p: Period, before: u32, after: u32) -> impl Iterator<Item = String> {
+    (1..=before)
+        .map(move |k| p.back(k))
+        .chain((0..=after).map(move |k| p.forward(k)))
+        .map(|q| q.to_string())
 }
 
 /// `2024-01, 2024-02` (the first 6, then how many more).
@@ -133,21 +173,43 @@ mod tests {
 
     #[test]
     fn a_change_reaches_the_months_that_read_it() {
+        let back = |n| Reach {
+            lookback: n,
+            lookahead: 0,
+        };
         // March changed; a month reads the two before it: March, April and
         // May are rebuilt, and they read January to May.
-        let r = after(&set(&["2024-03"]), 2).expect("periods");
+        let r = affected(&set(&["2024-03"]), back(2)).expect("periods");
         assert_eq!(r, set(&["2024-03", "2024-04", "2024-05"]));
         assert_eq!(
-            window(&r, 2),
+            window(&r, back(2)),
             set(&["2024-01", "2024-02", "2024-03", "2024-04", "2024-05"])
         );
         // Across a year, and without lookback.
         assert_eq!(
-            after(&set(&["2024-12"]), 1).expect("periods"),
+            affected(&set(&["2024-12"]), back(1)).expect("periods"),
             set(&["2024-12", "2025-01"])
         );
-        assert_eq!(after(&set(&["2024-12"]), 0).expect("p"), set(&["2024-12"]));
-        assert_eq!(after(&set(&["snapshot"]), 1), None);
+        assert_eq!(
+            affected(&set(&["2024-12"]), back(0)).expect("p"),
+            set(&["2024-12"])
+        );
+        assert_eq!(affected(&set(&["snapshot"]), back(1)), None);
+        // A month reads the month before and the two after (an outcome):
+        // a change in January 2025 reaches November to February, and
+        // those read October to April.
+        let both = Reach {
+            lookback: 1,
+            lookahead: 2,
+        };
+        let r = affected(&set(&["2025-01"]), both).expect("periods");
+        assert_eq!(r, set(&["2024-11", "2024-12", "2025-01", "2025-02"]));
+        assert_eq!(
+            window(&r, both),
+            set(&[
+                "2024-10", "2024-11", "2024-12", "2025-01", "2025-02", "2025-03", "2025-04"
+            ])
+        );
         assert_eq!(
             list(&set(&["a", "b", "c", "d", "e", "f", "g", "h"])),
             "a, b, c, d, e, f, and 2 more"
