@@ -9,46 +9,32 @@
 -- Thresholds compare exact integers: a float average over a sliding window
 -- keeps a running sum and drifts by an ulp (three 3.0s averaged to
 -- 2.9999999999999991, "below 3"), which would flip a rule.
--- The months before come from the rows before (LAG), each kept only if it
--- is the month asked for: a month missing from a customer's history is not
--- skipped over, and a month reads the 3 before it alone (lookback 3).
+-- The months before are joined by month number: a month missing from a
+-- customer's history is not skipped over, and a month reads the 3 before it
+-- alone (incremental: lookback 3). (Joins, not LAG: DataFusion's window
+-- operator took ~0.45 s per 70k rows with these fifteen lags.)
 WITH cm AS (
-    SELECT *,
+    SELECT customer_id, period, tier, tier_rank, relationship_balance, interactions, complaints,
+           csat_sum, csat_n,
            CAST(substr(period, 1, 4) AS BIGINT) * 12 + CAST(substr(period, 6, 2) AS BIGINT) AS month_index
     FROM customer_month
 ),
-l AS (
-    SELECT cm.*,
-           LAG(month_index, 1) OVER wp AS mi1, LAG(month_index, 2) OVER wp AS mi2,
-           LAG(month_index, 3) OVER wp AS mi3,
-           LAG(interactions, 1) OVER wp AS i1, LAG(interactions, 2) OVER wp AS i2,
-           LAG(interactions, 3) OVER wp AS i3,
-           LAG(relationship_balance, 1) OVER wp AS r1, LAG(relationship_balance, 2) OVER wp AS r2,
-           LAG(relationship_balance, 3) OVER wp AS r3,
-           LAG(complaints, 1) OVER wp AS c1, LAG(complaints, 2) OVER wp AS c2,
-           LAG(csat_sum, 1) OVER wp AS cs1, LAG(csat_sum, 2) OVER wp AS cs2,
-           LAG(csat_n, 1) OVER wp AS cn1, LAG(csat_n, 2) OVER wp AS cn2
-    FROM cm
-    WINDOW wp AS (PARTITION BY customer_id ORDER BY month_index)
-),
 f AS (
-    SELECT customer_id, period, tier, tier_rank, relationship_balance, interactions,
-           CASE WHEN mi1 >= month_index - 3 THEN i1 ELSE 0 END
-               + CASE WHEN mi2 >= month_index - 3 THEN i2 ELSE 0 END
-               + CASE WHEN mi3 >= month_index - 3 THEN i3 ELSE 0 END AS prior_sum,
-           CASE WHEN mi1 >= month_index - 3 THEN 1 ELSE 0 END
-               + CASE WHEN mi2 >= month_index - 3 THEN 1 ELSE 0 END
-               + CASE WHEN mi3 >= month_index - 3 THEN 1 ELSE 0 END AS prior_months,
-           CASE month_index - 3 WHEN mi1 THEN r1 WHEN mi2 THEN r2 WHEN mi3 THEN r3 END AS balance_3m_ago,
-           complaints + CASE WHEN mi1 >= month_index - 2 THEN c1 ELSE 0 END
-               + CASE WHEN mi2 >= month_index - 2 THEN c2 ELSE 0 END AS complaints_3m,
+    SELECT c.customer_id, c.period, c.tier, c.tier_rank, c.relationship_balance, c.interactions,
+           COALESCE(p1.interactions, 0) + COALESCE(p2.interactions, 0) + COALESCE(p3.interactions, 0)
+               AS prior_sum,
+           CASE WHEN p1.customer_id IS NULL THEN 0 ELSE 1 END + CASE WHEN p2.customer_id IS NULL THEN 0 ELSE 1 END
+               + CASE WHEN p3.customer_id IS NULL THEN 0 ELSE 1 END AS prior_months,
+           p3.relationship_balance AS balance_3m_ago,
+           c.complaints + COALESCE(p1.complaints, 0) + COALESCE(p2.complaints, 0) AS complaints_3m,
            -- This month's and the two before: CSAT sum and count each.
-           csat_sum AS s0, csat_n AS n0,
-           CASE WHEN mi1 = month_index - 1 THEN cs1 END AS s1,
-           CASE WHEN mi1 = month_index - 1 THEN cn1 END AS n1,
-           CASE month_index - 2 WHEN mi1 THEN cs1 WHEN mi2 THEN cs2 END AS s2,
-           CASE month_index - 2 WHEN mi1 THEN cn1 WHEN mi2 THEN cn2 END AS n2
-    FROM l
+           c.csat_sum AS s0, c.csat_n AS n0,
+           p1.csat_sum AS s1, p1.csat_n AS n1,
+           p2.csat_sum AS s2, p2.csat_n AS n2
+    FROM cm c
+    LEFT JOIN cm p1 ON p1.customer_id = c.customer_id AND p1.month_index = c.month_index - 1
+    LEFT JOIN cm p2 ON p2.customer_id = c.customer_id AND p2.month_index = c.month_index - 2
+    LEFT JOIN cm p3 ON p3.customer_id = c.customer_id AND p3.month_index = c.month_index - 3
 ),
 -- The mean of the surveyed months' mean CSAT as a fraction csat_num /
 -- csat_den (sum of s_i / n_i over k months, over k): a month without a
