@@ -109,6 +109,19 @@ pub fn ok_env(dir: &Path, args: &[&str], env: Env) -> String {
     String::from_utf8(out.stdout).expect("utf8")
 }
 
+/// A successful command's output with its progress lines (stdout, then
+/// stderr).
+pub fn ok_all(dir: &Path, args: &[&str]) -> String {
+    let out = touchpoint(dir, args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "touchpoint {args:?} failed: {text}");
+    text
+}
+
 /// A query's result as JSON rows.
 pub fn query(dir: &Path, sql: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
     query_env(dir, sql, &[])

@@ -4,7 +4,7 @@
 //! order, a full refresh — and after every run each model table equals a
 //! from-scratch build of every model over the same sources.
 
-use crate::common::{copy_dir, generate, ok, project, touchpoint};
+use crate::common::{copy_dir, generate, ok, ok_all, project, touchpoint};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -272,18 +272,6 @@ fn incremental_models_equal_a_full_build_after_every_run() {
     );
 }
 
-/// A successful run's output and progress lines.
-fn run(dir: &Path, args: &[&str]) -> String {
-    let out = touchpoint(dir, args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{args:?}: {text}");
-    text
-}
-
 /// The churn step rebuilt by period (issue 23 item 1): a new day at the
 /// end of the year leaves its training rows as they were, so the refit is
 /// the same fit and only the months whose features changed are scored
@@ -303,14 +291,14 @@ fn the_churn_step_scores_changed_months_while_its_fit_holds() {
         .expect("a day");
     let held = dir.join("held.csv");
     std::fs::rename(&last, &held).expect("hold back");
-    let out = run(dir, &["run", "--period", "2024-01..2024-12"]);
+    let out = ok_all(dir, &["run", "--period", "2024-01..2024-12"]);
     assert!(
         out.contains("model churn_risk: AUC"),
         "the churn model was not fitted:\n{out}"
     );
 
     std::fs::rename(&held, &last).expect("deliver");
-    let out = run(dir, &["run", "--period", "2024-12"]);
+    let out = ok_all(dir, &["run", "--period", "2024-12"]);
     let line = out
         .lines()
         .find(|l| l.starts_with("model churn_risk:"))
@@ -331,7 +319,7 @@ fn the_churn_step_scores_changed_months_while_its_fit_holds() {
         *l = fields.join(",");
     }
     std::fs::write(&f, lines.join("\n") + "\n").expect("write");
-    let out = run(dir, &["run", "--period", "2024-02"]);
+    let out = ok_all(dir, &["run", "--period", "2024-02"]);
     let line = out
         .lines()
         .find(|l| l.starts_with("model churn_risk:"))

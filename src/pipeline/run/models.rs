@@ -114,9 +114,10 @@ impl Runner<'_> {
                         why = format!("{why}; the fit changed");
                     }
                     let tag = rebuild::with_fit(&tag, built.fit.as_deref());
-                    let stream = match (&m.by_period, &periods) {
-                        (Some(_), _) => by_period_rows(m, built.stream)?,
-                        _ => built.stream,
+                    let stream = if m.by_period.is_some() {
+                        by_period_rows(m, built.stream)?
+                    } else {
+                        built.stream
                     };
                     (stream, built.side, built.summary, tag)
                 }
