@@ -5,7 +5,8 @@
 //! `x` purchases after their birth, the time `t_x` of the last one and their
 //! age `T` at the end of the calibration period (all times in weeks).
 
-use super::optimize::nelder_mead;
+use super::grouped::PreparedHistories;
+use super::optimize::{Method, bfgs, nelder_mead};
 use libm::lgamma;
 
 /// One customer's purchase history.
@@ -86,9 +87,14 @@ impl BgNbd {
         numerator / denominator
     }
 
-    /// Maximum-likelihood fit (Nelder–Mead on the parameters' logs, so
-    /// they stay positive).
+    /// Maximum-likelihood fit on the parameters' logs (so they stay
+    /// positive): BFGS with the likelihood's gradient, Nelder–Mead from
+    /// where it stopped if it did not settle.
     pub fn fit(hs: &[History]) -> Option<Fit> {
+        Self::fit_with(hs, Method::Gradient)
+    }
+
+    pub fn fit_with(hs: &[History], method: Method) -> Option<Fit> {
         if hs.is_empty() {
             return None;
         }
@@ -96,24 +102,28 @@ impl BgNbd {
         let distinct = prepared.distinct();
         let mean_t = hs.iter().map(|h| h.t).sum::<f64>() / hs.len() as f64;
         let start = [0.0, mean_t.max(1.0).ln(), 0.0, 0.0];
-        let objective = |v: &[f64]| {
-            let p = BgNbd {
-                r: v[0].exp(),
-                alpha: v[1].exp(),
-                a: v[2].exp(),
-                b: v[3].exp(),
-            };
-            -prepared.log_likelihood(&p)
-        };
-        let m = nelder_mead(objective, &start, 1.0);
-        let params = BgNbd {
-            r: m.x[0].exp(),
-            alpha: m.x[1].exp(),
-            a: m.x[2].exp(),
-            b: m.x[3].exp(),
+        let value = |v: &[f64]| -prepared.log_likelihood(&Self::from_logs(v));
+        let m = match method {
+            Method::Gradient => {
+                let g = bfgs(
+                    |v| {
+                        let (ll, grad) = prepared.log_likelihood_and_gradient(&Self::from_logs(v));
+                        (-ll, grad.iter().map(|d| -d).collect())
+                    },
+                    &start,
+                );
+                if g.converged {
+                    g
+                } else {
+                    let mut m = nelder_mead(value, &g.x, 0.1);
+                    m.evaluations += g.evaluations;
+                    m
+                }
+            }
+            Method::Simplex => nelder_mead(value, &start, 1.0),
         };
         Some(Fit {
-            params,
+            params: Self::from_logs(&m.x),
             log_likelihood: -m.value,
             customers: hs.len(),
             distinct,
@@ -121,84 +131,14 @@ impl BgNbd {
             converged: m.converged && m.value.is_finite(),
         })
     }
-}
 
-/// Histories grouped by purchase count, and identical histories counted
-/// once: the gamma-function terms of the likelihood depend only on x, and
-/// customers sharing (x, t_x, T) share every term. Counted in whole days
-/// (the `clv` step's default), most customers share their history with
-/// many others, so an evaluation costs distinct histories, not customers.
-struct PreparedHistories {
-    groups: Vec<SameX>,
-}
-
-/// The customers with one purchase count x.
-struct SameX {
-    x: f64,
-    customers: f64,
-    /// (t_x, T, customers with that history)
-    histories: Vec<(f64, f64, f64)>,
-}
-
-impl PreparedHistories {
-    fn new(hs: &[History]) -> Self {
-        let mut sorted: Vec<&History> = hs.iter().collect();
-        sorted.sort_by(|p, q| {
-            p.x.total_cmp(&q.x)
-                .then(p.t_x.total_cmp(&q.t_x))
-                .then(p.t.total_cmp(&q.t))
-        });
-        let mut groups: Vec<SameX> = Vec::new();
-        for h in sorted {
-            match groups.last_mut() {
-                Some(g) if g.x == h.x => {
-                    g.customers += 1.0;
-                    match g.histories.last_mut() {
-                        Some((t_x, t, w)) if *t_x == h.t_x && *t == h.t => *w += 1.0,
-                        _ => g.histories.push((h.t_x, h.t, 1.0)),
-                    }
-                }
-                _ => groups.push(SameX {
-                    x: h.x,
-                    customers: 1.0,
-                    histories: vec![(h.t_x, h.t, 1.0)],
-                }),
-            }
+    fn from_logs(v: &[f64]) -> BgNbd {
+        BgNbd {
+            r: v[0].exp(),
+            alpha: v[1].exp(),
+            a: v[2].exp(),
+            b: v[3].exp(),
         }
-        PreparedHistories { groups }
-    }
-
-    /// Distinct (x, t_x, T) histories.
-    fn distinct(&self) -> usize {
-        self.groups.iter().map(|g| g.histories.len()).sum()
-    }
-
-    fn log_likelihood(&self, p: &BgNbd) -> f64 {
-        let BgNbd { r, alpha, a, b } = *p;
-        let mut total = 0.0;
-        let (ln_alpha, lg_r, lg_ab, lg_b) = (alpha.ln(), lgamma(r), lgamma(a + b), lgamma(b));
-        for g in &self.groups {
-            let x = g.x;
-            let shared = lgamma(r + x) - lg_r + r * ln_alpha + lg_ab + lgamma(b + x)
-                - lg_b
-                - lgamma(a + b + x);
-            let drop_term = if x > 0.0 {
-                a.ln() - (b + x - 1.0).ln()
-            } else {
-                0.0
-            };
-            let mut sum = 0.0;
-            for &(t_x, t, w) in &g.histories {
-                let a3 = -(r + x) * (alpha + t).ln();
-                sum += w * if x > 0.0 {
-                    log_add(a3, drop_term - (r + x) * (alpha + t_x).ln())
-                } else {
-                    a3
-                };
-            }
-            total += shared * g.customers + sum;
-        }
-        total
     }
 }
 
@@ -225,14 +165,14 @@ pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
     use rand_distr::{Beta, Distribution, Gamma};
 
     /// Draw `n` customers from the model itself, each observed for `weeks`.
-    fn simulate(p: BgNbd, n: usize, weeks: f64, seed: u64) -> Vec<History> {
+    pub(crate) fn simulate(p: BgNbd, n: usize, weeks: f64, seed: u64) -> Vec<History> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let lambda = Gamma::new(p.r, 1.0 / p.alpha).expect("gamma");
         let drop = Beta::new(p.a, p.b).expect("beta");
@@ -386,51 +326,6 @@ mod tests {
                 p.expected_purchases(&h, t)
             );
         }
-    }
-
-    /// Counting identical histories once changes nothing but the cost: the
-    /// likelihood equals the per-customer sum of the paper's formula, and
-    /// histories in whole days collapse to a few distinct ones.
-    #[test]
-    fn identical_histories_are_counted_not_recomputed() {
-        let p = BgNbd {
-            r: 0.5,
-            alpha: 4.0,
-            a: 0.8,
-            b: 2.5,
-        };
-        let day = |w: f64| (w * 7.0).floor() / 7.0;
-        let hs: Vec<History> = simulate(p, 20_000, 52.0, 3)
-            .into_iter()
-            .map(|h| History {
-                t_x: day(h.t_x),
-                ..h
-            })
-            .collect();
-        let prepared = PreparedHistories::new(&hs);
-        assert!(
-            prepared.distinct() * 4 < hs.len(),
-            "{} distinct of {}",
-            prepared.distinct(),
-            hs.len()
-        );
-        let q = BgNbd {
-            r: 0.7,
-            alpha: 3.0,
-            a: 1.1,
-            b: 2.0,
-        };
-        for params in [p, q] {
-            let each: f64 = hs.iter().map(|h| params.log_likelihood_one(h)).sum();
-            let grouped = params.log_likelihood(&hs);
-            assert!(
-                (grouped - each).abs() <= 1e-9 * each.abs(),
-                "grouped {grouped} vs per customer {each}"
-            );
-        }
-        let fit = BgNbd::fit(&hs).expect("fit");
-        assert_eq!(fit.distinct, prepared.distinct());
-        assert_eq!(fit.customers, hs.len());
     }
 
     #[test]

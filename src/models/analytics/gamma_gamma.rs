@@ -4,7 +4,8 @@
 //! customers; a customer is summarised by `x` transactions and their mean
 //! amount `m`.
 
-use super::optimize::nelder_mead;
+use super::optimize::{Method, bfgs, nelder_mead};
+use super::special::digamma;
 use libm::lgamma;
 
 /// One customer's spend: `x` transactions (x >= 1) of mean amount `m` (> 0).
@@ -26,6 +27,7 @@ pub struct Fit {
     pub params: GammaGamma,
     pub log_likelihood: f64,
     pub customers: usize,
+    pub evaluations: usize,
     pub converged: bool,
 }
 
@@ -59,8 +61,13 @@ impl GammaGamma {
     }
 
     /// Maximum-likelihood fit over customers with at least one transaction
-    /// and a positive mean.
+    /// and a positive mean: BFGS with the gradient on the parameters' logs,
+    /// Nelder–Mead from where it stopped if it did not settle.
     pub fn fit(ss: &[Spend]) -> Option<Fit> {
+        Self::fit_with(ss, Method::Gradient)
+    }
+
+    pub fn fit_with(ss: &[Spend], method: Method) -> Option<Fit> {
         let usable: Vec<Spend> = ss
             .iter()
             .copied()
@@ -72,28 +79,114 @@ impl GammaGamma {
         let mean = usable.iter().map(|s| s.m).sum::<f64>() / usable.len() as f64;
         // Start at p = q = 2 with the population mean equal to the sample's.
         let start = [2f64.ln(), 2f64.ln(), (mean / 2.0).max(1e-9).ln()];
-        let m = nelder_mead(
-            |v| {
-                -GammaGamma {
-                    p: v[0].exp(),
-                    q: v[1].exp(),
-                    gamma: v[2].exp(),
+        let prepared = PreparedSpends::new(&usable);
+        let value = |v: &[f64]| -prepared.log_likelihood_and_gradient(&Self::from_logs(v)).0;
+        let m = match method {
+            Method::Gradient => {
+                let g = bfgs(
+                    |v| {
+                        let (ll, grad) = prepared.log_likelihood_and_gradient(&Self::from_logs(v));
+                        (-ll, grad.iter().map(|d| -d).collect())
+                    },
+                    &start,
+                );
+                if g.converged {
+                    g
+                } else {
+                    let mut m = nelder_mead(value, &g.x, 0.1);
+                    m.evaluations += g.evaluations;
+                    m
                 }
-                .log_likelihood(&usable)
-            },
-            &start,
-            1.0,
-        );
+            }
+            Method::Simplex => {
+                nelder_mead(|v| -Self::from_logs(v).log_likelihood(&usable), &start, 1.0)
+            }
+        };
         Some(Fit {
-            params: GammaGamma {
-                p: m.x[0].exp(),
-                q: m.x[1].exp(),
-                gamma: m.x[2].exp(),
-            },
+            params: Self::from_logs(&m.x),
             log_likelihood: -m.value,
             customers: usable.len(),
+            evaluations: m.evaluations,
             converged: m.converged && m.value.is_finite(),
         })
+    }
+
+    fn from_logs(v: &[f64]) -> GammaGamma {
+        GammaGamma {
+            p: v[0].exp(),
+            q: v[1].exp(),
+            gamma: v[2].exp(),
+        }
+    }
+}
+
+/// Spends grouped by transaction count: the gamma-function terms depend
+/// on x only, and Σ ln m is fixed, so an evaluation costs one logarithm
+/// and one division per customer (of γ + m x, which depends on γ).
+struct PreparedSpends {
+    groups: Vec<SameCount>,
+}
+
+struct SameCount {
+    x: f64,
+    customers: f64,
+    /// Σ ln m over the group.
+    sum_ln_m: f64,
+    /// Each customer's m·x.
+    totals: Vec<f64>,
+}
+
+impl PreparedSpends {
+    fn new(ss: &[Spend]) -> Self {
+        let mut sorted: Vec<&Spend> = ss.iter().collect();
+        sorted.sort_by(|p, q| p.x.total_cmp(&q.x).then(p.m.total_cmp(&q.m)));
+        let mut groups: Vec<SameCount> = Vec::new();
+        for s in sorted {
+            if groups.last().is_none_or(|g| g.x != s.x) {
+                groups.push(SameCount {
+                    x: s.x,
+                    customers: 0.0,
+                    sum_ln_m: 0.0,
+                    totals: Vec::new(),
+                });
+            }
+            if let Some(g) = groups.last_mut() {
+                g.customers += 1.0;
+                g.sum_ln_m += s.m.ln();
+                g.totals.push(s.m * s.x);
+            }
+        }
+        PreparedSpends { groups }
+    }
+
+    /// ln L and its gradient in the parameters' logs (p, q, γ): per group
+    /// of n customers with count x, with L = Σ ln(γ + m x), R = Σ 1/(γ + m x):
+    /// ℓ = n[lnΓ(px+q) − lnΓ(px) − lnΓ(q) + q ln γ + px ln x] + (px−1) Σ ln m − (px+q) L;
+    /// ∂ℓ/∂p = n x[ψ(px+q) − ψ(px) + ln x] + x Σ ln m − x L,
+    /// ∂ℓ/∂q = n[ψ(px+q) − ψ(q) + ln γ] − L, ∂ℓ/∂γ = n q/γ − (px+q) R.
+    fn log_likelihood_and_gradient(&self, g: &GammaGamma) -> (f64, [f64; 3]) {
+        let GammaGamma { p, q, gamma } = *g;
+        let (lg_q, dg_q, ln_gamma) = (lgamma(q), digamma(q), gamma.ln());
+        let mut total = 0.0;
+        let mut grad = [0.0; 3];
+        for c in &self.groups {
+            let (x, n) = (c.x, c.customers);
+            let px = p * x;
+            let (mut l, mut r) = (0.0, 0.0);
+            for z in &c.totals {
+                let at = gamma + z;
+                l += at.ln();
+                r += 1.0 / at;
+            }
+            let dg_pxq = digamma(px + q);
+            total += n * (lgamma(px + q) - lgamma(px) - lg_q + q * ln_gamma + px * x.ln())
+                + (px - 1.0) * c.sum_ln_m
+                - (px + q) * l;
+            grad[0] += n * x * (dg_pxq - digamma(px) + x.ln()) + x * c.sum_ln_m - x * l;
+            grad[1] += n * (dg_pxq - dg_q + ln_gamma) - l;
+            grad[2] += n * q / gamma - (px + q) * r;
+        }
+        (total, [grad[0] * p, grad[1] * q, grad[2] * gamma])
     }
 }
 
@@ -104,16 +197,17 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
     use rand_distr::{Distribution, Gamma};
 
-    #[test]
-    fn fit_recovers_the_parameters_it_was_simulated_with() {
-        let truth = GammaGamma {
-            p: 6.0,
-            q: 4.0,
-            gamma: 1500.0,
-        };
-        let mut rng = ChaCha8Rng::seed_from_u64(11);
+    const TRUTH: GammaGamma = GammaGamma {
+        p: 6.0,
+        q: 4.0,
+        gamma: 1500.0,
+    };
+
+    /// `n` customers drawn from the model, with 1 to 12 transactions each.
+    fn simulate(truth: GammaGamma, n: usize, seed: u64) -> Vec<Spend> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let nu = Gamma::new(truth.q, 1.0 / truth.gamma).expect("gamma");
-        let ss: Vec<Spend> = (0..30_000)
+        (0..n)
             .map(|_| {
                 let v = nu.sample(&mut rng);
                 let amount = Gamma::new(truth.p, 1.0 / v).expect("gamma");
@@ -124,7 +218,13 @@ mod tests {
                     m: total / x as f64,
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn fit_recovers_the_parameters_it_was_simulated_with() {
+        let truth = TRUTH;
+        let ss = simulate(truth, 30_000, 11);
         let fit = GammaGamma::fit(&ss).expect("fit");
         assert!(fit.converged, "{fit:?}");
         for (name, got, want) in [
@@ -177,5 +277,69 @@ mod tests {
         // Hand arithmetic: (200 + 70·3) · 3 / (3·3 + 5 - 1) = 1230 / 13.
         assert!((g.expected_spend(&s) - 1230.0 / 13.0).abs() < 1e-12);
         assert!((g.mean_spend() - 150.0).abs() < 1e-12);
+    }
+
+    /// The grouped likelihood equals the per-customer formula, and its
+    /// gradient central differences of that formula (a second method).
+    #[test]
+    fn grouped_likelihood_and_gradient_match_the_per_customer_formula() {
+        let ss = simulate(TRUTH, 5_000, 3);
+        let prepared = PreparedSpends::new(&ss);
+        let elsewhere = GammaGamma {
+            p: 3.5,
+            q: 7.0,
+            gamma: 600.0,
+        };
+        for g in [TRUTH, elsewhere] {
+            let (ll, grad) = prepared.log_likelihood_and_gradient(&g);
+            let each = g.log_likelihood(&ss);
+            assert!((ll - each).abs() <= 1e-10 * each.abs(), "{ll} vs {each}");
+            let at = [g.p.ln(), g.q.ln(), g.gamma.ln()];
+            for k in 0..3 {
+                let h = 1e-5;
+                let (mut up, mut down) = (at, at);
+                up[k] += h;
+                down[k] -= h;
+                let numeric = (GammaGamma::from_logs(&up).log_likelihood(&ss)
+                    - GammaGamma::from_logs(&down).log_likelihood(&ss))
+                    / (2.0 * h);
+                assert!(
+                    (grad[k] - numeric).abs() <= 1e-5 * (1.0 + numeric.abs()),
+                    "{g:?} parameter {k}: analytic {} vs numeric {numeric}",
+                    grad[k]
+                );
+            }
+        }
+    }
+
+    /// The gradient fit lands where Nelder–Mead does, to 6 significant
+    /// digits, in far fewer evaluations.
+    #[test]
+    fn gradient_fit_agrees_with_nelder_mead() {
+        let ss = simulate(TRUTH, 30_000, 17);
+        let fast = GammaGamma::fit_with(&ss, Method::Gradient).expect("fit");
+        let slow = GammaGamma::fit_with(&ss, Method::Simplex).expect("fit");
+        assert!(fast.converged && slow.converged, "{fast:?} {slow:?}");
+        eprintln!(
+            "evaluations: gradient {}, Nelder–Mead {}",
+            fast.evaluations, slow.evaluations
+        );
+        let (f, s) = (fast.params, slow.params);
+        for (name, got, want) in [
+            ("p", f.p, s.p),
+            ("q", f.q, s.q),
+            ("gamma", f.gamma, s.gamma),
+        ] {
+            assert!(
+                (got - want).abs() <= 1e-6 * want,
+                "{name}: gradient {got}, Nelder–Mead {want}"
+            );
+        }
+        assert!(
+            fast.evaluations * 5 < slow.evaluations,
+            "{} vs {} evaluations",
+            fast.evaluations,
+            slow.evaluations
+        );
     }
 }

@@ -7,5 +7,7 @@
 pub mod bgnbd;
 pub mod evaluate;
 pub mod gamma_gamma;
+mod grouped;
 pub mod logistic;
 pub mod optimize;
+pub mod special;

@@ -443,6 +443,12 @@ impl ClvStep {
                 Some("distinct (x, t_x, T): the cost of one likelihood evaluation".into()),
             ),
             (
+                "bgnbd",
+                "evaluations",
+                Some(bg.evaluations as f64),
+                Some("likelihood evaluations the fit took".into()),
+            ),
+            (
                 "gamma_gamma",
                 "p",
                 Some(spend_model.p),
@@ -471,6 +477,12 @@ impl ClvStep {
                 "customers",
                 Some(gg.customers as f64),
                 Some("customers with a purchase".into()),
+            ),
+            (
+                "gamma_gamma",
+                "evaluations",
+                Some(gg.evaluations as f64),
+                Some("likelihood evaluations the fit took".into()),
             ),
             (
                 "gamma_gamma",
