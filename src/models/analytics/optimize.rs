@@ -173,7 +173,7 @@ pub fn bfgs(f: impl Fn(&[f64]) -> (f64, Vec<f64>), start: &[f64]) -> Minimum {
         }
         let mut d: Vec<f64> = times(&h, &grad).iter().map(|v| -v).collect();
         let mut slope = dot(&grad, &d);
-        if !(slope < 0.0) {
+        if slope.is_nan() || slope >= 0.0 {
             identity(&mut h);
             d = grad.iter().map(|v| -v).collect();
             slope = -dot(&grad, &grad);

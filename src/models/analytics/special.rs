@@ -4,7 +4,7 @@
 /// until x ≥ 10, then the asymptotic series (its error there is below
 /// 1e-16 relative to ln x).
 pub fn digamma(x: f64) -> f64 {
-    if !(x > 0.0) || !x.is_finite() {
+    if x.is_nan() || x <= 0.0 || x.is_infinite() {
         return f64::NAN;
     }
     let mut x = x;
