@@ -17,8 +17,24 @@ ranked AS (
            ROW_NUMBER() OVER (PARTITION BY period, tier ORDER BY profit DESC, customer_id) AS position,
            -- The default frame (up to the current row's peers) is a running sum:
            -- (profit, customer_id) is unique within a month and tier.
-           SUM(profit) OVER (PARTITION BY period, tier ORDER BY profit DESC, customer_id) AS cumulative_profit
+           SUM(profit) OVER (PARTITION BY period, tier ORDER BY profit DESC, customer_id) AS cumulative_profit,
+           -- Counted from the other end, so position + this - 1 is the month and
+           -- tier's customer count: a second sort, which spills, where joining the
+           -- counts would build a hash table on every customer.
+           ROW_NUMBER() OVER (PARTITION BY period, tier ORDER BY profit ASC, customer_id DESC) AS from_bottom
     FROM both_levels
+),
+-- The rows some percentile p in 1..100 cuts at (position = floor(p n / 100)):
+-- with p the smallest whole percentile reaching the row, ceil(100 position / n),
+-- the cut lands on the row itself. At most 100 rows per month and tier, so the
+-- join below pairs two small tables.
+at_cuts AS (
+    SELECT period, tier, position, cumulative_profit
+    FROM (SELECT period, tier, cumulative_profit,
+                 CAST(position AS BIGINT) AS position,
+                 CAST(position + from_bottom - 1 AS BIGINT) AS n
+          FROM ranked) AS r
+    WHERE ((100 * position + n - 1) / n) * n / 100 = position
 ),
 totals AS (
     SELECT period, tier, tier_rank, COUNT(*) AS n, SUM(profit) AS total_profit
@@ -42,4 +58,4 @@ SELECT c.period,
             THEN CAST(COALESCE(r.cumulative_profit, 0) AS DOUBLE) / CAST(c.total_profit AS DOUBLE)
        END AS profit_share
 FROM cuts c
-LEFT JOIN ranked r ON r.period = c.period AND r.tier = c.tier AND r.position = c.top_customers
+LEFT JOIN at_cuts r ON r.period = c.period AND r.tier = c.tier AND r.position = c.top_customers
