@@ -132,6 +132,14 @@ impl BgNbd {
         })
     }
 
+    /// The log-likelihood's gradient over `hs` in the parameters' logs (r,
+    /// α, a, b): zero at the maximum, so it says how exact a fit is.
+    pub fn gradient(&self, hs: &[History]) -> [f64; 4] {
+        PreparedHistories::new(hs)
+            .log_likelihood_and_gradient(self)
+            .1
+    }
+
     fn from_logs(v: &[f64]) -> BgNbd {
         BgNbd {
             r: v[0].exp(),

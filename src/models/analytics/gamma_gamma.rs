@@ -68,11 +68,7 @@ impl GammaGamma {
     }
 
     pub fn fit_with(ss: &[Spend], method: Method) -> Option<Fit> {
-        let usable: Vec<Spend> = ss
-            .iter()
-            .copied()
-            .filter(|s| s.x >= 1.0 && s.m > 0.0 && s.m.is_finite())
-            .collect();
+        let usable = usable(ss);
         if usable.len() < 2 {
             return None;
         }
@@ -111,6 +107,14 @@ impl GammaGamma {
         })
     }
 
+    /// The log-likelihood's gradient in the parameters' logs (p, q, γ) over
+    /// the customers a fit uses (x ≥ 1, m > 0): zero at the maximum.
+    pub fn gradient(&self, ss: &[Spend]) -> [f64; 3] {
+        PreparedSpends::new(&usable(ss))
+            .log_likelihood_and_gradient(self)
+            .1
+    }
+
     fn from_logs(v: &[f64]) -> GammaGamma {
         GammaGamma {
             p: v[0].exp(),
@@ -118,6 +122,14 @@ impl GammaGamma {
             gamma: v[2].exp(),
         }
     }
+}
+
+/// The customers a fit can use: a transaction and a positive, finite mean.
+fn usable(ss: &[Spend]) -> Vec<Spend> {
+    ss.iter()
+        .copied()
+        .filter(|s| s.x >= 1.0 && s.m > 0.0 && s.m.is_finite())
+        .collect()
 }
 
 /// Spends grouped by transaction count: the gamma-function terms depend
