@@ -6,7 +6,7 @@
 //! age `T` at the end of the calibration period (all times in weeks).
 
 use super::grouped::PreparedHistories;
-use super::optimize::{Method, bfgs, nelder_mead};
+use super::optimize::{Method, bfgs_or_simplex, nelder_mead};
 use libm::lgamma;
 
 /// One customer's purchase history.
@@ -104,22 +104,14 @@ impl BgNbd {
         let start = [0.0, mean_t.max(1.0).ln(), 0.0, 0.0];
         let value = |v: &[f64]| -prepared.log_likelihood(&Self::from_logs(v));
         let m = match method {
-            Method::Gradient => {
-                let g = bfgs(
-                    |v| {
-                        let (ll, grad) = prepared.log_likelihood_and_gradient(&Self::from_logs(v));
-                        (-ll, grad.iter().map(|d| -d).collect())
-                    },
-                    &start,
-                );
-                if g.converged {
-                    g
-                } else {
-                    let mut m = nelder_mead(value, &g.x, 0.1);
-                    m.evaluations += g.evaluations;
-                    m
-                }
-            }
+            Method::Gradient => bfgs_or_simplex(
+                |v| {
+                    let (ll, grad) = prepared.log_likelihood_and_gradient(&Self::from_logs(v));
+                    (-ll, grad.iter().map(|d| -d).collect())
+                },
+                value,
+                &start,
+            ),
             Method::Simplex => nelder_mead(value, &start, 1.0),
         };
         Some(Fit {

@@ -4,7 +4,7 @@
 //! customers; a customer is summarised by `x` transactions and their mean
 //! amount `m`.
 
-use super::optimize::{Method, bfgs, nelder_mead};
+use super::optimize::{Method, bfgs_or_simplex, nelder_mead};
 use super::special::digamma;
 use libm::lgamma;
 
@@ -78,22 +78,14 @@ impl GammaGamma {
         let prepared = PreparedSpends::new(&usable);
         let value = |v: &[f64]| -prepared.log_likelihood_and_gradient(&Self::from_logs(v)).0;
         let m = match method {
-            Method::Gradient => {
-                let g = bfgs(
-                    |v| {
-                        let (ll, grad) = prepared.log_likelihood_and_gradient(&Self::from_logs(v));
-                        (-ll, grad.iter().map(|d| -d).collect())
-                    },
-                    &start,
-                );
-                if g.converged {
-                    g
-                } else {
-                    let mut m = nelder_mead(value, &g.x, 0.1);
-                    m.evaluations += g.evaluations;
-                    m
-                }
-            }
+            Method::Gradient => bfgs_or_simplex(
+                |v| {
+                    let (ll, grad) = prepared.log_likelihood_and_gradient(&Self::from_logs(v));
+                    (-ll, grad.iter().map(|d| -d).collect())
+                },
+                value,
+                &start,
+            ),
             Method::Simplex => {
                 nelder_mead(|v| -Self::from_logs(v).log_likelihood(&usable), &start, 1.0)
             }

@@ -239,6 +239,22 @@ pub fn bfgs(f: impl Fn(&[f64]) -> (f64, Vec<f64>), start: &[f64]) -> Minimum {
     }
 }
 
+/// Minimise by BFGS on `fg` (value and gradient); if it does not settle,
+/// by Nelder–Mead on `f` from where it stopped.
+pub fn bfgs_or_simplex(
+    fg: impl Fn(&[f64]) -> (f64, Vec<f64>),
+    f: impl Fn(&[f64]) -> f64,
+    start: &[f64],
+) -> Minimum {
+    let g = bfgs(fg, start);
+    if g.converged {
+        return g;
+    }
+    let mut m = nelder_mead(f, &g.x, 0.1);
+    m.evaluations += g.evaluations;
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
