@@ -7,6 +7,7 @@
 
 use super::grouped::PreparedHistories;
 use super::optimize::{Method, bfgs_or_simplex, nelder_mead};
+use super::special::log_add_weight;
 use libm::lgamma;
 
 /// One customer's purchase history.
@@ -50,7 +51,7 @@ impl BgNbd {
         let a3 = -(r + x) * (alpha + h.t).ln();
         if x > 0.0 {
             let a4 = a.ln() - (b + x - 1.0).ln() - (r + x) * (alpha + h.t_x).ln();
-            a1 + a2 + log_add(a3, a4)
+            a1 + a2 + log_add_weight(a3, a4).0
         } else {
             a1 + a2 + a3
         }
@@ -132,7 +133,7 @@ impl BgNbd {
             .1
     }
 
-    fn from_logs(v: &[f64]) -> BgNbd {
+    pub(super) fn from_logs(v: &[f64]) -> BgNbd {
         BgNbd {
             r: v[0].exp(),
             alpha: v[1].exp(),
@@ -140,12 +141,6 @@ impl BgNbd {
             b: v[3].exp(),
         }
     }
-}
-
-/// ln(e^p + e^q) without overflow.
-fn log_add(p: f64, q: f64) -> f64 {
-    let m = p.max(q);
-    m + ((p - m).exp() + (q - m).exp()).ln()
 }
 
 /// Gauss's hypergeometric function 2F1(a, b; c; z) for 0 <= z < 1, by its

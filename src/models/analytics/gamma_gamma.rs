@@ -197,6 +197,7 @@ impl PreparedSpends {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::analytics::optimize::checks::{gradient_matches, same_fit};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
     use rand_distr::{Distribution, Gamma};
@@ -299,20 +300,12 @@ mod tests {
             let each = g.log_likelihood(&ss);
             assert!((ll - each).abs() <= 1e-10 * each.abs(), "{ll} vs {each}");
             let at = [g.p.ln(), g.q.ln(), g.gamma.ln()];
-            for k in 0..3 {
-                let h = 1e-5;
-                let (mut up, mut down) = (at, at);
-                up[k] += h;
-                down[k] -= h;
-                let numeric = (GammaGamma::from_logs(&up).log_likelihood(&ss)
-                    - GammaGamma::from_logs(&down).log_likelihood(&ss))
-                    / (2.0 * h);
-                assert!(
-                    (grad[k] - numeric).abs() <= 1e-5 * (1.0 + numeric.abs()),
-                    "{g:?} parameter {k}: analytic {} vs numeric {numeric}",
-                    grad[k]
-                );
-            }
+            gradient_matches(
+                |v| GammaGamma::from_logs(v).log_likelihood(&ss),
+                &at,
+                &grad,
+                &format!("{g:?}"),
+            );
         }
     }
 
@@ -324,26 +317,14 @@ mod tests {
         let fast = GammaGamma::fit_with(&ss, Method::Gradient).expect("fit");
         let slow = GammaGamma::fit_with(&ss, Method::Simplex).expect("fit");
         assert!(fast.converged && slow.converged, "{fast:?} {slow:?}");
-        eprintln!(
-            "evaluations: gradient {}, Nelder–Mead {}",
-            fast.evaluations, slow.evaluations
-        );
         let (f, s) = (fast.params, slow.params);
-        for (name, got, want) in [
-            ("p", f.p, s.p),
-            ("q", f.q, s.q),
-            ("gamma", f.gamma, s.gamma),
-        ] {
-            assert!(
-                (got - want).abs() <= 1e-6 * want,
-                "{name}: gradient {got}, Nelder–Mead {want}"
-            );
-        }
-        assert!(
-            fast.evaluations * 5 < slow.evaluations,
-            "{} vs {} evaluations",
-            fast.evaluations,
-            slow.evaluations
+        same_fit(
+            &[
+                ("p", f.p, s.p),
+                ("q", f.q, s.q),
+                ("gamma", f.gamma, s.gamma),
+            ],
+            (fast.evaluations, slow.evaluations),
         );
     }
 }
