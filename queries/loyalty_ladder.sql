@@ -58,7 +58,11 @@ m AS (
                OVER (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING) AS last_deal,
            MAX(CASE WHEN interactions > 0 OR purchases > 0 THEN month_index END)
                OVER (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING) AS last_active,
-           MIN(month_index) OVER (PARTITION BY customer_id) AS first_month
+           -- The first month, as a running minimum in month order: a
+           -- window over the whole customer is computed by buffering all
+           -- of its input outside the memory pool (800 MB at 1M customers).
+           MIN(month_index) OVER (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING)
+             AS first_month
     FROM before
 ),
 -- A month with purchases but no month-end balance (the account closed) counts

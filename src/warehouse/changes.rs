@@ -82,6 +82,45 @@ pub async fn latest(wh: &Warehouse, name: &str, column: &str) -> Result<Option<S
         .and_then(|f| f.into_values().flatten().max()))
 }
 
+/// A table's rows, from the Delta log's per-file row counts (no data read).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rows {
+    /// By `column` partition.
+    pub by_partition: BTreeMap<String, u64>,
+    /// In files with no such partition (the whole table when it is not
+    /// partitioned by exactly that column).
+    pub other: u64,
+}
+
+/// The rows of `name` by its `column` partition; `None` when the table is
+/// missing or a file's row count is not in the log.
+pub async fn rows(wh: &Warehouse, name: &str, column: &str) -> Result<Option<Rows>> {
+    use futures::StreamExt;
+    let Some(t) = wh.table(name).await? else {
+        return Ok(None);
+    };
+    let Ok(snapshot) = t.snapshot() else {
+        return Ok(None);
+    };
+    let partitioned = snapshot.metadata().partition_columns() == [column.to_string()];
+    let mut out = Rows::default();
+    let mut views = t.get_active_add_actions_by_partitions(&[]);
+    while let Some(f) = views.next().await {
+        let Ok(f) = f else { return Ok(None) };
+        let Some(n) = f.num_records() else {
+            return Ok(None);
+        };
+        let p = partitioned
+            .then(|| f.partition_values_map().remove(column).flatten())
+            .flatten();
+        match p {
+            Some(p) => *out.by_partition.entry(p).or_default() += n as u64,
+            None => out.other += n as u64,
+        }
+    }
+    Ok(Some(out))
+}
+
 /// Every data file of `t` with its `column` partition value; `None` when
 /// the table is not partitioned by exactly that column.
 async fn files(

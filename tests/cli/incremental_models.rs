@@ -272,6 +272,75 @@ fn incremental_models_equal_a_full_build_after_every_run() {
     );
 }
 
+/// A model too big for the memory pool in one query is built a few months
+/// at a time (here `TOUCHPOINT_PART_ROWS=1` makes every month a part where
+/// the lookback allows): the parts' rows, whole and when late days arrive,
+/// equal every model built in one query.
+#[test]
+fn models_built_in_parts_equal_one_query_each() {
+    let p = project();
+    let dir = p.path();
+    generate(dir, 120, 4, 13, &[]);
+    let models = models(dir);
+    let stash = dir.join("stash");
+    std::fs::create_dir_all(&stash).expect("stash");
+    let mut held = Vec::new();
+    for f in daily(dir) {
+        let name = f.file_name().expect("name").to_string_lossy().into_owned();
+        // atm_YYYYMMDD: February's and March's last days arrive late.
+        if name.starts_with("atm_") && (name.contains("0227") || name.contains("0328")) {
+            let to = stash.join(&name);
+            std::fs::rename(&f, &to).expect("hold back");
+            held.push((f, to));
+        }
+    }
+    assert_eq!(held.len(), 2, "{held:?}");
+    let parts = [("TOUCHPOINT_PART_ROWS", "1".to_string())];
+    let run = |periods: &str| {
+        let out = crate::common::touchpoint_env(dir, &["run", "--period", periods], &parts);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "run {periods} in parts: {text}");
+        text
+    };
+    let line = |text: &str, model: &str| -> String {
+        text.lines()
+            .find(|l| l.starts_with(&format!("model {model}:")))
+            .unwrap_or_else(|| panic!("no line for {model}:\n{text}"))
+            .to_string()
+    };
+    let out = run("2024-01..2024-04");
+    let cm = line(&out, "customer_month");
+    assert!(
+        cm.contains("rebuilt whole")
+            && cm.contains("in 4 parts (2024-01, 2024-02, 2024-03, 2024-04)"),
+        "{cm}"
+    );
+    // A month pairs with the month before: four parts, each reading two
+    // months (January alone).
+    assert!(
+        line(&out, "channel_migration").contains("in 4 parts"),
+        "{out}"
+    );
+    // Twelve months of inactivity: every part would read everything.
+    assert!(!line(&out, "churn_features").contains("parts"), "{out}");
+    same_as_a_full_build(dir, "2024-01..2024-04", &models, "built in parts");
+
+    for (back, from) in &held {
+        std::fs::rename(from, back).expect("deliver");
+    }
+    let out = run("2024-01..2024-04");
+    let cm = line(&out, "customer_month");
+    assert!(
+        cm.contains("rebuilt 2024-02, 2024-03") && cm.contains("in 2 parts"),
+        "{cm}"
+    );
+    same_as_a_full_build(dir, "2024-01..2024-04", &models, "late days, in parts");
+}
+
 /// The churn step rebuilt by period (issue 23 item 1): a new day at the
 /// end of the year leaves its training rows as they were, so the refit is
 /// the same fit and only the months whose features changed are scored

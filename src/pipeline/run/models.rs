@@ -4,17 +4,22 @@
 //! the warehouse as the run left it).
 
 use super::Runner;
+use super::chunks;
 use super::rebuild::{self, Rebuild};
-use crate::models::{Kind, Model, PERIOD, Rescore};
+use crate::models::{Kind, Model, PERIOD, Reach, Rescore};
 use crate::period::Period;
 use crate::pipeline::Result;
 use crate::warehouse::WriteMode;
 use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
+use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionContext, col, lit};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -70,23 +75,39 @@ impl Runner<'_> {
                 .map(|(p, reach)| rebuild::window(p, reach));
             // A step fits on all its input, whatever it rescores.
             let filtered = matches!(m.kind, Kind::Sql);
+            let mut inputs = Vec::with_capacity(m.depends_on.len());
             for dep in &m.depends_on {
                 let provider = readable.provider(dep).await?;
+                let by_period = self.by_period_table(dep).await?;
                 match &window {
-                    Some(w) if filtered && self.by_period_table(dep).await? => {
-                        let df = ctx
-                            .read_table(provider)?
-                            .filter(col(PERIOD).in_list(w.iter().map(lit).collect(), false))?;
-                        ctx.register_table(dep.as_str(), df.into_view())?;
+                    Some(w) if filtered && by_period => {
+                        ctx.register_table(dep.as_str(), in_months(&ctx, &provider, w)?)?;
                     }
                     _ => {
-                        ctx.register_table(dep.as_str(), provider)?;
+                        ctx.register_table(dep.as_str(), provider.clone())?;
                     }
                 }
+                inputs.push(Input {
+                    name: dep.clone(),
+                    provider,
+                    by_period,
+                });
+            }
+            let parts = match (&m.kind, m.by_period) {
+                (Kind::Sql, Some(reach)) => {
+                    chunks::plan_for(self.wh, m, reach, periods.as_ref()).await?
+                }
+                _ => None,
+            };
+            if let Some(parts) = &parts {
+                why = format!("{why}; in {}", chunks::describe(parts));
             }
             let (stream, side, summary, tag) = match (&m.kind, m.by_period) {
-                (Kind::Sql, Some(_)) => (
-                    by_period(&ctx, m, periods.as_ref()).await?,
+                (Kind::Sql, Some(reach)) => (
+                    match parts {
+                        Some(parts) => in_parts(&ctx, m, reach, inputs, parts).await?,
+                        None => by_period(&ctx, m, periods.as_ref()).await?,
+                    },
                     None,
                     String::new(),
                     tag,
@@ -237,6 +258,74 @@ impl Runner<'_> {
                 .is_ok_and(|s| s.metadata().partition_columns() == [PERIOD.to_string()])
         }))
     }
+}
+
+/// A table a model reads, as the run found it.
+struct Input {
+    name: String,
+    provider: Arc<dyn TableProvider>,
+    /// Partitioned by period: a rebuild of some months reads only theirs.
+    by_period: bool,
+}
+
+/// `provider`'s rows of the `months` only.
+fn in_months(
+    ctx: &SessionContext,
+    provider: &Arc<dyn TableProvider>,
+    months: &BTreeSet<String>,
+) -> Result<Arc<dyn TableProvider>> {
+    let df = ctx
+        .read_table(provider.clone())?
+        .filter(col(PERIOD).in_list(months.iter().map(lit).collect(), false))?;
+    Ok(df.into_view())
+}
+
+/// A model rebuilt by period, built a few months at a time (see
+/// [`chunks`]): the parts' rows one after the other, each part planned when
+/// the one before has been read, over its months' window of the inputs.
+async fn in_parts(
+    ctx: &SessionContext,
+    m: &Model,
+    reach: Reach,
+    inputs: Vec<Input>,
+    parts: Vec<BTreeSet<String>>,
+) -> Result<SendableRecordBatchStream> {
+    let part = move |ctx: SessionContext, inputs: Arc<Vec<Input>>, model: Model, months| async move {
+        for input in inputs.iter() {
+            let table: Arc<dyn TableProvider> = if input.by_period {
+                in_months(&ctx, &input.provider, &rebuild::window(&months, reach))?
+            } else {
+                input.provider.clone()
+            };
+            ctx.deregister_table(input.name.as_str())?;
+            ctx.register_table(input.name.as_str(), table)?;
+        }
+        by_period(&ctx, &model, Some(&months)).await
+    };
+    let inputs = Arc::new(inputs);
+    let mut parts = parts.into_iter();
+    let Some(first) = parts.next() else {
+        return by_period(ctx, m, Some(&BTreeSet::new())).await;
+    };
+    let head = part(ctx.clone(), inputs.clone(), m.clone(), first).await?;
+    let schema = head.schema();
+    let (ctx, model) = (ctx.clone(), m.clone());
+    let rest = futures::stream::iter(parts)
+        .then(move |months| part(ctx.clone(), inputs.clone(), model.clone(), months))
+        .map(|s| s.map_err(|e| DataFusionError::External(Box::new(e))))
+        .try_flatten();
+    let conform = schema.clone();
+    // Every part plans the same SQL over inputs of the same schemas; a
+    // batch that differed would be refused here rather than written.
+    let rows = head.chain(rest).map(move |b| {
+        let b = b?;
+        if b.schema() == conform {
+            Ok(b)
+        } else {
+            Ok(RecordBatch::try_new(conform.clone(), b.columns().to_vec())?)
+        }
+    });
+    Ok(Box::pin(RecordBatchStreamAdapter::new(schema, rows)))
 }
 
 /// A model rebuilt by period: its rows (of `periods` only, when given),

@@ -125,7 +125,7 @@ pub(super) async fn decide(
 
 /// The periods whose month reads any of `changed`: each, the `lookback`
 /// after it and the `lookahead` before it; `None` if one is not a period.
-fn affected(changed: &BTreeSet<String>, reach: Reach) -> Option<BTreeSet<String>> {
+pub(super) fn affected(changed: &BTreeSet<String>, reach: Reach) -> Option<BTreeSet<String>> {
     let mut out = BTreeSet::new();
     for p in changed {
         let p: Period = p.parse().ok()?;
