@@ -112,7 +112,12 @@ pub fn ok_env(dir: &Path, args: &[&str], env: Env) -> String {
 /// A successful command's output with its progress lines (stdout, then
 /// stderr).
 pub fn ok_all(dir: &Path, args: &[&str]) -> String {
-    let out = touchpoint(dir, args);
+    ok_all_env(dir, args, &[])
+}
+
+/// [`ok_all`] with extra environment.
+pub fn ok_all_env(dir: &Path, args: &[&str], env: Env) -> String {
+    let out = touchpoint_env(dir, args, env);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -4,7 +4,7 @@
 //! order, a full refresh — and after every run each model table equals a
 //! from-scratch build of every model over the same sources.
 
-use crate::common::{copy_dir, generate, ok, ok_all, project, touchpoint};
+use crate::common::{copy_dir, generate, ok, ok_all, ok_all_env, project, touchpoint};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -296,16 +296,7 @@ fn models_built_in_parts_equal_one_query_each() {
     }
     assert_eq!(held.len(), 2, "{held:?}");
     let parts = [("TOUCHPOINT_PART_ROWS", "1".to_string())];
-    let run = |periods: &str| {
-        let out = crate::common::touchpoint_env(dir, &["run", "--period", periods], &parts);
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "run {periods} in parts: {text}");
-        text
-    };
+    let run = |periods: &str| ok_all_env(dir, &["run", "--period", periods], &parts);
     let line = |text: &str, model: &str| -> String {
         text.lines()
             .find(|l| l.starts_with(&format!("model {model}:")))
