@@ -78,9 +78,13 @@ impl Runner<'_> {
             let mut inputs = Vec::with_capacity(m.depends_on.len());
             for dep in &m.depends_on {
                 let provider = readable.provider(dep).await?;
-                let by_period = self.by_period_table(dep).await?;
+                // Only a SQL model rebuilt by period reads some months of
+                // an input (its window, or a part's): the others do not
+                // open the table to ask.
+                let by_period =
+                    filtered && m.by_period.is_some() && self.by_period_table(dep).await?;
                 match &window {
-                    Some(w) if filtered && by_period => {
+                    Some(w) if by_period => {
                         ctx.register_table(dep.as_str(), in_months(&ctx, &provider, w)?)?;
                     }
                     _ => {
