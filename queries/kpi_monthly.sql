@@ -17,7 +17,7 @@ mix AS (
     GROUP BY period
 ),
 sat AS (
-    SELECT period, nps, csat, responses FROM satisfaction_monthly
+    SELECT period, nps, csat, responses FROM satisfaction_cells
     WHERE channel = 'all' AND tier = 'all' AND stage = 'all'
 ),
 risk AS (
