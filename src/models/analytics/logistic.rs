@@ -25,54 +25,93 @@ pub struct Logistic {
 /// Ridge penalty on the (standardised) slopes, never on the intercept.
 const RIDGE: f64 = 1e-6;
 
+/// The rows a fit reads: it passes over them several times (means,
+/// scales, each Newton step), and every pass must see the same rows in the
+/// same order, so that its floating-point sums (and so the fit) are the same
+/// on every run. Held in memory ([`InMemory`]) or streamed from a scratch
+/// file, so the fit's memory does not grow with the rows.
+pub trait Rows {
+    /// Call `each(features, label)` for every row, in a fixed order.
+    fn pass(&self, each: &mut dyn FnMut(&[f64], bool)) -> Result<(), RowsError>;
+}
+
+/// A pass over streamed rows failed (the scratch file could not be read).
+#[derive(Debug, thiserror::Error)]
+#[error("reading the fit's rows: {0}")]
+pub struct RowsError(pub String);
+
+/// Rows held in memory: features per row and a 0/1 label each.
+pub struct InMemory<'a>(pub &'a [Vec<f64>], pub &'a [bool]);
+
+impl Rows for InMemory<'_> {
+    fn pass(&self, each: &mut dyn FnMut(&[f64], bool)) -> Result<(), RowsError> {
+        for (r, &y) in self.0.iter().zip(self.1) {
+            each(r, y);
+        }
+        Ok(())
+    }
+}
+
 impl Logistic {
     /// Fit on rows of features (`rows[i].len()` = number of features) and
     /// 0/1 labels. `None` if there are no rows or only one class.
     pub fn fit(rows: &[Vec<f64>], labels: &[bool]) -> Option<Logistic> {
-        let n = rows.len();
-        let positives = labels.iter().filter(|&&y| y).count();
+        // Rows in memory cannot fail to be read.
+        Self::fit_rows(&InMemory(rows, labels)).unwrap_or(None)
+    }
+
+    /// Fit on rows passed over again for each sum: the means, the scales,
+    /// each Newton step and the log-likelihood. `Ok(None)` if there are no
+    /// rows or only one class.
+    pub fn fit_rows(rows: &dyn Rows) -> Result<Option<Logistic>, RowsError> {
+        let (mut n, mut positives, mut k) = (0usize, 0usize, 0usize);
+        rows.pass(&mut |r, y| {
+            n += 1;
+            positives += usize::from(y);
+            k = r.len();
+        })?;
         if n == 0 || positives == 0 || positives == n {
-            return None;
+            return Ok(None);
         }
-        let k = rows[0].len();
         let mut means = vec![0.0; k];
-        for r in rows {
+        rows.pass(&mut |r, _| {
             for (m, v) in means.iter_mut().zip(r) {
                 *m += v / n as f64;
             }
-        }
+        })?;
         let mut scales = vec![0.0; k];
-        for r in rows {
+        rows.pass(&mut |r, _| {
             for j in 0..k {
                 scales[j] += (r[j] - means[j]).powi(2) / n as f64;
             }
-        }
+        })?;
         // A constant feature keeps scale 1 (its coefficient stays ~0).
         let scales: Vec<f64> = scales
             .iter()
             .map(|v| if *v > 0.0 { v.sqrt() } else { 1.0 })
             .collect();
-        let z: Vec<Vec<f64>> = rows
-            .iter()
-            .map(|r| {
-                std::iter::once(1.0)
-                    .chain((0..k).map(|j| (r[j] - means[j]) / scales[j]))
-                    .collect()
-            })
-            .collect();
+        // The standardised row with the intercept's 1 first.
+        let standardise = |r: &[f64], x: &mut [f64]| {
+            x[0] = 1.0;
+            for j in 0..k {
+                x[j + 1] = (r[j] - means[j]) / scales[j];
+            }
+        };
         let d = k + 1;
         let base = positives as f64 / n as f64;
         let mut beta = vec![0.0; d];
         beta[0] = (base / (1.0 - base)).ln();
         let mut iterations = 0;
         let mut converged = false;
+        let mut x = vec![0.0; d];
         while iterations < 100 {
             iterations += 1;
             // Normal equations of one Newton step: (XᵀWX + R) Δ = Xᵀ(y - μ) - Rβ.
             let mut h = vec![0.0; d * d];
             let mut g = vec![0.0; d];
-            for (x, &y) in z.iter().zip(labels) {
-                let mu = sigmoid(dot(&beta, x));
+            rows.pass(&mut |r, y| {
+                standardise(r, &mut x);
+                let mu = sigmoid(dot(&beta, &x));
                 let w = (mu * (1.0 - mu)).max(1e-12);
                 let resid = f64::from(u8::from(y)) - mu;
                 for i in 0..d {
@@ -81,7 +120,7 @@ impl Logistic {
                         h[i * d + j] += w * x[i] * x[j];
                     }
                 }
-            }
+            })?;
             for i in 0..d {
                 for j in 0..i {
                     h[j * d + i] = h[i * d + j];
@@ -91,7 +130,9 @@ impl Logistic {
                 h[i * d + i] += RIDGE * n as f64;
                 g[i] -= RIDGE * n as f64 * beta[i];
             }
-            let step = solve_spd(&mut h, &g, d)?;
+            let Some(step) = solve_spd(&mut h, &g, d) else {
+                return Ok(None);
+            };
             let largest = step.iter().fold(0.0f64, |m, s| m.max(s.abs()));
             for (b, s) in beta.iter_mut().zip(&step) {
                 *b += s;
@@ -101,12 +142,12 @@ impl Logistic {
                 break;
             }
         }
-        let log_likelihood = z
-            .iter()
-            .zip(labels)
-            .map(|(x, &y)| log_prob(dot(&beta, x), y))
-            .sum();
-        Some(Logistic {
+        let mut log_likelihood = 0.0;
+        rows.pass(&mut |r, y| {
+            standardise(r, &mut x);
+            log_likelihood += log_prob(dot(&beta, &x), y);
+        })?;
+        Ok(Some(Logistic {
             coefficients: beta,
             means,
             scales,
@@ -114,7 +155,7 @@ impl Logistic {
             converged,
             log_likelihood,
             ridge: RIDGE * n as f64,
-        })
+        }))
     }
 
     /// Each feature's contribution to the log-odds against an average

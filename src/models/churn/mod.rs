@@ -5,11 +5,12 @@
 //! them, so nothing it learns comes from the test months. Every row is then
 //! scored: probability, band, the top three reasons in words, balance at risk.
 //!
-//! Memory: the training and test rows' features are held (8 bytes per
-//! feature per row); scoring streams.
+//! Memory: the training and test rows are sorted into scratch files that
+//! the fit reads once per pass (`rows`); what is held is a score and a label
+//! per test and training row for the held-out metrics. Scoring streams.
 
 use crate::engine::ident;
-use crate::models::analytics::logistic::Logistic;
+use crate::models::analytics::logistic::{Logistic, Rows, RowsError};
 use crate::models::record::{MODEL_METRICS, metrics_batch};
 use crate::models::step::{
     Built, Problem, Rescore, check_exists, check_numeric, not_fitted, subquery,
@@ -17,6 +18,7 @@ use crate::models::step::{
 use crate::models::{Error, Result};
 
 mod metrics;
+mod rows;
 mod spec;
 mod split;
 use crate::period::Period;
@@ -325,65 +327,45 @@ impl ChurnStep {
             Err(why) => return Ok(not_fitted(why)),
         };
 
-        // Pass 1: the training and test rows.
+        // Pass 1: the training and test rows, sorted into scratch files.
         let k = self.features.len();
-        let (mut train_x, mut train_y, mut test_x, mut test_y) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut stream = ctx.sql(&q).await?.execute_stream().await?;
-        let base = self.keep.len();
-        while let Some(b) = stream.next().await {
-            let b = b?;
-            let units = b.column(base).as_string::<i32>().clone();
-            let labels = b.column(base + 1).as_primitive::<Float64Type>().clone();
-            let feats: Vec<Float64Array> = (0..k)
-                .map(|j| b.column(base + 3 + j).as_primitive::<Float64Type>().clone())
-                .collect();
-            for r in 0..b.num_rows() {
-                if labels.is_null(r) || units.is_null(r) {
-                    continue;
-                }
-                let side = sides.side(units.value(r));
-                if side == Side::Neither {
-                    continue;
-                }
-                let row: Vec<f64> = feats
-                    .iter()
-                    .map(|a| if a.is_null(r) { f64::NAN } else { a.value(r) })
-                    .collect();
-                let y = labels.value(r) > 0.5;
-                if side == Side::Train {
-                    train_x.push(row);
-                    train_y.push(y);
-                } else {
-                    test_x.push(row);
-                    test_y.push(y);
-                }
-            }
-        }
-        if test_y.is_empty() {
+        let labelled = rows::spill(ctx.sql(&q).await?, &sides, k).await?;
+        let (train_n, test_n) = (labelled.train.rows as usize, labelled.test.rows as usize);
+        if test_n == 0 {
             return Ok(not_fitted(format!(
                 "no labelled row is in the test sample ({})",
-                sides.describe(&self.split, train_y.len(), 0)
+                sides.describe(&self.split, train_n, 0)
             )));
         }
-        // Rows arrive in whatever order the scan produces; sorted, the fit's
-        // floating-point sums (and so every score) are the same on every run.
-        sort_rows(&mut train_x, &mut train_y);
-        sort_rows(&mut test_x, &mut test_y);
+        let read = |e: RowsError| {
+            Error::step(
+                format!("churn model `{model}`: {e}"),
+                "check free space in the temporary folder",
+            )
+        };
+        let raw = rows::SpilledRows {
+            file: &labelled.train,
+            features: k,
+            impute: None,
+            pick: None,
+        };
         // Missing values take the training mean (they then explain nothing).
-        let means = nan_means(&train_x, k);
-        for row in train_x.iter_mut().chain(test_x.iter_mut()) {
-            for (v, m) in row.iter_mut().zip(&means) {
-                if v.is_nan() {
-                    *v = *m;
-                }
-            }
-        }
-        let Some(fitted) = Logistic::fit(&train_x, &train_y) else {
+        let means = nan_means(&raw, k).map_err(read)?;
+        let train = rows::SpilledRows {
+            impute: Some(&means),
+            ..raw
+        };
+        let test = rows::SpilledRows {
+            file: &labelled.test,
+            ..train
+        };
+        let Some(fitted) = Logistic::fit_rows(&train).map_err(read)? else {
+            let mut positives = 0;
+            train
+                .pass(&mut |_, y| positives += usize::from(y))
+                .map_err(read)?;
             return Ok(not_fitted(format!(
-                "{} training rows with {} positive: both outcomes must occur",
-                train_y.len(),
-                train_y.iter().filter(|y| **y).count()
+                "{train_n} training rows with {positives} positive: both outcomes must occur"
             )));
         };
         let base_idx: Vec<usize> = self
@@ -391,36 +373,37 @@ impl ChurnStep {
             .iter()
             .filter_map(|b| self.features.iter().position(|(f, _)| f == b))
             .collect();
-        let pick = |rows: &[Vec<f64>]| -> Vec<Vec<f64>> {
-            rows.iter()
-                .map(|r| base_idx.iter().map(|&j| r[j]).collect())
-                .collect()
-        };
         let baseline = if base_idx.is_empty() {
             None
         } else {
-            Logistic::fit(&pick(&train_x), &train_y)
+            Logistic::fit_rows(&rows::SpilledRows {
+                pick: Some(&base_idx),
+                ..train
+            })
+            .map_err(read)?
         };
 
         // Held-out quality.
-        let scored: Vec<(f64, bool)> = test_x
-            .iter()
-            .zip(&test_y)
-            .map(|(x, &y)| (fitted.predict(x), y))
-            .collect();
-        let scored_train: Vec<(f64, bool)> = train_x
-            .iter()
-            .zip(&train_y)
-            .map(|(x, &y)| (fitted.predict(x), y))
-            .collect();
-        let base_scored: Option<Vec<(f64, bool)>> = baseline.as_ref().map(|m| {
-            pick(&test_x)
-                .iter()
-                .zip(&test_y)
-                .map(|(x, &y)| (m.predict(x), y))
-                .collect()
-        });
-        let split = sides.describe(&self.split, train_y.len(), test_y.len());
+        let score = |rows: &dyn Rows, m: &Logistic| -> Result<Vec<(f64, bool)>> {
+            let mut out = Vec::new();
+            rows.pass(&mut |x, y| out.push((m.predict(x), y)))
+                .map_err(read)?;
+            Ok(out)
+        };
+        let scored = score(&test, &fitted)?;
+        let scored_train = score(&train, &fitted)?;
+        let train_y: Vec<bool> = scored_train.iter().map(|(_, y)| *y).collect();
+        let base_scored = match &baseline {
+            Some(m) => Some(score(
+                &rows::SpilledRows {
+                    pick: Some(&base_idx),
+                    ..test
+                },
+                m,
+            )?),
+            None => None,
+        };
+        let split = sides.describe(&self.split, train_n, test_n);
         let (rows, summary) = metrics::rows(
             self,
             &fitted,
@@ -568,33 +551,22 @@ fn words(template: &str, v: f64) -> String {
     template.replace("{value}", &value)
 }
 
-fn sort_rows(x: &mut Vec<Vec<f64>>, y: &mut Vec<bool>) {
-    let mut rows: Vec<(Vec<f64>, bool)> = std::mem::take(x).into_iter().zip(y.drain(..)).collect();
-    rows.sort_by(|a, b| {
-        a.0.iter()
-            .zip(&b.0)
-            .map(|(p, q)| p.total_cmp(q))
-            .find(|o| o.is_ne())
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then(a.1.cmp(&b.1))
-    });
-    for (r, l) in rows {
-        x.push(r);
-        y.push(l);
-    }
-}
-
-fn nan_means(rows: &[Vec<f64>], k: usize) -> Vec<f64> {
-    (0..k)
-        .map(|j| {
-            let (s, n) = rows
-                .iter()
-                .map(|r| r[j])
-                .filter(|v| !v.is_nan())
-                .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-            if n == 0 { 0.0 } else { s / n as f64 }
-        })
-        .collect()
+/// Each feature's mean over the rows where it is not missing (0 where it
+/// always is).
+fn nan_means(rows: &dyn Rows, k: usize) -> std::result::Result<Vec<f64>, RowsError> {
+    let mut sums = vec![(0.0, 0usize); k];
+    rows.pass(&mut |r, _| {
+        for ((s, n), v) in sums.iter_mut().zip(r) {
+            if !v.is_nan() {
+                *s += v;
+                *n += 1;
+            }
+        }
+    })?;
+    Ok(sums
+        .into_iter()
+        .map(|(s, n)| if n == 0 { 0.0 } else { s / n as f64 })
+        .collect())
 }
 
 #[cfg(test)]
