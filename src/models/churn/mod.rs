@@ -329,7 +329,15 @@ impl ChurnStep {
 
         // Pass 1: the training and test rows, sorted into scratch files.
         let k = self.features.len();
-        let labelled = rows::spill(ctx.sql(&q).await?, &sides, k).await?;
+        let labelled_sql = format!(
+            "SELECT __unit, __label, {} FROM ({q}) AS l WHERE __label IS NOT NULL",
+            (0..k)
+                .map(|j| format!("__f{j}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let input = ctx.sql(&labelled_sql).await?.execute_stream().await?;
+        let labelled = rows::spill(input, &sides, k).await?;
         let (train_n, test_n) = (labelled.train.rows as usize, labelled.test.rows as usize);
         if test_n == 0 {
             return Ok(not_fitted(format!(

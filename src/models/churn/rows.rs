@@ -1,26 +1,33 @@
 //! The churn step's training and test rows, sorted and kept in private
 //! scratch files, so that a big bank's millions of labelled rows do not
-//! have to fit in memory: DataFusion sorts them (within the memory pool,
-//! spilling), and the fit reads a file once per pass.
+//! have to fit in memory: rows are sorted in runs of [`RUN_ROWS`], each run
+//! written to a scratch file, and the runs merged into one file per side,
+//! which the fit reads once per pass.
 //!
-//! The order is every feature ascending (a missing value last), then the
-//! label: the fit's floating-point sums then run in the same order on every
-//! run, whatever order the scan produced the rows in, so an incremental
-//! build scores exactly as a full one.
+//! The order is every feature ascending (a missing value, NaN, last), then
+//! the label: the fit's floating-point sums then run in the same order on
+//! every run, whatever order the scan produced the rows in, so an
+//! incremental build scores exactly as a full one. (DataFusion's sort was
+//! tried first: at 1M customers × 12 months its merge ran out of the pool.)
 
 use super::{Side, Sides};
 use crate::models::analytics::logistic::{Rows, RowsError};
 use crate::models::{Error, Result};
 use crate::sources::staging::{SpillWriter, Spilled};
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, Int8Array};
-use datafusion::arrow::compute::filter_record_batch;
-use datafusion::arrow::datatypes::{DataType, Float64Type, Int8Type};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
 use datafusion::arrow::ipc::reader::FileReader;
-use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
-use datafusion::prelude::{DataFrame, col, lit};
+use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
+use std::cmp::Ordering;
 use std::sync::Arc;
+
+/// Rows sorted in memory at a time, per side: 256 Ki rows of 10 features
+/// and a label are 22 MiB.
+const RUN_ROWS: usize = 256 * 1024;
+
+/// Rows per batch of a scratch file.
+const BATCH_ROWS: usize = 8192;
 
 /// The labelled rows on each side of the split, features and label only.
 pub(super) struct Labelled {
@@ -28,97 +35,269 @@ pub(super) struct Labelled {
     pub test: Spilled,
 }
 
-/// Sort the labelled rows of `input` (the step's query: `__unit`,
-/// `__label`, `__f0 ..`) and write each side's to its own scratch file.
-pub(super) async fn spill(input: DataFrame, sides: &Sides, features: usize) -> Result<Labelled> {
-    let side = side_udf(sides.clone());
-    let mut exprs: Vec<String> = (0..features)
-        // A NaN is a missing value to the fit, as a null is: both sort last.
-        .map(|j| format!("nanvl(__f{j}, CAST(NULL AS DOUBLE)) AS __f{j}"))
-        .collect();
-    exprs.push("__label > 0.5 AS __y".into());
-    exprs.push("__unit".into());
-    let refs: Vec<&str> = exprs.iter().map(String::as_str).collect();
-    let mut order = vec![col("__side").sort(true, false)];
-    order.extend((0..features).map(|j| col(format!("__f{j}")).sort(true, false)));
-    order.push(col("__y").sort(true, false));
-    let df = input
-        .filter(
-            col("__label")
-                .is_not_null()
-                .and(col("__unit").is_not_null()),
-        )?
-        .select_exprs(&refs)?
-        .with_column("__side", side.call(vec![col("__unit")]))?
-        .filter(col("__side").lt(lit(2i8)))?
-        .sort(order)?;
-    // The features and the label, then the side the rows are split by.
-    let kept: Vec<String> = (0..features)
-        .map(|j| format!("__f{j}"))
-        .chain(["__y".to_string(), "__side".to_string()])
-        .collect();
-    let df = df.select_columns(&kept.iter().map(String::as_str).collect::<Vec<_>>())?;
-    let body: Vec<usize> = (0..=features).collect();
-    let schema = Arc::new(
-        df.schema()
-            .as_arrow()
-            .project(&body)
-            .map_err(DataFusionError::from)?,
-    );
-    let scratch = |e: String| {
-        Error::step(
-            format!("churn rows: {e}"),
-            "check free space in the temporary folder",
-        )
-    };
-    let mut train = SpillWriter::new(&schema).map_err(scratch)?;
-    let mut test = SpillWriter::new(&schema).map_err(scratch)?;
-    let mut stream = df.execute_stream().await?;
-    while let Some(b) = stream.next().await {
+/// Sort the labelled rows of `input` (columns `__unit`, `__label`,
+/// `__f0 ..`, in that order) and write each side's to its own scratch file.
+pub(super) async fn spill(
+    input: SendableRecordBatchStream,
+    sides: &Sides,
+    features: usize,
+) -> Result<Labelled> {
+    spill_in_runs(input, sides, features, RUN_ROWS).await
+}
+
+async fn spill_in_runs(
+    mut input: SendableRecordBatchStream,
+    sides: &Sides,
+    features: usize,
+    run_rows: usize,
+) -> Result<Labelled> {
+    let mut train = Sorter::new(features);
+    let mut test = Sorter::new(features);
+    while let Some(b) = input.next().await {
         let b = b?;
-        let side = b.column(features + 1).as_primitive::<Int8Type>().clone();
-        let b = b.project(&body).map_err(DataFusionError::from)?;
-        for (writer, want) in [(&mut train, 0i8), (&mut test, 1i8)] {
-            let mask: BooleanArray = side.iter().map(|s| Some(s == Some(want))).collect();
-            let part = filter_record_batch(&b, &mask).map_err(DataFusionError::from)?;
-            if part.num_rows() > 0 {
-                writer.write(&part).map_err(scratch)?;
+        let units = b.column(0).as_string::<i32>();
+        let labels = b.column(1).as_primitive::<Float64Type>();
+        let feats: Vec<&Float64Array> = (0..features)
+            .map(|j| b.column(2 + j).as_primitive::<Float64Type>())
+            .collect();
+        for r in 0..b.num_rows() {
+            if labels.is_null(r) || units.is_null(r) {
+                continue;
+            }
+            let to = match sides.side(units.value(r)) {
+                Side::Train => &mut train,
+                Side::Test => &mut test,
+                Side::Neither => continue,
+            };
+            for a in &feats {
+                to.rows
+                    .push(if a.is_null(r) { f64::NAN } else { a.value(r) });
+            }
+            to.rows.push(if labels.value(r) > 0.5 { 1.0 } else { 0.0 });
+            if to.rows.len() >= run_rows * (features + 1) {
+                to.spill_run()?;
             }
         }
     }
     Ok(Labelled {
-        train: train.finish().map_err(scratch)?,
-        test: test.finish().map_err(scratch)?,
+        train: train.finish()?,
+        test: test.finish()?,
     })
 }
 
-/// The side of each row as a column (0 train, 1 test, 2 neither), from
-/// the unit (period or `by` value) the split decides by.
-fn side_udf(sides: Sides) -> datafusion::logical_expr::ScalarUDF {
-    let fun = Arc::new(
-        move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let units = arrays[0].as_string::<i32>();
-            let out: Int8Array = units
-                .iter()
-                .map(|u| {
-                    u.map(|u| match sides.side(u) {
-                        Side::Train => 0,
-                        Side::Test => 1,
-                        Side::Neither => 2,
-                    })
-                })
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
-        },
-    );
-    create_udf(
-        "churn_side",
-        vec![DataType::Utf8],
-        DataType::Int8,
-        Volatility::Immutable,
-        fun,
+fn scratch(e: impl std::fmt::Display) -> Error {
+    Error::step(
+        format!("churn rows: {e}"),
+        "check free space in the temporary folder",
     )
+}
+
+/// Features and label of one row (the label as 0 or 1, last), in order.
+fn compare(a: &[f64], b: &[f64]) -> Ordering {
+    a.iter()
+        .zip(b)
+        .map(|(p, q)| p.total_cmp(q))
+        .find(|o| o.is_ne())
+        .unwrap_or(Ordering::Equal)
+}
+
+/// One side's rows: the run being filled, and the runs written.
+struct Sorter {
+    features: usize,
+    /// Row-major: each row's features, then its label.
+    rows: Vec<f64>,
+    runs: Vec<Spilled>,
+    schema: SchemaRef,
+}
+
+impl Sorter {
+    fn new(features: usize) -> Sorter {
+        let mut fields: Vec<Field> = (0..features)
+            .map(|j| Field::new(format!("f{j}"), DataType::Float64, false))
+            .collect();
+        fields.push(Field::new("y", DataType::Boolean, false));
+        Sorter {
+            features,
+            rows: Vec::new(),
+            runs: Vec::new(),
+            schema: Arc::new(Schema::new(fields)),
+        }
+    }
+
+    fn width(&self) -> usize {
+        self.features + 1
+    }
+
+    /// Sort the rows held and write them as a run.
+    fn spill_run(&mut self) -> Result<()> {
+        let w = self.width();
+        let n = self.rows.len() / w;
+        let mut order: Vec<usize> = (0..n).collect();
+        let rows = std::mem::take(&mut self.rows);
+        order.sort_unstable_by(|&i, &j| {
+            compare(&rows[i * w..(i + 1) * w], &rows[j * w..(j + 1) * w])
+        });
+        let mut out = Output::new(self.schema.clone(), self.features)?;
+        for i in order {
+            out.push(&rows[i * w..(i + 1) * w])?;
+        }
+        self.runs.push(out.finish()?);
+        Ok(())
+    }
+
+    /// The side's rows in one sorted file: the runs merged.
+    fn finish(mut self) -> Result<Spilled> {
+        if !self.rows.is_empty() || self.runs.is_empty() {
+            self.spill_run()?;
+        }
+        if self.runs.len() == 1 {
+            return Ok(self.runs.remove(0));
+        }
+        let mut cursors = self
+            .runs
+            .iter()
+            .map(|r| Cursor::open(r, self.features))
+            .collect::<Result<Vec<_>>>()?;
+        let mut out = Output::new(self.schema.clone(), self.features)?;
+        loop {
+            // A few dozen runs at most: the smallest head by a scan.
+            let mut best: Option<usize> = None;
+            for (c, cursor) in cursors.iter().enumerate() {
+                if let Some(row) = cursor.row()
+                    && best
+                        .and_then(|b| cursors[b].row())
+                        .is_none_or(|b| compare(row, b).is_lt())
+                {
+                    best = Some(c);
+                }
+            }
+            let Some(b) = best else { break };
+            if let Some(row) = cursors[b].row() {
+                out.push(row)?;
+            }
+            cursors[b].advance()?;
+        }
+        out.finish()
+    }
+}
+
+/// A sorted file being written in batches.
+struct Output {
+    writer: SpillWriter,
+    schema: SchemaRef,
+    columns: Vec<Vec<f64>>,
+    labels: Vec<bool>,
+}
+
+impl Output {
+    fn new(schema: SchemaRef, features: usize) -> Result<Output> {
+        Ok(Output {
+            writer: SpillWriter::new(&schema).map_err(scratch)?,
+            schema,
+            columns: vec![Vec::with_capacity(BATCH_ROWS); features],
+            labels: Vec::with_capacity(BATCH_ROWS),
+        })
+    }
+
+    fn push(&mut self, row: &[f64]) -> Result<()> {
+        for (c, v) in self.columns.iter_mut().zip(row) {
+            c.push(*v);
+        }
+        self.labels.push(row[self.columns.len()] > 0.5);
+        if self.labels.len() >= BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.labels.is_empty() {
+            return Ok(());
+        }
+        let mut cols: Vec<ArrayRef> = self
+            .columns
+            .iter_mut()
+            .map(|c| Arc::new(Float64Array::from(std::mem::take(c))) as ArrayRef)
+            .collect();
+        cols.push(Arc::new(BooleanArray::from(std::mem::take(
+            &mut self.labels,
+        ))));
+        let batch = RecordBatch::try_new(self.schema.clone(), cols).map_err(scratch)?;
+        self.writer.write(&batch).map_err(scratch)
+    }
+
+    fn finish(mut self) -> Result<Spilled> {
+        self.flush()?;
+        self.writer.finish().map_err(scratch)
+    }
+}
+
+/// The next row of a sorted run being merged.
+struct Cursor {
+    reader: FileReader<std::io::BufReader<std::fs::File>>,
+    features: usize,
+    /// The batch read and the row in it.
+    batch: Option<(RecordBatch, usize)>,
+    /// That row: features, then the label as 0 or 1.
+    head: Vec<f64>,
+}
+
+impl Cursor {
+    fn open(run: &Spilled, features: usize) -> Result<Cursor> {
+        let f = std::fs::File::open(run.path()).map_err(scratch)?;
+        let reader = FileReader::try_new(std::io::BufReader::new(f), None).map_err(scratch)?;
+        let mut c = Cursor {
+            reader,
+            features,
+            batch: None,
+            head: vec![0.0; features + 1],
+        };
+        c.next_batch()?;
+        Ok(c)
+    }
+
+    fn row(&self) -> Option<&[f64]> {
+        self.batch.as_ref().map(|_| self.head.as_slice())
+    }
+
+    fn next_batch(&mut self) -> Result<()> {
+        self.batch = None;
+        for b in self.reader.by_ref() {
+            let b = b.map_err(scratch)?;
+            if b.num_rows() > 0 {
+                self.batch = Some((b, 0));
+                break;
+            }
+        }
+        self.load();
+        Ok(())
+    }
+
+    fn load(&mut self) {
+        if let Some((b, i)) = &self.batch {
+            for (j, v) in self.head.iter_mut().take(self.features).enumerate() {
+                *v = b.column(j).as_primitive::<Float64Type>().value(*i);
+            }
+            self.head[self.features] =
+                f64::from(u8::from(b.column(self.features).as_boolean().value(*i)));
+        }
+    }
+
+    fn advance(&mut self) -> Result<()> {
+        let more = match &mut self.batch {
+            Some((b, i)) => {
+                *i += 1;
+                *i < b.num_rows()
+            }
+            None => return Ok(()),
+        };
+        if more {
+            self.load();
+            Ok(())
+        } else {
+            self.next_batch()
+        }
+    }
 }
 
 /// Rows of a side's scratch file: features (a missing one as NaN, or the
@@ -146,10 +325,10 @@ impl Rows for SpilledRows<'_> {
             let labels = b.column(self.features).as_boolean();
             for r in 0..b.num_rows() {
                 for (j, a) in feats.iter().enumerate() {
-                    row[j] = match (a.is_null(r), self.impute) {
-                        (false, _) => a.value(r),
-                        (true, Some(means)) => means[j],
-                        (true, None) => f64::NAN,
+                    let v = a.value(r);
+                    row[j] = match self.impute {
+                        Some(means) if v.is_nan() => means[j],
+                        _ => v,
                     };
                 }
                 let y = labels.value(r);
@@ -173,7 +352,7 @@ mod tests {
     use super::*;
     use crate::period::Period;
     use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
-    use datafusion::prelude::SessionContext;
+    use datafusion::prelude::{DataFrame, SessionContext};
     use std::collections::BTreeSet;
 
     /// (unit, label, f0, f1)
@@ -209,6 +388,10 @@ mod tests {
         SessionContext::new().read_batch(b).expect("read")
     }
 
+    async fn stream(order: &[usize]) -> SendableRecordBatchStream {
+        input(order).await.execute_stream().await.expect("stream")
+    }
+
     fn read(file: &Spilled) -> Vec<(Vec<f64>, bool)> {
         let mut out = Vec::new();
         SpilledRows {
@@ -230,12 +413,16 @@ mod tests {
             test: BTreeSet::from([p("2024-02")]),
         };
         let mut firsts = Vec::new();
-        for order in [
+        let orders = [
             [0, 1, 2, 3, 4, 5, 6, 7],
             [7, 6, 5, 4, 3, 2, 1, 0],
             [3, 5, 1, 7, 0, 2, 6, 4],
-        ] {
-            let l = spill(input(&order).await, &sides, 2).await.expect("spill");
+        ];
+        // One run; and runs of 1 and of 3 rows, merged.
+        for (order, run_rows) in orders.iter().flat_map(|o| [(o, RUN_ROWS), (o, 1), (o, 3)]) {
+            let l = spill_in_runs(stream(order).await, &sides, 2, run_rows)
+                .await
+                .expect("spill");
             let train = read(&l.train);
             // -1 first; among the 2s the missing f1 (null) last and, where the
             // features tie, the label 0 before 1; a NaN counts as missing.
@@ -248,7 +435,7 @@ mod tests {
                     "[2.0, 5.0] true",
                     "[2.0, NaN] true"
                 ],
-                "order {order:?}"
+                "order {order:?}, runs of {run_rows}"
             );
             // The test side: 2024-02's one labelled row. An unlabelled row, a row
             // without a unit and a period on neither side are in no file.
@@ -265,7 +452,7 @@ mod tests {
             train: BTreeSet::from(["2024-01".parse::<Period>().expect("period")]),
             test: BTreeSet::new(),
         };
-        let l = spill(input(&[0, 1, 2, 3]).await, &sides, 2)
+        let l = spill(stream(&[0, 1, 2, 3]).await, &sides, 2)
             .await
             .expect("spill");
         let means = [7.0, 8.0];
