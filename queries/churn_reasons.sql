@@ -8,10 +8,14 @@
 --   reason_rank        1 = named by the most customers
 -- The month's high-risk count rides along as a window, not a join: on a
 -- Ballista cluster a run whose join read only empty inputs (no model fitted
--- yet) never finished.
+-- yet) never finished. It is a customer's rank from the top plus their rank
+-- from the bottom, less one (a customer has one row a month): an unordered
+-- COUNT(*) OVER (PARTITION BY period) holds the whole month outside the
+-- memory pool, and at 1M customers x 12 months left the query too little.
 WITH high AS (
     SELECT period, customer_id, relationship_balance, balance_at_risk, reason_1, reason_2, reason_3,
-           COUNT(*) OVER (PARTITION BY period) AS high_risk
+           ROW_NUMBER() OVER (PARTITION BY period ORDER BY customer_id)
+             + ROW_NUMBER() OVER (PARTITION BY period ORDER BY customer_id DESC) - 1 AS high_risk
     FROM churn_risk
     WHERE band = 'high'
 ),

@@ -48,6 +48,21 @@ static RUNTIME: std::sync::LazyLock<Arc<datafusion::execution::runtime_env::Runt
             .unwrap_or_default()
     });
 
+/// Hand the memory freed since the last call back to the system. glibc
+/// keeps freed chunks in its arenas for reuse, and the pieces a model's
+/// write or aggregation leaves are scattered, so without this a run's RSS
+/// only ever grows: at 1M customers x 12 months it stayed near 0.9 GB after
+/// `interactions`, whatever the models after it needed. `malloc_trim`
+/// releases every whole free page of every arena (a few milliseconds).
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only gives free pages of the allocator's own
+    // arenas back to the kernel; it takes each arena's lock as malloc does.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// A session with a bounded, spilling memory pool.
 pub fn session() -> SessionContext {
     session_with(SessionConfig::new())

@@ -32,6 +32,7 @@ impl Runner<'_> {
             .await?
             .map(|(_, m)| m);
         for m in &self.pipeline.models {
+            crate::engine::release_freed_memory();
             let t = Instant::now();
             let tag = rebuild::digest(m, self.pipeline.timezone);
             let plan = rebuild::decide(
@@ -295,6 +296,8 @@ async fn in_parts(
     parts: Vec<BTreeSet<String>>,
 ) -> Result<SendableRecordBatchStream> {
     let part = move |ctx: SessionContext, inputs: Arc<Vec<Input>>, model: Model, months| async move {
+        // What the part before freed, back to the system before this one reads.
+        crate::engine::release_freed_memory();
         for input in inputs.iter() {
             let table: Arc<dyn TableProvider> = if input.by_period {
                 in_months(&ctx, &input.provider, &rebuild::window(&months, reach))?
