@@ -13,6 +13,7 @@ pub mod maintain;
 pub mod merge;
 mod one_shot;
 mod partition;
+pub mod parts;
 pub mod pinned;
 pub mod transaction;
 pub mod versions;

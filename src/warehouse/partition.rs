@@ -203,7 +203,7 @@ pub async fn write_present(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::warehouse::{Warehouse, WriteMode};
     use datafusion::arrow::array::{ArrayRef, Int64Array};
@@ -212,7 +212,7 @@ mod tests {
     use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
     use std::sync::Arc;
 
-    fn rows(ids: &[i64], periods: &[&str]) -> SendableRecordBatchStream {
+    pub(in crate::warehouse) fn rows(ids: &[i64], periods: &[&str]) -> SendableRecordBatchStream {
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),
             Field::new("period", DataType::Utf8, false),
@@ -228,7 +228,7 @@ mod tests {
         ))
     }
 
-    async fn content(wh: &Warehouse) -> Vec<(String, i64)> {
+    pub(in crate::warehouse) async fn content(wh: &Warehouse) -> Vec<(String, i64)> {
         let ctx = crate::engine::session();
         ctx.register_table("t", wh.provider("t").await.expect("provider"))
             .expect("register");

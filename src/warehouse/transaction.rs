@@ -183,6 +183,28 @@ impl Transaction {
         Ok(c)
     }
 
+    /// [`Transaction::commit_tagged`] for a model built in parts
+    /// ([`Warehouse::write_parts`]).
+    pub async fn commit_parts(
+        &mut self,
+        name: &str,
+        schema: datafusion::arrow::datatypes::SchemaRef,
+        parts: super::parts::Parts,
+        column: &str,
+        replace: Option<&[String]>,
+        tag: &str,
+    ) -> Result<Committed> {
+        self.journal(name).await?;
+        let w = &self.writer;
+        let c =
+            w.wh.write_parts(name, schema, parts, column, replace, &w.run_id, Some(tag))
+                .await?;
+        let n = w.commits.fetch_add(1, Ordering::SeqCst) + 1;
+        fault_hook(n, name);
+        self.written.insert(name.to_string(), c.version);
+        Ok(c)
+    }
+
     /// Record a commit a [`Writer`] made (its table was journaled).
     pub fn committed(&mut self, name: &str, c: Committed) {
         self.written.insert(name.to_string(), c.version);

@@ -21,7 +21,7 @@ use std::sync::Arc;
 /// up to 12 × delta-rs's default 100 MiB outside the memory pool. 32 MiB
 /// files are still large for Parquet reads (a 1M-customer month of
 /// `customer_month` is one or two).
-const TARGET_FILE_BYTES: u64 = 32 * 1024 * 1024;
+pub(super) const TARGET_FILE_BYTES: u64 = 32 * 1024 * 1024;
 
 impl Warehouse {
     /// Write `stream` to table `name` in one atomic commit.

@@ -10,7 +10,9 @@ use crate::models::{Kind, Model, PERIOD, Reach, Rescore};
 use crate::period::Period;
 use crate::pipeline::Result;
 use crate::warehouse::WriteMode;
+use crate::warehouse::parts::Parts;
 use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::error::DataFusionError;
@@ -20,7 +22,7 @@ use datafusion::prelude::{SessionContext, col, lit};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 impl Runner<'_> {
@@ -107,11 +109,14 @@ impl Runner<'_> {
             if let Some(parts) = &parts {
                 why = format!("{why}; in {}", chunks::describe(parts));
             }
-            let (stream, side, summary, tag) = match (&m.kind, m.by_period) {
+            let (rows, side, summary, tag) = match (&m.kind, m.by_period) {
                 (Kind::Sql, Some(reach)) => (
                     match parts {
-                        Some(parts) => in_parts(&ctx, m, reach, inputs, parts).await?,
-                        None => by_period(&ctx, m, periods.as_ref()).await?,
+                        Some(parts) => {
+                            let (schema, parts) = in_parts(&ctx, m, reach, inputs, parts).await?;
+                            Rows::Parts(schema, parts)
+                        }
+                        None => Rows::One(by_period(&ctx, m, periods.as_ref()).await?),
                     },
                     None,
                     String::new(),
@@ -145,10 +150,19 @@ impl Runner<'_> {
                     } else {
                         built.stream
                     };
-                    (stream, built.side, built.summary, tag)
+                    (Rows::One(stream), built.side, built.summary, tag)
                 }
             };
-            let (stream, rows) = crate::engine::counting(stream);
+            let rows_written = Arc::new(AtomicU64::new(0));
+            let rows = match rows {
+                Rows::Parts(schema, parts)
+                    if self.wh.parts_fit(&m.name, &schema, PERIOD).await? =>
+                {
+                    Ok((schema, counted(parts, rows_written.clone())))
+                }
+                Rows::Parts(schema, parts) => Err(chained(schema, parts)),
+                Rows::One(stream) => Err(stream),
+            };
             let mode = match (&periods, m.by_period) {
                 (Some(p), _) => WriteMode::ReplaceMany(
                     p.iter()
@@ -158,10 +172,24 @@ impl Runner<'_> {
                 (None, Some(_)) => WriteMode::OverwritePartitioned(vec![PERIOD.to_string()]),
                 (None, None) => WriteMode::Overwrite,
             };
-            let c = self
-                .tx
-                .commit_tagged(&local, &m.name, stream, mode, Some(&tag))
-                .await?;
+            let c = match rows {
+                Ok((schema, parts)) => {
+                    let replace: Option<Vec<String>> =
+                        periods.as_ref().map(|p| p.iter().cloned().collect());
+                    self.tx
+                        .commit_parts(&m.name, schema, parts, PERIOD, replace.as_deref(), &tag)
+                        .await?
+                }
+                Err(stream) => {
+                    let (stream, n) = crate::engine::counting(stream);
+                    let c = self
+                        .tx
+                        .commit_tagged(&local, &m.name, stream, mode, Some(&tag))
+                        .await?;
+                    rows_written.fetch_add(n.load(Ordering::Relaxed), Ordering::Relaxed);
+                    c
+                }
+            };
             if let Some((table, batch)) = side {
                 self.tx
                     .commit(
@@ -172,7 +200,7 @@ impl Runner<'_> {
                     )
                     .await?;
             }
-            let n = rows.load(Ordering::Relaxed) as i64;
+            let n = rows_written.load(Ordering::Relaxed) as i64;
             self.log("model", &m.name, None, 0, n, n, 0, t, Some(c.version));
             let what = match &periods {
                 Some(p) => format!("rebuilt {}: {why}", rebuild::list(p)),
@@ -286,15 +314,16 @@ fn in_months(
 }
 
 /// A model rebuilt by period, built a few months at a time (see
-/// [`chunks`]): the parts' rows one after the other, each part planned when
-/// the one before has been read, over its months' window of the inputs.
+/// [`chunks`]): each part's rows, one part after the other, each part
+/// planned when the one before has been read, over its months' window of
+/// the inputs; and the rows' schema.
 async fn in_parts(
     ctx: &SessionContext,
     m: &Model,
     reach: Reach,
     inputs: Vec<Input>,
     parts: Vec<BTreeSet<String>>,
-) -> Result<SendableRecordBatchStream> {
+) -> Result<(SchemaRef, Parts)> {
     let part = move |ctx: SessionContext, inputs: Arc<Vec<Input>>, model: Model, months| async move {
         // What the part before freed, back to the system before this one reads.
         crate::engine::release_freed_memory();
@@ -311,28 +340,59 @@ async fn in_parts(
     };
     let inputs = Arc::new(inputs);
     let mut parts = parts.into_iter();
-    let Some(first) = parts.next() else {
-        return by_period(ctx, m, Some(&BTreeSet::new())).await;
-    };
+    let first = parts.next().unwrap_or_default();
     let head = part(ctx.clone(), inputs.clone(), m.clone(), first).await?;
     let schema = head.schema();
     let (ctx, model) = (ctx.clone(), m.clone());
     let rest = futures::stream::iter(parts)
         .then(move |months| part(ctx.clone(), inputs.clone(), model.clone(), months))
-        .map(|s| s.map_err(|e| DataFusionError::External(Box::new(e))))
-        .try_flatten();
+        .map(|s| s.map_err(|e| DataFusionError::External(Box::new(e))));
     let conform = schema.clone();
     // Every part plans the same SQL over inputs of the same schemas; a
     // batch that differed would be refused here rather than written.
-    let rows = head.chain(rest).map(move |b| {
-        let b = b?;
-        if b.schema() == conform {
-            Ok(b)
-        } else {
-            Ok(RecordBatch::try_new(conform.clone(), b.columns().to_vec())?)
-        }
-    });
-    Ok(Box::pin(RecordBatchStreamAdapter::new(schema, rows)))
+    let all = futures::stream::iter([Ok(head)])
+        .chain(rest)
+        .map_ok(move |s| {
+            let conform = conform.clone();
+            let schema = conform.clone();
+            let rows = s.map(move |b| {
+                let b = b?;
+                if b.schema() == conform {
+                    Ok(b)
+                } else {
+                    Ok(RecordBatch::try_new(conform.clone(), b.columns().to_vec())?)
+                }
+            });
+            Box::pin(RecordBatchStreamAdapter::new(schema, rows)) as SendableRecordBatchStream
+        });
+    Ok((schema, all.boxed()))
+}
+
+/// A model's rows: in one stream, or in parts.
+enum Rows {
+    One(SendableRecordBatchStream),
+    Parts(SchemaRef, Parts),
+}
+
+/// The parts' rows as one stream (for the general write).
+fn chained(schema: SchemaRef, parts: Parts) -> SendableRecordBatchStream {
+    Box::pin(RecordBatchStreamAdapter::new(schema, parts.try_flatten()))
+}
+
+/// The parts, every row counted into `n`.
+fn counted(parts: Parts, n: Arc<AtomicU64>) -> Parts {
+    parts
+        .map_ok(move |s| {
+            let n = n.clone();
+            let schema = s.schema();
+            let rows = s.inspect(move |b| {
+                if let Ok(b) = b {
+                    n.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                }
+            });
+            Box::pin(RecordBatchStreamAdapter::new(schema, rows)) as SendableRecordBatchStream
+        })
+        .boxed()
 }
 
 /// A model rebuilt by period: its rows (of `periods` only, when given),
