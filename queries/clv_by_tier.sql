@@ -12,23 +12,39 @@ WITH flagged AS (
     FROM customer_month cm
     JOIN customers c ON c.customer_id = cm.customer_id
 ),
-retention AS (
-    SELECT tier, 1.0 - CAST(SUM(closes_next_month) AS DOUBLE) / COUNT(*) AS monthly_retention
+-- The join of every customer-month with its customer is read once: grouped
+-- by month and tier first, the retention over all months is a window over
+-- those few rows (a second reference to `flagged` would join again, and at
+-- 1M customers x 12 months two such joins did not fit the memory pool).
+per_month AS (
+    SELECT period, tier, tier_rank,
+           COUNT(*) AS customers,
+           CAST(AVG(annual_margin) AS DOUBLE) AS annual_margin,
+           SUM(closes_next_month) AS closing
     FROM flagged
-    WHERE period < (SELECT MAX(period) FROM customer_month)
-    GROUP BY tier
+    GROUP BY period, tier, tier_rank
+),
+last_loaded AS (
+    SELECT MAX(period) AS last_period FROM customer_month
+),
+rated AS (
+    SELECT p.*,
+           1.0 - CAST(SUM(CASE WHEN p.period < l.last_period THEN p.closing END) OVER (PARTITION BY p.tier) AS DOUBLE)
+               / SUM(CASE WHEN p.period < l.last_period THEN p.customers END) OVER (PARTITION BY p.tier) AS monthly_retention
+    FROM per_month p
+    CROSS JOIN last_loaded l
 )
-SELECT f.period,
-       f.tier,
-       f.tier_rank,
-       COUNT(*) AS customers,
-       CAST(AVG(f.annual_margin) AS DOUBLE) AS annual_margin,
+-- A tier seen only in the last month has no retention, and no row.
+SELECT r.period,
+       r.tier,
+       r.tier_rank,
+       r.customers,
+       r.annual_margin,
        r.monthly_retention,
        power(r.monthly_retention, 12) AS annual_retention,
        s.discount_rate,
-       CAST(AVG(f.annual_margin) AS DOUBLE) * power(r.monthly_retention, 12)
+       r.annual_margin * power(r.monthly_retention, 12)
            / (1 + s.discount_rate - power(r.monthly_retention, 12)) AS clv
-FROM flagged f
-JOIN retention r ON r.tier = f.tier
+FROM rated r
 CROSS JOIN clv_settings s
-GROUP BY f.period, f.tier, f.tier_rank, r.monthly_retention, s.discount_rate
+WHERE r.monthly_retention IS NOT NULL
