@@ -350,51 +350,33 @@ impl ClvStep {
         let mut expected_holdout = 0.0;
         let mut actual_holdout = 0i64;
         let monthly = (1.0 + self.discount_rate).powf(1.0 / 12.0);
-        let mut rows = Rows::default();
         // Customers sharing a history share its forecast: computed once
         // (a forecast is 2 + horizon series evaluations).
         let mut scored: HashMap<[u64; 3], Scored> = HashMap::new();
-        for (id, h, monetary, holdout) in &customers {
-            let s = *scored
-                .entry([h.x.to_bits(), h.t_x.to_bits(), h.t.to_bits()])
-                .or_insert_with(|| {
-                    // Discount each month's expected purchases to today.
-                    let mut discounted = 0.0;
-                    let mut before = 0.0;
-                    for k in 1..=self.horizon_months {
-                        let upto = params.expected_purchases(h, f64::from(k) * WEEKS_PER_MONTH);
-                        discounted += (upto - before) / monthly.powi(k as i32);
-                        before = upto;
-                    }
-                    Scored {
-                        alive: params.p_alive(h),
-                        // The horizon's last month is the whole horizon.
-                        expected: before,
-                        discounted,
-                        expected_holdout: if holdout_weeks > 0.0 {
-                            params.expected_purchases(h, holdout_weeks)
-                        } else {
-                            0.0
-                        },
-                    }
-                });
-            let spend = match monetary {
-                Some(m) => spend_model.expected_spend(&Spend { x: h.x, m: *m }),
-                None => spend_model.mean_spend(),
-            };
+        for (_, h, _, holdout) in &customers {
+            let s = *scored.entry(history_key(h)).or_insert_with(|| {
+                // Discount each month's expected purchases to today.
+                let mut discounted = 0.0;
+                let mut before = 0.0;
+                for k in 1..=self.horizon_months {
+                    let upto = params.expected_purchases(h, f64::from(k) * WEEKS_PER_MONTH);
+                    discounted += (upto - before) / monthly.powi(k as i32);
+                    before = upto;
+                }
+                Scored {
+                    alive: params.p_alive(h),
+                    // The horizon's last month is the whole horizon.
+                    expected: before,
+                    discounted,
+                    expected_holdout: if holdout_weeks > 0.0 {
+                        params.expected_purchases(h, holdout_weeks)
+                    } else {
+                        0.0
+                    },
+                }
+            });
             expected_holdout += s.expected_holdout;
             actual_holdout += holdout;
-            rows.push(
-                id,
-                h,
-                *monetary,
-                &s,
-                history::Worth {
-                    spend,
-                    clv: self.margin * spend * s.discounted,
-                },
-                *holdout,
-            );
         }
         let summary = format!(
             "BG/NBD r={:.3} alpha={:.3} a={:.3} b={:.3}; Gamma-Gamma p={:.3} q={:.3} gamma={:.1}; {} customers",
@@ -524,14 +506,85 @@ impl ClvStep {
                 Some("sum of E[purchases] over the hold-out".into()),
             ),
         ];
-        let schema = self.output_schema();
-        let batch = rows.batch(&schema)?;
+        let scoring = Scoring {
+            customers,
+            scored,
+            spend_model,
+            margin: self.margin,
+            schema: self.output_schema(),
+        };
+        // The rows are made a batch at a time as the write reads them: a
+        // million customers' output columns are never all in memory.
+        let batches = futures::stream::unfold((scoring, 0usize), |(sc, at)| async move {
+            (at < sc.customers.len()).then(|| {
+                let end = (at + BATCH_ROWS).min(sc.customers.len());
+                let batch = sc.batch(at..end);
+                (batch, (sc, end))
+            })
+        });
         Ok(Built {
-            stream: crate::engine::batch_stream(batch),
+            stream: Box::pin(
+                datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                    self.output_schema(),
+                    batches,
+                ),
+            ),
             side: Some((MODEL_PARAMS, params_batch(run_id, model, &param_rows))),
             summary,
             fit: None,
             periods_only: false,
         })
+    }
+}
+
+/// Output rows per batch.
+const BATCH_ROWS: usize = 8192;
+
+/// A history's key: customers with the same (x, t_x, T) share a forecast.
+fn history_key(h: &History) -> [u64; 3] {
+    [h.x.to_bits(), h.t_x.to_bits(), h.t.to_bits()]
+}
+
+/// What scoring a customer needs once the models are fitted.
+struct Scoring {
+    /// (customer, history, mean repeat spend, hold-out purchases), by customer.
+    customers: Vec<(String, History, Option<f64>, i64)>,
+    scored: HashMap<[u64; 3], Scored>,
+    spend_model: GammaGamma,
+    margin: f64,
+    schema: SchemaRef,
+}
+
+impl Scoring {
+    /// The output rows of customers `range`.
+    fn batch(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> datafusion::error::Result<datafusion::arrow::record_batch::RecordBatch> {
+        let mut rows = Rows::default();
+        for (id, h, monetary, holdout) in &self.customers[range] {
+            let Some(s) = self.scored.get(&history_key(h)) else {
+                return Err(datafusion::error::DataFusionError::Internal(
+                    "a customer's history was not scored".into(),
+                ));
+            };
+            let spend = match monetary {
+                Some(m) => self.spend_model.expected_spend(&Spend { x: h.x, m: *m }),
+                None => self.spend_model.mean_spend(),
+            };
+            rows.push(
+                id,
+                h,
+                *monetary,
+                s,
+                history::Worth {
+                    spend,
+                    clv: self.margin * spend * s.discounted,
+                },
+                *holdout,
+            );
+        }
+        rows.batch(&self.schema)
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
     }
 }
