@@ -6,9 +6,8 @@ use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::file::properties::WriterProperties;
 
-/// Parquet settings for a source's table: Snappy, row groups of
-/// [`crate::warehouse::ROW_GROUP_ROWS`], statistics per column chunk (what
-/// Delta's file statistics are made of; no page index), and a
+/// Parquet settings for a source's table: Snappy, statistics per column
+/// chunk (what Delta's file statistics are made of; no page index), and a
 /// dictionary only for columns whose values repeat. Elsewhere a dictionary
 /// costs a hash per value until its page fills (1 MiB), and then the writer
 /// falls back to plain encoding anyway. A column gets no dictionary when:
@@ -29,8 +28,7 @@ pub fn writer_properties(
     use datafusion::parquet::schema::types::ColumnPath;
     let mut b = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_statistics_enabled(EnabledStatistics::Chunk)
-        .set_max_row_group_row_count(Some(crate::warehouse::ROW_GROUP_ROWS));
+        .set_statistics_enabled(EnabledStatistics::Chunk);
     for c in &src.columns {
         let unique = src.key.len() == 1 && src.key[0] == c.name;
         let large_reference = checks

@@ -20,7 +20,6 @@ pub mod versions;
 mod write;
 
 pub use one_shot::one_shot_table;
-pub use write::ROW_GROUP_ROWS;
 
 use datafusion::catalog::TableProvider;
 use deltalake::DeltaTable;

@@ -7,7 +7,7 @@
 //! files of every part are added, and the replaced ones removed, in one
 //! commit.
 
-use super::write::{TARGET_FILE_BYTES, model_properties};
+use super::write::TARGET_FILE_BYTES;
 use super::{Committed, Error, Result, TAG, Warehouse, check_name};
 use buoyant_kernel::engine::arrow_conversion::TryIntoKernel;
 use buoyant_kernel::table_properties::DataSkippingNumIndexedCols;
@@ -84,7 +84,7 @@ impl Warehouse {
         let config = WriterConfig::new(
             schema.clone(),
             vec![column.to_string()],
-            Some(model_properties()),
+            None,
             std::num::NonZeroU64::new(TARGET_FILE_BYTES),
             None,
             DataSkippingNumIndexedCols::NumColumns(STATS_COLUMNS),
@@ -275,44 +275,6 @@ mod tests {
         ]));
         assert!(!wh.parts_fit("t", &other, "period").await.expect("fit"));
         assert!(!wh.parts_fit("t", &schema, "id").await.expect("fit"));
-    }
-
-    /// A model's files hold row groups of `ROW_GROUP_ROWS`, not Parquet's 1 Mi.
-    #[tokio::test]
-    async fn files_hold_row_groups_of_a_bounded_size() {
-        use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
-        let dir = tempfile::tempdir().expect("tmp");
-        let wh = Warehouse::open(dir.path().to_str().expect("utf-8")).expect("open");
-        let n = 2 * crate::warehouse::ROW_GROUP_ROWS + 5;
-        let ids: Vec<i64> = (0..n as i64).collect();
-        let periods = vec!["2024-01"; n];
-        let schema = rows(&[], &[]).schema();
-        wh.write_parts(
-            "t",
-            schema,
-            parts(&[(&ids, &periods)]),
-            "period",
-            None,
-            "r0",
-            None,
-        )
-        .await
-        .expect("write");
-        let files: Vec<_> = std::fs::read_dir(dir.path().join("t/period=2024-01"))
-            .expect("partition")
-            .map(|e| e.expect("entry").path())
-            .collect();
-        assert_eq!(files.len(), 1);
-        let reader = SerializedFileReader::new(std::fs::File::open(&files[0]).expect("file"))
-            .expect("parquet");
-        let groups: Vec<i64> = reader
-            .metadata()
-            .row_groups()
-            .iter()
-            .map(|g| g.num_rows())
-            .collect();
-        let full = crate::warehouse::ROW_GROUP_ROWS as i64;
-        assert_eq!(groups, vec![full, full, 5]);
     }
 
     /// A part that fails commits nothing: the table stays as it was.

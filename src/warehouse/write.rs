@@ -23,22 +23,6 @@ use std::sync::Arc;
 /// `customer_month` is one or two).
 pub(super) const TARGET_FILE_BYTES: u64 = 32 * 1024 * 1024;
 
-/// Rows per Parquet row group, as DuckDB's ~123k. A writer holds the row
-/// group it is filling in memory, and a reader fetches a row group's
-/// columns at once: with Parquet's default of 1 Mi rows a 1M-customer month
-/// of `customer_month` was one row group, held whole by its writer and by
-/// each reader of it.
-pub const ROW_GROUP_ROWS: usize = 128 * 1024;
-
-/// Parquet settings of a model's files: Snappy, and row groups of
-/// [`ROW_GROUP_ROWS`].
-pub(super) fn model_properties() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(datafusion::parquet::basic::Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .build()
-}
-
 impl Warehouse {
     /// Write `stream` to table `name` in one atomic commit.
     pub async fn write(
@@ -165,7 +149,9 @@ impl Warehouse {
             .with_session_state(Arc::new(ctx.state()))
             .with_target_file_size(std::num::NonZeroU64::new(TARGET_FILE_BYTES))
             .with_commit_properties(commit);
-        builder = builder.with_writer_properties(props.unwrap_or_else(model_properties));
+        if let Some(props) = props {
+            builder = builder.with_writer_properties(props);
+        }
         builder = match &mode {
             WriteMode::Overwrite => builder
                 .with_save_mode(SaveMode::Overwrite)
