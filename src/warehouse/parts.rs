@@ -7,14 +7,14 @@
 //! files of every part are added, and the replaced ones removed, in one
 //! commit.
 
-use super::write::TARGET_FILE_BYTES;
-use super::{Committed, Error, Result, TAG, Warehouse, check_name};
+use super::write::{TARGET_FILE_BYTES, commit_properties};
+use super::{Committed, Error, Result, Warehouse, check_name};
 use buoyant_kernel::engine::arrow_conversion::TryIntoKernel;
 use buoyant_kernel::table_properties::DataSkippingNumIndexedCols;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use deltalake::datafile::writer::{DeltaWriter, WriterConfig};
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
+use deltalake::kernel::transaction::{CommitBuilder, TableReference};
 use deltalake::kernel::{Action, StructType};
 use deltalake::operations::create::CreateBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
@@ -114,14 +114,7 @@ impl Warehouse {
             let adds = writer.close().await.map_err(derr)?;
             actions.extend(adds.into_iter().map(Action::Add));
         }
-        let mut meta = vec![(
-            "touchpoint.run_id".to_string(),
-            serde_json::Value::String(run_id.to_string()),
-        )];
-        if let Some(t) = tag {
-            meta.push((TAG.to_string(), serde_json::Value::String(t.to_string())));
-        }
-        let commit = CommitProperties::default().with_metadata(meta);
+        let commit = commit_properties(run_id, tag);
         let Some(table) = existing else {
             let columns: StructType = schema
                 .as_ref()

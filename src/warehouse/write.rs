@@ -23,6 +23,18 @@ use std::sync::Arc;
 /// `customer_month` is one or two).
 pub(super) const TARGET_FILE_BYTES: u64 = 32 * 1024 * 1024;
 
+/// A commit's metadata: the run, and the tag when there is one.
+pub(super) fn commit_properties(run_id: &str, tag: Option<&str>) -> CommitProperties {
+    let mut meta = vec![(
+        "touchpoint.run_id".to_string(),
+        serde_json::Value::String(run_id.to_string()),
+    )];
+    if let Some(t) = tag {
+        meta.push((TAG.to_string(), serde_json::Value::String(t.to_string())));
+    }
+    CommitProperties::default().with_metadata(meta)
+}
+
 impl Warehouse {
     /// Write `stream` to table `name` in one atomic commit.
     pub async fn write(
@@ -79,14 +91,7 @@ impl Warehouse {
             .map_err(derr)?;
         let exists = table.version().is_some();
         let schema = stream.schema();
-        let mut meta = vec![(
-            "touchpoint.run_id".to_string(),
-            serde_json::Value::String(run_id.to_string()),
-        )];
-        if let Some(t) = tag {
-            meta.push((TAG.to_string(), serde_json::Value::String(t.to_string())));
-        }
-        let commit = CommitProperties::default().with_metadata(meta);
+        let commit = commit_properties(run_id, tag);
         let (mode, evolve) = match mode {
             WriteMode::Evolving(m) => (*m, true),
             m => (m, false),
