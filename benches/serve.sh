@@ -141,24 +141,40 @@ for s in ${SHAPES:-aggregate top50 point}; do
 done
 echo "touchpoint serve peak RSS after 32 clients: $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' /proc/"$SERVE_PID"/status)"
 
-# Bulk export: 1M rows through COPY TO STDOUT and Flight SQL.
+# Bulk export: 1M rows through COPY TO STDOUT (text through psql, binary
+# through psql and through the ADBC PostgreSQL driver) and Flight SQL, from
+# touchpoint and the same rows from PostgreSQL; medians of 3.
 N=$("${TPSQL[@]}" -c "SELECT LEAST(COUNT(*), 1000000) FROM customer_month")
-t0=$(date +%s.%N)
-"${TPSQL[@]}" -c "COPY (SELECT * FROM customer_month LIMIT $N) TO STDOUT" | wc -l >"$WORK/copied"
-t1=$(date +%s.%N)
-python3 -c "print(f'COPY TO STDOUT: {int(open(\"$WORK/copied\").read())} rows in {$t1 - $t0:.2f} s = {int(open(\"$WORK/copied\").read()) / ($t1 - $t0) / 1e6:.2f} M rows/s')"
-t0=$(date +%s.%N)
-PYTHONPATH=$HOME/.cache/touchpoint-tools/py python3 -c "
-import adbc_driver_flightsql.dbapi as f
-with f.connect('grpc://127.0.0.1:$FPORT', db_kwargs={'username': 'ana', 'password': '$PW'}) as c:
-    cur = c.cursor(); cur.execute('SELECT * FROM customer_month LIMIT $N'); print(cur.fetch_arrow_table().num_rows)" >"$WORK/fetched"
-t1=$(date +%s.%N)
-python3 -c "print(f'Flight SQL fetch: {int(open(\"$WORK/fetched\").read())} rows in {$t1 - $t0:.2f} s = {int(open(\"$WORK/fetched\").read()) / ($t1 - $t0) / 1e6:.2f} M rows/s')"
-t0=$(date +%s.%N)
-PYTHONPATH=$HOME/.cache/touchpoint-tools/py python3 -c "
-import adbc_driver_postgresql.dbapi as p
-with p.connect('postgresql://ana:$PW@127.0.0.1:$TPORT/touchpoint?sslmode=disable') as c:
-    cur = c.cursor(); cur.execute('SELECT * FROM customer_month LIMIT $N'); print(cur.fetch_arrow_table().num_rows)" >"$WORK/fetched"
-t1=$(date +%s.%N)
-python3 -c "print(f'ADBC PostgreSQL (binary COPY): {int(open(\"$WORK/fetched\").read())} rows in {$t1 - $t0:.2f} s = {int(open(\"$WORK/fetched\").read()) / ($t1 - $t0) / 1e6:.2f} M rows/s')"
+Q="SELECT * FROM customer_month LIMIT $N"
+median3() { # command… → "rows seconds" (the median of 3 runs by seconds)
+  for _ in 1 2 3; do "$@"; done | sort -k2 -g | sed -n 2p
+}
+psql_copy() { # port db format → "rows seconds"
+  local t0 t1 rows
+  t0=$(date +%s.%N)
+  rows=$("$BIN/psql" -X -q -At "host=127.0.0.1 port=$1 user=ana dbname=$2 sslmode=disable" \
+    -c "COPY ($Q) TO STDOUT (FORMAT $3)" | wc -c)
+  t1=$(date +%s.%N)
+  echo "$rows $(python3 -c "print(f'{$t1 - $t0:.3f}')")"
+}
+fetch() { PYTHONPATH=$HOME/.cache/touchpoint-tools/py python3 benches/serve_fetch.py "$@"; }
+rate() { # label "rows seconds" "rows seconds" (touchpoint, PostgreSQL)
+  python3 - "$@" <<'PY'
+import sys
+label, (tr, ts), (pr, ps) = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+if sys.argv[4] == "bytes":
+    print(f"{label:34s} touchpoint {float(ts):6.2f} s ({int(tr) / 1e6:7.1f} MB) | PostgreSQL {float(ps):6.2f} s ({int(pr) / 1e6:7.1f} MB) | {int(sys.argv[5]) / float(ts) / 1e6:5.2f} vs {int(sys.argv[5]) / float(ps) / 1e6:5.2f} M rows/s | ratio {float(ps) / float(ts):.2f}")
+else:
+    print(f"{label:34s} touchpoint {float(ts):6.2f} s ({tr} rows) | PostgreSQL {float(ps):6.2f} s ({pr} rows) | {int(tr) / float(ts) / 1e6:5.2f} vs {int(pr) / float(ps) / 1e6:5.2f} M rows/s | ratio {float(ps) / float(ts):.2f}")
+PY
+}
+echo
+echo "Bulk export of $N customer_month rows (median of 3; ratio = PostgreSQL time / touchpoint time):"
+rate "COPY TO STDOUT, text (psql)" "$(median3 psql_copy "$TPORT" touchpoint text)" "$(median3 psql_copy "$PPORT" postgres text)" bytes "$N"
+rate "COPY TO STDOUT, binary (psql)" "$(median3 psql_copy "$TPORT" touchpoint binary)" "$(median3 psql_copy "$PPORT" postgres binary)" bytes "$N"
+rate "ADBC PostgreSQL (binary COPY)" \
+  "$(median3 fetch postgresql "postgresql://ana:$PW@127.0.0.1:$TPORT/touchpoint?sslmode=disable" "$Q")" \
+  "$(median3 fetch postgresql "postgresql://ana:$PW@127.0.0.1:$PPORT/postgres?sslmode=disable" "$Q")" rows
+ft=$(median3 fetch flightsql "grpc://127.0.0.1:$FPORT" ana "$PW" "$Q")
+echo "Flight SQL (ADBC, one stream)      touchpoint $(echo "$ft" | awk -v n="$N" '{printf "%6.2f s (%d rows) = %.2f M rows/s", $2, $1, $1 / $2 / 1e6}')"
 echo "touchpoint serve peak RSS overall: $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' /proc/"$SERVE_PID"/status)"

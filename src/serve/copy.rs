@@ -4,10 +4,12 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::arrow::util::display::FormatOptions;
 use datafusion::error::Result;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion_postgres::arrow_pg::datatypes::encode_recordbatch;
 use futures::{Stream, StreamExt};
+use pgwire::api::results::FieldInfo;
 use pgwire::error::PgWireResult;
 use pgwire::messages::copy::CopyData;
 use pgwire::messages::data::DataRow;
@@ -55,28 +57,57 @@ pub fn copy_out(
         })
 }
 
+/// A query's rows as binary tuples (field count, then each field's length
+/// and bytes): the typed writers of `cells`, or arrow-pg's encoder for a
+/// batch with a type they lack (its DataRow carries the same fields).
+pub fn binary_tuples(
+    stream: SendableRecordBatchStream,
+    fields: Arc<Vec<FieldInfo>>,
+) -> impl Stream<Item = PgWireResult<Bytes>> + Send + 'static {
+    let failed = |e: datafusion::error::DataFusionError| {
+        super::govern::error("XX000", crate::engine::describe_error(&e), None)
+    };
+    stream
+        .map(move |b| {
+            let rows = b.and_then(|b| Ok((super::cells::binary_rows(&b)?, b)));
+            let rows = match rows {
+                Ok((Some(rows), _)) => Ok(rows),
+                Ok((None, batch)) => encode_recordbatch(fields.clone(), batch)
+                    .map(|r| r.map(tuple))
+                    .collect(),
+                Err(e) => Err(failed(e)),
+            };
+            match rows {
+                Ok(rows) => futures::stream::iter(rows.into_iter().map(Ok)).left_stream(),
+                Err(e) => futures::stream::once(async move { Err(e) }).right_stream(),
+            }
+        })
+        .flatten()
+}
+
+/// A DataRow as a binary copy tuple.
+fn tuple(row: DataRow) -> Bytes {
+    let mut out = BytesMut::with_capacity(row.data.len() + 2);
+    out.put_i16(row.field_count);
+    out.put_slice(&row.data);
+    out.freeze()
+}
+
 /// The signature, flags and header-extension length that open a binary copy.
 const PGCOPY: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 
-/// A query's rows in the binary format: each tuple is the field count and
-/// the fields as a binary DataRow carries them (length, then bytes), so
-/// arrow-pg's binary encoding serves both. The header rides with the first
+/// Binary tuples as CopyData messages. The header rides with the first
 /// tuple, or alone when there is none; pgwire appends the trailer.
 pub fn binary_out(
-    rows: impl Stream<Item = PgWireResult<DataRow>> + Send + 'static,
+    rows: impl Stream<Item = PgWireResult<Bytes>> + Send + 'static,
 ) -> impl Stream<Item = PgWireResult<CopyData>> + Send + 'static {
     // Shared by the two closures: a bool captured by `move` would be copied.
     let headed = Arc::new(AtomicBool::new(false));
     let at_end = headed.clone();
     rows.map(move |r| {
-        Some(r.map(|row| {
-            let mut out = BytesMut::with_capacity(row.data.len() + 2 + PGCOPY.len());
-            if !headed.swap(true, Ordering::Relaxed) {
-                out.put_slice(PGCOPY);
-            }
-            out.put_i16(row.field_count);
-            out.put_slice(&row.data);
-            CopyData::new(out.freeze())
+        Some(r.map(|row| match headed.swap(true, Ordering::Relaxed) {
+            true => CopyData::new(row),
+            false => CopyData::new([Bytes::from_static(PGCOPY), row].concat().into()),
         }))
     })
     .chain(futures::stream::once(async move {
@@ -93,7 +124,7 @@ pub fn header(names: &[String]) -> Bytes {
         if i > 0 {
             out.put_u8(b',');
         }
-        csv_field(&mut out, n);
+        super::cells::csv_field(&mut out, n);
     }
     out.put_u8(b'\n');
     out.freeze()
@@ -101,62 +132,7 @@ pub fn header(names: &[String]) -> Bytes {
 
 /// Every row of `batch`, encoded.
 pub fn rows(batch: &RecordBatch, csv: bool) -> Result<Vec<Bytes>> {
-    let opts = options(csv);
-    let formatters = batch
-        .columns()
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let mut out = Vec::with_capacity(batch.num_rows());
-    let mut cell = String::new();
-    for row in 0..batch.num_rows() {
-        let mut line = BytesMut::new();
-        for (i, (f, col)) in formatters.iter().zip(batch.columns()).enumerate() {
-            if i > 0 {
-                line.put_u8(if csv { b',' } else { b'\t' });
-            }
-            if col.is_null(row) {
-                if !csv {
-                    line.put_slice(b"\\N");
-                }
-                continue;
-            }
-            cell.clear();
-            use std::fmt::Write;
-            let _ = write!(cell, "{}", f.value(row));
-            if csv {
-                csv_field(&mut line, &cell);
-            } else {
-                text_field(&mut line, &cell);
-            }
-        }
-        line.put_u8(b'\n');
-        out.push(line.freeze());
-    }
-    Ok(out)
-}
-
-fn text_field(out: &mut BytesMut, v: &str) {
-    for b in v.bytes() {
-        match b {
-            b'\\' => out.put_slice(b"\\\\"),
-            b'\t' => out.put_slice(b"\\t"),
-            b'\n' => out.put_slice(b"\\n"),
-            b'\r' => out.put_slice(b"\\r"),
-            _ => out.put_u8(b),
-        }
-    }
-}
-
-fn csv_field(out: &mut BytesMut, v: &str) {
-    // An empty string is quoted so it differs from NULL (PostgreSQL's rule).
-    if v.is_empty() || v.contains([',', '"', '\n', '\r']) {
-        out.put_u8(b'"');
-        out.put_slice(v.replace('"', "\"\"").as_bytes());
-        out.put_u8(b'"');
-    } else {
-        out.put_slice(v.as_bytes());
-    }
+    super::cells::text_rows(batch, csv, &options(csv))
 }
 
 #[cfg(test)]
@@ -177,7 +153,7 @@ mod tests {
             arrow_schema_to_pg_fields(&batch.schema(), &Format::UnifiedBinary, None)
                 .expect("fields"),
         );
-        let rows = futures::stream::iter(encode_recordbatch(fields, batch));
+        let rows = futures::stream::iter(encode_recordbatch(fields, batch).map(|r| r.map(tuple)));
         let out: Vec<Bytes> = futures::executor::block_on(
             binary_out(rows)
                 .map(|d| d.expect("row").data)

@@ -300,7 +300,7 @@ impl Queries {
                             &Format::UnifiedBinary,
                             None,
                         )?);
-                        let rows = data_rows(stream, fields);
+                        let rows = super::copy::binary_tuples(stream, fields);
                         (1, super::copy::binary_out(rows).boxed())
                     }
                     text_or_csv => (

@@ -13,6 +13,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod cells;
 pub mod copy;
 pub mod flight;
 pub mod govern;

@@ -940,6 +940,17 @@ fn flight_sql_serves_adbc_with_the_same_governance() {
 
     let ana = run("ana", "ana-secret-1");
     assert_eq!(ana["rows"].as_u64(), Some(ids.len() as u64));
+    // CancelFlightInfo stops the running stream of that FlightInfo; a second
+    // one finds nothing running.
+    let cancel = &ana["cancel"];
+    assert_eq!(cancel["status"], serde_json::json!(["0801"]), "{cancel}");
+    assert!(
+        cancel["after"]
+            .as_str()
+            .is_some_and(|e| e.contains("canceling statement due to user request")),
+        "{cancel}"
+    );
+    assert_ne!(cancel["again"], "cancelled again", "{cancel}");
     assert_eq!(ana["param_kowloon"], kowloon.len());
     let initial = other["full_name"].chars().next().expect("name");
     assert_eq!(

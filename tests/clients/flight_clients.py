@@ -4,6 +4,56 @@ import json
 import sys
 
 import adbc_driver_flightsql.dbapi as flight_sql
+import pyarrow.flight as fl
+
+
+def varint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def field(number, data):
+    """A length-delimited protobuf field."""
+    return bytes([number << 3 | 2]) + varint(len(data)) + data
+
+
+def cancel_flight_info(port, user, password):
+    """Start a long query, read one batch, cancel it by its FlightInfo
+    (the CancelFlightInfo action, built by hand: pyarrow has no helper),
+    then read on: the stream must end with the cancel error. A second
+    cancel finds nothing running."""
+    client = fl.FlightClient(f"grpc://127.0.0.1:{port}")
+    opts = fl.FlightCallOptions(headers=[client.authenticate_basic_token(user, password)])
+    sql = (
+        "SELECT a.customer_id, b.customer_id AS b, c.customer_id AS c"
+        " FROM customers a CROSS JOIN customers b CROSS JOIN customers c"
+    )
+    command = field(1, b"type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery")
+    command += field(2, field(1, sql.encode()))
+    info = client.get_flight_info(fl.FlightDescriptor.for_command(command), opts)
+    reader = client.do_get(info.endpoints[0].ticket, opts)
+    reader.read_chunk()
+    body = field(1, info.serialize())
+    got = {"status": [r.body.to_pybytes().hex() for r in client.do_action(fl.Action("CancelFlightInfo", body), opts)]}
+    try:
+        rows = 0
+        while True:
+            rows += reader.read_chunk().data.num_rows
+    except StopIteration:
+        got["after"] = "ended without error"
+    except Exception as e:
+        got["after"] = str(e).splitlines()[0]
+    try:
+        list(client.do_action(fl.Action("CancelFlightInfo", body), opts))
+        got["again"] = "cancelled again"
+    except Exception as e:
+        got["again"] = type(e).__name__
+    return got
+
 
 port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 out = {}
@@ -54,4 +104,5 @@ with flight_sql.connect(
         for t in (s["db_schema_tables"] or [])
     )
     out["schema"] = [f.name for f in conn.adbc_get_table_schema("customers")]
+out["cancel"] = cancel_flight_info(port, user, password)
 print(json.dumps(out))

@@ -6,6 +6,7 @@
 //! Strings go out as plain `Utf8` (never `Utf8View`), which every client reads.
 
 mod batches;
+mod cancel;
 mod credentials;
 
 use super::Server;
@@ -22,11 +23,11 @@ use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
 use arrow_flight::sql::server::FlightSqlService;
 use arrow_flight::sql::server::PeekableFlightDataStream;
 use arrow_flight::sql::{
-    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
-    ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
-    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
-    CommandStatementQuery, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
-    TicketStatementQuery,
+    ActionCancelQueryRequest, ActionCancelQueryResult, ActionClosePreparedStatementRequest,
+    ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult, CommandGetCatalogs,
+    CommandGetDbSchemas, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
+    CommandPreparedStatementQuery, CommandStatementQuery, DoPutPreparedStatementResult,
+    ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
     Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
@@ -54,6 +55,7 @@ pub struct Flight {
     server: Arc<Server>,
     tokens: Tokens,
     info: SqlInfoData,
+    running: cancel::Running,
 }
 
 fn handle_of(sql: &str, params: Option<&RecordBatch>) -> Result<Vec<u8>, Status> {
@@ -86,6 +88,7 @@ pub async fn run(
         server,
         tokens: Tokens::default(),
         info,
+        running: cancel::Running::default(),
     };
     let mut b = tonic::transport::Server::builder();
     if let Some((cert, key)) = tls {
@@ -200,11 +203,11 @@ impl Flight {
     }
 
     /// Check a statement plans, and say where its rows are: `ticket`.
-    async fn info<T>(
+    async fn info(
         &self,
         p: &Prepared,
         ticket: Vec<u8>,
-        req: Request<T>,
+        req: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let (user, role, peer) = self.who(&req)?;
         let sql = p.sql.as_str();
@@ -222,15 +225,18 @@ impl Flight {
         };
         let schema = plain(plan.schema().as_arrow());
         let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket));
+        // The descriptor it answers: clients such as pyarrow require it.
         let info = FlightInfo::new()
             .try_with_schema(&schema)
             .map_err(|e| Status::internal(e.to_string()))?
-            .with_endpoint(endpoint);
+            .with_endpoint(endpoint)
+            .with_descriptor(req.into_inner());
         Ok(Response::new(info))
     }
 
-    /// Run a statement and stream its batches, governed and audited.
-    async fn rows<T>(&self, p: &Prepared, req: Request<T>) -> Result<Response<DoGet>, Status> {
+    /// Run a statement and stream its batches, governed and audited; a
+    /// `CancelFlightInfo` naming its ticket stops it.
+    async fn rows(&self, p: &Prepared, req: Request<Ticket>) -> Result<Response<DoGet>, Status> {
         let (user, role, peer) = self.who(&req)?;
         let sql = p.sql.as_str();
         let limit = self.server.limits.statement_timeout;
@@ -238,7 +244,7 @@ impl Flight {
             self.server.audit.clone(),
             self.entry(&user, &role, peer, sql),
             Instant::now() + limit,
-            tokio::sync::watch::channel(0).1,
+            self.running.start(&user, &req.get_ref().ticket),
             self.server.running.clone(),
         );
         let (stream, schema) = watch
@@ -433,6 +439,56 @@ impl FlightSqlService for Flight {
         };
         Ok(DoPutPreparedStatementResult {
             prepared_statement_handle: Some(handle_of(&p.sql, Some(batch))?.into()),
+        })
+    }
+
+    /// `CancelFlightInfo`, the action that replaced `CancelQuery`.
+    async fn do_action_fallback(
+        &self,
+        request: Request<Action>,
+    ) -> Result<
+        Response<<Self as arrow_flight::flight_service_server::FlightService>::DoActionStream>,
+        Status,
+    > {
+        if request.get_ref().r#type != cancel::CANCEL_FLIGHT_INFO {
+            return Err(Status::invalid_argument(format!(
+                "unknown action {:?}",
+                request.get_ref().r#type
+            )));
+        }
+        let (user, _, _) = self.who(&request)?;
+        let info = cancel::request(&request.get_ref().body)?;
+        let status = self
+            .running
+            .cancel(&user, &info)
+            .ok_or_else(|| Status::not_found("no running query of yours has this FlightInfo"))?;
+        let body = cancel::result(status);
+        let out = futures::stream::iter([Ok(arrow_flight::Result { body })]);
+        Ok(Response::new(Box::pin(out)))
+    }
+
+    async fn list_custom_actions(&self) -> Option<Vec<Result<arrow_flight::ActionType, Status>>> {
+        Some(vec![Ok(arrow_flight::ActionType {
+            r#type: cancel::CANCEL_FLIGHT_INFO.into(),
+            description: "Stop the running DoGet streams of a FlightInfo".into(),
+        })])
+    }
+
+    /// The deprecated `CancelQuery`: its body is the FlightInfo's bytes.
+    async fn do_action_cancel_query(
+        &self,
+        query: ActionCancelQueryRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCancelQueryResult, Status> {
+        let (user, _, _) = self.who(&request)?;
+        let info = FlightInfo::decode(query.info)
+            .map_err(|_| Status::invalid_argument("CancelQuery needs a FlightInfo"))?;
+        let status = self
+            .running
+            .cancel(&user, &info)
+            .ok_or_else(|| Status::not_found("no running query of yours has this FlightInfo"))?;
+        Ok(ActionCancelQueryResult {
+            result: status as i32,
         })
     }
 
