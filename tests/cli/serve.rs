@@ -614,6 +614,13 @@ fn psycopg_and_sqlalchemy_read_through_the_server() {
         "every row arrives"
     );
     assert_eq!(got["adbc_kowloon"], count("Kowloon"));
+    // customer_month into pandas through binary COPY equals psycopg's
+    // text-format reading of it, value for value.
+    let rows = got["pandas_rows"].as_array().expect("rows");
+    assert!(rows[0].as_u64().is_some_and(|n| n > 0), "{rows:?}");
+    assert_eq!(rows[0], rows[1]);
+    assert!(got["pandas_columns"].as_u64().is_some_and(|n| n >= 20));
+    assert_eq!(got["pandas_mismatches"], serde_json::json!([]));
     for n in got["adbc_names"].as_array().expect("names") {
         let n = n.as_str().expect("text");
         assert!(n.ends_with("***") && n.chars().count() == 4, "masked: {n}");
@@ -961,6 +968,12 @@ fn flight_sql_serves_adbc_with_the_same_governance() {
         }]),
         "a parameterised lookup is masked like any query"
     );
+    // A mart into pandas: every row and column.
+    assert_eq!(
+        ana["pandas"][0].as_u64(),
+        Some(count(s.port, "SELECT COUNT(*) FROM customer_month"))
+    );
+    assert!(ana["pandas"][1].as_u64().is_some_and(|n| n >= 20));
     // The same count through the PostgreSQL side.
     assert_eq!(
         ana["interactions"].as_u64(),

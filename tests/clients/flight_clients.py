@@ -68,6 +68,13 @@ with flight_sql.connect(
         out["types"] = [str(f.type) for f in table.schema]
         out["names"] = table.column("full_name").to_pylist()[:5]
         out["regions"] = sorted(set(table.column("region").to_pylist()))
+        # Into pandas, as a notebook reads a mart (where the role may).
+        try:
+            cur.execute("SELECT * FROM customer_month")
+            frame = cur.fetch_df()
+            out["pandas"] = [len(frame), len(frame.columns)]
+        except Exception as e:
+            out["pandas"] = str(e).splitlines()[0]
         try:
             cur.execute("SELECT COUNT(*) AS n FROM interactions")
             out["interactions"] = cur.fetch_arrow_table().column("n").to_pylist()[0]

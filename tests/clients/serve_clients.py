@@ -5,7 +5,11 @@ results; SQLAlchemy's inspector as Superset uses it at connect time; the
 ADBC PostgreSQL driver (libpq, binary COPY) into pyarrow.
 Prints one JSON object for the Rust test to check.
 """
+import datetime
+import decimal
 import json
+import math
+import numbers
 import sys
 
 import adbc_driver_postgresql.dbapi as adbc_pg
@@ -98,4 +102,41 @@ with adbc_pg.connect(uri) as conn:
         one = cur.fetch_arrow_table()
         out["adbc_one"] = [str(one.column(i)[0].as_py()) for i in range(one.num_columns)]
         out["adbc_types"] = [str(t) for t in one.schema.types]
+        # A mart with every kind of column (text, integers, floats, numeric,
+        # timestamps, nulls) into pandas through binary COPY, held value for
+        # value to psycopg's reading of the same rows in the text format.
+        mart = "SELECT * FROM customer_month ORDER BY customer_id, period"
+        cur.execute(mart)
+        frame = cur.fetch_df()
+
+
+def plain(v):
+    """A value as both drivers can agree on it: numbers exactly, instants in UTC."""
+    if v is None or v is getattr(__import__("pandas"), "NaT") or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, datetime.datetime):
+        return v.astimezone(datetime.timezone.utc).isoformat() if v.tzinfo else v.isoformat()
+    if hasattr(v, "to_pydatetime"):
+        return plain(v.to_pydatetime())
+    if isinstance(v, (numbers.Number, decimal.Decimal)) and not isinstance(v, bool):
+        return format(decimal.Decimal(str(v)).normalize(), "f")
+    if isinstance(v, str):
+        try:
+            return format(decimal.Decimal(v).normalize(), "f")
+        except decimal.InvalidOperation:
+            return v
+    return str(v)
+
+
+with psycopg.connect(conninfo) as conn:
+    text_rows = conn.execute(mart).fetchall()
+out["pandas_rows"] = [len(frame), len(text_rows)]
+out["pandas_columns"] = len(frame.columns)
+mismatches = []
+for i, row in enumerate(text_rows):
+    for j, want in enumerate(row):
+        got = frame.iat[i, j]
+        if plain(got) != plain(want):
+            mismatches.append(f"row {i} {frame.columns[j]}: {got!r} vs {want!r}")
+out["pandas_mismatches"] = mismatches[:5]
 print(json.dumps(out))
