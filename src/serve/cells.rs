@@ -298,7 +298,12 @@ fn decimal_text(out: &mut BytesMut, v: i128, scale: u32) {
         out.put_u8(b'-');
     }
     let mut digits = itoa::Buffer::new();
-    let digits = digits.format(v.unsigned_abs()).as_bytes();
+    // Most amounts fit 64 bits, whose formatting is several times cheaper.
+    let digits = match u64::try_from(v.unsigned_abs()) {
+        Ok(small) => digits.format(small),
+        Err(_) => digits.format(v.unsigned_abs()),
+    }
+    .as_bytes();
     let scale = scale as usize;
     if scale == 0 {
         out.put_slice(digits);
@@ -469,50 +474,78 @@ fn write_binary(out: &mut BytesMut, cell: &Cell, row: usize) -> Result<()> {
     Ok(())
 }
 
+/// Base-10000 digits of `x`, least significant first, into `out`; `count`
+/// digits exactly (zeros included), or `None` for as many as `x` has. 64-bit
+/// division once the value fits: u128 division is a library call.
+fn base_10000(mut x: u128, out: &mut [i16], count: Option<usize>) -> usize {
+    let mut k = 0;
+    let more = |k: usize, x: u128| count.map_or(x > 0, |c| k < c);
+    while x > u128::from(u64::MAX) && more(k, x) {
+        out[k] = (x % 10_000) as i16;
+        x /= 10_000;
+        k += 1;
+    }
+    let mut y = x as u64;
+    while more(k, u128::from(y)) {
+        out[k] = (y % 10_000) as i16;
+        y /= 10_000;
+        k += 1;
+    }
+    k
+}
+
 /// PostgreSQL's binary `numeric`: digit count, weight of the first base-10000
 /// digit, sign, display scale, then the digits, with leading and trailing
 /// zero digits stripped as PostgreSQL strips them (scale ≤ 32, so the
 /// fraction times 10^3 fits an u128).
 fn numeric(out: &mut BytesMut, v: i128, scale: u32) {
     let abs = v.unsigned_abs();
-    let unit = 10u128.pow(scale);
-    let (mut whole, fraction) = (abs / unit, abs % unit);
+    let (whole, fraction) = match (u64::try_from(abs), scale) {
+        (_, 0) => (abs, 0),
+        (Ok(small), 1..=19) => {
+            let unit = 10u64.pow(scale);
+            (u128::from(small / unit), u128::from(small % unit))
+        }
+        _ => {
+            let unit = 10u128.pow(scale);
+            (abs / unit, abs % unit)
+        }
+    };
     let pad = (4 - scale % 4) % 4;
-    let fraction_digits = (scale + pad) / 4;
-    let mut fraction = fraction * 10u128.pow(pad);
-    let mut digits = Vec::with_capacity(12);
-    while whole > 0 {
-        digits.push((whole % 10_000) as i16);
-        whole /= 10_000;
+    let fraction_digits = ((scale + pad) / 4) as usize;
+    // 10^38 has 10 base-10000 digits; a scale of 32 has 8 after the point.
+    let (mut high, mut low) = ([0i16; 10], [0i16; 8]);
+    let n_high = base_10000(whole, &mut high, None);
+    base_10000(fraction * 10u128.pow(pad), &mut low, Some(fraction_digits));
+    let mut digits = [0i16; 18];
+    let mut n = 0;
+    for d in high[..n_high]
+        .iter()
+        .rev()
+        .chain(low[..fraction_digits].iter().rev())
+    {
+        digits[n] = *d;
+        n += 1;
     }
-    digits.reverse();
-    let mut weight = digits.len() as i16 - 1;
-    let mut tail = Vec::with_capacity(fraction_digits as usize);
-    for _ in 0..fraction_digits {
-        tail.push((fraction % 10_000) as i16);
-        fraction /= 10_000;
-    }
-    digits.extend(tail.iter().rev());
-    let leading = digits.iter().take_while(|d| **d == 0).count();
-    digits.drain(..leading);
-    weight -= leading as i16;
-    while digits.last() == Some(&0) {
-        digits.pop();
-    }
-    if digits.is_empty() {
-        weight = 0;
-    }
-    out.put_i32(8 + 2 * digits.len() as i32);
-    out.put_i16(digits.len() as i16);
-    out.put_i16(weight);
-    out.put_u16(if v < 0 && !digits.is_empty() {
-        0x4000
-    } else {
+    let leading = digits[..n].iter().take_while(|d| **d == 0).count();
+    let trailing = digits[leading..n]
+        .iter()
+        .rev()
+        .take_while(|d| **d == 0)
+        .count();
+    let kept = &digits[leading..n - trailing];
+    let weight = if kept.is_empty() {
         0
-    });
+    } else {
+        n_high as i16 - 1 - leading as i16
+    };
+    out.put_i32(8 + 2 * kept.len() as i32);
+    out.put_i16(kept.len() as i16);
+    out.put_i16(weight);
+    out.put_u16(if v < 0 && !kept.is_empty() { 0x4000 } else { 0 });
     out.put_u16(scale as u16);
-    for d in digits {
-        out.put_i16(d);
+    for d in kept {
+        out.put_i16(*d);
     }
 }
 

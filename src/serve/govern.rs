@@ -4,7 +4,7 @@
 //! the first error, or when the client goes away mid-result.
 
 use super::audit::{Audit, Entry, Outcome};
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use pgwire::api::cancel::CancelHandler;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::cancel::CancelRequest;
@@ -238,11 +238,24 @@ pub fn govern<T: Send + 'static>(
         if s.ended {
             return None;
         }
-        let next = tokio::select! {
-            biased;
-            _ = cancel_requested(s.watch.cancel.clone()) => Some(Err(cancelled())),
-            _ = tokio::time::sleep_until(s.watch.deadline.into()) => Some(Err(timed_out())),
-            item = s.rows.next() => item,
+        // An item already there is taken after two cheap checks: arming a
+        // timer and a cancel future for every wire row cost a fifth of a
+        // bulk export's time. Otherwise wait for whichever comes first.
+        let ready = if matches!(s.watch.cancel.has_changed(), Ok(true)) {
+            Some(Some(Err(cancelled())))
+        } else if Instant::now() >= s.watch.deadline {
+            Some(Some(Err(timed_out())))
+        } else {
+            s.rows.next().now_or_never()
+        };
+        let next = match ready {
+            Some(next) => next,
+            None => tokio::select! {
+                biased;
+                _ = cancel_requested(s.watch.cancel.clone()) => Some(Err(cancelled())),
+                _ = tokio::time::sleep_until(s.watch.deadline.into()) => Some(Err(timed_out())),
+                item = s.rows.next() => item,
+            },
         };
         match next {
             None => {
