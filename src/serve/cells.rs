@@ -189,13 +189,7 @@ fn write_text(
     csv: bool,
     scratch: &mut String,
 ) -> Result<()> {
-    let string = |out: &mut BytesMut, s: &str| {
-        if csv {
-            csv_field(out, s)
-        } else {
-            text_field(out, s)
-        }
-    };
+    let string = |out: &mut BytesMut, s: &str| put_string(out, s, csv);
     match &col.cell {
         Cell::Utf8(a) => string(out, a.value(row)),
         Cell::LargeUtf8(a) => string(out, a.value(row)),
@@ -255,12 +249,16 @@ fn fallback_value(
         ));
     };
     let _ = write!(scratch, "{value}");
-    if csv {
-        csv_field(out, scratch)
-    } else {
-        text_field(out, scratch)
-    }
+    put_string(out, scratch, csv);
     Ok(())
+}
+
+fn put_string(out: &mut BytesMut, v: &str, csv: bool) {
+    if csv {
+        csv_field(out, v)
+    } else {
+        text_field(out, v)
+    }
 }
 
 pub fn text_field(out: &mut BytesMut, v: &str) {

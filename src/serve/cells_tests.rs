@@ -13,15 +13,7 @@ use datafusion::arrow::datatypes::Int32Type;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 
-/// The options `copy` formats with.
-fn options(csv: bool) -> FormatOptions<'static> {
-    FormatOptions::new()
-        .with_null(if csv { "" } else { "\\N" })
-        .with_date_format(Some("%Y-%m-%d"))
-        .with_datetime_format(Some("%Y-%m-%d %H:%M:%S%.f"))
-        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
-        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"))
-}
+use crate::serve::copy::options;
 
 /// The text path as it was: arrow's formatter for every cell.
 fn by_formatter(batch: &RecordBatch, csv: bool) -> Vec<Vec<u8>> {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Values as PostgreSQL prints them (`2024-12-01 08:30:00`).
-fn options(csv: bool) -> FormatOptions<'static> {
+pub(crate) fn options(csv: bool) -> FormatOptions<'static> {
     FormatOptions::new()
         .with_null(if csv { "" } else { "\\N" })
         .with_date_format(Some("%Y-%m-%d"))
