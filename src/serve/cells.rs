@@ -133,7 +133,9 @@ pub fn text_rows(batch: &RecordBatch, csv: bool, options: &FormatOptions) -> Res
         .map(|a| {
             let cell = cell(a);
             let fallback = match cell {
-                Cell::Other => Some(ArrayFormatter::try_new(a.as_ref(), options)?),
+                Cell::Other | Cell::Date(_) | Cell::Stamp(..) => {
+                    Some(ArrayFormatter::try_new(a.as_ref(), options)?)
+                }
                 _ => None,
             };
             Ok(Column {
@@ -205,51 +207,14 @@ fn write_text(
             // Arrow's formatter: other types, and years beyond 0000–9999.
             use std::fmt::Write;
             scratch.clear();
-            let formatter = match &col.fallback {
-                Some(f) => f,
-                None => return fallback_value(out, col, row, csv, scratch),
+            let Some(formatter) = &col.fallback else {
+                unreachable!("text_rows gives every other, date and timestamp column a formatter")
             };
             write!(scratch, "{}", formatter.value(row))
                 .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
             string(out, scratch);
         }
     }
-    Ok(())
-}
-
-/// A date or timestamp the typed writer declined (a year outside 0–9999),
-/// written by chrono as arrow's formatter would.
-fn fallback_value(
-    out: &mut BytesMut,
-    col: &Column,
-    row: usize,
-    csv: bool,
-    scratch: &mut String,
-) -> Result<()> {
-    use std::fmt::Write;
-    let value = match &col.cell {
-        Cell::Date(v) => chrono::DateTime::from_timestamp(i64::from(v[row]) * 86_400, 0)
-            .map(|d| d.format("%Y-%m-%d").to_string()),
-        Cell::Stamp(v, per_second, utc) => {
-            let (secs, nanos) = split_seconds(v[row], *per_second);
-            chrono::DateTime::from_timestamp(secs, nanos as u32).map(|d| {
-                let f = if *utc {
-                    "%Y-%m-%d %H:%M:%S%.f%:z"
-                } else {
-                    "%Y-%m-%d %H:%M:%S%.f"
-                };
-                d.format(f).to_string()
-            })
-        }
-        _ => None,
-    };
-    let Some(value) = value else {
-        return Err(datafusion::error::DataFusionError::Execution(
-            "a date or timestamp out of range".into(),
-        ));
-    };
-    let _ = write!(scratch, "{value}");
-    put_string(out, scratch, csv);
     Ok(())
 }
 

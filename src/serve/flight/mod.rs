@@ -234,6 +234,18 @@ impl Flight {
         Ok(Response::new(info))
     }
 
+    /// Stop the caller's running streams of `info` (both cancel actions).
+    fn cancel<T>(
+        &self,
+        req: &Request<T>,
+        info: &FlightInfo,
+    ) -> Result<arrow_flight::CancelStatus, Status> {
+        let (user, _, _) = self.who(req)?;
+        self.running
+            .cancel(&user, info)
+            .ok_or_else(|| Status::not_found("no running query of yours has this FlightInfo"))
+    }
+
     /// Run a statement and stream its batches, governed and audited; a
     /// `CancelFlightInfo` naming its ticket stops it.
     async fn rows(&self, p: &Prepared, req: Request<Ticket>) -> Result<Response<DoGet>, Status> {
@@ -456,13 +468,8 @@ impl FlightSqlService for Flight {
                 request.get_ref().r#type
             )));
         }
-        let (user, _, _) = self.who(&request)?;
         let info = cancel::request(&request.get_ref().body)?;
-        let status = self
-            .running
-            .cancel(&user, &info)
-            .ok_or_else(|| Status::not_found("no running query of yours has this FlightInfo"))?;
-        let body = cancel::result(status);
+        let body = cancel::result(self.cancel(&request, &info)?);
         let out = futures::stream::iter([Ok(arrow_flight::Result { body })]);
         Ok(Response::new(Box::pin(out)))
     }
@@ -480,15 +487,10 @@ impl FlightSqlService for Flight {
         query: ActionCancelQueryRequest,
         request: Request<Action>,
     ) -> Result<ActionCancelQueryResult, Status> {
-        let (user, _, _) = self.who(&request)?;
         let info = FlightInfo::decode(query.info)
             .map_err(|_| Status::invalid_argument("CancelQuery needs a FlightInfo"))?;
-        let status = self
-            .running
-            .cancel(&user, &info)
-            .ok_or_else(|| Status::not_found("no running query of yours has this FlightInfo"))?;
         Ok(ActionCancelQueryResult {
-            result: status as i32,
+            result: self.cancel(&request, &info)? as i32,
         })
     }
 
