@@ -52,6 +52,12 @@ impl Masks {
         }
     }
 
+    /// These masks with the row scope `scope` (tests, tools).
+    pub fn with_scope(mut self, scope: super::roles::Scope) -> Masks {
+        self.scope = scope;
+        self
+    }
+
     pub fn masked(&self) -> &[(String, String, Personal)] {
         &self.masked
     }

@@ -69,6 +69,10 @@ pub struct Args {
     /// and finished run (0 turns the cache off).
     #[arg(long, default_value_t = 64)]
     pub result_cache_mb: usize,
+    /// MiB of memory for tables held for keyed lookups
+    /// (`WHERE customer_id = …`), per role and run (0 turns lookups off).
+    #[arg(long, default_value_t = 512)]
+    pub lookup_cache_mb: usize,
 }
 
 pub async fn run(a: Args, _out: &mut dyn Write) -> Result<()> {
@@ -93,6 +97,7 @@ pub async fn run(a: Args, _out: &mut dyn Write) -> Result<()> {
         grace: std::time::Duration::from_secs(a.grace),
         audit_log: a.audit_log,
         result_cache_bytes: a.result_cache_mb.saturating_mul(1 << 20),
+        lookup_cache_bytes: a.lookup_cache_mb.saturating_mul(1 << 20),
         secrets: a.secrets,
         warehouse: a.warehouse.warehouse,
     };

@@ -339,6 +339,15 @@ impl Queries {
                         if let Some(answer) = key.as_ref().and_then(|k| cache.get(k)) {
                             return Ok(results::Results::replay(&answer));
                         }
+                        if let Some(stmt) = p.stmt.as_ref()
+                            && let Some(answer) = self
+                                .server
+                                .lookups
+                                .answer(&session, stmt, params.as_ref())
+                                .await
+                        {
+                            return Ok(answer);
+                        }
                         let mut plan = match &p.plan {
                             Some((plan, s)) if Arc::ptr_eq(s, &session) => plan.clone(),
                             _ => {

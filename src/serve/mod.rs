@@ -20,6 +20,7 @@ pub mod govern;
 pub mod handler;
 mod json;
 pub mod listen;
+pub mod lookup;
 pub mod prepared;
 pub mod protocol;
 pub mod results;
@@ -99,6 +100,8 @@ pub struct Options {
     pub audit_log: PathBuf,
     /// Memory for repeated queries' answers (0: none).
     pub result_cache_bytes: usize,
+    /// Memory for tables held for keyed lookups (0: none).
+    pub lookup_cache_bytes: usize,
     pub secrets: Option<PathBuf>,
     pub warehouse: Option<String>,
 }
@@ -113,6 +116,7 @@ pub struct Server {
     pub cancels: Arc<govern::Cancels>,
     pub running: Arc<govern::Running>,
     pub results: Arc<results::Results>,
+    pub lookups: Arc<lookup::Lookups>,
     pub require_tls: bool,
 }
 
@@ -134,6 +138,7 @@ pub async fn serve(pipeline: Pipeline, opts: Options) -> Result<(), Error> {
         cancels: Arc::new(govern::Cancels::default()),
         running: Arc::new(govern::Running::new(opts.max_running)),
         results: Arc::new(results::Results::new(opts.result_cache_bytes)),
+        lookups: Arc::new(lookup::Lookups::new(opts.lookup_cache_bytes)),
         // Beyond loopback, TLS is never optional.
         require_tls: opts.require_tls
             || opts

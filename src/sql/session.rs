@@ -83,6 +83,16 @@ impl Session {
         })
     }
 
+    /// A session over the tables registered in `ctx` by hand (tests).
+    #[cfg(test)]
+    pub fn of(ctx: SessionContext) -> Session {
+        Session {
+            ctx,
+            tables: Vec::new(),
+            frozen: OnceLock::new(),
+        }
+    }
+
     /// The state to turn SQL into a logical plan with and the task context
     /// to run with, taken at first use and shared by every statement after
     /// it: `ctx.state()` clones every registry (hundreds of functions with

@@ -285,6 +285,51 @@ fn psql_reads_through_masks_grants_and_row_filters() {
         &[("TOUCHPOINT_READER", "kowloon_manager".into())],
     );
     assert_eq!(shell.lines().nth(1), Some(kowloon.to_string().as_str()));
+    // Keyed lookups: the first starts a copy of the table as the role reads
+    // it, and later ones are answered from it — with the same rows, masks
+    // and row scope as the first, planned in DataFusion.
+    let region_of = |r: &str| {
+        latest
+            .iter()
+            .find(|(_, c)| (c["region"] == "Kowloon") == (r == "Kowloon"))
+            .map(|(id, _)| id.clone())
+            .expect("a customer")
+    };
+    let (mine, other) = (region_of("Kowloon"), region_of("elsewhere"));
+    for (user, id) in [
+        ("ana", &mine),
+        ("kim", &mine),
+        ("kim", &other),
+        ("cara", &other),
+    ] {
+        let q = format!("SELECT * FROM customers WHERE customer_id = '{id}'");
+        let sorted = |t: String| {
+            let mut l: Vec<String> = t.lines().map(String::from).collect();
+            l.sort();
+            l
+        };
+        let first = sorted(sql(s.port, user, &q).expect("lookup"));
+        for _ in 0..20 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            assert_eq!(
+                sorted(sql(s.port, user, &q).expect("lookup")),
+                first,
+                "{user} {q}"
+            );
+        }
+        let text = first.join("\n");
+        match (user, id == &other) {
+            ("kim", true) => assert!(first.is_empty(), "kim saw another region: {text}"),
+            ("cara", _) => assert!(text.contains(&latest[id]["full_name"]), "{text}"),
+            _ => {
+                assert!(
+                    !first.is_empty() && !text.contains(&latest[id]["full_name"]),
+                    "{text}"
+                );
+                assert!(!text.contains(&latest[id]["phone"]), "{text}");
+            }
+        }
+    }
     // A table the filter cannot scope is not there for the role.
     let hidden = sql(s.port, "kim", "SELECT COUNT(*) FROM churn_risk").expect_err("hidden");
     assert!(hidden.contains("churn_risk"), "{hidden}");
