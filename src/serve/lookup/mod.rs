@@ -12,6 +12,7 @@
 //! (`serve --lookup-cache-mb`); the oldest go first, a table larger than the
 //! budget is never copied, and 0 turns lookups off.
 
+mod constant;
 mod keyed;
 mod shape;
 
@@ -19,10 +20,9 @@ use crate::sql::Session;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{cast, concat_batches, take};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::tree_node::TreeNode;
-use datafusion::common::{Column, DFSchema, ParamValues, ScalarValue};
+use datafusion::common::{Column, ParamValues, ScalarValue};
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::{ColumnarValue, Expr, LogicalPlanBuilder, Volatility};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast;
@@ -39,6 +39,7 @@ const SHAPES: usize = 1024;
 pub struct Lookups {
     budget: usize,
     inner: Mutex<Inner>,
+    constants: constant::Constants,
 }
 
 #[derive(Default)]
@@ -80,6 +81,7 @@ impl Lookups {
         Lookups {
             budget,
             inner: Mutex::new(Inner::default()),
+            constants: constant::Constants::default(),
         }
     }
 
@@ -103,7 +105,7 @@ impl Lookups {
         let keyed = self.keyed(session, &template)?;
         let value = match &split.value {
             Value::Param(p) => params?.get_placeholders_with_values(p).ok()?.value,
-            Value::Expr(e) => constant(&session.frozen().0, e)?,
+            Value::Expr(e) => self.constants.value(&session.frozen().0, e)?,
         };
         let value = key_value(value, keyed.key_type())?;
         let batch = keyed.answer(&template, &value).ok()?;
@@ -304,48 +306,6 @@ fn compact(b: RecordBatch) -> Option<RecordBatch> {
         })
         .collect::<Option<Vec<_>>>()?;
     RecordBatch::try_new(schema, columns).ok()
-}
-
-/// The value of a constant expression, as DataFusion computes it; `None`
-/// for what is not evaluated once per statement (`now()`, `random()`).
-fn constant(state: &datafusion::execution::SessionState, e: &ast::Expr) -> Option<ScalarValue> {
-    // The common case, a quoted text, needs no planning.
-    if let ast::Expr::Value(v) = e
-        && let ast::Value::SingleQuotedString(s) = &v.value
-    {
-        return Some(ScalarValue::Utf8(Some(s.clone())));
-    }
-    let schema = DFSchema::empty();
-    let with_alias = ast::ExprWithAlias {
-        expr: e.clone(),
-        alias: None,
-    };
-    let expr = state
-        .create_logical_expr_from_sql_expr(with_alias, &schema)
-        .ok()?;
-    let varies = expr
-        .exists(|x| {
-            Ok(matches!(x, Expr::ScalarFunction(f)
-                if f.func.signature().volatility != Volatility::Immutable))
-        })
-        .ok()?;
-    if varies {
-        return None;
-    }
-    // Coerced as the planner would, then evaluated once on one row of
-    // nothing (cheaper than the simplifier's passes).
-    let physical = state.create_physical_expr(expr, &schema).ok()?;
-    let one = RecordBatch::try_new_with_options(
-        Arc::new(datafusion::arrow::datatypes::Schema::empty()),
-        vec![],
-        &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(1)),
-    )
-    .ok()?;
-    match physical.evaluate(&one).ok()? {
-        ColumnarValue::Scalar(v) => Some(v),
-        ColumnarValue::Array(a) if a.len() == 1 => ScalarValue::try_from_array(&a, 0).ok(),
-        ColumnarValue::Array(_) => None,
-    }
 }
 
 /// `value` as a key of type `key`, where `key = value` compares the two as

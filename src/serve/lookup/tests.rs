@@ -357,3 +357,61 @@ fn key_values_compare_as_datafusion_would_or_not_at_all() {
         None
     );
 }
+
+#[tokio::test]
+async fn computed_values_equal_datafusions_select_of_the_same_expression() {
+    let s = session(false);
+    let constants = constant::Constants::default();
+    let mut rng = StdRng::seed_from_u64(3);
+    // Shapes planned once, then reused with other literals.
+    let shapes = [
+        "'C' || lpad({n}::text, 7, '0')",
+        "lpad(CAST({n} AS VARCHAR), 5, 'x')",
+        "upper('ab' || '{n}')",
+        "substr('abcdefghij', {n} % 5 + 1, 3)",
+        "{n} + 7",
+        "-{n}",
+        "{n} * 1000000000000",
+        "'2024-01-01'::date + {n} % 30",
+        "concat('a', {n}, 'b')",
+        "CASE WHEN {n} > 5 THEN 'big' ELSE 'small' END",
+    ];
+    for shape in shapes {
+        for _ in 0..6 {
+            let n: i64 = match rng.random_range(0..4) {
+                0 => i64::MAX / rng.random_range(1..3),
+                _ => rng.random_range(0..100_000),
+            };
+            let text = shape.replace("{n}", &n.to_string());
+            let expr = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(&text)
+                .and_then(|mut p| p.parse_expr())
+                .expect("expression");
+            let got = constants.value(&s.frozen().0, &expr);
+            let want = match s.ctx.sql(&format!("SELECT {text}")).await {
+                Ok(df) => match df.collect().await {
+                    Ok(b) => ScalarValue::try_from_array(b[0].column(0), 0).ok(),
+                    Err(_) => None,
+                },
+                Err(_) => None,
+            };
+            assert_eq!(got, want, "{text}");
+        }
+    }
+    let planned = constants.planned();
+    // The benchmark's shape among them; `-n` (a negative literal to
+    // DataFusion, a negation of a column here) is evaluated whole.
+    assert!(
+        planned.contains(&"$0 || lpad($1::TEXT, $2, $3)".to_string()),
+        "{planned:?}"
+    );
+    assert!(!planned.iter().any(|p| p == "-$0"), "{planned:?}");
+    // What is not evaluated once per statement is not a value.
+    for text in ["now()::text", "random()::text"] {
+        let expr = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(text)
+            .and_then(|mut p| p.parse_expr())
+            .expect("expression");
+        assert_eq!(constants.value(&s.frozen().0, &expr), None, "{text}");
+    }
+}
