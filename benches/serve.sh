@@ -5,7 +5,8 @@
 # index on customer_month.customer_id, ANALYZE), and pgbench custom scripts
 # over 1, 8 and 32 clients for three shapes — a dashboard aggregate (NPS by
 # channel and tier for a month), a filtered top-50 (customers at risk in a
-# tier), a point lookup (one customer's months). Throughput, p50 / p99
+# tier), a point lookup (one customer's months), each run 3 s untimed on
+# both servers first. Throughput, p50 / p99
 # latency (pgbench's per-transaction log) for both and the ratio; then a
 # 1M-row COPY TO STDOUT and a 1M-row Flight SQL fetch (rows/s), and the
 # server's peak RSS.
