@@ -40,6 +40,9 @@ pub struct Lookups {
     budget: usize,
     inner: Mutex<Inner>,
     constants: constant::Constants,
+    /// One copy is made at a time: each may take the whole budget while it
+    /// is made, before older copies make room.
+    making: tokio::sync::Semaphore,
 }
 
 #[derive(Default)]
@@ -82,6 +85,7 @@ impl Lookups {
             budget,
             inner: Mutex::new(Inner::default()),
             constants: constant::Constants::default(),
+            making: tokio::sync::Semaphore::new(1),
         }
     }
 
@@ -171,6 +175,9 @@ impl Lookups {
         drop(inner);
         let (me, session, t) = (self.clone(), session.clone(), t.clone());
         tokio::spawn(async move {
+            let Ok(_turn) = me.making.acquire().await else {
+                return;
+            };
             let started = Instant::now();
             let built = copy(&session, &t, me.budget).await;
             if let Some(k) = &built {
