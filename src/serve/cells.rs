@@ -21,7 +21,7 @@ const PG_EPOCH_DAYS: i64 = 10_957;
 
 /// One column, ready to write: strings are read in place, dictionaries of
 /// strings were cast to plain strings first.
-enum Cell<'a> {
+pub(super) enum Cell<'a> {
     Utf8(&'a datafusion::arrow::array::GenericStringArray<i32>),
     LargeUtf8(&'a datafusion::arrow::array::GenericStringArray<i64>),
     View(&'a datafusion::arrow::array::StringViewArray),
@@ -52,7 +52,7 @@ impl Column<'_> {
 }
 
 /// Dictionaries of strings become plain strings; everything else as is.
-fn plain_columns(batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+pub(super) fn plain_columns(batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
     batch
         .columns()
         .iter()
@@ -73,7 +73,7 @@ fn utc(zone: Option<&str>) -> Option<bool> {
     }
 }
 
-fn cell(c: &ArrayRef) -> Cell<'_> {
+pub(super) fn cell(c: &ArrayRef) -> Cell<'_> {
     macro_rules! int {
         ($t:ty, $width:expr) => {{
             let v = c.as_primitive::<$t>().values();
@@ -256,7 +256,7 @@ pub fn csv_field(out: &mut BytesMut, v: &str) {
     }
 }
 
-fn decimal_text(out: &mut BytesMut, v: i128, scale: u32) {
+pub(super) fn decimal_text(out: &mut BytesMut, v: i128, scale: u32) {
     if v < 0 {
         out.put_u8(b'-');
     }
@@ -316,7 +316,7 @@ fn date_text(out: &mut BytesMut, days: i64) -> bool {
     true
 }
 
-fn split_seconds(v: i64, per_second: i64) -> (i64, i64) {
+pub(super) fn split_seconds(v: i64, per_second: i64) -> (i64, i64) {
     (
         v.div_euclid(per_second),
         v.rem_euclid(per_second) * (1_000_000_000 / per_second),
@@ -514,4 +514,4 @@ fn numeric(out: &mut BytesMut, v: i128, scale: u32) {
 
 #[cfg(test)]
 #[path = "cells_tests.rs"]
-mod tests;
+pub(crate) mod tests;

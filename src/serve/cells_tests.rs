@@ -52,7 +52,7 @@ fn by_formatter(batch: &RecordBatch, csv: bool) -> Vec<Vec<u8>> {
 const N: usize = 2_000;
 
 /// Random values with edges mixed in, every tenth one null.
-fn random_batch(seed: u64) -> RecordBatch {
+pub(crate) fn random_batch(seed: u64) -> RecordBatch {
     let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut pick = |edges: &[i64], lo: i64, hi: i64| -> Vec<Option<i64>> {
         (0..N)

@@ -14,7 +14,7 @@ use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
-use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
+use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::StreamExt;
 use pgwire::api::portal::Format;
@@ -34,6 +34,9 @@ pub struct Prepared {
     pub(super) sql: String,
     pub(super) kind: Kind,
     stmt: Option<Statement>,
+    /// A keyed lookup recognised from its tokens (`stmt` is then parsed
+    /// only if the lookup cannot be answered from a copy).
+    pub(super) split: Option<crate::serve::lookup::Split>,
     /// The plan and the session it was planned on; re-planned at execute
     /// when the snapshot moved on (a new run, `SET touchpoint.as_of`).
     pub(super) plan: Option<(LogicalPlan, Arc<Session>)>,
@@ -212,7 +215,24 @@ impl Queries {
             sql: sql.to_string(),
             kind,
             stmt: Some(stmt),
+            split: None,
             plan,
+        })
+    }
+
+    /// A simple-protocol statement recognised as a keyed lookup without
+    /// parsing it (see `lookup::tokens`).
+    pub(super) fn recognised(&self, sql: &str) -> Option<Prepared> {
+        if sql.len() > self.server.limits.max_statement_bytes {
+            return None;
+        }
+        let (split, sql) = self.server.lookups.recognise(sql)?;
+        Some(Prepared {
+            sql,
+            kind: Kind::Query,
+            stmt: None,
+            split: Some(split),
+            plan: None,
         })
     }
 
@@ -339,23 +359,31 @@ impl Queries {
                         if let Some(answer) = key.as_ref().and_then(|k| cache.get(k)) {
                             return Ok(results::Results::replay(&answer));
                         }
-                        if let Some(stmt) = p.stmt.as_ref()
-                            && let Some(answer) = self
-                                .server
-                                .lookups
-                                .answer(&session, stmt, params.as_ref())
-                                .await
-                        {
+                        let lookups = &self.server.lookups;
+                        let answer = match (&p.split, &p.stmt) {
+                            (Some(split), _) => {
+                                lookups.answer_split(&session, split, params.as_ref()).await
+                            }
+                            (None, Some(stmt)) => {
+                                lookups.answer(&session, stmt, params.as_ref()).await
+                            }
+                            (None, None) => None,
+                        };
+                        if let Some(answer) = answer {
                             return Ok(answer);
                         }
                         let mut plan = match &p.plan {
                             Some((plan, s)) if Arc::ptr_eq(s, &session) => plan.clone(),
                             _ => {
-                                let stmt = p
-                                    .stmt
-                                    .as_ref()
-                                    .ok_or_else(|| error("26000", "statement lost", None))?;
-                                self.prepare(client, &p.sql, stmt.clone(), true)
+                                // A recognised lookup is parsed only now.
+                                let stmt =
+                                    match &p.stmt {
+                                        Some(stmt) => stmt.clone(),
+                                        None => self.parse(&p.sql)?.into_iter().next().ok_or_else(
+                                            || error("26000", "statement lost", None),
+                                        )?,
+                                    };
+                                self.prepare(client, &p.sql, stmt, true)
                                     .await?
                                     .plan
                                     .map(|(plan, _)| plan)
@@ -382,8 +410,12 @@ impl Queries {
                     super::protocol::Codes::Results,
                 )?;
                 let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-                let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, Some(options))?);
-                let rows = data_rows(plan, fields.clone());
+                let fields = Arc::new(arrow_schema_to_pg_fields(
+                    &schema,
+                    format,
+                    Some(options.clone()),
+                )?);
+                let rows = super::rows::data_rows(plan, fields.clone(), options);
                 let governed = govern(Box::pin(rows), watch, self.server.limits, |r| {
                     (1, r.data.len() as u64)
                 });
@@ -466,21 +498,4 @@ fn sql_error(e: &crate::sql::Error) -> PgWireError {
         crate::engine::without_quoted_values(&e.to_string()),
         e.help(),
     )
-}
-
-/// A query's batches as wire rows in `fields`' formats; an execution error
-/// ends the stream as an error response.
-fn data_rows(
-    stream: datafusion::execution::SendableRecordBatchStream,
-    fields: Arc<Vec<pgwire::api::results::FieldInfo>>,
-) -> impl futures::Stream<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send + 'static {
-    stream
-        .map(move |b| match b {
-            Ok(b) => futures::stream::iter(encode_recordbatch(fields.clone(), b)).left_stream(),
-            Err(e) => futures::stream::once(async move {
-                Err(error("XX000", crate::engine::describe_error(&e), None))
-            })
-            .right_stream(),
-        })
-        .flatten()
 }

@@ -25,6 +25,7 @@ pub mod prepared;
 pub mod protocol;
 pub mod results;
 pub mod rewrite;
+pub mod rows;
 pub mod snapshot;
 pub mod statement;
 pub mod users;

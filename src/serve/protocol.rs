@@ -219,6 +219,13 @@ impl SimpleQueryHandler for Handler {
         PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
     {
         let q = &self.0;
+        if let Some(p) = q.recognised(query) {
+            return match q.execute(client, &p, None, &Format::UnifiedText).await {
+                Ok(resp) => Ok(vec![resp]),
+                Err(PgWireError::UserError(info)) => Ok(vec![Response::Error(info)]),
+                Err(e) => Err(e),
+            };
+        }
         let stmts = match q.parse(query) {
             Ok(s) => s,
             Err(e) => {

@@ -45,6 +45,12 @@ const REGPROC: &[&str] = &[
     "prosupport",
 ];
 
+/// Whether `name` is a `regproc` column of the catalog, compared with 0 by
+/// clients and rewritten here.
+pub fn is_regproc(name: &str) -> bool {
+    REGPROC.contains(&name.to_lowercase().as_str())
+}
+
 /// Every rewrite a catalog query needs, in place.
 pub fn catalog_dialect(stmt: &mut Statement) {
     catalog_subqueries(stmt);
@@ -53,7 +59,7 @@ pub fn catalog_dialect(stmt: &mut Statement) {
 
 /// `typreceive != 0` as `typreceive <> '-'` (and `= 0` likewise).
 fn regproc_zero(stmt: &mut Statement) {
-    let is_regproc = |e: &Expr| {
+    let regproc_column = |e: &Expr| {
         let name = match e {
             Expr::Identifier(i) => &i.value,
             Expr::CompoundIdentifier(parts) => match parts.last() {
@@ -62,7 +68,7 @@ fn regproc_zero(stmt: &mut Statement) {
             },
             _ => return false,
         };
-        REGPROC.contains(&name.to_lowercase().as_str())
+        is_regproc(name)
     };
     let is_zero = |e: &Expr| matches!(e, Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if n == "0"));
     let _ = visit_expressions_mut(stmt, |e| {
@@ -70,9 +76,9 @@ fn regproc_zero(stmt: &mut Statement) {
             && matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq)
         {
             let dash = Expr::Value(Value::SingleQuotedString("-".into()).into());
-            if is_regproc(left) && is_zero(right) {
+            if regproc_column(left) && is_zero(right) {
                 **right = dash;
-            } else if is_zero(left) && is_regproc(right) {
+            } else if is_zero(left) && regproc_column(right) {
                 **left = dash;
             }
         }

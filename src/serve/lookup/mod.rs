@@ -15,6 +15,7 @@
 mod constant;
 mod keyed;
 mod shape;
+mod tokens;
 
 use crate::sql::Session;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
@@ -28,7 +29,8 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast;
 use futures::StreamExt;
 use keyed::Keyed;
-use shape::{Split, Template, Value};
+pub use shape::Split;
+use shape::{Template, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
@@ -40,6 +42,7 @@ pub struct Lookups {
     budget: usize,
     inner: Mutex<Inner>,
     constants: constant::Constants,
+    recogniser: tokens::Recogniser,
     /// One copy is made at a time: each may take the whole budget while it
     /// is made, before older copies make room.
     making: tokio::sync::Semaphore,
@@ -85,12 +88,20 @@ impl Lookups {
             budget,
             inner: Mutex::new(Inner::default()),
             constants: constant::Constants::default(),
+            recogniser: tokens::Recogniser::default(),
             making: tokio::sync::Semaphore::new(1),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A simple-protocol statement's split and its text (comments left
+    /// out), read from its tokens when its pattern is a known lookup's (see
+    /// `tokens`); `None`: parse it.
+    pub fn recognise(&self, sql: &str) -> Option<(Split, String)> {
+        (self.budget > 0).then(|| self.recogniser.split(sql))?
     }
 
     /// The answer of `stmt` from a table copy, when it is a keyed lookup
@@ -104,8 +115,21 @@ impl Lookups {
         if self.budget == 0 {
             return None;
         }
-        let split = shape::split(stmt)?;
-        let template = self.template(session, &split).await?;
+        self.answer_split(session, &shape::split(stmt)?, params)
+            .await
+    }
+
+    /// The answer of a split statement (see `answer`).
+    pub async fn answer_split(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        split: &Split,
+        params: Option<&ParamValues>,
+    ) -> Option<SendableRecordBatchStream> {
+        if self.budget == 0 {
+            return None;
+        }
+        let template = self.template(session, split).await?;
         let keyed = self.keyed(session, &template)?;
         let value = match &split.value {
             Value::Param(p) => params?.get_placeholders_with_values(p).ok()?.value,
@@ -121,14 +145,16 @@ impl Lookups {
 
     /// The template of a statement shape on `session`, planned once.
     async fn template(&self, session: &Arc<Session>, split: &Split) -> Option<Arc<Template>> {
-        if let Some(kept) = self.lock().shapes.get(&split.text)
+        if let Some(kept) = self.lock().shapes.get(split.text.as_ref())
             && let Some((_, t)) = kept.iter().find(|(w, _)| same(w, session))
         {
             return t.clone();
         }
         let (state, _) = session.frozen();
         let plan = state
-            .statement_to_plan(DfStatement::Statement(Box::new(split.shape.clone())))
+            .statement_to_plan(DfStatement::Statement(Box::new(
+                split.shape.as_ref().clone(),
+            )))
             .await
             .ok();
         let template = plan
@@ -144,7 +170,7 @@ impl Lookups {
         if inner.shapes.len() >= SHAPES {
             inner.shapes.clear();
         }
-        let kept = inner.shapes.entry(split.text.clone()).or_default();
+        let kept = inner.shapes.entry(split.text.to_string()).or_default();
         kept.push((Arc::downgrade(session), template.clone()));
         template
     }

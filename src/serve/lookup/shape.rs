@@ -32,9 +32,9 @@ pub enum Value {
 /// A statement split into its shape (the value replaced by `$1`) and value.
 #[derive(Debug, Clone)]
 pub struct Split {
-    pub shape: ast::Statement,
+    pub shape: Arc<ast::Statement>,
     /// The shape's text: what the plan of the shape is kept under.
-    pub text: String,
+    pub text: Arc<str>,
     pub value: Value,
 }
 
@@ -89,8 +89,8 @@ pub fn split(stmt: &ast::Statement) -> Option<Split> {
     match value.as_ref() {
         ast::Expr::Value(v) if placeholders == 1 => match &v.value {
             ast::Value::Placeholder(p) => Some(Split {
-                shape: stmt.clone(),
-                text: stmt.to_string(),
+                shape: Arc::new(stmt.clone()),
+                text: stmt.to_string().into(),
                 value: Value::Param(p.clone()),
             }),
             _ => None,
@@ -102,8 +102,8 @@ pub fn split(stmt: &ast::Statement) -> Option<Split> {
             let param = ast::Expr::Value(ast::Value::Placeholder("$1".into()).with_empty_span());
             let old = replace_value(&mut shape, value_right, param)?;
             Some(Split {
-                text: shape.to_string(),
-                shape,
+                text: shape.to_string().into(),
+                shape: Arc::new(shape),
                 value: Value::Expr(Box::new(old)),
             })
         }
