@@ -127,31 +127,54 @@ pub fn text_rows(batch: &RecordBatch, options: &FormatOptions) -> Result<Option<
 
 type Rows = Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send>;
 
-/// A query's batches as wire rows in `fields`' formats: all-text rows by
-/// the typed writers where they can, otherwise by arrow-pg's encoder. An
-/// execution error ends the stream as an error response.
+/// A query's batches as wire rows in `fields`' formats: all-text or
+/// all-binary rows by the typed writers where they can, otherwise by
+/// arrow-pg's encoder. An execution error ends the stream as an error
+/// response.
 pub fn data_rows(
     stream: datafusion::execution::SendableRecordBatchStream,
     fields: Arc<Vec<FieldInfo>>,
     options: Arc<FormatOptions>,
 ) -> impl futures::Stream<Item = PgWireResult<DataRow>> + Send + 'static {
-    let text = fields.iter().all(|f| f.format() == FieldFormat::Text);
+    let all = |format| fields.iter().all(|f| f.format() == format);
+    let format = if all(FieldFormat::Text) {
+        Some(FieldFormat::Text)
+    } else if all(FieldFormat::Binary) {
+        Some(FieldFormat::Binary)
+    } else {
+        None
+    };
     let failed = |e: &datafusion::error::DataFusionError| {
         error("XX000", crate::engine::describe_error(e), None)
     };
     stream
         .map(move |b| {
-            let rows: Rows = match b {
-                Ok(b) => match text.then(|| text_rows(&b, &options)) {
-                    Some(Ok(Some(rows))) => Box::new(rows.into_iter().map(Ok)),
-                    Some(Err(e)) => Box::new(std::iter::once(Err(failed(&e)))),
-                    Some(Ok(None)) | None => Box::new(encode_recordbatch(fields.clone(), b)),
-                },
-                Err(e) => Box::new(std::iter::once(Err(failed(&e)))),
+            let typed = |b: &RecordBatch| match format {
+                Some(FieldFormat::Text) => text_rows(b, &options),
+                Some(FieldFormat::Binary) => binary_rows(b),
+                None => Ok(None),
+            };
+            let rows: Rows = match b.map(|b| (typed(&b), b)) {
+                Ok((Ok(Some(rows)), _)) => Box::new(rows.into_iter().map(Ok)),
+                Ok((Ok(None), b)) => Box::new(encode_recordbatch(fields.clone(), b)),
+                Ok((Err(e), _)) | Err(e) => Box::new(std::iter::once(Err(failed(&e)))),
             };
             futures::stream::iter(rows)
         })
         .flatten()
+}
+
+/// Every row of `batch` as a binary-format `DataRow`: the binary `COPY`
+/// tuples without their field count. (arrow-pg would send an Int8 as one
+/// byte under the two-byte int2 it announces.)
+fn binary_rows(batch: &RecordBatch) -> Result<Option<Vec<DataRow>>> {
+    let count = batch.num_columns() as i16;
+    Ok(cells::binary_rows(batch)?.map(|tuples| {
+        tuples
+            .iter()
+            .map(|t| DataRow::new(BytesMut::from(&t[2..]), count))
+            .collect()
+    }))
 }
 
 fn fmt_error(e: std::fmt::Error) -> datafusion::error::DataFusionError {

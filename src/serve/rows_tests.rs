@@ -102,3 +102,29 @@ fn text_rows_decline_what_they_have_no_writer_for() {
         RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1]))]).expect("batch");
     assert!(text_rows(&batch, &options).expect("rows").is_none());
 }
+
+#[test]
+fn binary_results_send_an_int8_as_a_two_byte_int2() {
+    use datafusion::arrow::array::Int8Array;
+    use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+    use futures::StreamExt;
+    let a: ArrayRef = Arc::new(Int8Array::from(vec![Some(-2), None]));
+    let batch = RecordBatch::try_from_iter([("i8", a)]).expect("batch");
+    let fields = Arc::new(
+        arrow_schema_to_pg_fields(&batch.schema(), &Format::UnifiedBinary, None).expect("fields"),
+    );
+    assert_eq!(fields[0].datatype(), &pgwire::api::Type::INT2);
+    let stream = Box::pin(RecordBatchStreamAdapter::new(
+        batch.schema(),
+        futures::stream::iter([Ok(batch)]),
+    ));
+    let rows: Vec<DataRow> = futures::executor::block_on(
+        data_rows(stream, fields, Arc::new(FormatOptions::default())).collect::<Vec<_>>(),
+    )
+    .into_iter()
+    .map(|r| r.expect("row"))
+    .collect();
+    assert_eq!(&rows[0].data[..], &[0, 0, 0, 2, 0xff, 0xfe]);
+    assert_eq!(&rows[1].data[..], &[0xff, 0xff, 0xff, 0xff]);
+    assert!(rows.iter().all(|r| r.field_count == 1));
+}
