@@ -99,7 +99,7 @@ impl Recogniser {
         let Value::Expr(found) = &split.value else {
             return None;
         };
-        (**found == plain_value(value.to_vec())?).then(|| Known {
+        (**found == plain_value(value.to_vec())?).then_some(Known {
             shape: split.shape,
             text: split.text,
         })
