@@ -1,7 +1,7 @@
 //! The PostgreSQL wire protocol as `touchpoint serve` reads it: any bytes
 //! through pgwire's frontend decoding (the startup phase, then messages),
 //! every decoded statement (Query, Parse) through the server's parser,
-//! catalog rewrites and classifier, and every Bind's parameter values through
+//! catalog rewrites and classifier and the keyed lookups' token recogniser, and every Bind's parameter values through
 //! the decoding the server runs (arrow-pg) at types the input picks. No
 //! panic, no hang, bounded memory (run with `-timeout=10
 //! -rss_limit_mb=2048`): a message decodes, waits for more bytes or is an
@@ -25,6 +25,7 @@ use pgwire::api::portal::Portal;
 use pgwire::api::stmt::StoredStatement;
 use pgwire::messages::{DecodeContext, PgWireFrontendMessage};
 use std::sync::{Arc, LazyLock};
+use touchpoint::serve::lookup::Lookups;
 use touchpoint::serve::{protocol, rewrite, statement};
 
 /// The parameter types a Bind is decoded at: what drivers send.
@@ -54,10 +55,16 @@ const TYPES: &[Type] = &[
     Type::TEXT_ARRAY,
 ];
 
-/// Parse, rewrite and classify as the server does before planning.
+/// Parse, rewrite and classify as the server does before planning; and
+/// recognise a keyed lookup from its tokens, twice (the first time its
+/// pattern is learnt, the second it is known).
 fn statements(sql: &str) {
     static PARSER: LazyLock<PostgresCompatibilityParser> =
         LazyLock::new(PostgresCompatibilityParser::new);
+    static LOOKUPS: LazyLock<Lookups> = LazyLock::new(|| Lookups::new(1));
+    for _ in 0..2 {
+        let _ = LOOKUPS.recognise(sql);
+    }
     if let Ok(mut stmts) = PARSER.parse(sql) {
         for s in &mut stmts {
             rewrite::catalog_dialect(s);

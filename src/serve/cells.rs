@@ -51,6 +51,16 @@ impl Column<'_> {
     }
 }
 
+/// Whether a column carries metadata: arrow-pg treats columns with `pg.*`
+/// metadata (catalog oids, `"char"`) apart, so the batch is left to it.
+pub(super) fn catalog_columns(batch: &RecordBatch) -> bool {
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| !f.metadata().is_empty())
+}
+
 /// Dictionaries of strings become plain strings; everything else as is.
 pub(super) fn plain_columns(batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
     batch
@@ -361,13 +371,7 @@ fn stamp_text(out: &mut BytesMut, v: i64, per_second: i64, utc: bool) -> bool {
 /// arrow-pg announces for the columns; `None` when a column's type has no
 /// typed writer here (the caller then uses arrow-pg's encoder).
 pub fn binary_rows(batch: &RecordBatch) -> Result<Option<Vec<Bytes>>> {
-    // arrow-pg treats columns with `pg.*` metadata (catalog oids, "char") apart.
-    if batch
-        .schema()
-        .fields()
-        .iter()
-        .any(|f| !f.metadata().is_empty())
-    {
+    if catalog_columns(batch) {
         return Ok(None);
     }
     let arrays = plain_columns(batch)?;

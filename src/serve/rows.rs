@@ -34,12 +34,7 @@ const UNIX_EPOCH_FROM_CE: i32 = 719_163;
 /// Every row of `batch` as a text-format `DataRow`; `None` when a column
 /// has no writer here (the caller then uses arrow-pg's encoder).
 pub fn text_rows(batch: &RecordBatch, options: &FormatOptions) -> Result<Option<Vec<DataRow>>> {
-    if batch
-        .schema()
-        .fields()
-        .iter()
-        .any(|f| !f.metadata().is_empty())
-    {
+    if cells::catalog_columns(batch) {
         return Ok(None);
     }
     let arrays = cells::plain_columns(batch)?;

@@ -386,4 +386,69 @@ mod tests {
         assert_eq!(a.key, b.key);
         assert_ne!(b.key, c.key);
     }
+
+    /// Mutated lookups (characters dropped, doubled or put in from SQL's
+    /// alphabet): whatever is recognised, learnt or known, splits as the
+    /// full parser splits it.
+    #[test]
+    fn mutated_statements_are_recognised_only_as_the_full_parser_reads_them() {
+        let r = Recogniser::default();
+        let seeds = [
+            "SELECT * FROM customer_month WHERE customer_id = 'C' || lpad(42::text, 7, '0') ORDER BY period",
+            "SELECT a, b AS x FROM s.t WHERE t.id = -5 LIMIT 3 OFFSET 1",
+            "SELECT \"q\"\"x\" FROM t WHERE k = 'it''s'",
+        ];
+        let alphabet: Vec<char> = "'\"();,.:|=-+*/ $EeNn0159abkwhereorderlimit\n"
+            .chars()
+            .collect();
+        let mut state = 99u64;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as usize) % n.max(1)
+        };
+        let mut recognised = 0;
+        for round in 0..3000 {
+            let mut sql: Vec<char> = seeds[round % seeds.len()].chars().collect();
+            for _ in 0..1 + next(3) {
+                let at = next(sql.len());
+                match next(3) {
+                    0 if !sql.is_empty() => {
+                        sql.remove(at);
+                    }
+                    1 if !sql.is_empty() => sql.insert(at, sql[at]),
+                    _ => sql.insert(at, alphabet[next(alphabet.len())]),
+                }
+            }
+            let sql: String = sql.into_iter().collect();
+            // Twice: learnt, then known.
+            for _ in 0..2 {
+                if let Some((fast, _)) = r.split(&sql) {
+                    recognised += 1;
+                    let slow = full(&sql).unwrap_or_else(|| panic!("not a lookup: {sql}"));
+                    assert!(same(&fast, &slow), "{sql}");
+                }
+            }
+        }
+        // Enough of them stay lookups for the check to mean something.
+        assert!(recognised > 500, "{recognised} recognised");
+    }
+
+    /// The guard against rewrites the plain parser does not make: a
+    /// pattern is learnt only when the full parser's value is the one the
+    /// value's tokens read (here told apart by handing `learn` other tokens).
+    #[test]
+    fn a_pattern_is_learnt_only_when_both_parsers_read_one_value() {
+        let r = Recogniser::default();
+        let tokens = |s: &str| {
+            Tokenizer::new(&PostgreSqlDialect {}, s)
+                .tokenize()
+                .expect("tokens")
+        };
+        let sql = "SELECT * FROM t WHERE a = upper('x')";
+        assert!(r.learn(sql, &tokens("upper('x')")).is_some());
+        assert!(r.learn(sql, &tokens("lower('x')")).is_none());
+        assert!(r.learn(sql, &tokens("upper('x') extra")).is_none());
+    }
 }
