@@ -1,5 +1,5 @@
-//! A batch's rows as `DataRow` messages in the text format, column by column
-//! with a writer per type.
+//! A batch's rows as `DataRow` messages, column by column with a writer per
+//! type: the text format here, the binary format by `cells`' `COPY` writers.
 //!
 //! arrow-pg's encoder works cell by cell: it looks the column's type up,
 //! and for a timestamp parses the zone, the date style and the format string
