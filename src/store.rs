@@ -47,6 +47,13 @@ pub fn is_url(s: &str) -> bool {
 
 /// The store holding `url`, and the path of `url` inside it.
 pub fn open(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path), Error> {
+    open_as(url, profile_of(url.as_str()).as_deref())
+}
+
+/// [`open`] with `profile`'s credentials (or the plain variables' for
+/// `None`), whatever location it is bound to here: an executor learns a
+/// table's profile from the plan, by name only.
+pub fn open_as(url: &Url, profile: Option<&str>) -> Result<(Arc<dyn ObjectStore>, Path), Error> {
     let fail = |source: object_store::Error| Error::Store {
         url: url.to_string(),
         source: Box::new(source),
@@ -56,7 +63,7 @@ pub fn open(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path), Error> {
         reason: e.to_string(),
     })?;
     let s = url.as_str();
-    let settings = profile_settings(url)?;
+    let settings = profile_settings(url, profile)?;
     let store: Arc<dyn ObjectStore> = match scheme {
         ObjectStoreScheme::AmazonS3 => {
             let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(s);
@@ -137,18 +144,34 @@ pub fn profile_prefix(profile: &str) -> String {
     format!("TOUCHPOINT_PROFILE_{name}_")
 }
 
-/// `(profile, key, value)` for the store at `url`: its profile's variables,
-/// keys lower-cased as object_store names them (`aws_access_key_id`).
-fn profile_settings(url: &Url) -> Result<Vec<(String, String, String)>, Error> {
-    let profile = PROFILES.read().ok().and_then(|v| {
+/// The profile bound to `location` here (the longest bound prefix of it).
+pub fn profile_of(location: &str) -> Option<String> {
+    let location = location.trim_end_matches('/');
+    PROFILES.read().ok().and_then(|v| {
         v.iter()
-            .filter(|(prefix, _)| {
-                url.as_str() == prefix || url.as_str().starts_with(&format!("{prefix}/"))
-            })
+            .filter(|(prefix, _)| location == prefix || location.starts_with(&format!("{prefix}/")))
             .max_by_key(|(prefix, _)| prefix.len())
             .map(|(_, p)| p.clone())
-    });
-    let Some(profile) = profile else {
+    })
+}
+
+/// `profile` as the user of a store URL (`s3://DW_WRITER@bucket`): its
+/// variables' name part, so it names the same variables on every process.
+pub fn profile_user(profile: &str) -> String {
+    let prefix = profile_prefix(profile);
+    let name = prefix
+        .strip_prefix("TOUCHPOINT_PROFILE_")
+        .unwrap_or(&prefix);
+    name.strip_suffix('_').unwrap_or(name).to_string()
+}
+
+/// `(profile, key, value)` for the store at `url`: `profile`'s variables,
+/// keys lower-cased as object_store names them (`aws_access_key_id`).
+fn profile_settings(
+    url: &Url,
+    profile: Option<&str>,
+) -> Result<Vec<(String, String, String)>, Error> {
+    let Some(profile) = profile.map(str::to_string) else {
         return Ok(Vec::new());
     };
     let prefix = profile_prefix(&profile);

@@ -29,6 +29,8 @@ struct Wire {
     root: String,
     partition_columns: Vec<String>,
     files: Vec<PinnedFile>,
+    /// The store's credential profile, by name.
+    profile: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +113,7 @@ fn encode(t: &PinnedTable, buf: &mut Vec<u8>) -> Result<()> {
         root: t.root.to_string(),
         partition_columns: t.partition_columns.clone(),
         files: t.files.clone(),
+        profile: t.profile.clone(),
     };
     buf.extend_from_slice(MAGIC);
     serde_json::to_writer(buf, &wire).map_err(|e| DataFusionError::External(Box::new(e)))
@@ -146,5 +149,6 @@ fn decode(json: &[u8], schema: SchemaRef) -> Result<PinnedTable> {
         schema,
         partition_columns: wire.partition_columns,
         files: wire.files,
+        profile: wire.profile,
     })
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 /// The version of the plan encoding (pinned tables); a client and a cluster
 /// must agree on it.
-pub const CODEC_VERSION: u32 = 1;
+pub const CODEC_VERSION: u32 = 2;
 
 /// A deployment's own build tag (a release or commit id), compared too.
 pub const BUILD_TAG_VAR: &str = "TOUCHPOINT_BUILD_TAG";

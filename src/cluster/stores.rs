@@ -1,17 +1,24 @@
 //! An executor's object stores: `file://` as DataFusion has it, and each
 //! bucket (`s3://`, `gs://`, `az://`) opened at first use with the
 //! executor's own credentials (`AWS_*`, … from its environment, as the
-//! client's). Nothing about a store travels in a plan but its URL.
+//! client's). Nothing about a store travels in a plan but its URL, and for
+//! a store with a credential profile the profile's name as the URL's user
+//! (`s3://DW_WRITER@bucket`): the executor then reads its own
+//! `TOUCHPOINT_PROFILE_DW_WRITER_*` variables, never a secret of the plan.
 
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use object_store::ObjectStore;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use url::Url;
 
 #[derive(Debug, Default)]
 pub struct Stores {
     known: DefaultObjectStoreRegistry,
+    /// Buckets by `scheme://[profile@]bucket`: DataFusion's registry keys by
+    /// host alone, which would give one profile's store to another.
+    buckets: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
 }
 
 impl ObjectStoreRegistry for Stores {
@@ -24,14 +31,24 @@ impl ObjectStoreRegistry for Stores {
     }
 
     fn get_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
-        if let Ok(s) = self.known.get_store(url) {
-            return Ok(s);
+        let external = |e: crate::store::Error| DataFusionError::External(Box::new(e));
+        if !crate::store::is_url(url.as_str()) {
+            return self.known.get_store(url);
         }
-        let root = Url::parse(&url[..url::Position::BeforePath])
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let (store, _) =
-            crate::store::open(&root).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        self.known.register_store(&root, store.clone());
+        let key = url[..url::Position::BeforePath].to_string();
+        let mut buckets = self
+            .buckets
+            .lock()
+            .map_err(|_| DataFusionError::Internal("object store registry poisoned".into()))?;
+        if let Some(s) = buckets.get(&key) {
+            return Ok(s.clone());
+        }
+        let mut root = Url::parse(&key).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let profile = (!root.username().is_empty()).then(|| root.username().to_string());
+        // The user names a profile, not an account: the store sees the bare bucket.
+        let _ = root.set_username("");
+        let (store, _) = crate::store::open_as(&root, profile.as_deref()).map_err(external)?;
+        buckets.insert(key, store.clone());
         Ok(store)
     }
 }
@@ -45,4 +62,25 @@ pub fn runtime(temp: Option<&str>) -> Result<Arc<datafusion::execution::runtime_
         b = b.with_temp_file_path(dir);
     }
     Ok(Arc::new(b.build()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_in_the_url_picks_its_own_store() {
+        let stores = Stores::default();
+        let plain = Url::parse("s3://bank/dw/t/").expect("url");
+        // No TOUCHPOINT_PROFILE_NOSUCH_* variables: the user names a profile,
+        // so the plain keys are not used and the error names the variables.
+        let none = Url::parse("s3://NOSUCH@bank/").expect("url");
+        let a = stores.get_store(&plain).expect("plain");
+        let err = stores
+            .get_store(&none)
+            .expect_err("no variables")
+            .to_string();
+        assert!(err.contains("TOUCHPOINT_PROFILE_NOSUCH_"), "{err}");
+        assert!(Arc::ptr_eq(&a, &stores.get_store(&plain).expect("again")));
+    }
 }

@@ -47,6 +47,10 @@ pub struct PinnedTable {
     pub schema: SchemaRef,
     pub partition_columns: Vec<String>,
     pub files: Vec<PinnedFile>,
+    /// The credential profile of the table's store (its name, never a
+    /// secret): an executor opens the bucket with its own
+    /// `TOUCHPOINT_PROFILE_<NAME>_*` variables.
+    pub profile: Option<String>,
 }
 
 impl PinnedTable {
@@ -127,6 +131,7 @@ impl PinnedTable {
         Ok(PinnedTable {
             name: name.to_string(),
             version,
+            profile: crate::store::profile_of(root.as_str()),
             root,
             schema,
             partition_columns,
@@ -202,10 +207,22 @@ impl PinnedTable {
         }
     }
 
-    /// The object store URL (`file://`, `s3://bucket`) and the store path
-    /// of the table's folder.
+    /// The object store URL (`file://`, `s3://bucket`, `s3://PROFILE@bucket`
+    /// when the store has a credential profile) and the store path of the
+    /// table's folder.
     fn store(&self) -> Result<(ObjectStoreUrl, String), DataFusionError> {
-        let url = ObjectStoreUrl::parse(&self.root[..url::Position::BeforePath])?;
+        let mut root = Url::parse(&self.root[..url::Position::BeforePath])
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        if let Some(p) = &self.profile {
+            let user = crate::store::profile_user(p);
+            if user.is_empty() || root.set_username(&user).is_err() {
+                return Err(DataFusionError::Plan(format!(
+                    "table {}: profile `{p}` cannot name its store",
+                    self.name
+                )));
+            }
+        }
+        let url = ObjectStoreUrl::parse(root.as_str())?;
         let prefix = object_store::path::Path::from_url_path(self.root.path())
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok((url, prefix.to_string()))
@@ -461,5 +478,23 @@ mod tests {
         };
         assert!(at(0).await.contains("| 15"), "1+2+3+4+5");
         assert!(at(1).await.contains("| 50"), "1+3+5+20+21");
+    }
+
+    #[test]
+    fn a_profile_rides_as_the_store_user() {
+        let t = |profile: Option<&str>| super::PinnedTable {
+            name: "t".into(),
+            version: 0,
+            root: url::Url::parse("s3://bank/dw/t/").expect("url"),
+            schema: Arc::new(Schema::empty()),
+            partition_columns: vec![],
+            files: vec![],
+            profile: profile.map(str::to_string),
+        };
+        let (url, prefix) = t(None).store().expect("plain");
+        assert_eq!((url.as_str(), prefix.as_str()), ("s3://bank/", "dw/t"));
+        let (url, _) = t(Some("dw-writer")).store().expect("profile");
+        assert_eq!(url.as_str(), "s3://DW_WRITER@bank/");
+        assert!(t(Some("")).store().is_err());
     }
 }

@@ -353,12 +353,23 @@ fn an_executor_killed_during_the_models_leaves_the_same_tables() {
     );
 }
 
+/// The warehouse in a bucket whose keys are a credential profile's: the
+/// plain `AWS_*` keys are wrong on the client and on every executor, so the
+/// executors read only because the plan names the profile and each one
+/// takes its own `TOUCHPOINT_PROFILE_DW_*` variables.
 #[test]
-fn a_warehouse_in_a_bucket_is_read_by_the_executors() {
-    use crate::s3::{s3_env, start_seaweed, upload};
+fn a_warehouse_in_a_bucket_is_read_by_the_executors_with_its_profile() {
+    use crate::s3::{KEY, SECRET, s3_env, start_seaweed, upload};
     let store = tempfile::tempdir().expect("tempdir");
     let weed = start_seaweed(store.path());
-    let bucket = s3_env(&weed.endpoint);
+    let mut bucket: Vec<(&str, String)> = s3_env(&weed.endpoint)
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("AWS_ACCESS") && !k.starts_with("AWS_SECRET"))
+        .collect();
+    bucket.push(("AWS_ACCESS_KEY_ID", "nobody".into()));
+    bucket.push(("AWS_SECRET_ACCESS_KEY", "wrong".into()));
+    bucket.push(("TOUCHPOINT_PROFILE_DW_AWS_ACCESS_KEY_ID", KEY.into()));
+    bucket.push(("TOUCHPOINT_PROFILE_DW_AWS_SECRET_ACCESS_KEY", SECRET.into()));
     let cluster = Cluster::start_with(2, &bucket);
     let mut env = bucket.clone();
     env.extend(cluster.env());
@@ -366,6 +377,17 @@ fn a_warehouse_in_a_bucket_is_read_by_the_executors() {
     for dir in [local.path(), remote.path()] {
         generate(dir, 200, 2, 5, &[]);
     }
+    let yaml_path = remote.path().join("pipelines/monthly_cx.yaml");
+    let yaml = std::fs::read_to_string(&yaml_path).expect("read");
+    std::fs::write(
+        &yaml_path,
+        yaml.replacen(
+            "extracts: ../data",
+            "extracts: ../data\nprofiles: {extracts: dw, warehouse: dw}",
+            1,
+        ),
+    )
+    .expect("write");
     upload(&remote.path().join("data"), &weed.endpoint);
     ok(local.path(), &["run", "--period", "2024-01..2024-02"]);
     ok_env(
@@ -377,6 +399,26 @@ fn a_warehouse_in_a_bucket_is_read_by_the_executors() {
     let got = rounded_tables(snapshot(remote.path(), &env, "s3://touchpoint/raw/cx/"));
     assert!(want["customer_month"].len() > 300);
     compare(&want, &got);
+    // The executors alone hold the profile's keys now: a reader's query
+    // through them fails, naming the variables, and nothing falls back to
+    // the plain keys.
+    drop(cluster);
+    let without: Vec<(&str, String)> = bucket
+        .iter()
+        .filter(|(k, _)| !k.starts_with("TOUCHPOINT_PROFILE_"))
+        .cloned()
+        .collect();
+    let cluster = Cluster::start_with(1, &without);
+    let mut wrong = bucket.clone();
+    wrong.extend(cluster.env());
+    let out = touchpoint_env(
+        remote.path(),
+        &["query", "SELECT COUNT(*) FROM customer_month"],
+        &wrong,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("TOUCHPOINT_PROFILE_DW_"), "{err}");
 }
 
 #[test]
