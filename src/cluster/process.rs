@@ -77,6 +77,10 @@ pub async fn scheduler(bind: SocketAddr, external_host: Option<String>) -> Resul
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(|e| Error::Process(e.to_string()))?;
+    let cluster = BallistaCluster::new(
+        Arc::new(super::builds::SameBuild(cluster.cluster_state())),
+        cluster.job_state(),
+    );
     start_server(cluster, bind, Arc::new(config))
         .await
         .map_err(|e| Error::Process(e.to_string()))
@@ -102,6 +106,8 @@ pub struct ExecutorOptions {
 pub async fn executor(o: ExecutorOptions) -> Result<()> {
     let work_dir = o.work_dir.clone();
     let config = ExecutorProcessConfig {
+        // The scheduler registers only ids of its own build.
+        executor_id: super::builds::executor_id(),
         bind_host: o.bind.ip().to_string(),
         port: o.bind.port(),
         grpc_port: o.grpc_port.unwrap_or(o.bind.port().saturating_add(1)),
@@ -124,7 +130,11 @@ pub async fn executor(o: ExecutorOptions) -> Result<()> {
         })),
         ..Default::default()
     };
-    start_executor_process(Arc::new(config))
-        .await
-        .map_err(|e| Error::Process(e.to_string()))
+    start_executor_process(Arc::new(config)).await.map_err(|e| {
+        Error::Process(format!(
+            "this executor ({}, build mark {}): {e}",
+            functions::version_text(),
+            super::builds::mark()
+        ))
+    })
 }

@@ -525,6 +525,51 @@ fn a_cluster_of_another_build_is_refused_by_name() {
     env.pop();
     env.push(("TOUCHPOINT_BUILD_TAG", "2026.11".into()));
     ok_env(dir, &["query", "SELECT COUNT(*) FROM customers"], &env);
+    // An executor of another build joining this scheduler is refused at
+    // registration and exits, naming the scheduler's build: it is never
+    // handed a task the client's check did not vouch for.
+    let port = cluster.engine.rsplit(':').next().expect("port").to_string();
+    let stray = Command::new(crate::common::bin())
+        .args([
+            "executor",
+            "--scheduler",
+            &format!("127.0.0.1:{port}"),
+            "--bind",
+            &format!("127.0.0.1:{}", free_port()),
+            "--grpc-port",
+            &free_port().to_string(),
+        ])
+        .env("TOUCHPOINT_BUILD_TAG", "2026.10")
+        .env("TOUCHPOINT_HASH_KEY", crate::common::HASH_KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn executor");
+    let out = exited_within(stray, Duration::from_secs(90));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("runs another build"), "{err}");
+    assert!(err.contains("build 2026.11"), "{err}");
+    assert!(err.contains("build 2026.10"), "{err}");
+    ok_env(dir, &["query", "SELECT COUNT(*) FROM customers"], &env);
+}
+
+/// `child`'s output once it exits; killed (and the test failed) if it is
+/// still running after `limit`.
+fn exited_within(mut child: Child, limit: Duration) -> std::process::Output {
+    let until = Instant::now() + limit;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > until {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "still running after {limit:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.wait_with_output().expect("output")
 }
 
 /// Ballista names a job with random letters and digits ("Job 038HTMZNV4000
