@@ -23,6 +23,8 @@ pub mod process;
 mod route;
 #[cfg(feature = "cluster")]
 mod stores;
+#[cfg(feature = "cluster")]
+mod windows;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -49,6 +49,7 @@ fn session_state(config: SessionConfig) -> datafusion::error::Result<SessionStat
         .with_default_features()
         .with_config(config)
         .with_runtime_env(super::stores::runtime(None)?)
+        .with_physical_optimizer_rule(Arc::new(super::windows::SortWindowInputs))
         .build();
     for f in functions::scalar() {
         state.register_udf(f)?;

@@ -176,7 +176,19 @@ fn a_pipeline_on_a_cluster_writes_what_a_local_run_writes() {
     let env = cluster.env();
     let (local, remote) = (project(), project());
     three_months(local.path(), &[]);
-    let out = three_months(remote.path(), &env);
+    // A month a part on the cluster (a big bank's shape): every part reads
+    // its inputs filtered to one month, where DataFusion plans a window by
+    // period with no sort, which the executors' copy of the plan cannot run
+    // unless the scheduler sorts it (cluster/windows.rs).
+    let mut parts = env.clone();
+    parts.push(("TOUCHPOINT_PART_ROWS", "1".into()));
+    generate(remote.path(), 300, 3, 11, &[]);
+    let out = crate::common::ok_all_env(
+        remote.path(),
+        &["run", "--period", "2024-01..2024-03"],
+        &parts,
+    );
+    assert!(out.contains("in 3 parts"), "{out}");
     assert!(out.contains(" ok in "), "{out}");
     let want = rounded_tables(snapshot(local.path(), &[], "data"));
     // Read back through the cluster too: every table's rows as executors scan them.
@@ -217,6 +229,14 @@ fn a_pipeline_on_a_cluster_writes_what_a_local_run_writes() {
     assert_eq!(
         scoped.lines().nth(1),
         Some(format!("{n},Kowloon,Kowloon").as_str())
+    );
+
+    // A reader's month: the same window over one period, on the cluster.
+    let month = "SELECT period, tier, COUNT(*) AS n, SUM(COUNT(*)) OVER (PARTITION BY period) AS t \
+                 FROM customer_month WHERE period = '2024-02' GROUP BY period, tier ORDER BY tier";
+    assert_eq!(
+        ok_env(remote.path(), &["query", "--format", "csv", month], &env),
+        ok(local.path(), &["query", "--format", "csv", month])
     );
 
     // The scheduler gone: the run fails fast, naming it, and changes nothing.
