@@ -67,8 +67,14 @@ for mode in $MODES; do
     ENGINE="ballista://127.0.0.1:$port"
   fi
   start=$(date +%s.%N)
-  ( cd "$P" && TOUCHPOINT_ENGINE=$ENGINE /usr/bin/time -f '%M' -o "$WORK/rss-$mode" \
-      "$BIN" run --period "2024-01..$LAST" --no-progress >/dev/null 2>"$WORK/run-$mode.log" )
+  if ! ( cd "$P" && TOUCHPOINT_ENGINE=$ENGINE /usr/bin/time -f '%M' -o "$WORK/rss-$mode" \
+      "$BIN" run --period "2024-01..$LAST" --no-progress >/dev/null 2>"$WORK/run-$mode.log" ); then
+    # A failed mode is a result too (e.g. executors' memory too small): say where it stopped.
+    echo "$mode: run failed after $(echo "$(date +%s.%N) - $start" | bc) s: $(grep -m1 '^error' "$WORK/run-$mode.log" | cut -c1-400)"
+    [ "$mode" != local ] && echo "  executors' peak RSS: $(for e in "${EXECS[@]}"; do hwm_mb "$e"; done | paste -sd/) MB"
+    stop_all
+    continue
+  fi
   wall=$(echo "$(date +%s.%N) - $start" | bc)
   client=$(awk '{printf "%.0f", $1/1024}' "$WORK/rss-$mode")
   sched="-"; execs="-"
