@@ -68,6 +68,11 @@ impl Error {
 
     /// A `help:` line for the person at the terminal, when we know one.
     pub fn help(&self) -> Option<String> {
+        self.own_help()
+            .or_else(|| crate::engine::memory_help(&self.to_string()))
+    }
+
+    fn own_help(&self) -> Option<String> {
         match self {
             Error::Usage { help, .. } => Some(help.clone()),
             Error::Pipeline(e) => e.help(),

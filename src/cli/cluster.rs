@@ -60,8 +60,15 @@ pub async fn executor(a: ExecutorArgs, out: &mut impl Write) -> Result<()> {
     };
     let _ = writeln!(
         out,
-        "touchpoint executor on {} serving scheduler {host}:{port}",
-        a.bind
+        "touchpoint executor on {} serving scheduler {host}:{port}; memory pool {} MiB \
+         (TOUCHPOINT_MEMORY_MB) for all its task slots ({})",
+        a.bind,
+        crate::engine::memory_limit() / (1024 * 1024),
+        if a.slots == 0 {
+            "per-core".to_string()
+        } else {
+            a.slots.to_string()
+        }
     );
     let _ = out.flush();
     process::executor(ExecutorOptions {

@@ -48,7 +48,7 @@ fn session_state(config: SessionConfig) -> datafusion::error::Result<SessionStat
     let mut state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
-        .with_runtime_env(super::stores::runtime(None)?)
+        .with_runtime_env(super::stores::runtime(None, None)?)
         .with_physical_optimizer_rule(Arc::new(super::windows::SortWindowInputs))
         .build();
     for f in functions::scalar() {
@@ -106,6 +106,13 @@ pub struct ExecutorOptions {
 /// Run an executor until the process is stopped.
 pub async fn executor(o: ExecutorOptions) -> Result<()> {
     let work_dir = o.work_dir.clone();
+    // One pool for the whole process, as a local run has: every task's
+    // operators share `TOUCHPOINT_MEMORY_MB` and spill past their fair share.
+    // Ballista's own pool (`memory_pool_size`) would give each task a fresh
+    // pool of its own kind, one where a repartition may spill and hang
+    // (see `engine::pool`); 0 tells Ballista to leave our runtime's alone.
+    let pool = crate::engine::bounded_pool(crate::engine::memory_limit());
+    release_freed_memory_regularly();
     let config = ExecutorProcessConfig {
         // The scheduler registers only ids of its own build.
         executor_id: super::builds::executor_id(),
@@ -120,14 +127,12 @@ pub async fn executor(o: ExecutorOptions) -> Result<()> {
         work_dir: o.work_dir.clone(),
         print_thread_info: false,
         executor_heartbeat_interval_seconds: HEARTBEAT_SECONDS,
-        // The same bound as a local run (`TOUCHPOINT_MEMORY_MB`), shared by
-        // the executor's task slots; operators spill past it.
-        memory_pool_size: Some(crate::engine::memory_limit() as u64),
+        memory_pool_size: Some(0),
         override_function_registry: Some(Arc::new(functions::registry())),
         override_logical_codec: Some(Arc::new(Codec::default())),
         override_config_producer: Some(Arc::new(session_config)),
         override_runtime_producer: Some(Arc::new(move |_: &SessionConfig| {
-            super::stores::runtime(work_dir.as_deref())
+            super::stores::runtime(work_dir.as_deref(), Some(pool.clone()))
         })),
         ..Default::default()
     };
@@ -138,4 +143,25 @@ pub async fn executor(o: ExecutorOptions) -> Result<()> {
             super::builds::mark()
         ))
     })
+}
+
+/// How often an executor hands freed memory back to the system.
+const RELEASE_SECONDS: u64 = 2;
+
+/// An executor runs one task after another on many threads, each with its
+/// own allocator arena, and never ends a model the way a local run does
+/// (where `engine::release_freed_memory` runs after each): without this its
+/// RSS keeps the high-water mark of every task it ever ran, far above its
+/// pool. A thread trims the arenas every few seconds (milliseconds each).
+fn release_freed_memory_regularly() {
+    let spawned = std::thread::Builder::new()
+        .name("release-freed-memory".into())
+        .spawn(|| {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(RELEASE_SECONDS));
+                crate::engine::release_freed_memory();
+            }
+        });
+    // Without the thread the executor still runs, with a higher RSS.
+    drop(spawned);
 }

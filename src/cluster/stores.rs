@@ -7,6 +7,7 @@
 //! `TOUCHPOINT_PROFILE_DW_WRITER_*` variables, never a secret of the plan.
 
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use object_store::ObjectStore;
 use std::collections::HashMap;
@@ -54,10 +55,16 @@ impl ObjectStoreRegistry for Stores {
 }
 
 /// A runtime whose object stores are [`Stores`] (spill files in `temp`,
-/// else the system's temporary folder).
-pub fn runtime(temp: Option<&str>) -> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
+/// else the system's temporary folder), bounded by `pool` when given.
+pub fn runtime(
+    temp: Option<&str>,
+    pool: Option<Arc<dyn MemoryPool>>,
+) -> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
     let mut b = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
         .with_object_store_registry(Arc::new(Stores::default()));
+    if let Some(pool) = pool {
+        b = b.with_memory_pool(pool);
+    }
     if let Some(dir) = temp {
         b = b.with_temp_file_path(dir);
     }

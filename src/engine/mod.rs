@@ -37,6 +37,27 @@ pub fn memory_limit() -> usize {
         * 1024
 }
 
+/// A pool of `limit` bytes: DataFusion's fair spilling pool, except that a
+/// repartition is never told to spill (see `pool`). Local runs and cluster
+/// executors use the same kind, so a plan that fits one fits the other.
+pub fn bounded_pool(limit: usize) -> Arc<dyn datafusion::execution::memory_pool::MemoryPool> {
+    pool::bounded(limit)
+}
+
+/// The way out when `error` (any error's text: a cluster's arrives as text)
+/// says an operator outgrew its share of the memory pool.
+pub fn memory_help(error: &str) -> Option<String> {
+    let exhausted = error.contains("Resources exhausted") || error.contains("ResourcesExhausted");
+    exhausted.then(|| {
+        format!(
+            "the plan needed more than its share of the memory pool: raise TOUCHPOINT_MEMORY_MB \
+             (this process has {} MiB); on a cluster, raise it on the executors or give them \
+             fewer task slots",
+            memory_limit() / (1024 * 1024)
+        )
+    })
+}
+
 /// One runtime (memory pool, spill files) shared by every session, so
 /// concurrent loads and queries share one bound instead of one each.
 static RUNTIME: std::sync::LazyLock<Arc<datafusion::execution::runtime_env::RuntimeEnv>> =

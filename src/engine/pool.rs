@@ -147,4 +147,25 @@ mod tests {
             }
         }
     }
+
+    /// A hash join's build side cannot spill: past the pool it fails, and
+    /// the error gets the setting to raise; other errors get no such advice.
+    #[tokio::test]
+    async fn a_plan_past_the_pool_is_told_which_setting_to_raise() {
+        let ctx = session(bounded(64 << 10));
+        let err = ctx
+            .sql(
+                "SELECT COUNT(*) FROM generate_series(1, 200000) a(v) \
+                 JOIN generate_series(1, 200000) b(v) ON a.v = b.v",
+            )
+            .await
+            .expect("plan")
+            .collect()
+            .await
+            .expect_err("64 KiB cannot hold 200,000 keys")
+            .to_string();
+        let help = crate::engine::memory_help(&err).unwrap_or_default();
+        assert!(help.contains("raise TOUCHPOINT_MEMORY_MB"), "{err}: {help}");
+        assert_eq!(crate::engine::memory_help("table `x` not found"), None);
+    }
 }

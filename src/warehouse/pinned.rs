@@ -185,7 +185,9 @@ impl PinnedTable {
         let value = |c: &Expr| -> Option<Option<&str>> {
             let Expr::Column(c) = c else { return None };
             let at = self.partition_columns.iter().position(|p| *p == c.name)?;
-            Some(f.partition.get(at)?.as_deref())
+            // A file without the value holds NULL there (never the case
+            // for a file of the log; kept exact for `decides`).
+            Some(f.partition.get(at).and_then(|v| v.as_deref()))
         };
         match e {
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
@@ -209,6 +211,35 @@ impl PinnedTable {
                 _ => true,
             },
             _ => true,
+        }
+    }
+
+    /// Whether [`Self::may_match`] answers `e` exactly for every file: `e`
+    /// reads partition columns only, each compared with text literals (`=`,
+    /// `IN`, joined by `AND` / `OR`), so all of a file's rows match or none.
+    /// Such a filter is done once the files are chosen: no filter above the
+    /// scan, where its `period = '…'` would make the column a constant that
+    /// DataFusion takes for an order (a partial aggregate over ordered input
+    /// cannot emit early and runs out of memory instead).
+    fn decides(&self, e: &Expr) -> bool {
+        use datafusion::logical_expr::{BinaryExpr, Operator, expr::InList};
+        let partition =
+            |c: &Expr| matches!(c, Expr::Column(c) if self.partition_columns.contains(&c.name));
+        match e {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+                Operator::And | Operator::Or => self.decides(left) && self.decides(right),
+                Operator::Eq => {
+                    (partition(left) && text(right).is_some())
+                        || (partition(right) && text(left).is_some())
+                }
+                _ => false,
+            },
+            Expr::InList(InList {
+                expr,
+                list,
+                negated: false,
+            }) => partition(expr) && list.iter().all(|t| text(t).is_some()),
+            _ => false,
         }
     }
 
@@ -302,7 +333,8 @@ impl TableProvider for PinnedTable {
         let all: Vec<usize> = (0..self.schema.fields().len()).collect();
         let wanted = projection.unwrap_or(&all);
         // Only the files of partitions the filters can match (a rebuild of
-        // some periods reads theirs); the filters still run above the scan.
+        // some periods reads theirs); the filters `decides` are thereby done,
+        // the others still run above the scan.
         let files: Vec<&PinnedFile> = self
             .files
             .iter()
@@ -362,9 +394,16 @@ impl TableProvider for PinnedTable {
         &self,
         filters: &[&Expr],
     ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
-        // Filters stay above the scan; DataFusion's physical optimiser pushes
-        // them into the Parquet reader (row groups and pages pruned there).
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        // A filter the file list decides is done by `scan`; the others stay
+        // above it, and DataFusion's physical optimiser pushes them into the
+        // Parquet reader (row groups and pages pruned there).
+        Ok(filters
+            .iter()
+            .map(|e| match self.decides(e) {
+                true => TableProviderFilterPushDown::Exact,
+                false => TableProviderFilterPushDown::Inexact,
+            })
+            .collect())
     }
 }
 
@@ -438,6 +477,10 @@ mod tests {
             "SELECT period, COUNT(*) AS n, SUM(id) AS s FROM t GROUP BY period ORDER BY period",
             "SELECT name FROM t WHERE period = '2024-02' AND id > 20 ORDER BY name",
             "SELECT id FROM t WHERE name IS NULL ORDER BY id",
+            "SELECT id FROM t WHERE period IN ('2024-01', '2024-03') ORDER BY id",
+            "SELECT id FROM t WHERE period = '2024-02' OR period = '2024-03' ORDER BY id",
+            "SELECT id FROM t WHERE period = '2024-02' OR id = 1 ORDER BY id",
+            "SELECT COUNT(*) AS n FROM t WHERE period = '2099-01'",
         ];
         for version in [0, 1] {
             let t = wh.table_at("t", version).await.expect("table");
@@ -474,15 +517,38 @@ mod tests {
             Arc::new(super::PinnedTable::of("t", &t).await.expect("p")),
         )
         .expect("register");
-        for (q, files) in [
-            ("SELECT id FROM t WHERE period = '2024-02'", 1),
-            ("SELECT id FROM t WHERE period IN ('2024-01', '2024-03')", 2),
-            ("SELECT id FROM t WHERE period = '2024-02' OR id = 1", 3),
-            ("SELECT id FROM t WHERE period = '2099-01'", 0),
+        // Filters on partitions alone are done by choosing files: no filter
+        // remains above the scan (the OR with `id` does remain).
+        for (q, files, filtered) in [
+            ("SELECT id FROM t WHERE period = '2024-02'", 1, false),
+            (
+                "SELECT id FROM t WHERE period IN ('2024-01', '2024-03')",
+                2,
+                false,
+            ),
+            (
+                "SELECT id FROM t WHERE period = '2024-02' OR id = 1",
+                3,
+                true,
+            ),
+            ("SELECT id FROM t WHERE period = '2099-01'", 0, false),
         ] {
             let plan = text(&c, &format!("EXPLAIN {q}")).await;
             assert_eq!(plan.matches(".parquet").count(), files, "{q}: {plan}");
+            assert_eq!(plan.contains("FilterExec"), filtered, "{q}: {plan}");
         }
+        // So a month's grouping sets aggregate unordered input, and a
+        // partial aggregate can emit early when its memory runs short.
+        let plan = text(
+            &c,
+            "EXPLAIN SELECT period, id, COUNT(*) FROM t WHERE period = '2024-02' \
+             GROUP BY GROUPING SETS ((period, id), (period))",
+        )
+        .await;
+        assert!(
+            plan.contains("mode=Partial") && !plan.contains("ordering_mode"),
+            "{plan}"
+        );
         assert!(
             text(&c, "SELECT SUM(id) AS s FROM t WHERE period = '2024-02'")
                 .await

@@ -239,6 +239,22 @@ fn a_pipeline_on_a_cluster_writes_what_a_local_run_writes() {
         ok(local.path(), &["query", "--format", "csv", month])
     );
 
+    // An executor's pool is all of its TOUCHPOINT_MEMORY_MB, shared by its
+    // task slots as a local run's is (Ballista's would be 1/slots per task),
+    // and a query that outgrows it fails with the pool's size and a way out.
+    let small = Cluster::start_with(1, &[("TOUCHPOINT_MEMORY_MB", "1".into())]);
+    let join = "SELECT COUNT(*) FROM interactions a JOIN interactions b \
+                ON a.customer_id = b.customer_id AND a.channel <> b.channel";
+    let out = touchpoint_env(remote.path(), &["query", join], &small.env());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("pool_size: 1024.0 KB"), "{err}");
+    assert!(
+        err.contains("help:") && err.contains("TOUCHPOINT_MEMORY_MB"),
+        "{err}"
+    );
+    drop(small);
+
     // The scheduler gone: the run fails fast, naming it, and changes nothing.
     cluster.stop_scheduler();
     let before = snapshot(remote.path(), &[], "data");
