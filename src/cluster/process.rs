@@ -34,12 +34,22 @@ pub fn configure(config: SessionConfig) -> SessionConfig {
     // six-way LEFT JOIN of aggregates, `kpi_monthly`): the scheduler spins
     // in `AdaptiveExecutionGraph::revive` and the job never starts. The
     // static planner runs them.
-    crate::engine::configure(
-        config
-            .upgrade_for_ballista()
-            .with_ballista_adaptive_query_planner(false),
-    )
+    let config = config
+        .upgrade_for_ballista()
+        .with_ballista_adaptive_query_planner(false)
+        // Fetched shuffle partitions are held whole and decoded (Arrow is
+        // several times its compressed wire size): Ballista's 48 MiB of wire
+        // bytes in flight per reading task could hold far more than a small
+        // executor's pool.
+        .set_u64(
+            ballista_core::config::BALLISTA_SHUFFLE_READER_MAX_BYTES_IN_FLIGHT,
+            SHUFFLE_BYTES_IN_FLIGHT,
+        );
+    crate::engine::configure(config)
 }
+
+/// Wire bytes of other executors' shuffle a reading task fetches at once.
+const SHUFFLE_BYTES_IN_FLIGHT: u64 = 16 << 20;
 
 /// The scheduler's session: it turns clients' logical plans into stages, so
 /// it must resolve our functions by name.
