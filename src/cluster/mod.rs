@@ -18,6 +18,8 @@ mod codec;
 #[cfg(feature = "cluster")]
 pub mod functions;
 #[cfg(feature = "cluster")]
+mod partitions;
+#[cfg(feature = "cluster")]
 pub mod process;
 #[cfg(feature = "cluster")]
 mod route;
@@ -44,7 +46,7 @@ pub enum Error {
         "the warehouse `{location}` is a folder on this machine, which the executors of `{engine}` on other hosts cannot read"
     )]
     Unshared { engine: String, location: String },
-    #[error("{PARTITIONS_VAR}=`{0}` is not a number of partitions from 1 to {MAX_PARTITIONS}")]
+    #[error("TOUCHPOINT_CLUSTER_PARTITIONS=`{0}` is not a number of partitions from 1 to 4096")]
     Partitions(String),
     #[error("{0}")]
     Process(String),
@@ -76,9 +78,11 @@ impl Error {
                  or run the cluster on this machine"
                     .into()
             }
-            Error::Partitions(_) => format!(
-                "leave it unset for {DEFAULT_PARTITIONS}, or give a whole number (README: Memory on executors)"
-            ),
+            Error::Partitions(_) => {
+                "leave it unset for a count by the bytes each plan reads, or give a whole number \
+                 (README: Memory on executors)"
+                    .into()
+            }
             Error::Process(_) => return None,
         })
     }
@@ -97,31 +101,6 @@ pub fn check_reaches(engine: &Engine, location: &str) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Into how many partitions a cluster plan splits its scans and shuffles.
-pub const PARTITIONS_VAR: &str = "TOUCHPOINT_CLUSTER_PARTITIONS";
-/// An executor fetches a partition of another executor's shuffle whole into
-/// memory (Ballista 55), so a partition's size, the shuffle's bytes over
-/// (map tasks x reduce tasks), sets its memory beside the pool: at 1M
-/// customers and the machine's 2 partitions, a quarter of a month's
-/// interactions. 16 makes it 64 times smaller for a few more tasks.
-const DEFAULT_PARTITIONS: usize = 16;
-const MAX_PARTITIONS: usize = 4096;
-
-/// The partitions of cluster plans: [`PARTITIONS_VAR`], else the default.
-pub fn partitions() -> Result<usize> {
-    partitions_of(std::env::var(PARTITIONS_VAR).ok().as_deref())
-}
-
-fn partitions_of(setting: Option<&str>) -> Result<usize> {
-    let Some(v) = setting else {
-        return Ok(DEFAULT_PARTITIONS);
-    };
-    match v.trim().parse::<usize>() {
-        Ok(n) if (1..=MAX_PARTITIONS).contains(&n) => Ok(n),
-        _ => Err(Error::Partitions(v.to_string())),
-    }
 }
 
 /// How long a client waits for the scheduler to answer its first query.
@@ -150,8 +129,9 @@ pub async fn connect_with(
         engine: engine.to_string(),
         reason,
     };
+    // A bad partition count is refused before anything else.
+    let fixed = partitions::setting()?;
     let config = process::configure(config)
-        .with_target_partitions(partitions()?)
         .with_ballista_logical_extension_codec(std::sync::Arc::new(codec::Codec::default()));
     let state = SessionStateBuilder::new()
         .with_default_features()
@@ -204,6 +184,7 @@ pub async fn connect_with(
     let state = ctx.state();
     let router = route::Router {
         cluster: state.query_planner().clone(),
+        partitions: fixed,
     };
     let state = datafusion::execution::SessionStateBuilder::new_from_existing(state)
         .with_query_planner(std::sync::Arc::new(router))
@@ -250,26 +231,12 @@ pub async fn connect_with(
 /// Whether this build can run on a cluster.
 pub const BUILT: bool = cfg!(feature = "cluster");
 
-#[cfg(test)]
+#[cfg(all(test, feature = "cluster"))]
 mod tests {
-    use super::*;
-
-    #[test]
-    fn partitions_are_a_whole_number_in_range() {
-        assert_eq!(partitions_of(None).ok(), Some(DEFAULT_PARTITIONS));
-        assert_eq!(partitions_of(Some(" 64 ")).ok(), Some(64));
-        for bad in ["0", "-3", "many", "", "4097", "99999999999999999999999"] {
-            let err = partitions_of(Some(bad)).expect_err(bad);
-            assert!(err.to_string().contains(PARTITIONS_VAR), "{err}");
-            assert!(err.help().is_some());
-        }
-    }
-
-    #[cfg(feature = "cluster")]
     #[test]
     fn cluster_sessions_fetch_a_bounded_shuffle_at_once() {
         use ballista_core::extension::SessionConfigExt;
-        let config = process::configure(datafusion::prelude::SessionConfig::new());
+        let config = super::process::configure(datafusion::prelude::SessionConfig::new());
         assert_eq!(
             config
                 .ballista_config()

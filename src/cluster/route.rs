@@ -17,6 +17,8 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct Router {
     pub cluster: Arc<dyn QueryPlanner + Send + Sync>,
+    /// A fixed partition count, else one by the bytes a plan reads.
+    pub partitions: Option<usize>,
 }
 
 #[async_trait::async_trait]
@@ -27,7 +29,16 @@ impl QueryPlanner for Router {
         state: &dyn Session,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         if reads_only_the_warehouse(plan) {
-            self.cluster.create_physical_plan(plan, state).await
+            let partitions = self.partitions.unwrap_or_else(|| {
+                super::partitions::by_size(
+                    super::partitions::bytes_read(plan),
+                    state.config().target_partitions(),
+                )
+            });
+            let cluster = self.cluster.create_physical_plan(plan, state).await?;
+            Ok(Arc::new(super::partitions::WithPartitions::new(
+                cluster, partitions,
+            )))
         } else {
             DefaultPhysicalPlanner::default()
                 .create_physical_plan(plan, state)

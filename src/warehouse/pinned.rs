@@ -214,6 +214,15 @@ impl PinnedTable {
         }
     }
 
+    /// The bytes of the files a scan with `filters` reads.
+    pub fn bytes_read(&self, filters: &[Expr]) -> u64 {
+        self.files
+            .iter()
+            .filter(|f| filters.iter().all(|e| self.may_match(e, f)))
+            .map(|f| f.size)
+            .sum()
+    }
+
     /// Whether [`Self::may_match`] answers `e` exactly for every file: `e`
     /// reads partition columns only, each compared with text literals (`=`,
     /// `IN`, joined by `AND` / `OR`), so all of a file's rows match or none.
@@ -549,6 +558,13 @@ mod tests {
             plan.contains("mode=Partial") && !plan.contains("ordering_mode"),
             "{plan}"
         );
+        // What a plan with those filters reads, for its partition count.
+        let pinned = super::PinnedTable::of("t", &t).await.expect("p");
+        let all: u64 = pinned.files.iter().map(|f| f.size).sum();
+        assert_eq!(pinned.bytes_read(&[]), all);
+        let feb = datafusion::prelude::col("period").eq(datafusion::prelude::lit("2024-02"));
+        let feb_bytes = pinned.bytes_read(&[feb]);
+        assert!(feb_bytes > 0 && feb_bytes * 2 < all, "{feb_bytes} of {all}");
         assert!(
             text(&c, "SELECT SUM(id) AS s FROM t WHERE period = '2024-02'")
                 .await

@@ -239,6 +239,18 @@ fn a_pipeline_on_a_cluster_writes_what_a_local_run_writes() {
         ok(local.path(), &["query", "--format", "csv", month])
     );
 
+    // A plan travels with its partition count (fixed here; by default one
+    // per 16 MiB it reads, at least the client's own).
+    let mut seven = env.clone();
+    seven.push(("TOUCHPOINT_CLUSTER_PARTITIONS", "7".into()));
+    let explain = "EXPLAIN SELECT tier, COUNT(*) AS n FROM customer_month GROUP BY tier";
+    let plan = ok_env(
+        remote.path(),
+        &["query", "--format", "csv", explain],
+        &seven,
+    );
+    assert!(plan.contains("partitions=7"), "{plan}");
+
     // An executor's pool is all of its TOUCHPOINT_MEMORY_MB, shared by its
     // task slots as a local run's is (Ballista's would be 1/slots per task),
     // and a query that outgrows it fails with the pool's size and a way out.
@@ -271,6 +283,16 @@ fn a_pipeline_on_a_cluster_writes_what_a_local_run_writes() {
     let err = String::from_utf8_lossy(&q.stderr);
     assert!(
         !q.status.success() && err.contains(&cluster.engine),
+        "{err}"
+    );
+    // A partition count that is not one is named, not taken for the default.
+    let mut bad = env.clone();
+    bad.push(("TOUCHPOINT_CLUSTER_PARTITIONS", "0".into()));
+    let q = touchpoint_env(remote.path(), &["query", "SELECT 1"], &bad);
+    let err = String::from_utf8_lossy(&q.stderr);
+    assert!(!q.status.success(), "{err}");
+    assert!(
+        err.contains("TOUCHPOINT_CLUSTER_PARTITIONS=`0`") && err.contains("help:"),
         "{err}"
     );
 }
