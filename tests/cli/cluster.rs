@@ -249,7 +249,10 @@ fn a_pipeline_on_a_cluster_writes_what_a_local_run_writes() {
         &["query", "--format", "csv", explain],
         &seven,
     );
-    assert!(plan.contains("partitions=7"), "{plan}");
+    assert!(
+        plan.contains("SortShuffleWriterExec: partitioning=Hash([tier@0], 7)"),
+        "{plan}"
+    );
 
     // An executor's pool is all of its TOUCHPOINT_MEMORY_MB, shared by its
     // task slots as a local run's is (Ballista's would be 1/slots per task),
