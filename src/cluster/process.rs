@@ -158,11 +158,10 @@ pub async fn executor(o: ExecutorOptions) -> Result<()> {
 /// How often an executor hands freed memory back to the system.
 const RELEASE_SECONDS: u64 = 2;
 
-/// An executor runs one task after another on many threads, each with its
-/// own allocator arena, and never ends a model the way a local run does
-/// (where `engine::release_freed_memory` runs after each): without this its
-/// RSS keeps the high-water mark of every task it ever ran, far above its
-/// pool. A thread trims the arenas every few seconds (milliseconds each).
+/// An executor runs one task after another on many threads, and glibc
+/// keeps what a task freed in its arenas; a local run gives it back after
+/// each model (`engine::release_freed_memory`), an executor never ends a
+/// model, so a thread does it every few seconds (milliseconds each).
 fn release_freed_memory_regularly() {
     let spawned = std::thread::Builder::new()
         .name("release-freed-memory".into())
