@@ -28,6 +28,10 @@ mod stores;
 #[cfg(feature = "cluster")]
 mod windows;
 
+/// Fixes the partitions of every cluster plan (see `partitions`).
+pub const PARTITIONS_VAR: &str = "TOUCHPOINT_CLUSTER_PARTITIONS";
+pub const MAX_PARTITIONS: usize = 4096;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("this touchpoint was built without cluster support, so it cannot use `{engine}`")]
@@ -46,7 +50,7 @@ pub enum Error {
         "the warehouse `{location}` is a folder on this machine, which the executors of `{engine}` on other hosts cannot read"
     )]
     Unshared { engine: String, location: String },
-    #[error("TOUCHPOINT_CLUSTER_PARTITIONS=`{0}` is not a number of partitions from 1 to 4096")]
+    #[error("{PARTITIONS_VAR}=`{0}` is not a number of partitions from 1 to {MAX_PARTITIONS}")]
     Partitions(String),
     #[error("{0}")]
     Process(String),

@@ -6,7 +6,7 @@
 //! [`BYTES_PER_PARTITION`] of Parquet the plan reads keeps it flat, and keeps
 //! a small statement on few tasks (each task costs a round trip).
 
-use super::{Error, Result};
+use super::{Error, MAX_PARTITIONS, PARTITIONS_VAR, Result};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::TaskContext;
@@ -17,9 +17,6 @@ use datafusion::physical_plan::{
 };
 use std::sync::Arc;
 
-/// Fixes the partitions of every cluster plan instead.
-pub const PARTITIONS_VAR: &str = "TOUCHPOINT_CLUSTER_PARTITIONS";
-pub const MAX_PARTITIONS: usize = 4096;
 /// Parquet bytes a plan reads per partition (Arrow in memory is several
 /// times that).
 const BYTES_PER_PARTITION: u64 = 16 << 20;

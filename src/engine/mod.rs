@@ -37,12 +37,9 @@ pub fn memory_limit() -> usize {
         * 1024
 }
 
-/// A pool of `limit` bytes: DataFusion's fair spilling pool, except that a
-/// repartition is never told to spill (see `pool`). Local runs and cluster
-/// executors use the same kind, so a plan that fits one fits the other.
-pub fn bounded_pool(limit: usize) -> Arc<dyn datafusion::execution::memory_pool::MemoryPool> {
-    pool::bounded(limit)
-}
+/// A pool of `limit` bytes (see `pool`): local runs and cluster executors
+/// use the same kind, so a plan that fits one fits the other.
+pub use pool::bounded as bounded_pool;
 
 /// The way out when `error` (any error's text: a cluster's arrives as text)
 /// says an operator outgrew its share of the memory pool.

@@ -214,13 +214,17 @@ impl PinnedTable {
         }
     }
 
-    /// The bytes of the files a scan with `filters` reads.
-    pub fn bytes_read(&self, filters: &[Expr]) -> u64 {
+    /// The files a scan with `filters` reads: those of partitions the
+    /// filters can match (a rebuild of some periods reads theirs).
+    fn files_for<'a>(&'a self, filters: &'a [Expr]) -> impl Iterator<Item = &'a PinnedFile> {
         self.files
             .iter()
             .filter(|f| filters.iter().all(|e| self.may_match(e, f)))
-            .map(|f| f.size)
-            .sum()
+    }
+
+    /// The bytes of the files a scan with `filters` reads.
+    pub fn bytes_read(&self, filters: &[Expr]) -> u64 {
+        self.files_for(filters).map(|f| f.size).sum()
     }
 
     /// Whether [`Self::may_match`] answers `e` exactly for every file: `e`
@@ -341,14 +345,9 @@ impl TableProvider for PinnedTable {
         let (file_schema, part) = self.scan_schema()?;
         let all: Vec<usize> = (0..self.schema.fields().len()).collect();
         let wanted = projection.unwrap_or(&all);
-        // Only the files of partitions the filters can match (a rebuild of
-        // some periods reads theirs); the filters `decides` are thereby done,
-        // the others still run above the scan.
-        let files: Vec<&PinnedFile> = self
-            .files
-            .iter()
-            .filter(|f| filters.iter().all(|e| self.may_match(e, f)))
-            .collect();
+        // The filters `decides` are done by this choice of files, the
+        // others still run above the scan.
+        let files: Vec<&PinnedFile> = self.files_for(filters).collect();
         if files.is_empty() {
             let projected = self.schema.project(wanted)?;
             return Ok(Arc::new(EmptyExec::new(Arc::new(projected))));
