@@ -12,6 +12,8 @@ use crate::engine::Engine;
 use datafusion::prelude::SessionContext;
 
 #[cfg(feature = "cluster")]
+mod broadcast;
+#[cfg(feature = "cluster")]
 mod builds;
 #[cfg(feature = "cluster")]
 mod codec;

@@ -59,6 +59,9 @@ fn session_state(config: SessionConfig) -> datafusion::error::Result<SessionStat
         .with_default_features()
         .with_config(config)
         .with_runtime_env(super::stores::runtime(None, None)?)
+        .with_physical_optimizer_rules(super::broadcast::placed_in(
+            datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules,
+        ))
         .with_physical_optimizer_rule(Arc::new(super::windows::SortWindowInputs))
         .build();
     for f in functions::scalar() {
