@@ -253,14 +253,27 @@ fn a_pipeline_on_a_cluster_writes_what_a_local_run_writes() {
         plan.contains("SortShuffleWriterExec: partitioning=Hash([tier@0], 7)"),
         "{plan}"
     );
+    // A join to a few rows builds them in every task, not a merge join of
+    // the customers shuffled by a five-value key.
+    let explain = "EXPLAIN SELECT r.tier, COUNT(*) AS n FROM customer_month cm \
+                   JOIN tier_rules r ON r.tier_rank = cm.tier_rank GROUP BY r.tier";
+    let plan = ok_env(remote.path(), &["query", "--format", "csv", explain], &env);
+    assert!(
+        plan.contains("HashJoinExec: mode=CollectLeft, join_type=Inner"),
+        "{plan}"
+    );
+    assert!(!plan.contains("SortMergeJoinExec"), "{plan}");
 
     // An executor's pool is all of its TOUCHPOINT_MEMORY_MB, shared by its
     // task slots as a local run's is (Ballista's would be 1/slots per task),
     // and a query that outgrows it fails with the pool's size and a way out.
     let small = Cluster::start_with(1, &[("TOUCHPOINT_MEMORY_MB", "1".into())]);
-    let join = "SELECT COUNT(*) FROM interactions a JOIN interactions b \
-                ON a.customer_id = b.customer_id AND a.channel <> b.channel";
-    let out = touchpoint_env(remote.path(), &["query", join], &small.env());
+    // One group's list of every interaction a hundred times over: an
+    // aggregate that cannot spill, at every size of the demo.
+    let outgrows = "WITH k AS (SELECT * FROM (VALUES (1), (2), (3), (4), (5), (6), (7), (8), (9), (10)) AS t(k)) \
+                    SELECT cardinality(array_agg(concat(i.customer_id, i.channel, a.k, b.k))) AS n \
+                    FROM interactions i CROSS JOIN k a CROSS JOIN k b";
+    let out = touchpoint_env(remote.path(), &["query", outgrows], &small.env());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("pool_size: 1024.0 KB"), "{err}");
