@@ -11,8 +11,8 @@
 //! sides stay sort-merge joins, which spill.
 //!
 //! Runs on the scheduler right after DataFusion's join selection, before
-//! the distribution and sorting rules, which then add what a hash join
-//! needs (and drop the sorts and shuffles the merge join needed).
+//! the rule that adds shuffles and sorts (`EnsureRequirements`): it then
+//! adds what the hash join needs, and never the merge join's sorts.
 
 use datafusion::common::JoinType;
 use datafusion::common::config::ConfigOptions;
