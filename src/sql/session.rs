@@ -33,14 +33,17 @@ impl Session {
         reader: &str,
     ) -> Result<Session> {
         let location = pipeline.warehouse_location(warehouse);
-        let mut base = Warehouse::open(&location)?.with_retention(pipeline.retention);
-        // On a cluster, executors read each table as the files of its pinned
-        // version; the session plans here and executes there.
+        // Every table is read as the files of its pinned version: on a
+        // cluster the executors need that, and locally it is the faster scan
+        // (text partitions as plain text; see `pipeline::run`'s `readable`).
+        // The session plans here and, on a cluster, executes there.
+        let base = Warehouse::open(&location)?
+            .with_retention(pipeline.retention)
+            .with_file_lists();
         let ctx = match &pipeline.engine {
             crate::engine::Engine::Local => crate::engine::session(),
             engine => {
                 crate::cluster::check_reaches(engine, &location)?;
-                base = base.with_file_lists();
                 crate::cluster::connect(engine).await?
             }
         };
