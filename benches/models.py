@@ -16,6 +16,11 @@ away. The analytics steps (`kind: churn_model`, `kind: clv`) are not SQL:
 DuckDB reads touchpoint's tables for them and neither side's total counts
 them.
 
+DuckDB runs the ports kept in benches/duckdb/ (one file per model, each
+naming the dialect changes made to it); the bench stops if a kept port is
+not the port of the model as it is now. `benches/models.sh --port` writes
+them again.
+
 Needs duckdb and deltalake (benches/models.sh installs them privately).
 """
 import argparse
@@ -130,6 +135,58 @@ def port(sql, file=None):
     for _, old, new in OVERRIDES.get(file, []):
         sql = re.sub(old, new, sql)
     return sql
+
+
+# The ported models are kept in the repo (one file per shipped SQL model),
+# so what DuckDB runs can be read and diffed; `--port` writes them again.
+PORTED = os.path.join(HERE, "duckdb")
+
+
+def ported_text(sql, file):
+    """A kept file's text: a header naming the source and the dialect
+    changes that altered it, then the ported SQL."""
+    changed = [what for what, change in DIALECT if change(sql) != sql]
+    changed += [what for what, old, _ in OVERRIDES.get(file, []) if re.search(old, sql)]
+    head = [f"-- DuckDB port of queries/{file}, written by `benches/models.sh --port`: do not edit.",
+            "-- Session settings: " + "; ".join(SETTINGS) + "."]
+    head += ["-- Dialect changes here: " + ("none" if not changed else changed[0])]
+    head += [f"--   {what}" for what in changed[1:]]
+    return "\n".join(head) + "\n" + port(sql, file)
+
+
+def shipped_models():
+    """(name, SQL file under queries/) of every SQL model of the shipped pipeline."""
+    import yaml
+    with open(os.path.join(ROOT, "pipelines/monthly_cx.yaml")) as f:
+        spec = yaml.safe_load(f)
+    return [(name, os.path.basename(m["sql"])) for name, m in spec["models"].items()
+            if m.get("kind", "sql") == "sql" and m.get("sql")]
+
+
+def write_ported():
+    os.makedirs(PORTED, exist_ok=True)
+    for _, file in shipped_models():
+        with open(os.path.join(ROOT, "queries", file)) as f:
+            text = ported_text(f.read(), file)
+        with open(os.path.join(PORTED, file), "w") as f:
+            f.write(text)
+    print(f"wrote {len(shipped_models())} ported models to {os.path.relpath(PORTED, ROOT)}/")
+
+
+def kept_port(sql, file):
+    """The kept port of a model, refused when it is not the port of `sql`
+    (the model changed since `--port` last ran)."""
+    path = os.path.join(PORTED, file)
+    want = ported_text(sql, file)
+    try:
+        with open(path) as f:
+            kept = f.read()
+    except FileNotFoundError:
+        sys.exit(f"{os.path.relpath(path, ROOT)} is missing: run benches/models.sh --port")
+    if kept != want:
+        sys.exit(f"{os.path.relpath(path, ROOT)} is not the port of queries/{file} as it is now: "
+                 "run benches/models.sh --port and review the diff")
+    return kept
 
 
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -287,7 +344,7 @@ def duckdb_main(args):
         if kind != "sql":
             continue  # a step: its view over touchpoint's table is made above
         with open(os.path.join(work, "pipelines", sql_file)) as f:
-            sql = port(f.read(), os.path.basename(sql_file))
+            sql = kept_port(f.read(), os.path.basename(sql_file))
         start = time.monotonic()
         try:
             con.execute(f'CREATE TABLE main."{name}" AS {sql}')
@@ -342,9 +399,13 @@ def main():
                    help="DuckDB threads (touchpoint uses every core)")
     p.add_argument("--work", default=os.path.join(ROOT, "target", "bench-models"))
     p.add_argument("--bin", default=os.environ.get("TOUCHPOINT_BIN"))
+    p.add_argument("--port", action="store_true",
+                   help="write the DuckDB ports of the shipped models to benches/duckdb/ and stop")
     p.add_argument("--duckdb-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--order", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.port:
+        return write_ported()
     if args.duckdb_only:
         return duckdb_main(args)
     binary = args.bin or os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")),

@@ -6,7 +6,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/touchpoint-target}"
-if [[ -z "${TOUCHPOINT_BIN:-}" ]]; then
+if [[ -z "${TOUCHPOINT_BIN:-}" && "${1:-}" != "--port" ]]; then
   (cd "$here/.." && cargo build --release --quiet)
 fi
 if ! python3 -c 'import duckdb, deltalake, yaml' 2>/dev/null; then

@@ -1,0 +1,61 @@
+-- DuckDB port of queries/channel_migration.sql, written by `benches/models.sh --port`: do not edit.
+-- Session settings: SET integer_division = true; SET TimeZone = 'UTC'.
+-- Dialect changes here: none
+-- Main-channel migration: a customer's main channel in a month is the one with
+-- the most interactions (ties: digital first: online, atm, call_centre, branch).
+-- Per month, customers by last month's and this month's main channel;
+-- `branch_to_digital` marks the moves from branch to online or ATM.
+--
+-- Written as two aggregates and no join, so memory stays bounded (aggregates
+-- spill; a hash join's build side cannot): the main channel comes from
+-- per-channel counts (interactions has exactly these four channels), and
+-- each month meets the month before by listing every row twice, once a
+-- month on, and grouping by customer and month. Channels travel as numbers
+-- until the end: grouping numbers is much faster than MAX over strings.
+WITH counts AS (
+    SELECT customer_id, period,
+           SUM(CASE WHEN channel = 'online' THEN 1 ELSE 0 END) AS online,
+           SUM(CASE WHEN channel = 'atm' THEN 1 ELSE 0 END) AS atm,
+           SUM(CASE WHEN channel = 'call_centre' THEN 1 ELSE 0 END) AS call_centre,
+           SUM(CASE WHEN channel NOT IN ('online', 'atm', 'call_centre') THEN 1 ELSE 0 END) AS branch
+    FROM interactions
+    GROUP BY customer_id, period
+),
+main AS (
+    -- 1 online, 2 atm, 3 call_centre, 4 branch: the tie order
+    SELECT customer_id, period,
+           CASE greatest(online, atm, call_centre, branch)
+                WHEN online THEN 1 WHEN atm THEN 2 WHEN call_centre THEN 3 ELSE 4 END AS channel,
+           CAST(substr(period, 1, 4) AS BIGINT) * 12 + CAST(substr(period, 6, 2) AS BIGINT) AS month_index
+    FROM counts
+),
+months AS (SELECT DISTINCT month_index, period FROM main),
+shifted AS (
+    SELECT customer_id, month_index, CAST(NULL AS BIGINT) AS from_code, channel AS to_code FROM main
+    UNION ALL
+    SELECT customer_id, month_index + 1, channel, NULL FROM main
+),
+moves AS (
+    SELECT month_index, from_code, to_code, COUNT(*) AS customers
+    FROM (
+        SELECT customer_id, month_index, MAX(from_code) AS from_code, MAX(to_code) AS to_code
+        FROM shifted
+        GROUP BY customer_id, month_index
+    ) paired
+    WHERE from_code IS NOT NULL AND to_code IS NOT NULL
+    GROUP BY month_index, from_code, to_code
+),
+named AS (
+    SELECT months.period,
+           CASE from_code WHEN 1 THEN 'online' WHEN 2 THEN 'atm' WHEN 3 THEN 'call_centre' ELSE 'branch' END AS from_channel,
+           CASE to_code WHEN 1 THEN 'online' WHEN 2 THEN 'atm' WHEN 3 THEN 'call_centre' ELSE 'branch' END AS to_channel,
+           customers
+    FROM moves
+    JOIN months ON months.month_index = moves.month_index
+)
+SELECT period,
+       from_channel,
+       to_channel,
+       customers,
+       from_channel = 'branch' AND to_channel IN ('online', 'atm') AS branch_to_digital
+FROM named

@@ -1,0 +1,47 @@
+-- DuckDB port of queries/digital_service.sql, written by `benches/models.sh --port`: do not edit.
+-- Session settings: SET integer_division = true; SET TimeZone = 'UTC'.
+-- Dialect changes here: none
+-- Online banking per month and channel (web, mobile, messaging; 'All' =
+-- every session):
+--   sessions, customers, session_share of the month's sessions
+--   failed_sessions         sessions with at least one failure
+--   failure_rate            failed_sessions / sessions
+--   failures_per_100_actions  failures per 100 actions (attempted steps)
+--   transaction_rate        share of sessions with a transaction
+--
+-- Distinct customers come from one spilling aggregate per (month, channel,
+-- customer) and per (month, customer) - the grouping set without the channel
+-- is 'All' - counted again per channel: COUNT(DISTINCT) cannot spill, and at
+-- 100k customers it outgrew the 512 MB pool.
+WITH pairs AS (
+    SELECT period, channel, customer_id,
+           COUNT(*) AS sessions,
+           SUM(CASE WHEN failures > 0 THEN 1 ELSE 0 END) AS failed_sessions,
+           SUM(failures) AS failures,
+           SUM(actions) AS actions,
+           SUM(CASE WHEN transactions > 0 THEN 1 ELSE 0 END) AS transacting
+    FROM (SELECT period, COALESCE(channel, 'unknown') AS channel, customer_id, actions, transactions, failures
+          FROM online_sessions) s
+    GROUP BY GROUPING SETS ((period, channel, customer_id), (period, customer_id))
+),
+per_channel AS (
+    SELECT period, COALESCE(channel, 'All') AS channel,
+           SUM(sessions) AS sessions,
+           COUNT(customer_id) AS customers,
+           SUM(failed_sessions) AS failed_sessions,
+           SUM(failures) AS failures,
+           SUM(actions) AS actions,
+           SUM(transacting) AS transacting
+    FROM pairs
+    GROUP BY period, channel
+)
+SELECT period,
+       channel,
+       sessions,
+       customers,
+       CAST(sessions AS DOUBLE) / SUM(CASE WHEN channel = 'All' THEN sessions END) OVER (PARTITION BY period) AS session_share,
+       failed_sessions,
+       CAST(failed_sessions AS DOUBLE) / sessions AS failure_rate,
+       100.0 * failures / NULLIF(actions, 0) AS failures_per_100_actions,
+       CAST(transacting AS DOUBLE) / sessions AS transaction_rate
+FROM per_channel

@@ -1,0 +1,64 @@
+-- DuckDB port of queries/profit_curve.sql, written by `benches/models.sh --port`: do not edit.
+-- Session settings: SET integer_division = true; SET TimeZone = 'UTC'.
+-- Dialect changes here: none
+-- The profit (Pareto / Lorenz, or "whale") curve per month and tier ('All' =
+-- every customer): customers ranked by profit, most profitable first, and at
+-- each percentile p of profit_curve_points (1..100) the cumulative profit of the
+-- top floor(p x n / 100) customers and its share of the total. The row at p = 20 answers "what share
+-- of the profit comes from the top 20%"; with negative-profit customers the
+-- curve rises above 1 and falls back to 1 at p = 100. profit_share is null when
+-- the total is not positive (a share of a loss reads backwards).
+-- Ties in profit are broken by customer id; the cumulative sum does not
+-- depend on how (tied customers add the same amount).
+WITH both_levels AS (
+    SELECT period, tier, tier_rank, customer_id, profit FROM customer_profit
+    UNION ALL
+    SELECT period, 'All' AS tier, 0 AS tier_rank, customer_id, profit FROM customer_profit
+),
+ranked AS (
+    SELECT period, tier,
+           ROW_NUMBER() OVER (PARTITION BY period, tier ORDER BY profit DESC, customer_id) AS position,
+           -- The default frame (up to the current row's peers) is a running sum:
+           -- (profit, customer_id) is unique within a month and tier.
+           SUM(profit) OVER (PARTITION BY period, tier ORDER BY profit DESC, customer_id) AS cumulative_profit,
+           -- Counted from the other end, so position + this - 1 is the month and
+           -- tier's customer count: a second sort, which spills, where joining the
+           -- counts would build a hash table on every customer.
+           ROW_NUMBER() OVER (PARTITION BY period, tier ORDER BY profit ASC, customer_id DESC) AS from_bottom
+    FROM both_levels
+),
+-- The rows some percentile p in 1..100 cuts at (position = floor(p n / 100)):
+-- with p the smallest whole percentile reaching the row, ceil(100 position / n),
+-- the cut lands on the row itself. At most 100 rows per month and tier, so the
+-- join below pairs two small tables.
+at_cuts AS (
+    SELECT period, tier, position, cumulative_profit
+    FROM (SELECT period, tier, cumulative_profit,
+                 CAST(position AS BIGINT) AS position,
+                 CAST(position + from_bottom - 1 AS BIGINT) AS n
+          FROM ranked) AS r
+    WHERE ((100 * position + n - 1) / n) * n / 100 = position
+),
+totals AS (
+    SELECT period, tier, tier_rank, COUNT(*) AS n, SUM(profit) AS total_profit
+    FROM both_levels
+    GROUP BY period, tier, tier_rank
+),
+cuts AS (
+    SELECT t.period, t.tier, t.tier_rank, t.n, t.total_profit, p.percentile,
+           (p.percentile * t.n) / 100 AS top_customers
+    FROM totals t
+    CROSS JOIN profit_curve_points p
+)
+SELECT c.period,
+       c.tier,
+       c.tier_rank,
+       c.percentile,
+       c.top_customers,
+       CAST(c.top_customers AS DOUBLE) / c.n AS customer_share,
+       COALESCE(r.cumulative_profit, 0) AS cumulative_profit,
+       CASE WHEN c.total_profit > 0
+            THEN CAST(COALESCE(r.cumulative_profit, 0) AS DOUBLE) / CAST(c.total_profit AS DOUBLE)
+       END AS profit_share
+FROM cuts c
+LEFT JOIN at_cuts r ON r.period = c.period AND r.tier = c.tier AND r.position = c.top_customers
