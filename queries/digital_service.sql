@@ -6,20 +6,34 @@
 --   failures_per_100_actions  failures per 100 actions (attempted steps)
 --   transaction_rate        share of sessions with a transaction
 --
--- Distinct customers come from one spilling aggregate per (month, channel,
--- customer) and per (month, customer) - the grouping set without the channel
--- is 'All' - counted again per channel: COUNT(DISTINCT) cannot spill, and at
--- 100k customers it outgrew the 512 MB pool.
-WITH pairs AS (
+-- Distinct customers come from spilling aggregates per (month, channel,
+-- customer) and per (month, customer) - the second is 'All' - counted again
+-- per channel: COUNT(DISTINCT) cannot spill, and at 100k customers it outgrew
+-- the 512 MB pool. Two aggregates, not GROUPING SETS, which copy every
+-- session once per set into one larger grouping (2.4 s against 2.76 s at
+-- 100k customers x 12 months, same rows).
+WITH s AS (
+    SELECT period, COALESCE(channel, 'unknown') AS channel, customer_id, actions, transactions, failures
+    FROM online_sessions
+),
+pairs AS (
     SELECT period, channel, customer_id,
            COUNT(*) AS sessions,
            SUM(CASE WHEN failures > 0 THEN 1 ELSE 0 END) AS failed_sessions,
            SUM(failures) AS failures,
            SUM(actions) AS actions,
            SUM(CASE WHEN transactions > 0 THEN 1 ELSE 0 END) AS transacting
-    FROM (SELECT period, COALESCE(channel, 'unknown') AS channel, customer_id, actions, transactions, failures
-          FROM online_sessions) s
-    GROUP BY GROUPING SETS ((period, channel, customer_id), (period, customer_id))
+    FROM s
+    GROUP BY period, channel, customer_id
+    UNION ALL
+    SELECT period, CAST(NULL AS VARCHAR), customer_id,
+           COUNT(*),
+           SUM(CASE WHEN failures > 0 THEN 1 ELSE 0 END),
+           SUM(failures),
+           SUM(actions),
+           SUM(CASE WHEN transactions > 0 THEN 1 ELSE 0 END)
+    FROM s
+    GROUP BY period, customer_id
 ),
 per_channel AS (
     SELECT period, COALESCE(channel, 'All') AS channel,

@@ -13,18 +13,27 @@
 -- Transactions without an ATM id count for the network only.
 -- Days in the month by the calendar rule (leap Februaries included).
 --
--- One pass over the month's transactions: the distinct counts become plain
--- counts of (ATM, customer) and (month, customer) groups of one spilling
--- aggregate (COUNT(DISTINCT) cannot spill, and at 100k customers it outgrew
--- the 512 MB pool), and the network row is the grouping set without the ATM.
+-- The distinct counts are plain counts of (ATM, customer) and (month,
+-- customer) groups of two spilling aggregates (COUNT(DISTINCT) cannot
+-- spill, and at 100k customers it outgrew the 512 MB pool); the second gives
+-- the network row. Two aggregates over the same rows, not GROUPING SETS:
+-- those copy every row once per set into one larger grouping, which took
+-- 2.15 s here against 1.6 s at 100k customers x 12 months (same rows).
 -- atm_key is '' for a transaction without an ATM id (never NULL in the ATM
--- set), so a NULL atm_key marks the network set.
-WITH pairs AS (
+-- grouping), so a NULL atm_key marks the network row.
+WITH a AS (SELECT period, COALESCE(atm_id, '') AS atm_key, customer_id, status FROM atm),
+pairs AS (
     SELECT period, atm_key, customer_id,
            COUNT(*) AS transactions,
            SUM(CASE WHEN status = 'declined' THEN 1 ELSE 0 END) AS declined
-    FROM (SELECT period, COALESCE(atm_id, '') AS atm_key, customer_id, status FROM atm) a
-    GROUP BY GROUPING SETS ((period, atm_key, customer_id), (period, customer_id))
+    FROM a
+    GROUP BY period, atm_key, customer_id
+    UNION ALL
+    SELECT period, CAST(NULL AS VARCHAR), customer_id,
+           COUNT(*),
+           SUM(CASE WHEN status = 'declined' THEN 1 ELSE 0 END)
+    FROM a
+    GROUP BY period, customer_id
 ),
 machines AS (
     SELECT period, atm_key,
