@@ -26,11 +26,14 @@ main AS (
            CAST(substr(period, 1, 4) AS BIGINT) * 12 + CAST(substr(period, 6, 2) AS BIGINT) AS month_index
     FROM counts
 ),
-months AS (SELECT DISTINCT month_index, period FROM main),
+-- Each row as itself (k = 0) and a month on (k = 1) by a cross join with two
+-- rows: `main` referenced twice would be computed twice by DataFusion (every
+-- interaction read and counted again).
 shifted AS (
-    SELECT customer_id, month_index, CAST(NULL AS BIGINT) AS from_code, channel AS to_code FROM main
-    UNION ALL
-    SELECT customer_id, month_index + 1, channel, NULL FROM main
+    SELECT m.customer_id, m.month_index + s.k AS month_index,
+           CASE WHEN s.k = 1 THEN m.channel END AS from_code,
+           CASE WHEN s.k = 0 THEN m.channel END AS to_code
+    FROM main m CROSS JOIN (VALUES (0), (1)) AS s(k)
 ),
 moves AS (
     SELECT month_index, from_code, to_code, COUNT(*) AS customers
@@ -43,12 +46,14 @@ moves AS (
     GROUP BY month_index, from_code, to_code
 ),
 named AS (
-    SELECT months.period,
+    -- the month back to its YYYY-MM period (a month with moves has a row
+    -- of its own, so it is one of the months read)
+    SELECT concat(CAST((month_index - 1) / 12 AS VARCHAR), '-',
+                  lpad(CAST((month_index - 1) % 12 + 1 AS VARCHAR), 2, '0')) AS period,
            CASE from_code WHEN 1 THEN 'online' WHEN 2 THEN 'atm' WHEN 3 THEN 'call_centre' ELSE 'branch' END AS from_channel,
            CASE to_code WHEN 1 THEN 'online' WHEN 2 THEN 'atm' WHEN 3 THEN 'call_centre' ELSE 'branch' END AS to_channel,
            customers
     FROM moves
-    JOIN months ON months.month_index = moves.month_index
 )
 SELECT period,
        from_channel,

@@ -44,10 +44,14 @@ banded AS (
                 ELSE 4 END AS band_order
     FROM aged
 ),
+-- Every row once in its band and once in 'All': a cross join with two
+-- rows, not a UNION ALL of two references to `banded`, which DataFusion
+-- would compute twice (every interaction read, counted and joined again).
 both_levels AS (
-    SELECT period, channel, customer_id, n, age_band, band_order FROM banded
-    UNION ALL
-    SELECT period, channel, customer_id, n, 'All' AS age_band, 0 AS band_order FROM banded
+    SELECT b.period, b.channel, b.customer_id, b.n,
+           CASE WHEN l.all_ages THEN 'All' ELSE b.age_band END AS age_band,
+           CASE WHEN l.all_ages THEN 0 ELSE b.band_order END AS band_order
+    FROM banded b CROSS JOIN (VALUES (false), (true)) AS l(all_ages)
 )
 SELECT period,
        age_band,

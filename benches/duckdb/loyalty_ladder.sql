@@ -83,9 +83,12 @@ held AS (
     FROM m
     WHERE tier IS NOT NULL
 ),
+-- Counted over customer_month's rows, which are held's (a row is held when
+-- it has a tier, and every customer_month row has one): a second reference
+-- to `held` would make DataFusion compute the whole ladder above twice.
 referrals AS (
     SELECT h.customer_id, h.period, COUNT(r.customer_id) AS referred
-    FROM held h
+    FROM customer_month h
     JOIN customers r ON r.referred_by = h.customer_id
                     AND strftime(r.opened_date, '%Y-%m') <= h.period
     GROUP BY h.customer_id, h.period
