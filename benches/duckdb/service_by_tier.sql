@@ -30,14 +30,16 @@ WITH v AS (
     LEFT JOIN customer_month cm ON cm.customer_id = b.customer_id AND cm.period = b.period
     WHERE b.called_at IS NOT NULL
 ),
+-- Each visit in its tier and service type, and again under 'All' for
+-- either and both, by a cross join with four rows: `v` referenced four
+-- times would be computed four times (every visit read and joined again).
 all_levels AS (
-    SELECT period, tier, tier_rank, service_type, wait_minutes, service_minutes FROM v
-    UNION ALL
-    SELECT period, tier, tier_rank, 'All' AS service_type, wait_minutes, service_minutes FROM v
-    UNION ALL
-    SELECT period, 'All' AS tier, CAST(NULL AS BIGINT) AS tier_rank, service_type, wait_minutes, service_minutes FROM v
-    UNION ALL
-    SELECT period, 'All' AS tier, CAST(NULL AS BIGINT) AS tier_rank, 'All' AS service_type, wait_minutes, service_minutes FROM v
+    SELECT v.period,
+           CASE WHEN l.all_tiers THEN 'All' ELSE v.tier END AS tier,
+           CASE WHEN l.all_tiers THEN CAST(NULL AS BIGINT) ELSE v.tier_rank END AS tier_rank,
+           CASE WHEN l.all_types THEN 'All' ELSE v.service_type END AS service_type,
+           v.wait_minutes, v.service_minutes
+    FROM v CROSS JOIN (VALUES (false, false), (false, true), (true, false), (true, true)) AS l(all_tiers, all_types)
 )
 SELECT period,
        tier,
