@@ -31,17 +31,26 @@ WITH answered AS (
     WHERE s.touchpoint IS NOT NULL AND s.channel IS NOT NULL
       AND s.csat IS NOT NULL AND s.nps IS NOT NULL
 ),
-both_levels AS (
-    SELECT * FROM answered
-    UNION ALL
-    SELECT period, channel, touchpoint, x, y, 'All' AS tier, 0 AS tier_rank FROM answered
-),
-sums AS (
+-- Summed per tier first; 'All' adds up the tiers' sums (exact integers), by a
+-- cross join with two rows: `answered` referenced twice would be computed
+-- twice (every survey read and joined again).
+tier_sums AS (
     SELECT period, tier, tier_rank, channel, touchpoint,
            COUNT(*) AS n, SUM(x) AS sx, SUM(y) AS sy,
            SUM(x * x) AS sxx, SUM(y * y) AS syy, SUM(x * y) AS sxy
-    FROM both_levels
+    FROM answered
     GROUP BY period, tier, tier_rank, channel, touchpoint
+),
+sums AS (
+    SELECT t.period,
+           CASE WHEN l.all_tiers THEN 'All' ELSE t.tier END AS tier,
+           CASE WHEN l.all_tiers THEN 0 ELSE t.tier_rank END AS tier_rank,
+           t.channel, t.touchpoint,
+           SUM(t.n) AS n, SUM(t.sx) AS sx, SUM(t.sy) AS sy,
+           SUM(t.sxx) AS sxx, SUM(t.syy) AS syy, SUM(t.sxy) AS sxy
+    FROM tier_sums t CROSS JOIN (VALUES (false), (true)) AS l(all_tiers)
+    GROUP BY t.period, CASE WHEN l.all_tiers THEN 'All' ELSE t.tier END,
+             CASE WHEN l.all_tiers THEN 0 ELSE t.tier_rank END, t.channel, t.touchpoint
 ),
 scored AS (
     SELECT period, tier, tier_rank, channel, touchpoint, n AS responses,

@@ -35,10 +35,15 @@ banded AS (
     JOIN customers c ON c.customer_id = a.customer_id
     CROSS JOIN loaded l
 ),
+-- Each customer-month in its band and again in 'All', by a cross join with
+-- two rows: `banded` referenced twice would be computed twice (every
+-- customer-month read and joined with the customers again).
 both_levels AS (
-    SELECT period, band, band_order, closed, window_complete FROM banded
-    UNION ALL
-    SELECT period, 'All' AS band, 0 AS band_order, closed, window_complete FROM banded
+    SELECT b.period,
+           CASE WHEN l.all_bands THEN 'All' ELSE b.band END AS band,
+           CASE WHEN l.all_bands THEN 0 ELSE b.band_order END AS band_order,
+           b.closed, b.window_complete
+    FROM banded b CROSS JOIN (VALUES (false), (true)) AS l(all_bands)
 )
 SELECT period,
        band,

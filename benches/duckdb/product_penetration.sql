@@ -35,12 +35,17 @@ per_customer AS (
     LEFT JOIN first_referral f ON f.customer_id = cm.customer_id
     LEFT JOIN monthly_referrals r ON r.customer_id = cm.customer_id AND r.period = cm.period
 ),
+-- Each customer-month in its tier and again in 'All', by a cross join with
+-- two rows: `per_customer` referenced twice would be computed twice (every
+-- customer-month read and joined again). The averages are of whole numbers,
+-- so exact either way.
 both_levels AS (
-    SELECT * FROM per_customer
-    UNION ALL
-    SELECT period, 'All' AS tier, 0 AS tier_rank, customer_id, products_held,
-           savings, time_deposit, investment, insurance, mortgage, credit_card, referrer, referrals
-    FROM per_customer
+    SELECT p.period,
+           CASE WHEN l.all_tiers THEN 'All' ELSE p.tier END AS tier,
+           CASE WHEN l.all_tiers THEN 0 ELSE p.tier_rank END AS tier_rank,
+           p.customer_id, p.products_held, p.savings, p.time_deposit, p.investment, p.insurance,
+           p.mortgage, p.credit_card, p.referrer, p.referrals
+    FROM per_customer p CROSS JOIN (VALUES (false), (true)) AS l(all_tiers)
 )
 SELECT period,
        tier,

@@ -24,11 +24,15 @@ WITH answered AS (
     LEFT JOIN customer_month cm ON cm.customer_id = s.customer_id AND cm.period = s.period
     WHERE s.touchpoint IS NOT NULL AND s.stage IS NOT NULL
 ),
+-- Each survey in its tier and again in 'All', by a cross join with two rows:
+-- `answered` referenced twice would be computed twice (every survey read
+-- and joined again). The averages are of whole numbers, so exact either way.
 both_levels AS (
-    SELECT * FROM answered
-    UNION ALL
-    SELECT period, stage, channel, touchpoint, csat, nps, effort, experience, expectation, 'All' AS tier, 0 AS tier_rank, complained
-    FROM answered
+    SELECT a.period, a.stage, a.channel, a.touchpoint, a.csat, a.nps, a.effort, a.experience, a.expectation,
+           CASE WHEN l.all_tiers THEN 'All' ELSE a.tier END AS tier,
+           CASE WHEN l.all_tiers THEN 0 ELSE a.tier_rank END AS tier_rank,
+           a.complained
+    FROM answered a CROSS JOIN (VALUES (false), (true)) AS l(all_tiers)
 ),
 scored AS (
     SELECT period, tier, tier_rank, stage, channel, touchpoint,
