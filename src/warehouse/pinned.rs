@@ -278,6 +278,28 @@ impl PinnedTable {
     }
 }
 
+/// Register the store `url` names in the session's runtime when it is not
+/// there yet: a local session knows a bucket only once something registered
+/// it (delta-rs does for its own scans, which a file-list scan does not
+/// use). An executor's registry opens buckets itself, so this finds them.
+fn ensure_store(
+    state: &dyn Session,
+    url: &ObjectStoreUrl,
+    profile: Option<&str>,
+) -> Result<(), DataFusionError> {
+    let env = state.runtime_env();
+    if env.object_store(url).is_ok() {
+        return Ok(());
+    }
+    let mut root = Url::parse(url.as_str()).map_err(|e| DataFusionError::External(Box::new(e)))?;
+    // The URL's user names the credential profile (see `store`), not an account.
+    let _ = root.set_username("");
+    let (store, _) = crate::store::open_as(&root, profile)
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    env.register_object_store(url.as_ref(), store);
+    Ok(())
+}
+
 /// The scan's size for the planner: rows (when every file's count is
 /// known) and bytes, both inexact; nothing about the columns.
 fn scan_statistics(files: &[&PinnedFile], columns: usize) -> Statistics {
@@ -356,6 +378,7 @@ impl TableProvider for PinnedTable {
         let statistics = scan_statistics(&files, n + part.len());
         let indices: Vec<usize> = wanted.iter().map(|i| self.scan_index(*i, n)).collect();
         let (url, prefix) = self.store()?;
+        ensure_store(state, &url, self.profile.as_deref())?;
         let types: Vec<_> = part.iter().map(|f| f.data_type().clone()).collect();
         // Files spread over the session's partitions, largest first onto
         // the lightest group, so no partition reads much more than another.
