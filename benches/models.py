@@ -165,12 +165,13 @@ def shipped_models():
 
 def write_ported():
     os.makedirs(PORTED, exist_ok=True)
-    for _, file in shipped_models():
+    models = shipped_models()
+    for _, file in models:
         with open(os.path.join(ROOT, "queries", file)) as f:
             text = ported_text(f.read(), file)
         with open(os.path.join(PORTED, file), "w") as f:
             f.write(text)
-    print(f"wrote {len(shipped_models())} ported models to {os.path.relpath(PORTED, ROOT)}/")
+    print(f"wrote {len(models)} ported models to {os.path.relpath(PORTED, ROOT)}/")
 
 
 def kept_port(sql, file):
