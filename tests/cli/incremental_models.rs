@@ -395,3 +395,45 @@ fn the_churn_step_scores_changed_months_while_its_fit_holds() {
         "a corrected training month",
     );
 }
+
+/// A model is rebuilt for what decides its rows, not for where the project
+/// lies: the same project moved to another folder (a restore, a release
+/// directory, a CI checkout), with a model's description reworded, runs
+/// again with every model skipped; an edited SQL file rebuilds its model.
+#[test]
+fn a_moved_project_rebuilds_nothing() {
+    let p = project();
+    generate(p.path(), 60, 2, 3, &[]);
+    ok_all(p.path(), &["run", "--period", "2024-01..2024-02"]);
+    let moved = tempfile::tempdir().expect("tempdir");
+    let dir = moved.path().join("elsewhere");
+    copy_dir(p.path(), &dir);
+    drop(p);
+    let yaml = dir.join("pipelines/monthly_cx.yaml");
+    let text = std::fs::read_to_string(&yaml).expect("read");
+    let reworded = text.replacen(
+        "description: Interactions, share and amount per channel, month and tier.",
+        "description: Each month's interactions, share and amount by channel and tier.",
+        1,
+    );
+    assert_ne!(reworded, text, "the description to reword is gone");
+    std::fs::write(&yaml, reworded).expect("write");
+
+    let out = ok_all(&dir, &["run", "--period", "2024-01..2024-02"]);
+    let built: Vec<&str> = out.lines().filter(|l| l.starts_with("model ")).collect();
+    assert!(
+        built.is_empty(),
+        "a moved project rebuilt models:\n{}",
+        built.join("\n")
+    );
+    assert!(out.contains("skip  model channel_mix_monthly"), "{out}");
+
+    let sql = dir.join("queries/channel_mix_monthly.sql");
+    let text = std::fs::read_to_string(&sql).expect("read");
+    std::fs::write(&sql, format!("-- reworded\n{text}")).expect("write");
+    let out = ok_all(&dir, &["run", "--period", "2024-01..2024-02"]);
+    assert!(
+        out.contains("model channel_mix_monthly: rebuilt whole: its definition changed"),
+        "{out}"
+    );
+}

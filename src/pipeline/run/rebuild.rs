@@ -28,9 +28,24 @@ pub(super) enum Rebuild {
     Periods(BTreeSet<String>, String),
 }
 
-/// A model's tag: a digest of everything that decides its rows.
+/// A model's tag: a digest of everything that decides its rows, and of
+/// nothing else. Not where its SQL file lies (a project moved, restored or
+/// checked out in another folder would rebuild every model) nor its
+/// description.
 pub(super) fn digest(m: &Model, timezone: chrono_tz::Tz) -> String {
-    short_digest(&format!("{m:?}|{timezone}"))
+    let Model {
+        name: _,
+        sql_file: _,
+        description: _,
+        sql,
+        depends_on,
+        kind,
+        personal,
+        by_period,
+    } = m;
+    short_digest(&format!(
+        "{sql:?}|{depends_on:?}|{kind:?}|{personal:?}|{by_period:?}|{timezone}"
+    ))
 }
 
 /// A step's commit tag: its definition's digest and, after `+`, the
@@ -169,6 +184,45 @@ mod tests {
 
     fn set(v: &[&str]) -> BTreeSet<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// The tag follows what decides the rows: the same model read from
+    /// another folder, or described otherwise, keeps its tag; its SQL,
+    /// its months or the time zone change it.
+    #[test]
+    fn the_tag_ignores_where_the_sql_lies_and_the_description() {
+        let m = Model {
+            name: "kpi".into(),
+            sql_file: "/srv/a/queries/kpi.sql".into(),
+            sql: "SELECT period, COUNT(*) AS n FROM t GROUP BY period".into(),
+            description: Some("KPIs".into()),
+            depends_on: vec!["t".into()],
+            kind: crate::models::Kind::Sql,
+            personal: Vec::new(),
+            by_period: Some(Reach {
+                lookback: 0,
+                lookahead: 0,
+            }),
+        };
+        let hk = chrono_tz::Asia::Hong_Kong;
+        let tag = digest(&m, hk);
+        let moved = Model {
+            sql_file: "/home/b/project/queries/kpi.sql".into(),
+            description: Some("Monthly KPIs".into()),
+            ..m.clone()
+        };
+        assert_eq!(digest(&moved, hk), tag);
+        let edited = Model {
+            sql: m.sql.replace("COUNT(*)", "COUNT(1)"),
+            ..m.clone()
+        };
+        assert_ne!(digest(&edited, hk), tag);
+        let whole = Model {
+            by_period: None,
+            ..m.clone()
+        };
+        assert_ne!(digest(&whole, hk), tag);
+        assert_ne!(digest(&m, chrono_tz::UTC), tag);
     }
 
     #[test]
