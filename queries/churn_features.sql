@@ -19,21 +19,34 @@
 -- history is not skipped over, a month reads the 11 months before it and
 -- the 3 after it, nothing else (incremental: lookback 11, lookahead 3), and
 -- the grouping spills to disk when memory is short (self-joins ran out of
--- the 512 MB pool at 100k customers; LAG windows were slow).
+-- the 512 MB pool at 100k customers; LAG windows were slow). The period is
+-- made from the month number, the grouping's key, so a run that rebuilds
+-- four months filters the shifted rows to them before grouping (it grouped
+-- all twelve months' rows and kept four months' groups).
 WITH m AS (
     SELECT *,
            CAST(substr(period, 1, 4) AS BIGINT) * 12 + CAST(substr(period, 6, 2) AS BIGINT) AS month_index
     FROM customer_month
 ),
+-- The latest interaction so far and its month (a later month's
+-- interactions are always later), kept if within this month and the 11
+-- before: a running maximum over each customer's months, taken before the
+-- rows are shifted so that the grouping below can be filtered by month.
+ma AS (
+    SELECT m.*,
+           CASE WHEN MAX(CASE WHEN last_interaction_at IS NOT NULL THEN month_index END) OVER wp >= month_index - 11
+                THEN MAX(last_interaction_at) OVER wp END AS last_active
+    FROM m
+    WINDOW wp AS (PARTITION BY customer_id ORDER BY month_index)
+),
 shifted AS (
-    SELECT m.customer_id, m.period, m.tier, m.tier_rank, m.relationship_balance, m.opened_date, m.interactions, m.branch_interactions, m.online_interactions, m.atm_interactions, m.tenure_months, m.products_held, m.closed_date, m.last_interaction_at,
-           m.complaints, m.avg_csat, k.k, m.month_index + k.k AS at_month
-    FROM m CROSS JOIN (VALUES (0), (1), (2), (3)) AS k(k)
+    SELECT ma.customer_id, ma.tier, ma.tier_rank, ma.relationship_balance, ma.opened_date, ma.interactions, ma.branch_interactions, ma.online_interactions, ma.atm_interactions, ma.tenure_months, ma.products_held, ma.closed_date, ma.last_active,
+           ma.complaints, ma.avg_csat, k.k, ma.month_index + k.k AS at_month
+    FROM ma CROSS JOIN (VALUES (0), (1), (2), (3)) AS k(k)
 ),
 g AS (
     SELECT customer_id,
            at_month AS month_index,
-           MAX(CASE WHEN k = 0 THEN period END) AS period,
            MAX(CASE WHEN k = 0 THEN tier END) AS tier,
            MAX(CASE WHEN k = 0 THEN tier_rank END) AS tier_rank,
            MAX(CASE WHEN k = 0 THEN relationship_balance END) AS relationship_balance,
@@ -45,7 +58,7 @@ g AS (
            MAX(CASE WHEN k = 0 THEN tenure_months END) AS tenure_months,
            MAX(CASE WHEN k = 0 THEN products_held END) AS products_held,
            MAX(CASE WHEN k = 0 THEN closed_date END) AS closed_date,
-           MAX(CASE WHEN k = 0 THEN last_interaction_at END) AS last_interaction_at,
+           MAX(CASE WHEN k = 0 THEN last_active END) AS last_active,
            COUNT(CASE WHEN k >= 1 THEN 1 END) AS prior_months,
            SUM(CASE WHEN k >= 1 THEN interactions END) AS prior_interactions,
            SUM(CASE WHEN k >= 1 THEN branch_interactions END) AS prior_branch_interactions,
@@ -65,18 +78,16 @@ g AS (
     -- only the months the customer has a row for
     HAVING COUNT(CASE WHEN k = 0 THEN 1 END) = 1
 ),
--- The latest interaction so far and its month (a later month's
--- interactions are always later), kept if within this month and the 11
--- before; and the prior 3 months' means (null: none loaded).
+-- The period from the month number, the grouping's key, so that a run
+-- rebuilding a few months keeps only their rows before grouping.
 w AS (
     SELECT g.*,
-           CASE WHEN MAX(CASE WHEN last_interaction_at IS NOT NULL THEN month_index END) OVER wp >= month_index - 11
-                THEN MAX(last_interaction_at) OVER wp END AS last_active,
+           concat(CAST((month_index - 1) / 12 AS VARCHAR), '-',
+                  lpad(CAST((month_index - 1) % 12 + 1 AS VARCHAR), 2, '0')) AS period,
            CAST(prior_interactions AS DOUBLE) / NULLIF(prior_months, 0) AS prior_activity,
            CAST(prior_branch_interactions AS DOUBLE) / NULLIF(prior_months, 0) AS prior_branch,
            CAST(prior_digital_interactions AS DOUBLE) / NULLIF(prior_months, 0) AS prior_digital
     FROM g
-    WINDOW wp AS (PARTITION BY customer_id ORDER BY month_index)
 ),
 last_loaded AS (
     SELECT MAX(month_index) AS last_month, to_date(MIN(period) || '-01') AS first_day FROM m
@@ -105,5 +116,5 @@ SELECT w.customer_id,
              AND date_part('year', w.closed_date) * 12 + date_part('month', w.closed_date) > w.month_index
              AND date_part('year', w.closed_date) * 12 + date_part('month', w.closed_date) <= w.month_index + 3
             THEN 1 ELSE 0 END AS closes_within_3m
-FROM w
-CROSS JOIN last_loaded l
+FROM last_loaded l
+CROSS JOIN w
