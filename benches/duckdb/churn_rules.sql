@@ -26,12 +26,16 @@ WITH cm AS (
     FROM customer_month
 ),
 shifted AS (
-    SELECT cm.*, k.k, cm.month_index + k.k AS at_month
+    SELECT cm.customer_id, cm.tier, cm.tier_rank, cm.relationship_balance, cm.interactions, cm.complaints,
+           cm.csat_sum, cm.csat_n, k.k, cm.month_index + k.k AS at_month
     FROM cm CROSS JOIN (VALUES (0), (1), (2), (3)) AS k(k)
 ),
 f AS (
     SELECT customer_id,
-           MAX(CASE WHEN k = 0 THEN period END) AS period,
+           -- the period from the month number, the grouping's key: a run
+           -- rebuilding a few months filters the shifted rows before grouping
+           concat(CAST((at_month - 1) / 12 AS VARCHAR), '-',
+                  lpad(CAST((at_month - 1) % 12 + 1 AS VARCHAR), 2, '0')) AS period,
            MAX(CASE WHEN k = 0 THEN tier END) AS tier,
            MAX(CASE WHEN k = 0 THEN tier_rank END) AS tier_rank,
            MAX(CASE WHEN k = 0 THEN relationship_balance END) AS relationship_balance,
