@@ -28,11 +28,15 @@ fn weed() -> PathBuf {
     })
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+/// `n` distinct free loopback ports. Each listener is held until all are
+/// chosen, so the kernel cannot hand the same port out twice.
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("free port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("port").port())
+        .collect()
 }
 
 /// A SeaweedFS server on loopback, stopped when dropped.
@@ -48,9 +52,46 @@ impl Drop for Seaweed {
     }
 }
 
+/// Every listener `weed mini` opens, each given its own free port so parallel
+/// CI jobs and a developer's own SeaweedFS do not collide.
+const PORT_FLAGS: [&str; 17] = [
+    "s3.port",
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port.grpc",
+    "s3.port.iceberg",
+    "s3.port.lance",
+    "admin.port",
+    "admin.port.grpc",
+    "webdav.port",
+    "metricsPort",
+    "s3.metricsPort",
+    "debug.port",
+    "s3.debug.port",
+];
+
+/// Start SeaweedFS, trying again with fresh ports when it exits before
+/// listening: a port found free can be taken by another test's process
+/// before `weed` binds it (seen in CI: "bind: address already in use").
 pub fn start_seaweed(dir: &Path) -> Seaweed {
     std::fs::create_dir_all(dir).expect("mkdir");
-    let s3 = free_port();
+    let mut logs = String::new();
+    for attempt in 1..=3 {
+        match try_start_seaweed(dir, attempt) {
+            Ok(server) => return server,
+            Err(log) => logs.push_str(&format!("--- attempt {attempt} ---\n{log}\n")),
+        }
+    }
+    panic!("SeaweedFS did not start in 3 attempts:\n{logs}")
+}
+
+fn try_start_seaweed(dir: &Path, attempt: u32) -> Result<Seaweed, String> {
+    let ports = free_ports(PORT_FLAGS.len());
+    let s3 = ports[0];
     let mut args = vec![
         "mini".to_string(),
         format!("-dir={}", dir.display()),
@@ -59,31 +100,12 @@ pub fn start_seaweed(dir: &Path) -> Seaweed {
         format!("-bucket={BUCKET}"),
         "-admin.ui=false".into(),
         "-webdav=false".into(),
-        format!("-s3.port={s3}"),
     ];
-    // Every other listener on a free port too, so parallel CI jobs and a
-    // developer's own SeaweedFS do not collide.
-    for flag in [
-        "master.port",
-        "master.port.grpc",
-        "volume.port",
-        "volume.port.grpc",
-        "filer.port",
-        "filer.port.grpc",
-        "s3.port.grpc",
-        "s3.port.iceberg",
-        "s3.port.lance",
-        "admin.port",
-        "admin.port.grpc",
-        "webdav.port",
-        "metricsPort",
-        "s3.metricsPort",
-        "debug.port",
-        "s3.debug.port",
-    ] {
-        args.push(format!("-{flag}={}", free_port()));
+    for (flag, port) in PORT_FLAGS.iter().zip(&ports) {
+        args.push(format!("-{flag}={port}"));
     }
-    let log = std::fs::File::create(dir.join("weed.log")).expect("log");
+    let log_path = dir.join(format!("weed-{attempt}.log"));
+    let log = std::fs::File::create(&log_path).expect("log");
     let child = Command::new(weed())
         .args(&args)
         .env("AWS_ACCESS_KEY_ID", KEY)
@@ -92,20 +114,25 @@ pub fn start_seaweed(dir: &Path) -> Seaweed {
         .stderr(Stdio::from(log))
         .spawn()
         .expect("start weed");
-    let server = Seaweed {
+    let mut server = Seaweed {
         child,
         endpoint: format!("http://127.0.0.1:{s3}"),
     };
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", s3)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "SeaweedFS did not listen on {s3}: {}",
-            std::fs::read_to_string(dir.join("weed.log")).unwrap_or_default()
-        );
+        let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Ok(Some(status)) = server.child.try_wait() {
+            return Err(format!(
+                "exited ({status}) before listening on {s3}:\n{}",
+                log()
+            ));
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            return Err(format!("did not listen on {s3} in 60 s:\n{}", log()));
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
-    server
+    Ok(server)
 }
 
 pub(crate) fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
