@@ -165,6 +165,40 @@ pub fn profile_user(profile: &str) -> String {
     name.strip_suffix('_').unwrap_or(name).to_string()
 }
 
+/// The URL naming the store at `location`'s root as a plan carries it:
+/// `scheme://bucket`, or `scheme://PROFILE@bucket` for a store opened with a
+/// credential profile (its variables' name part, see [`profile_user`], so
+/// an executor reads its own variables and no secret travels).
+pub fn store_url(location: &Url, profile: Option<&str>) -> Result<Url, Error> {
+    let fail = |reason: String| Error::Url {
+        url: location.to_string(),
+        reason,
+    };
+    let mut root =
+        Url::parse(&location[..url::Position::BeforePath]).map_err(|e| fail(e.to_string()))?;
+    if let Some(p) = profile {
+        let user = profile_user(p);
+        if user.is_empty() || root.set_username(&user).is_err() {
+            return Err(Error::Profile {
+                url: location.to_string(),
+                profile: p.to_string(),
+                reason: "its name cannot name a store".into(),
+            });
+        }
+    }
+    Ok(root)
+}
+
+/// The store a [`store_url`] names, opened with its profile's credentials
+/// (the URL's user names the profile, not an account: the store sees the
+/// bare bucket).
+pub fn open_store_url(url: &Url) -> Result<Arc<dyn ObjectStore>, Error> {
+    let mut root = url.clone();
+    let profile = (!root.username().is_empty()).then(|| root.username().to_string());
+    let _ = root.set_username("");
+    open_as(&root, profile.as_deref()).map(|(store, _)| store)
+}
+
 /// `(profile, key, value)` for the store at `url`: `profile`'s variables,
 /// keys lower-cased as object_store names them (`aws_access_key_id`).
 fn profile_settings(
@@ -264,6 +298,27 @@ mod tests {
         assert!(!is_url("../data/x.csv"));
         assert!(!is_url("file:///tmp/x"));
         assert!(!is_url("://x"));
+    }
+
+    #[test]
+    fn a_profile_travels_as_the_store_urls_user() {
+        let table = Url::parse("s3://bank/dw/churn_risk/").expect("url");
+        let named = store_url(&table, Some("dw-writer")).expect("named");
+        assert_eq!(named.as_str(), "s3://DW_WRITER@bank");
+        assert_eq!(
+            store_url(&table, None).expect("plain").as_str(),
+            "s3://bank"
+        );
+        // The user names the variables to read, and none are set here.
+        let err = open_store_url(&named)
+            .expect_err("no variables")
+            .to_string();
+        assert!(err.contains("TOUCHPOINT_PROFILE_DW_WRITER_"), "{err}");
+        assert!(open_store_url(&store_url(&table, None).expect("plain")).is_ok());
+        assert!(matches!(
+            store_url(&table, Some("")),
+            Err(Error::Profile { .. })
+        ));
     }
 
     #[test]

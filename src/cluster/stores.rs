@@ -32,8 +32,8 @@ impl ObjectStoreRegistry for Stores {
     }
 
     fn get_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
-        let external = |e: crate::store::Error| DataFusionError::External(Box::new(e));
-        if !crate::store::is_url(url.as_str()) {
+        // Local files and what delta-rs registers under its own scheme.
+        if !crate::store::SCHEMES.contains(&url.scheme()) {
             return self.known.get_store(url);
         }
         let key = url[..url::Position::BeforePath].to_string();
@@ -44,11 +44,9 @@ impl ObjectStoreRegistry for Stores {
         if let Some(s) = buckets.get(&key) {
             return Ok(s.clone());
         }
-        let mut root = Url::parse(&key).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let profile = (!root.username().is_empty()).then(|| root.username().to_string());
-        // The user names a profile, not an account: the store sees the bare bucket.
-        let _ = root.set_username("");
-        let (store, _) = crate::store::open_as(&root, profile.as_deref()).map_err(external)?;
+        let root = Url::parse(&key).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let store = crate::store::open_store_url(&root)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
         buckets.insert(key, store.clone());
         Ok(store)
     }
@@ -89,5 +87,15 @@ mod tests {
             .to_string();
         assert!(err.contains("TOUCHPOINT_PROFILE_NOSUCH_"), "{err}");
         assert!(Arc::ptr_eq(&a, &stores.get_store(&plain).expect("again")));
+    }
+
+    #[test]
+    fn delta_rs_stores_are_found_where_delta_rs_put_them() {
+        let stores = Stores::default();
+        let url = Url::parse("delta-rs://s3-bank-dw-t").expect("url");
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        stores.register_store(&url, store.clone());
+        let found = stores.get_store(&url).expect("registered");
+        assert!(Arc::ptr_eq(&store, &found));
     }
 }

@@ -260,17 +260,8 @@ impl PinnedTable {
     /// when the store has a credential profile) and the store path of the
     /// table's folder.
     fn store(&self) -> Result<(ObjectStoreUrl, String), DataFusionError> {
-        let mut root = Url::parse(&self.root[..url::Position::BeforePath])
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        if let Some(p) = &self.profile {
-            let user = crate::store::profile_user(p);
-            if user.is_empty() || root.set_username(&user).is_err() {
-                return Err(DataFusionError::Plan(format!(
-                    "table {}: profile `{p}` cannot name its store",
-                    self.name
-                )));
-            }
-        }
+        let root = crate::store::store_url(&self.root, self.profile.as_deref())
+            .map_err(|e| DataFusionError::Plan(format!("table {}: {e}", self.name)))?;
         let url = ObjectStoreUrl::parse(root.as_str())?;
         let prefix = object_store::path::Path::from_url_path(self.root.path())
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
@@ -282,21 +273,15 @@ impl PinnedTable {
 /// there yet: a local session knows a bucket only once something registered
 /// it (delta-rs does for its own scans, which a file-list scan does not
 /// use). An executor's registry opens buckets itself, so this finds them.
-fn ensure_store(
-    state: &dyn Session,
-    url: &ObjectStoreUrl,
-    profile: Option<&str>,
-) -> Result<(), DataFusionError> {
+fn ensure_store(state: &dyn Session, url: &ObjectStoreUrl) -> Result<(), DataFusionError> {
     let env = state.runtime_env();
     if env.object_store(url).is_ok() {
         return Ok(());
     }
-    let mut root = Url::parse(url.as_str()).map_err(|e| DataFusionError::External(Box::new(e)))?;
-    // The URL's user names the credential profile (see `store`), not an account.
-    let _ = root.set_username("");
-    let (store, _) = crate::store::open_as(&root, profile)
-        .map_err(|e| DataFusionError::External(Box::new(e)))?;
-    env.register_object_store(url.as_ref(), store);
+    let external = |e: Box<dyn std::error::Error + Send + Sync>| DataFusionError::External(e);
+    let url = Url::parse(url.as_str()).map_err(|e| external(Box::new(e)))?;
+    let store = crate::store::open_store_url(&url).map_err(|e| external(Box::new(e)))?;
+    env.register_object_store(&url, store);
     Ok(())
 }
 
@@ -378,7 +363,7 @@ impl TableProvider for PinnedTable {
         let statistics = scan_statistics(&files, n + part.len());
         let indices: Vec<usize> = wanted.iter().map(|i| self.scan_index(*i, n)).collect();
         let (url, prefix) = self.store()?;
-        ensure_store(state, &url, self.profile.as_deref())?;
+        ensure_store(state, &url)?;
         let types: Vec<_> = part.iter().map(|f| f.data_type().clone()).collect();
         // Files spread over the session's partitions, largest first onto
         // the lightest group, so no partition reads much more than another.
