@@ -16,12 +16,38 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-fn wait_for_port(port: u16, what: &str) {
-    let until = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < until, "{what} did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(100));
+/// Start a process on `n` fresh ports until it listens on the first: a
+/// port found free can be taken by another test's process before this one
+/// binds it, and the process then exits (three attempts).
+fn spawn_listening(n: usize, what: &str, start: impl Fn(&[u16]) -> Child) -> (Child, Vec<u16>) {
+    for _ in 0..3 {
+        // Held until all are chosen, so they are distinct.
+        let held: Vec<TcpListener> = (0..n)
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("free port"))
+            .collect();
+        let ports: Vec<u16> = held
+            .iter()
+            .map(|l| l.local_addr().expect("port").port())
+            .collect();
+        drop(held);
+        let mut child = start(&ports);
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            if TcpStream::connect(("127.0.0.1", ports[0])).is_ok() {
+                return (child, ports);
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "{what} did not listen on {}",
+                ports[0]
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
+    panic!("{what} exited before it listened, 3 times")
 }
 
 /// A scheduler and executors, each its own process, killed when dropped.
@@ -55,38 +81,40 @@ impl Cluster {
                 .spawn()
                 .expect("spawn touchpoint")
         };
-        let port = free_port();
-        let scheduler = spawn(
-            &[
-                "scheduler".into(),
-                "--bind".into(),
-                format!("127.0.0.1:{port}"),
-            ],
-            "scheduler",
-        );
-        wait_for_port(port, "the scheduler");
+        let (scheduler, ports) = spawn_listening(1, "the scheduler", |p| {
+            spawn(
+                &[
+                    "scheduler".into(),
+                    "--bind".into(),
+                    format!("127.0.0.1:{}", p[0]),
+                ],
+                "scheduler",
+            )
+        });
+        let port = ports[0];
         let mut children = Vec::new();
         for i in 0..executors {
-            let (flight, grpc) = (free_port(), free_port());
             let work = logs.path().join(format!("work{i}"));
             std::fs::create_dir_all(&work).expect("mkdir");
-            children.push(spawn(
-                &[
-                    "executor".into(),
-                    "--scheduler".into(),
-                    format!("127.0.0.1:{port}"),
-                    "--bind".into(),
-                    format!("127.0.0.1:{flight}"),
-                    "--grpc-port".into(),
-                    grpc.to_string(),
-                    "--slots".into(),
-                    "2".into(),
-                    "--work-dir".into(),
-                    work.display().to_string(),
-                ],
-                &format!("executor{i}"),
-            ));
-            wait_for_port(flight, "an executor");
+            let (child, _) = spawn_listening(2, "an executor", |p| {
+                spawn(
+                    &[
+                        "executor".into(),
+                        "--scheduler".into(),
+                        format!("127.0.0.1:{port}"),
+                        "--bind".into(),
+                        format!("127.0.0.1:{}", p[0]),
+                        "--grpc-port".into(),
+                        p[1].to_string(),
+                        "--slots".into(),
+                        "2".into(),
+                        "--work-dir".into(),
+                        work.display().to_string(),
+                    ],
+                    &format!("executor{i}"),
+                )
+            });
+            children.push(child);
         }
         Cluster {
             scheduler: Some(scheduler),

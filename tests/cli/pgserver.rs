@@ -98,13 +98,27 @@ impl PgServer {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        s.port = free_port();
-        s.start_again();
-        s
+        // A port found free can be taken before the server binds it (other
+        // tests start servers and clients alongside): try fresh ones.
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            s.port = free_port();
+            match s.try_start() {
+                Ok(()) => return s,
+                Err(e) => failures.push(e),
+            }
+        }
+        panic!("pg_ctl start failed 3 times:\n{}", failures.join("\n---\n"))
     }
 
     /// Start (again) on the same port.
     pub fn start_again(&self) {
+        if let Err(e) = self.try_start() {
+            panic!("{e}");
+        }
+    }
+
+    fn try_start(&self) -> Result<(), String> {
         let opts = format!(
             "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c full_page_writes=off",
             self.port,
@@ -124,12 +138,15 @@ impl PgServer {
                 "start",
             ],
         );
-        assert!(
-            out.status.success(),
-            "pg_ctl start: {}\n{}",
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "pg_ctl start on port {}: {}\n{}",
+            self.port,
             String::from_utf8_lossy(&out.stderr),
             std::fs::read_to_string(&log).unwrap_or_default()
-        );
+        ))
     }
 
     /// Stop at once, as a crash would (`-m immediate`).
