@@ -50,20 +50,27 @@ before AS (
                                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS products_before
     FROM cm
 ),
+-- The months with a deal and with any activity, as columns: a window's
+-- arguments are evaluated again for every customer's slice of the rows,
+-- a column is not (the running maxima below took a fifth longer).
+flagged AS (
+    SELECT *,
+           CASE WHEN purchases > 0 OR products_held > products_before THEN month_index END AS deal_month,
+           CASE WHEN interactions > 0 OR purchases > 0 THEN month_index END AS active_month
+    FROM before
+),
 m AS (
     SELECT customer_id, period, tier, tier_rank, relationship_balance, products_held, month_index,
            COALESCE(MAX(products_held) OVER (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING), 0)
              + SUM(purchases) OVER (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING) AS deals,
-           MAX(CASE WHEN purchases > 0 OR products_held > products_before THEN month_index END)
-               OVER (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING) AS last_deal,
-           MAX(CASE WHEN interactions > 0 OR purchases > 0 THEN month_index END)
-               OVER (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING) AS last_active,
+           MAX(deal_month) OVER (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING) AS last_deal,
+           MAX(active_month) OVER (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING) AS last_active,
            -- The first month, as a running minimum in month order: a
            -- window over the whole customer is computed by buffering all
            -- of its input outside the memory pool (800 MB at 1M customers).
            MIN(month_index) OVER (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING)
              AS first_month
-    FROM before
+    FROM flagged
 ),
 -- A month with purchases but no month-end balance (the account closed) counts
 -- towards the deals but is not on the ladder.

@@ -7,6 +7,7 @@ mod choice;
 pub mod percentile;
 mod plan;
 mod pool;
+mod running;
 mod stream;
 
 pub use choice::{ENGINE_VAR, Engine};
@@ -118,6 +119,7 @@ pub fn session_with(config: SessionConfig) -> SessionContext {
         .build();
     let ctx = SessionContext::new_with_state(state);
     ctx.register_udaf(percentile::udaf());
+    ctx.add_optimizer_rule(Arc::new(running::RunningAggregates));
     ctx
 }
 

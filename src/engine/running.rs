@@ -1,0 +1,342 @@
+//! Running aggregates. `SUM`, `MIN` and `MAX` over `ROWS BETWEEN UNBOUNDED
+//! PRECEDING AND CURRENT ROW` (or `AND n PRECEDING`) are one value carried
+//! down each partition. DataFusion 55 evaluates such a frame through the
+//! aggregate's accumulator, row by row: a one-row slice of every argument,
+//! an update, then a `ScalarValue` (about 0.4 µs per row per aggregate,
+//! most of `loyalty_ladder`'s time). The optimizer rule here puts a window
+//! function that carries the value (a compare or an add per row) in the
+//! aggregate's place, under the same output name, so the SQL stays standard
+//! and the plan above the window does not change. Anything it is not sure
+//! of (other frames, `DISTINCT`, `FILTER`, other types) it leaves alone.
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray};
+use datafusion::arrow::datatypes::*;
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::{DFSchema, ScalarValue, internal_datafusion_err};
+use datafusion::error::Result;
+use datafusion::logical_expr::expr::{WindowFunction, WindowFunctionParams};
+use datafusion::logical_expr::function::{PartitionEvaluatorArgs, WindowUDFFieldArgs};
+use datafusion::logical_expr::{
+    Expr, ExprSchemable, LogicalPlan, PartitionEvaluator, Signature, Volatility, WindowFrame,
+    WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition, WindowUDF, WindowUDFImpl, cast,
+    logical_plan::Window,
+};
+use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// The longest `n PRECEDING` carried (the evaluator keeps `n` values back).
+const MAX_LAG: u64 = 1024;
+
+/// The optimizer rule: every running `SUM`/`MIN`/`MAX` becomes a carried value.
+#[derive(Debug, Default)]
+pub struct RunningAggregates;
+
+impl OptimizerRule for RunningAggregates {
+    fn name(&self) -> &str {
+        "running_aggregates"
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        Some(ApplyOrder::BottomUp)
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        let LogicalPlan::Window(window) = plan else {
+            return Ok(Transformed::no(plan));
+        };
+        let input_schema = Arc::clone(window.input.schema());
+        let mut changed = false;
+        let mut exprs = Vec::with_capacity(window.window_expr.len());
+        for expr in window.window_expr {
+            match carried(&expr, &input_schema)? {
+                Some(new) => {
+                    changed = true;
+                    exprs.push(new);
+                }
+                None => exprs.push(expr),
+            }
+        }
+        // The same output fields, so nothing above needs to know.
+        let window = Window::try_new_with_schema(exprs, window.input, window.schema)?;
+        Ok(Transformed::new_transformed(
+            LogicalPlan::Window(window),
+            changed,
+        ))
+    }
+}
+
+/// `expr` as a carried running value under its own name, when it is one.
+fn carried(expr: &Expr, schema: &DFSchema) -> Result<Option<Expr>> {
+    let Expr::WindowFunction(function) = expr else {
+        return Ok(None);
+    };
+    let WindowFunctionDefinition::AggregateUDF(aggregate) = &function.fun else {
+        return Ok(None);
+    };
+    let kind = match aggregate.name() {
+        "sum" => Kind::Sum,
+        "min" => Kind::Min,
+        "max" => Kind::Max,
+        _ => return Ok(None),
+    };
+    let params = &function.params;
+    let [arg] = params.args.as_slice() else {
+        return Ok(None);
+    };
+    if params.filter.is_some() || params.distinct || params.null_treatment.is_some() {
+        return Ok(None);
+    }
+    let Some(lag) = lag(&params.window_frame) else {
+        return Ok(None);
+    };
+    let out = expr.get_type(schema)?;
+    if !kind.carries(&out) {
+        return Ok(None);
+    }
+    let arg = match (arg.get_type(schema)?, &out) {
+        (t, out) if &t == out => arg.clone(),
+        // SUM widens a decimal's precision by 10; the value is the same.
+        (DataType::Decimal128(_, s), DataType::Decimal128(_, out_s)) if s == *out_s => {
+            cast(arg.clone(), out.clone())
+        }
+        _ => return Ok(None),
+    };
+    let running = WindowUDF::new_from_impl(Running::new(kind, lag));
+    let replaced = Expr::from(WindowFunction {
+        fun: WindowFunctionDefinition::WindowUDF(Arc::new(running)),
+        params: WindowFunctionParams {
+            args: vec![arg],
+            ..params.clone()
+        },
+    });
+    Ok(Some(replaced.alias(expr.schema_name().to_string())))
+}
+
+/// How many rows before the current one the frame ends, for a frame that
+/// starts at the partition's first row; `None` for any other frame.
+fn lag(frame: &WindowFrame) -> Option<usize> {
+    if frame.units != WindowFrameUnits::Rows || !frame.start_bound.is_unbounded() {
+        return None;
+    }
+    let n = match &frame.end_bound {
+        WindowFrameBound::CurrentRow => 0,
+        WindowFrameBound::Preceding(ScalarValue::UInt64(Some(n))) => *n,
+        WindowFrameBound::Preceding(ScalarValue::Int64(Some(n))) => u64::try_from(*n).ok()?,
+        _ => return None,
+    };
+    (n <= MAX_LAG).then_some(n as usize)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Sum,
+    Min,
+    Max,
+}
+
+impl Kind {
+    /// The result types carried: those `SUM` returns (its argument already
+    /// widened), and the ordered primitive types for `MIN`/`MAX`.
+    fn carries(self, t: &DataType) -> bool {
+        use DataType::*;
+        match self {
+            Kind::Sum => matches!(t, Int64 | UInt64 | Float64 | Decimal128(_, _)),
+            Kind::Min | Kind::Max => matches!(
+                t,
+                Int8 | Int16
+                    | Int32
+                    | Int64
+                    | UInt8
+                    | UInt16
+                    | UInt32
+                    | UInt64
+                    | Float32
+                    | Float64
+                    | Decimal128(_, _)
+                    | Date32
+                    | Date64
+                    | Timestamp(_, _)
+            ),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Running {
+    kind: Kind,
+    lag: usize,
+    name: String,
+    signature: Signature,
+}
+
+impl Running {
+    fn new(kind: Kind, lag: usize) -> Self {
+        let what = match kind {
+            Kind::Sum => "sum",
+            Kind::Min => "min",
+            Kind::Max => "max",
+        };
+        let name = match lag {
+            0 => format!("running_{what}"),
+            n => format!("running_{what}_to_{n}_preceding"),
+        };
+        Running {
+            kind,
+            lag,
+            name,
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl WindowUDFImpl for Running {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn partition_evaluator(
+        &self,
+        args: PartitionEvaluatorArgs,
+    ) -> Result<Box<dyn PartitionEvaluator>> {
+        let field = args
+            .input_fields()
+            .first()
+            .ok_or_else(|| internal_datafusion_err!("{} takes one argument", self.name))?;
+        evaluator(self.kind, self.lag, field.data_type())
+    }
+
+    fn field(&self, args: WindowUDFFieldArgs) -> Result<FieldRef> {
+        let input = args
+            .get_input_field(0)
+            .ok_or_else(|| internal_datafusion_err!("{} takes one argument", self.name))?;
+        Ok(Arc::new(Field::new(
+            args.name(),
+            input.data_type().clone(),
+            true,
+        )))
+    }
+}
+
+fn evaluator(kind: Kind, lag: usize, t: &DataType) -> Result<Box<dyn PartitionEvaluator>> {
+    macro_rules! carry {
+        ($arrow:ty) => {
+            Ok(Box::new(Carry::<$arrow>::new(kind, lag, t.clone())))
+        };
+    }
+    use DataType::*;
+    match t {
+        Int8 => carry!(Int8Type),
+        Int16 => carry!(Int16Type),
+        Int32 => carry!(Int32Type),
+        Int64 => carry!(Int64Type),
+        UInt8 => carry!(UInt8Type),
+        UInt16 => carry!(UInt16Type),
+        UInt32 => carry!(UInt32Type),
+        UInt64 => carry!(UInt64Type),
+        Float32 => carry!(Float32Type),
+        Float64 => carry!(Float64Type),
+        Decimal128(_, _) => carry!(Decimal128Type),
+        Date32 => carry!(Date32Type),
+        Date64 => carry!(Date64Type),
+        Timestamp(TimeUnit::Second, _) => carry!(TimestampSecondType),
+        Timestamp(TimeUnit::Millisecond, _) => carry!(TimestampMillisecondType),
+        Timestamp(TimeUnit::Microsecond, _) => carry!(TimestampMicrosecondType),
+        Timestamp(TimeUnit::Nanosecond, _) => carry!(TimestampNanosecondType),
+        other => Err(internal_datafusion_err!("no running {kind:?} over {other}")),
+    }
+}
+
+/// One partition's running value, and the last `lag` values for a frame
+/// that ends `lag` rows back.
+#[derive(Debug)]
+struct Carry<T: ArrowPrimitiveType> {
+    kind: Kind,
+    lag: usize,
+    data_type: DataType,
+    value: Option<T::Native>,
+    back: VecDeque<Option<T::Native>>,
+}
+
+impl<T: ArrowPrimitiveType> Carry<T> {
+    fn new(kind: Kind, lag: usize, data_type: DataType) -> Self {
+        Carry {
+            kind,
+            lag,
+            data_type,
+            value: None,
+            back: VecDeque::with_capacity(lag + 1),
+        }
+    }
+
+    /// Take in the next row's value; the frame's result for that row.
+    fn push(&mut self, next: Option<T::Native>) -> Option<T::Native> {
+        if let Some(v) = next {
+            self.value = Some(match (self.kind, self.value) {
+                // DataFusion's sum starts from zero (0.0 + -0.0 is 0.0),
+                // wraps on overflow, and adds in row order: so does this.
+                (Kind::Sum, s) => s.unwrap_or(T::Native::ZERO).add_wrapping(v),
+                // Total order for floats, as DataFusion's MIN/MAX.
+                (Kind::Max, Some(s)) if !v.is_gt(s) => s,
+                (Kind::Min, Some(s)) if !v.is_lt(s) => s,
+                (Kind::Max | Kind::Min, _) => v,
+            });
+        }
+        if self.lag == 0 {
+            return self.value;
+        }
+        self.back.push_back(self.value);
+        if self.back.len() > self.lag {
+            self.back.pop_front().flatten()
+        } else {
+            None
+        }
+    }
+
+    fn row(values: &[ArrayRef], i: usize) -> Result<Option<T::Native>> {
+        let array = values
+            .first()
+            .and_then(|a| a.as_primitive_opt::<T>())
+            .ok_or_else(|| internal_datafusion_err!("running aggregate: unexpected input"))?;
+        Ok(array.is_valid(i).then(|| array.value(i)))
+    }
+}
+
+impl<T: ArrowPrimitiveType + std::fmt::Debug> PartitionEvaluator for Carry<T> {
+    fn is_causal(&self) -> bool {
+        true
+    }
+
+    fn supports_bounded_execution(&self) -> bool {
+        true
+    }
+
+    fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> Result<ScalarValue> {
+        let out = self.push(Self::row(values, range.start)?);
+        ScalarValue::new_primitive::<T>(out, &self.data_type)
+    }
+
+    fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
+        let array = values
+            .first()
+            .and_then(|a| a.as_primitive_opt::<T>())
+            .ok_or_else(|| internal_datafusion_err!("running aggregate: unexpected input"))?;
+        let out: PrimitiveArray<T> = (0..num_rows)
+            .map(|i| self.push(array.is_valid(i).then(|| array.value(i))))
+            .collect();
+        Ok(Arc::new(out.with_data_type(self.data_type.clone())))
+    }
+}
+
+#[cfg(test)]
+#[path = "running_tests.rs"]
+mod tests;
