@@ -235,3 +235,45 @@ fn only_frames_from_the_first_row_are_carried() {
         assert_eq!(lag(&frame(units, start, end)), None);
     }
 }
+
+/// Overflow wraps and floats order NaN, infinities and signed zeros as
+/// DataFusion's own aggregates do.
+#[tokio::test]
+async fn edge_values_match_datafusion() -> Result<()> {
+    let sql = "
+        SELECT SUM(i) OVER w AS si, MAX(i) OVER w AS xi, MIN(i) OVER w AS ni,
+               SUM(f) OVER w AS sf, MAX(f) OVER w AS xf, MIN(f) OVER w AS nf
+        FROM (VALUES (1, 9223372036854775807, CAST('NaN' AS DOUBLE)),
+                     (2, 1, CAST('-0.0' AS DOUBLE)),
+                     (3, -9223372036854775807, CAST('inf' AS DOUBLE)),
+                     (4, -9223372036854775807, CAST('-inf' AS DOUBLE)),
+                     (5, 5, CAST('0.0' AS DOUBLE))) AS x(o, i, f)
+        WINDOW w AS (ORDER BY o ROWS UNBOUNDED PRECEDING)
+        ORDER BY o";
+    let ctx = crate::engine::session_with(config());
+    let plan = ctx.sql(sql).await?.into_optimized_plan()?;
+    assert_eq!(
+        plan.display_indent()
+            .to_string()
+            .matches("running_")
+            .count(),
+        6
+    );
+    let ours = ctx.sql(sql).await?.collect().await?;
+    let theirs = SessionContext::new_with_config(config())
+        .sql(sql)
+        .await?
+        .collect()
+        .await?;
+    let ours = datafusion::arrow::compute::concat_batches(&ours[0].schema(), &ours)?;
+    let theirs = datafusion::arrow::compute::concat_batches(&theirs[0].schema(), &theirs)?;
+    assert_eq!(ours.num_rows(), 5);
+    for k in 0..theirs.num_columns() {
+        assert_eq!(
+            ours.column(k).to_data(),
+            theirs.column(k).to_data(),
+            "column {k}"
+        );
+    }
+    Ok(())
+}
