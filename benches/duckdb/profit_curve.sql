@@ -18,9 +18,13 @@ WITH both_levels AS (
 ranked AS (
     SELECT period, tier,
            ROW_NUMBER() OVER (PARTITION BY period, tier ORDER BY profit DESC, customer_id) AS position,
-           -- The default frame (up to the current row's peers) is a running sum:
-           -- (profit, customer_id) is unique within a month and tier.
-           SUM(profit) OVER (PARTITION BY period, tier ORDER BY profit DESC, customer_id) AS cumulative_profit,
+           -- A running sum: (profit, customer_id) is unique within a month and
+           -- tier, so the rows so far are the peers so far. Over ROWS it is
+           -- carried down the rows; over the default RANGE frame DataFusion
+           -- looked up each row's peers (the window: 3.07 s of CPU at 100k
+           -- customers, 0.69 s over ROWS).
+           SUM(profit) OVER (PARTITION BY period, tier ORDER BY profit DESC, customer_id
+                             ROWS UNBOUNDED PRECEDING) AS cumulative_profit,
            -- Counted from the other end, so position + this - 1 is the month and
            -- tier's customer count: a second sort, which spills, where joining the
            -- counts would build a hash table on every customer.

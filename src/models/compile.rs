@@ -356,8 +356,12 @@ fn reaches(sql: &str, lookback: u32, lookahead: u32) -> Option<(&'static str, St
     if lookahead == 0 && (has("lead(") || has("lead (") || has("following")) {
         return Some(("lookahead", "the SQL reads later rows (`LEAD` or `FOLLOWING`): a month would depend on the months after it".into()));
     }
-    if has("rows between") || has("rows unbounded") {
-        return Some(("lookback", "the SQL has a window over rows (`ROWS …`), which reaches by rows, not months: order by a month number with `RANGE BETWEEN`".into()));
+    let over_rows = ["rows between", "rows unbounded"]
+        .iter()
+        .flat_map(|p| squeezed.match_indices(p).map(|(at, _)| at))
+        .any(|at| !within_a_month(&squeezed, at));
+    if over_rows {
+        return Some(("lookback", "the SQL has a window over rows (`ROWS …`) not partitioned by `period`, which reaches by rows, not months: order by a month number with `RANGE BETWEEN`, or partition by `period`".into()));
     }
     // A `LAG` reads back; a month ± 1 may read either way.
     let back = ["lag(", "lag ("];
@@ -377,6 +381,38 @@ fn reaches(sql: &str, lookback: u32, lookahead: u32) -> Option<(&'static str, St
         ));
     }
     None
+}
+
+/// Whether the window whose frame starts at byte `at` of `sql` (lower case,
+/// spaces squeezed) is partitioned by `period` (or `x.period`): its rows are
+/// then one month's, whatever the frame.
+fn within_a_month(sql: &str, at: usize) -> bool {
+    // The window's `(`: the nearest one before the frame still open.
+    let mut depth = 0usize;
+    let mut open = None;
+    for (i, c) in sql[..at].char_indices().rev() {
+        match c {
+            ')' => depth += 1,
+            '(' if depth == 0 => {
+                open = Some(i);
+                break;
+            }
+            '(' => depth -= 1,
+            _ => {}
+        }
+    }
+    let Some(open) = open else {
+        return false;
+    };
+    let window = &sql[open + 1..at];
+    let Some((_, keys)) = window.split_once("partition by ") else {
+        return false;
+    };
+    let keys = keys.split(" order by").next().unwrap_or(keys);
+    keys.split(',').any(|k| {
+        let k = k.trim();
+        k == "period" || k.ends_with(".period")
+    })
 }
 
 #[cfg(test)]
@@ -404,6 +440,23 @@ mod tests {
         assert!(reaches(ahead, 12, 0).is_some_and(|(k, w)| k == "lookahead" && w.contains("LEAD")));
         // Declared: a month may read the one after it.
         assert_eq!(reaches(ahead, 0, 1), None);
+        // Partitioned by the month, a window over rows stays in its month.
+        let in_month =
+            "SUM(x) OVER (PARTITION BY period, tier ORDER BY p DESC, c ROWS UNBOUNDED PRECEDING)";
+        assert_eq!(reaches(in_month, 0, 0), None);
+        let qualified = "SUM(x) OVER (PARTITION BY b.period ORDER BY p ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)";
+        assert_eq!(reaches(qualified, 0, 0), None);
+        let named = "SELECT MAX(x) OVER w FROM t WINDOW w AS (PARTITION BY c, period ORDER BY p ROWS UNBOUNDED PRECEDING)";
+        assert_eq!(reaches(named, 0, 0), None);
+        // Not by the month itself, or one of two windows not by it: refused.
+        let year =
+            "MAX(x) OVER (PARTITION BY substr(period, 1, 4) ORDER BY m ROWS UNBOUNDED PRECEDING)";
+        assert!(reaches(year, 0, 0).is_some());
+        let period_like =
+            "MAX(x) OVER (PARTITION BY period_start ORDER BY m ROWS UNBOUNDED PRECEDING)";
+        assert!(reaches(period_like, 0, 0).is_some());
+        let two = format!("{in_month}, {unbounded}");
+        assert!(reaches(&two, 12, 0).is_some());
         let range = "SUM(x) OVER (PARTITION BY c ORDER BY month_index RANGE BETWEEN 3 PRECEDING AND 1 PRECEDING)";
         assert_eq!(reaches(range, 3, 0), None);
     }
