@@ -2,34 +2,21 @@
 //! `touchpoint executor`s on loopback, the demo pipeline run on them, and
 //! every table compared with a local run of the same data.
 
-use crate::common::{Env, generate, ok, ok_env, project, snapshot, touchpoint_env};
+use crate::common::{
+    Env, free_port, free_ports, generate, ok, ok_env, project, snapshot, touchpoint_env,
+};
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 /// Start a process on `n` fresh ports until it listens on the first: a
 /// port found free can be taken by another test's process before this one
 /// binds it, and the process then exits (three attempts).
 fn spawn_listening(n: usize, what: &str, start: impl Fn(&[u16]) -> Child) -> (Child, Vec<u16>) {
     for _ in 0..3 {
-        // Held until all are chosen, so they are distinct.
-        let held: Vec<TcpListener> = (0..n)
-            .map(|_| TcpListener::bind("127.0.0.1:0").expect("free port"))
-            .collect();
-        let ports: Vec<u16> = held
-            .iter()
-            .map(|l| l.local_addr().expect("port").port())
-            .collect();
-        drop(held);
+        let ports = free_ports(n);
         let mut child = start(&ports);
         let until = Instant::now() + Duration::from_secs(60);
         loop {

@@ -1,6 +1,7 @@
 //! Helpers: a temporary project with the shipped pipeline, and running the binary.
 
 use std::collections::BTreeMap;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -220,4 +221,22 @@ pub fn commits(dir: &Path, table: &str) -> usize {
                 .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
         })
         .count()
+}
+
+/// `n` distinct free loopback ports. Each listener is held until all are
+/// chosen, so the kernel cannot hand the same port out twice; another
+/// process may still take one before the caller binds it (callers that
+/// start a server retry on fresh ports).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("free port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("port").port())
+        .collect()
+}
+
+/// One free loopback port (see [`free_ports`]).
+pub fn free_port() -> u16 {
+    free_ports(1)[0]
 }

@@ -4,6 +4,7 @@
 //! packages (`/usr/lib/postgresql/<version>/bin`); `.ci/run` installs them.
 //! Without them the tests FAIL: they never skip silently.
 
+use crate::common::free_port;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
@@ -40,11 +41,6 @@ fn bin_dir() -> PathBuf {
              run `bash .ci/run`, or `apt-get install postgresql`"
         ),
     }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 fn is_root() -> bool {

