@@ -2,8 +2,9 @@
 //! PRECEDING AND CURRENT ROW` (or `AND n PRECEDING`) are one value carried
 //! down each partition. DataFusion 55 evaluates such a frame through the
 //! aggregate's accumulator, row by row: a one-row slice of every argument,
-//! an update, then a `ScalarValue` (about 0.4 µs per row per aggregate,
-//! most of `loyalty_ladder`'s time). The optimizer rule here puts a window
+//! an update, then a `ScalarValue` (`loyalty_ladder`'s five such windows
+//! took 2.01 s of CPU at 100k customers, 1.32 s carried; the rest is the
+//! window node's work per partition). The optimizer rule here puts a window
 //! function that carries the value (a compare or an add per row) in the
 //! aggregate's place, under the same output name, so the SQL stays standard
 //! and the plan above the window does not change. Anything it is not sure
