@@ -122,10 +122,13 @@ impl Watch {
         }
     }
 
-    /// Record the end once.
+    /// Record the end once, and stop listening for cancels: a Flight
+    /// stream counts as running while its receiver lives, and the client
+    /// may see this end (and cancel again) before the stream is dropped.
     pub fn finish(&mut self, outcome: Outcome, error: Option<&str>) {
         if !self.done {
             self.done = true;
+            self.cancel = watch::channel(0).1;
             let error = error.map(crate::engine::without_quoted_values);
             self.audit
                 .record(&self.entry, self.rows, outcome, error.as_deref());
@@ -290,4 +293,32 @@ pub fn govern<T: Send + 'static>(
             }
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_statement_no_longer_listens_for_cancels() {
+        let dir = tempfile::tempdir().expect("dir");
+        let audit = Arc::new(Audit::open(&dir.path().join("audit.jsonl")).expect("audit"));
+        let (tx, rx) = watch::channel(0);
+        let client = "127.0.0.1:5432".parse().expect("addr");
+        let mut w = Watch::new(
+            audit,
+            Entry::new("ana", "analyst", client, "SELECT 1"),
+            Instant::now(),
+            rx,
+            Arc::new(Running::new(1)),
+        );
+        assert_eq!(tx.receiver_count(), 1);
+        w.finish(Outcome::Cancelled, Some("canceling statement"));
+        assert_eq!(
+            tx.receiver_count(),
+            0,
+            "the end is recorded before the drop"
+        );
+        drop(w);
+    }
 }
