@@ -303,12 +303,12 @@ impl<T: ArrowPrimitiveType> Carry<T> {
         }
     }
 
-    fn row(values: &[ArrayRef], i: usize) -> Result<Option<T::Native>> {
-        let array = values
+    /// The one argument, as the type this evaluator was made for.
+    fn input(values: &[ArrayRef]) -> Result<&PrimitiveArray<T>> {
+        values
             .first()
             .and_then(|a| a.as_primitive_opt::<T>())
-            .ok_or_else(|| internal_datafusion_err!("running aggregate: unexpected input"))?;
-        Ok(array.is_valid(i).then(|| array.value(i)))
+            .ok_or_else(|| internal_datafusion_err!("running aggregate: unexpected input"))
     }
 }
 
@@ -322,15 +322,14 @@ impl<T: ArrowPrimitiveType + std::fmt::Debug> PartitionEvaluator for Carry<T> {
     }
 
     fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> Result<ScalarValue> {
-        let out = self.push(Self::row(values, range.start)?);
+        let array = Self::input(values)?;
+        let i = range.start;
+        let out = self.push(array.is_valid(i).then(|| array.value(i)));
         ScalarValue::new_primitive::<T>(out, &self.data_type)
     }
 
     fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
-        let array = values
-            .first()
-            .and_then(|a| a.as_primitive_opt::<T>())
-            .ok_or_else(|| internal_datafusion_err!("running aggregate: unexpected input"))?;
+        let array = Self::input(values)?;
         let out: PrimitiveArray<T> = (0..num_rows)
             .map(|i| self.push(array.is_valid(i).then(|| array.value(i))))
             .collect();
