@@ -3,39 +3,13 @@
 //! every table compared with a local run of the same data.
 
 use crate::common::{
-    Env, free_port, free_ports, generate, ok, ok_env, project, snapshot, touchpoint_env,
+    Env, free_port, generate, listening, ok, ok_env, on_fresh_ports, project, snapshot,
+    touchpoint_env,
 };
 use std::collections::BTreeMap;
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Start a process on `n` fresh ports until it listens on the first: a
-/// port found free can be taken by another test's process before this one
-/// binds it, and the process then exits (three attempts).
-fn spawn_listening(n: usize, what: &str, start: impl Fn(&[u16]) -> Child) -> (Child, Vec<u16>) {
-    for _ in 0..3 {
-        let ports = free_ports(n);
-        let mut child = start(&ports);
-        let until = Instant::now() + Duration::from_secs(60);
-        loop {
-            if TcpStream::connect(("127.0.0.1", ports[0])).is_ok() {
-                return (child, ports);
-            }
-            if let Ok(Some(_)) = child.try_wait() {
-                break;
-            }
-            assert!(
-                Instant::now() < until,
-                "{what} did not listen on {}",
-                ports[0]
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    panic!("{what} exited before it listened, 3 times")
-}
 
 /// A scheduler and executors, each its own process, killed when dropped.
 pub struct Cluster {
@@ -53,11 +27,11 @@ impl Cluster {
     /// Executors with `env` too (a bucket's endpoint and credentials).
     pub fn start_with(executors: usize, env: Env) -> Cluster {
         let logs = tempfile::tempdir().expect("tempdir");
-        let spawn = |args: &[String], log: &str| -> Child {
-            let file = |suffix: &str| {
-                std::fs::File::create(logs.path().join(format!("{log}.{suffix}"))).expect("log")
-            };
-            Command::new(crate::common::bin())
+        // Started, and listening on `port`; its stderr when it is not.
+        let spawn = |args: &[String], log: &str, port: u16| -> Result<Child, String> {
+            let path = |suffix: &str| logs.path().join(format!("{log}.{suffix}"));
+            let file = |suffix: &str| std::fs::File::create(path(suffix)).expect("log");
+            let mut child = Command::new(crate::common::bin())
                 .args(args)
                 .env("TOUCHPOINT_HASH_KEY", crate::common::HASH_KEY)
                 .env_remove("TOUCHPOINT_HASH_KEY_FILE")
@@ -66,24 +40,25 @@ impl Cluster {
                 .stdout(Stdio::from(file("out")))
                 .stderr(Stdio::from(file("err")))
                 .spawn()
-                .expect("spawn touchpoint")
+                .expect("spawn touchpoint");
+            listening(&mut child, port, || {
+                std::fs::read_to_string(path("err")).unwrap_or_default()
+            })?;
+            Ok(child)
         };
-        let (scheduler, ports) = spawn_listening(1, "the scheduler", |p| {
-            spawn(
-                &[
-                    "scheduler".into(),
-                    "--bind".into(),
-                    format!("127.0.0.1:{}", p[0]),
-                ],
-                "scheduler",
-            )
+        let (scheduler, port) = on_fresh_ports(1, "the scheduler", |_, p| {
+            let args = [
+                "scheduler".into(),
+                "--bind".into(),
+                format!("127.0.0.1:{}", p[0]),
+            ];
+            spawn(&args, "scheduler", p[0]).map(|child| (child, p[0]))
         });
-        let port = ports[0];
         let mut children = Vec::new();
         for i in 0..executors {
             let work = logs.path().join(format!("work{i}"));
             std::fs::create_dir_all(&work).expect("mkdir");
-            let (child, _) = spawn_listening(2, "an executor", |p| {
+            let child = on_fresh_ports(2, "an executor", |_, p| {
                 spawn(
                     &[
                         "executor".into(),
@@ -99,6 +74,7 @@ impl Cluster {
                         work.display().to_string(),
                     ],
                     &format!("executor{i}"),
+                    p[0],
                 )
             });
             children.push(child);

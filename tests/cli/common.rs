@@ -1,9 +1,10 @@
 //! Helpers: a temporary project with the shipped pipeline, and running the binary.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_touchpoint")
@@ -239,4 +240,45 @@ pub fn free_ports(n: usize) -> Vec<u16> {
 /// One free loopback port (see [`free_ports`]).
 pub fn free_port() -> u16 {
     free_ports(1)[0]
+}
+
+/// Start a server on `n` fresh loopback ports, up to three attempts: a port
+/// found free can be taken by another test's process before the server
+/// binds it, and the server then exits. `start` gets the attempt number (for
+/// its log's name) and the ports; its error says what went wrong, and all
+/// three are in the panic.
+pub fn on_fresh_ports<T>(
+    n: usize,
+    what: &str,
+    mut start: impl FnMut(u32, &[u16]) -> Result<T, String>,
+) -> T {
+    let mut failures = String::new();
+    for attempt in 1..=3 {
+        match start(attempt, &free_ports(n)) {
+            Ok(server) => return server,
+            Err(e) => failures.push_str(&format!("--- attempt {attempt} ---\n{e}\n")),
+        }
+    }
+    panic!("{what} did not start in 3 attempts:\n{failures}")
+}
+
+/// Wait (60 s at most) until `child` listens on loopback `port`. An error,
+/// with `log()`, when it exits first or never listens (then it is killed).
+pub fn listening(child: &mut Child, port: u16, log: impl Fn() -> String) -> Result<(), String> {
+    let until = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "exited ({status}) before listening on {port}:\n{}",
+                log()
+            ));
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("did not listen on {port} in 60 s:\n{}", log()));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
 }

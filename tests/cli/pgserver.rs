@@ -4,7 +4,7 @@
 //! packages (`/usr/lib/postgresql/<version>/bin`); `.ci/run` installs them.
 //! Without them the tests FAIL: they never skip silently.
 
-use crate::common::free_port;
+use crate::common::on_fresh_ports;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
@@ -94,17 +94,11 @@ impl PgServer {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        // A port found free can be taken before the server binds it (other
-        // tests start servers and clients alongside): try fresh ones.
-        let mut failures = Vec::new();
-        for _ in 0..3 {
-            s.port = free_port();
-            match s.try_start() {
-                Ok(()) => return s,
-                Err(e) => failures.push(e),
-            }
-        }
-        panic!("pg_ctl start failed 3 times:\n{}", failures.join("\n---\n"))
+        s.port = on_fresh_ports(1, "PostgreSQL (pg_ctl start)", |_, p| {
+            s.port = p[0];
+            s.try_start().map(|()| p[0])
+        });
+        s
     }
 
     /// Start (again) on the same port.

