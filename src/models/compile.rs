@@ -359,7 +359,10 @@ fn reaches(sql: &str, lookback: u32, lookahead: u32) -> Option<(&'static str, St
     let over_rows = ["rows between", "rows unbounded"]
         .iter()
         .flat_map(|p| squeezed.match_indices(p).map(|(at, _)| at))
-        .any(|at| !within_a_month(&squeezed, at));
+        .any(|at| {
+            let stays = lookback > 0 && running(&squeezed[at..]);
+            !stays && !within_a_month(&squeezed, at)
+        });
     if over_rows {
         return Some(("lookback", "the SQL has a window over rows (`ROWS …`) not partitioned by `period`, which reaches by rows, not months: order by a month number with `RANGE BETWEEN`, or partition by `period`".into()));
     }
@@ -381,6 +384,19 @@ fn reaches(sql: &str, lookback: u32, lookahead: u32) -> Option<(&'static str, St
         ));
     }
     None
+}
+
+/// Whether the frame at the start of `frame` runs from the first row read
+/// to the current one: it reaches the months a running `RANGE` frame does
+/// (all those read: with a lookback, more than one), and rows only decide
+/// among rows of one month.
+fn running(frame: &str) -> bool {
+    [
+        "rows unbounded preceding",
+        "rows between unbounded preceding and current row",
+    ]
+    .iter()
+    .any(|p| frame.starts_with(p))
 }
 
 /// Whether the window whose frame starts at byte `at` of `sql` (lower case,
@@ -434,8 +450,17 @@ mod tests {
         assert!(reaches(lag, 0, 3).is_some());
         let rows = "SUM(x) OVER (ORDER BY period ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)";
         assert!(reaches(rows, 3, 0).is_some_and(|(_, w)| w.contains("ROWS")));
+        // A running window reaches what a `RANGE` one does: every month read.
         let unbounded = "MAX(x) OVER (PARTITION BY c ORDER BY period ROWS UNBOUNDED PRECEDING)";
-        assert!(reaches(unbounded, 12, 0).is_some());
+        assert_eq!(reaches(unbounded, 12, 0), None);
+        let to_current = "MAX(x) OVER (PARTITION BY c ORDER BY m ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)";
+        assert_eq!(reaches(to_current, 11, 0), None);
+        // One ending rows back ends by rows, not months.
+        let to_before = "MAX(x) OVER (PARTITION BY c ORDER BY m ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)";
+        assert!(reaches(to_before, 12, 0).is_some());
+        // With no lookback a month reads only itself: a running window over
+        // all history would see one month.
+        assert!(reaches(unbounded, 0, 0).is_some());
         let ahead = "LEAD(call_start) OVER (PARTITION BY c ORDER BY call_start)";
         assert!(reaches(ahead, 12, 0).is_some_and(|(k, w)| k == "lookahead" && w.contains("LEAD")));
         // Declared: a month may read the one after it.
@@ -455,7 +480,7 @@ mod tests {
         let period_like =
             "MAX(x) OVER (PARTITION BY period_start ORDER BY m ROWS UNBOUNDED PRECEDING)";
         assert!(reaches(period_like, 0, 0).is_some());
-        let two = format!("{in_month}, {unbounded}");
+        let two = format!("{in_month}, {to_before}");
         assert!(reaches(&two, 12, 0).is_some());
         let range = "SUM(x) OVER (PARTITION BY c ORDER BY month_index RANGE BETWEEN 3 PRECEDING AND 1 PRECEDING)";
         assert_eq!(reaches(range, 3, 0), None);
