@@ -3,7 +3,7 @@
 //! every table compared with a local run of the same data.
 
 use crate::common::{
-    Env, free_port, generate, listening, ok, ok_env, on_fresh_ports, project, snapshot,
+    Env, free_ports, generate, listening, ok, ok_env, on_fresh_ports, project, snapshot,
     touchpoint_env,
 };
 use std::collections::BTreeMap;
@@ -594,15 +594,16 @@ fn a_cluster_of_another_build_is_refused_by_name() {
     // registration and exits, naming the scheduler's build: it is never
     // handed a task the client's check did not vouch for.
     let port = cluster.engine.rsplit(':').next().expect("port").to_string();
+    let ports = free_ports(2);
     let stray = Command::new(crate::common::bin())
         .args([
             "executor",
             "--scheduler",
             &format!("127.0.0.1:{port}"),
             "--bind",
-            &format!("127.0.0.1:{}", free_port()),
+            &format!("127.0.0.1:{}", ports[0]),
             "--grpc-port",
-            &free_port().to_string(),
+            &ports[1].to_string(),
         ])
         .env("TOUCHPOINT_BUILD_TAG", "2026.10")
         .env("TOUCHPOINT_HASH_KEY", crate::common::HASH_KEY)

@@ -237,11 +237,6 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
-/// One free loopback port (see [`free_ports`]).
-pub fn free_port() -> u16 {
-    free_ports(1)[0]
-}
-
 /// Start a server on `n` fresh loopback ports, up to three attempts: a port
 /// found free can be taken by another test's process before the server
 /// binds it, and the server then exits. `start` gets the attempt number (for
