@@ -46,6 +46,9 @@ shifted AS (
     SELECT ma.customer_id, ma.tier, ma.tier_rank, ma.relationship_balance, ma.opened_date, ma.interactions, ma.branch_interactions, ma.online_interactions, ma.atm_interactions, ma.tenure_months, ma.products_held, ma.closed_date, ma.last_active,
            ma.complaints, ma.avg_csat, k.k, ma.month_index + k.k AS at_month
     FROM ma CROSS JOIN (VALUES (0), (1), (2), (3)) AS k(k)
+    -- No month after the last one read has a row of its own: its groups
+    -- would be dropped below, after taking a fifth of the grouping's memory.
+    WHERE ma.month_index + k.k <= (SELECT MAX(month_index) FROM m)
 ),
 g AS (
     SELECT customer_id,

@@ -26,6 +26,9 @@ shifted AS (
     SELECT cm.customer_id, cm.tier, cm.tier_rank, cm.relationship_balance, cm.interactions, cm.complaints,
            cm.csat_sum, cm.csat_n, k.k, cm.month_index + k.k AS at_month
     FROM cm CROSS JOIN (VALUES (0), (1), (2), (3)) AS k(k)
+    -- No month after the last one read has a row of its own: its groups
+    -- would be dropped below, after taking a fifth of the grouping's memory.
+    WHERE cm.month_index + k.k <= (SELECT MAX(month_index) FROM cm)
 ),
 f AS (
     SELECT customer_id,
