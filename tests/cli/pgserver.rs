@@ -94,9 +94,9 @@ impl PgServer {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        s.port = on_fresh_ports(1, "PostgreSQL (pg_ctl start)", |_, p| {
+        on_fresh_ports(1, "PostgreSQL (pg_ctl start)", |_, p| {
             s.port = p[0];
-            s.try_start().map(|()| p[0])
+            s.try_start()
         });
         s
     }
