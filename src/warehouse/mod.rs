@@ -12,6 +12,7 @@ pub mod log;
 pub mod maintain;
 pub mod merge;
 mod one_shot;
+mod opened;
 mod partition;
 pub mod parts;
 pub mod pinned;
@@ -203,6 +204,9 @@ pub struct Warehouse {
     /// Readers get each table as the list of its live files at the pinned
     /// version (a cluster's executors read them without delta-rs).
     file_lists: bool,
+    /// Tables opened through this handle or its clones, handed out again
+    /// while no commit has followed.
+    opened: opened::Opened,
 }
 
 impl Warehouse {
@@ -233,6 +237,7 @@ impl Warehouse {
                 as_of: None,
                 retention: maintain::DEFAULT_RETENTION,
                 file_lists: false,
+                opened: Default::default(),
             });
         }
         Self::open_local(Path::new(location), location)
@@ -254,6 +259,7 @@ impl Warehouse {
             as_of: None,
             retention: maintain::DEFAULT_RETENTION,
             file_lists: false,
+            opened: Default::default(),
         })
     }
 
@@ -368,15 +374,34 @@ impl Warehouse {
         if let Some(dir) = &self.local
             && !dir.join(name).join("_delta_log").is_dir()
         {
+            self.opened.forget(name);
             return Ok(None);
+        }
+        if let Some(t) = self.opened.current(name).await {
+            return Ok(Some(t));
         }
         let url = self.table_url(name);
         match DeltaTable::try_from_url(url).await {
-            Ok(t) => Ok(if t.version().is_some() { Some(t) } else { None }),
+            Ok(t) if t.version().is_some() => {
+                self.opened.keep(name, &t).await;
+                Ok(Some(t))
+            }
+            Ok(_) => Ok(None),
             // An object-store prefix without a log: never written.
             Err(deltalake::DeltaTableError::NotATable(_)) => Ok(None),
             Err(source) => Err(Error::delta(name, source)),
         }
+    }
+
+    /// The table to write `name` through: its latest version, or an empty
+    /// table at its location when it was never written.
+    async fn for_write(&self, name: &str) -> Result<DeltaTable> {
+        if let Some(t) = self.latest(name).await? {
+            return Ok(t);
+        }
+        DeltaTable::try_from_url(self.table_url(name))
+            .await
+            .map_err(|source| Error::delta(name, source))
     }
 
     /// The table's current version, `None` when it was never written.
@@ -534,7 +559,15 @@ impl Warehouse {
 
     pub async fn provider_of(&self, name: &str, t: &DeltaTable) -> Result<Arc<dyn TableProvider>> {
         if self.file_lists {
-            return Ok(Arc::new(pinned::PinnedTable::of(name, t).await?));
+            let version = t.version();
+            if let Some(files) = version.and_then(|v| self.opened.files(name, v)) {
+                return Ok(files);
+            }
+            let files = Arc::new(pinned::PinnedTable::of(name, t).await?);
+            if let Some(v) = version {
+                self.opened.keep_files(name, v, &files);
+            }
+            return Ok(files);
         }
         t.table_provider()
             .await

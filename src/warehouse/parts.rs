@@ -53,10 +53,7 @@ impl Warehouse {
             std::fs::create_dir_all(dir.join(name))
                 .map_err(|e| Error::delta(name, DeltaTableError::from(e)))?;
         }
-        let table = DeltaTable::try_from_url(self.table_url(name))
-            .await
-            .map_err(|e| Error::delta(name, e))?;
-        Ok(table.version().is_some().then_some(table))
+        self.latest(name).await
     }
 
     /// Write `parts` to table `name`, partitioned by `column`, in one

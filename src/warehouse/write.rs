@@ -10,7 +10,6 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::SessionContext;
-use deltalake::DeltaTable;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use std::sync::Arc;
@@ -86,9 +85,7 @@ impl Warehouse {
             std::fs::create_dir_all(dir.join(name))
                 .map_err(|e| derr(deltalake::DeltaTableError::from(e)))?;
         }
-        let table = DeltaTable::try_from_url(self.table_url(name))
-            .await
-            .map_err(derr)?;
+        let table = self.for_write(name).await?;
         let exists = table.version().is_some();
         let schema = stream.schema();
         let commit = commit_properties(run_id, tag);
@@ -211,6 +208,8 @@ impl Warehouse {
             builder = builder.with_schema_mode(deltalake::operations::write::SchemaMode::Merge);
         }
         let table = builder.await.map_err(derr)?;
+        // Readers after this write take the table as written, not opened again.
+        self.opened.keep(name, &table).await;
         Ok(Committed::at(
             table.version().map(|v| v as i64).unwrap_or(0),
         ))
