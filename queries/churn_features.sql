@@ -43,7 +43,7 @@ ma AS (
     WINDOW wp AS (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING)
 ),
 shifted AS (
-    SELECT ma.customer_id, ma.tier, ma.tier_rank, ma.relationship_balance, ma.opened_date, ma.interactions, ma.branch_interactions, ma.online_interactions, ma.atm_interactions, ma.tenure_months, ma.products_held, ma.closed_date, ma.last_active,
+    SELECT ma.customer_id, ma.tier_rank, ma.relationship_balance, ma.opened_date, ma.interactions, ma.branch_interactions, ma.online_interactions, ma.atm_interactions, ma.tenure_months, ma.products_held, ma.closed_date, ma.last_active,
            ma.complaints, ma.avg_csat, k.k, ma.month_index + k.k AS at_month
     FROM ma CROSS JOIN (VALUES (0), (1), (2), (3)) AS k(k)
     -- No month after the last one read has a row of its own: its groups
@@ -53,7 +53,6 @@ shifted AS (
 g AS (
     SELECT customer_id,
            at_month AS month_index,
-           MAX(CASE WHEN k = 0 THEN tier END) AS tier,
            MAX(CASE WHEN k = 0 THEN tier_rank END) AS tier_rank,
            MAX(CASE WHEN k = 0 THEN relationship_balance END) AS relationship_balance,
            MAX(CASE WHEN k = 0 THEN opened_date END) AS opened_date,
@@ -100,7 +99,7 @@ last_loaded AS (
 )
 SELECT w.customer_id,
        w.period,
-       w.tier,
+       r.tier,
        w.tier_rank,
        w.relationship_balance,
        floor((date_part('epoch', CAST(to_date(w.period || '-01') + INTERVAL '1 month' AS TIMESTAMP))
@@ -124,3 +123,6 @@ SELECT w.customer_id,
             THEN 1 ELSE 0 END AS closes_within_3m
 FROM last_loaded l
 CROSS JOIN w
+-- The tier's name by its rank after grouping, as customer_month took it: no
+-- text in the grouping's state (4.8-4.9 s against 5.2-5.5 s at 100k).
+LEFT JOIN tier_rules r ON r.tier_rank = w.tier_rank
