@@ -32,15 +32,15 @@ WITH purchases AS (
     GROUP BY customer_id, period
 ),
 stack AS (
-    SELECT customer_id, period, tier, tier_rank, relationship_balance, products_held, interactions,
+    SELECT customer_id, period, tier_rank, relationship_balance, products_held, interactions,
            CAST(NULL AS BIGINT) AS purchases
     FROM customer_month
     UNION ALL
-    SELECT customer_id, period, NULL, NULL, NULL, NULL, NULL, purchases FROM purchases
+    SELECT customer_id, period, NULL, NULL, NULL, NULL, purchases FROM purchases
 ),
 cm AS (
     SELECT customer_id, period,
-           MAX(tier) AS tier, MAX(tier_rank) AS tier_rank, MAX(relationship_balance) AS relationship_balance,
+           MAX(tier_rank) AS tier_rank, MAX(relationship_balance) AS relationship_balance,
            MAX(products_held) AS products_held, MAX(interactions) AS interactions,
            COALESCE(MAX(purchases), 0) AS purchases,
            CAST(substr(period, 1, 4) AS BIGINT) * 12 + CAST(substr(period, 6, 2) AS BIGINT) AS month_index
@@ -63,7 +63,7 @@ flagged AS (
     FROM before
 ),
 m AS (
-    SELECT customer_id, period, tier, tier_rank, relationship_balance, products_held, month_index,
+    SELECT customer_id, period, tier_rank, relationship_balance, products_held, month_index,
            COALESCE(MAX(products_held) OVER (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING), 0)
              + SUM(purchases) OVER (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING) AS deals,
            MAX(deal_month) OVER (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING) AS last_deal,
@@ -78,7 +78,7 @@ m AS (
 -- A month with purchases but no month-end balance (the account closed) counts
 -- towards the deals but is not on the ladder.
 held AS (
-    SELECT customer_id, period, tier, tier_rank, relationship_balance, products_held, deals,
+    SELECT customer_id, period, tier_rank, relationship_balance, products_held, deals,
            month_index - COALESCE(last_deal, first_month - 1) AS months_since_deal,
            CASE WHEN last_deal IS NOT NULL
                 THEN concat(CAST((last_deal - 1) / 12 AS VARCHAR), '-', lpad(CAST((last_deal - 1) % 12 + 1 AS VARCHAR), 2, '0'))
@@ -88,7 +88,7 @@ held AS (
                 THEN concat(CAST((last_active - 1) / 12 AS VARCHAR), '-', lpad(CAST((last_active - 1) % 12 + 1 AS VARCHAR), 2, '0'))
            END AS last_active_period
     FROM m
-    WHERE tier IS NOT NULL
+    WHERE tier_rank IS NOT NULL
 ),
 -- Counted over customer_month's rows, which are held's (a row is held when
 -- it has a tier, and every customer_month row has one): a second reference
@@ -102,7 +102,7 @@ referrals AS (
 )
 SELECT h.customer_id,
        h.period,
-       h.tier,
+       t.tier,
        h.tier_rank,
        h.relationship_balance,
        h.products_held,
@@ -119,3 +119,7 @@ SELECT h.customer_id,
 FROM held h
 CROSS JOIN ladder_rules rules
 LEFT JOIN referrals ON referrals.customer_id = h.customer_id AND referrals.period = h.period
+-- The tier's name by its rank, last (customer_month took it from tier_rules
+-- the same way): no text in the grouping and windows above (the query
+-- 3.9-4.0 s against 4.3-4.6 s at 100k).
+LEFT JOIN tier_rules t ON t.tier_rank = h.tier_rank
