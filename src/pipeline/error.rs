@@ -24,6 +24,9 @@ pub enum Error {
         table: String,
         reason: String,
     },
+    /// A model failed (several build side by side: this names which).
+    #[error("model `{model}`: {source}")]
+    Build { model: String, source: Box<Error> },
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -35,6 +38,7 @@ impl Error {
             Error::Source(e) => e.help(),
             Error::Model(e) => e.help(),
             Error::Cluster(e) => e.help(),
+            Error::Build { source, .. } => source.help(),
             Error::ChecksFailed(_) => Some(
                 "fix the data (or the check); `touchpoint query \"SELECT * FROM _checks WHERE status <> 'pass'\"` lists every result; `severity: warn` reports without failing".into(),
             ),

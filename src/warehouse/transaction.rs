@@ -87,6 +87,33 @@ impl Writer {
         fault_hook(n, name);
         Ok(c)
     }
+
+    /// A model built in parts, in one commit ([`Warehouse::write_parts`]).
+    pub async fn write_parts(
+        &self,
+        name: &str,
+        schema: datafusion::arrow::datatypes::SchemaRef,
+        parts: super::parts::Parts,
+        column: &str,
+        replace: Option<&[String]>,
+        tag: &str,
+    ) -> Result<Committed> {
+        let c = self
+            .wh
+            .write_parts(
+                name,
+                schema,
+                parts,
+                column,
+                replace,
+                &self.run_id,
+                Some(tag),
+            )
+            .await?;
+        let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
+        fault_hook(n, name);
+        Ok(c)
+    }
 }
 
 impl Transaction {
@@ -179,28 +206,6 @@ impl Transaction {
             .writer
             .write_tagged(ctx, name, stream, mode, None, tag)
             .await?;
-        self.written.insert(name.to_string(), c.version);
-        Ok(c)
-    }
-
-    /// [`Transaction::commit_tagged`] for a model built in parts
-    /// ([`Warehouse::write_parts`]).
-    pub async fn commit_parts(
-        &mut self,
-        name: &str,
-        schema: datafusion::arrow::datatypes::SchemaRef,
-        parts: super::parts::Parts,
-        column: &str,
-        replace: Option<&[String]>,
-        tag: &str,
-    ) -> Result<Committed> {
-        self.journal(name).await?;
-        let w = &self.writer;
-        let c =
-            w.wh.write_parts(name, schema, parts, column, replace, &w.run_id, Some(tag))
-                .await?;
-        let n = w.commits.fetch_add(1, Ordering::SeqCst) + 1;
-        fault_hook(n, name);
         self.written.insert(name.to_string(), c.version);
         Ok(c)
     }

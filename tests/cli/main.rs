@@ -30,5 +30,6 @@ mod s3;
 mod s3_lock;
 mod serve;
 mod shell;
+mod side_by_side;
 mod unit;
 mod validate;

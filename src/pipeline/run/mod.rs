@@ -6,6 +6,7 @@
 //! [`Transaction`], so a failed or killed run is rolled back; every step is
 //! logged in `_runs`.
 
+mod build;
 mod chunks;
 mod database;
 mod history;

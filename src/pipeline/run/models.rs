@@ -2,229 +2,249 @@
 //! dependency order, or left as it is when nothing it reads changed — see
 //! [`super::rebuild`]) and the checks phase (every data-quality check over
 //! the warehouse as the run left it).
+//!
+//! Models whose inputs are all built run side by side, up to
+//! [`model_parallelism`] at once, each on a task of its own (see
+//! [`super::build`]); their lines and `_runs` steps come out in the
+//! pipeline's order whatever order they finish in.
 
 use super::Runner;
-use super::chunks;
+use super::build::{Built, Job};
 use super::rebuild::{self, Rebuild};
-use crate::models::{Kind, Model, PERIOD, Reach, Rescore};
 use crate::period::Period;
 use crate::pipeline::Result;
 use crate::warehouse::WriteMode;
-use crate::warehouse::parts::Parts;
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::TableProvider;
-use datafusion::error::DataFusionError;
-use datafusion::execution::SendableRecordBatchStream;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::prelude::{SessionContext, col, lit};
-use futures::{StreamExt, TryStreamExt};
-use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::warehouse::log::StepLog;
+use std::collections::HashSet;
 use std::time::Instant;
 
+/// How a model ended in this run.
+enum Done {
+    Skipped { started: Instant, seconds: f64 },
+    Built(Box<Built>),
+}
+
 impl Runner<'_> {
-    /// Build every model that needs it, in dependency order; a step's fit
-    /// (coefficients, metrics, parameters) is appended to its bookkeeping
-    /// table.
+    /// Build every model that needs it, each once all the models it reads
+    /// are done, several at once; a step's fit (coefficients, metrics,
+    /// parameters) is appended to its bookkeeping table. On the first
+    /// failure no model starts; those running finish (their tables are
+    /// journaled, so the run's roll-back restores them) and the first
+    /// error is the run's.
     pub(super) async fn build_models(&mut self) -> Result<()> {
         let manifest = crate::warehouse::versions::read(self.wh, None)
             .await?
             .map(|(_, m)| m);
-        for m in &self.pipeline.models {
-            crate::engine::release_freed_memory();
-            let t = Instant::now();
-            let tag = rebuild::digest(m, self.pipeline.timezone);
-            let plan = rebuild::decide(
-                self.wh,
-                m,
-                &tag,
-                manifest.as_ref(),
-                self.options.full_refresh,
-            )
-            .await?;
-            let (mut periods, mut why) = match plan {
-                Rebuild::Skip => {
+        let models = &self.pipeline.models;
+        let names: HashSet<&str> = models.iter().map(|m| m.name.as_str()).collect();
+        // A cluster session holds one model's tables at a time.
+        let parallel = if self.pipeline.engine == crate::engine::Engine::Local {
+            model_parallelism()
+        } else {
+            1
+        };
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let mut finished: HashSet<String> = HashSet::new();
+        let mut started = vec![false; models.len()];
+        let mut done: Vec<Option<Done>> = models.iter().map(|_| None).collect();
+        let mut reported = 0;
+        let mut running = tokio::task::JoinSet::new();
+        let mut first_error = None;
+        loop {
+            // Start what may start, in the pipeline's order (an input comes
+            // before the models reading it, so one pass sees every skip's
+            // effect).
+            for (i, m) in models.iter().enumerate() {
+                if first_error.is_some() || running.len() >= parallel {
+                    break;
+                }
+                let ready = m
+                    .depends_on
+                    .iter()
+                    .all(|d| !names.contains(d.as_str()) || finished.contains(d));
+                if started[i] || !ready {
+                    continue;
+                }
+                started[i] = true;
+                let t = Instant::now();
+                crate::engine::release_freed_memory();
+                let tag = rebuild::digest(m, self.pipeline.timezone);
+                let plan = match rebuild::decide(
+                    self.wh,
+                    m,
+                    &tag,
+                    manifest.as_ref(),
+                    self.options.full_refresh,
+                )
+                .await
+                {
+                    Ok(plan) => plan,
+                    Err(e) => {
+                        first_error = Some(e);
+                        break;
+                    }
+                };
+                if let Rebuild::Skip = plan {
+                    done[i] = Some(Done::Skipped {
+                        started: t,
+                        seconds: t.elapsed().as_secs_f64(),
+                    });
+                    finished.insert(m.name.clone());
+                    continue;
+                }
+                // Journaled before it starts: a failed or killed run puts
+                // the table back even if this task's commit is never seen.
+                let prepared = async {
+                    self.tx.journal(&m.name).await?;
+                    let ctx = self.sql_session().await?;
+                    Ok::<_, crate::pipeline::Error>(ctx)
+                }
+                .await;
+                let ctx = match prepared {
+                    Ok(ctx) => ctx,
+                    Err(e) => {
+                        first_error = Some(e);
+                        break;
+                    }
+                };
+                // Alone, a model plans for every core; beside others, for
+                // its share (2 cores, 2 models: one partition each, which
+                // also halves the operators sharing the memory pool).
+                let ctx = if self.cluster.is_none() && parallel > 1 {
+                    crate::engine::session_with(
+                        datafusion::prelude::SessionConfig::new()
+                            .with_target_partitions((cores / parallel).max(1)),
+                    )
+                } else {
+                    ctx
+                };
+                // Writes plan delta-rs's own nodes: always in this process.
+                let local = if self.cluster.is_some() {
+                    crate::engine::session()
+                } else {
+                    ctx.clone()
+                };
+                let job = Job {
+                    model: m.clone(),
+                    wh: self.wh.clone(),
+                    readable: self.readable(),
+                    writer: self.tx.writer().clone(),
+                    run_id: self.run_id.clone(),
+                    timezone: self.pipeline.timezone,
+                    tag,
+                    plan,
+                    ctx,
+                    local,
+                };
+                running.spawn(async move { (i, job.run().await) });
+            }
+            self.report(&mut done, &mut reported).await?;
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
+            let (i, built) = match joined {
+                Ok(r) => r,
+                Err(e) => {
+                    first_error.get_or_insert(crate::pipeline::Error::Internal(format!(
+                        "a model build stopped: {e}"
+                    )));
+                    continue;
+                }
+            };
+            match built {
+                Ok(b) => {
+                    let name = &models[i].name;
+                    self.tx
+                        .committed(name, crate::warehouse::Committed::at(b.version));
+                    finished.insert(name.clone());
+                    done[i] = Some(Done::Built(Box::new(b)));
+                }
+                Err(e) => {
+                    first_error.get_or_insert(crate::pipeline::Error::Build {
+                        model: models[i].name.clone(),
+                        source: Box::new(e),
+                    });
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Report the models done so far in the pipeline's order, up to the
+    /// first one still running; a step's bookkeeping rows are appended here
+    /// (one writer per table).
+    async fn report(&mut self, done: &mut [Option<Done>], reported: &mut usize) -> Result<()> {
+        while let Some(Some(d)) = done.get_mut(*reported).map(Option::take) {
+            let m = &self.pipeline.models[*reported];
+            *reported += 1;
+            match d {
+                Done::Skipped { started, seconds } => {
                     let _ = writeln!(
                         self.progress,
                         "skip  model {}: nothing it reads changed",
                         m.name
                     );
-                    self.log("model", &m.name, None, 0, 0, 0, 0, t, None);
-                    if let Some(last) = self.steps.last_mut() {
-                        last.load = Some("skip".into());
-                        last.message = Some("up to date: nothing it reads changed".into());
-                    }
-                    continue;
+                    let _ = writeln!(self.progress, "build {}: 0 rows ({seconds:.1}s)", m.name);
+                    let mut step = self.model_step(&m.name, started, seconds);
+                    step.load = Some("skip".into());
+                    step.message = Some("up to date: nothing it reads changed".into());
+                    self.steps.push(step);
                 }
-                Rebuild::Whole(why) => (None, why),
-                Rebuild::Periods(p, why) => (Some(p), why),
-            };
-            let ctx = self.sql_session().await?;
-            // Writes plan delta-rs's own nodes: always in this process.
-            let local = if self.cluster.is_some() {
-                crate::engine::session()
-            } else {
-                ctx.clone()
-            };
-            let readable = self.readable();
-            // A rebuild of some periods reads only the months they need of
-            // every input partitioned by period.
-            let window = periods
-                .as_ref()
-                .zip(m.by_period)
-                .map(|(p, reach)| rebuild::window(p, reach));
-            // A step fits on all its input, whatever it rescores.
-            let filtered = matches!(m.kind, Kind::Sql);
-            let mut inputs = Vec::with_capacity(m.depends_on.len());
-            for dep in &m.depends_on {
-                let provider = readable.provider(dep).await?;
-                // Only a SQL model rebuilt by period reads some months of
-                // an input (its window, or a part's): the others do not
-                // open the table to ask.
-                let by_period =
-                    filtered && m.by_period.is_some() && self.by_period_table(dep).await?;
-                match &window {
-                    Some(w) if by_period => {
-                        ctx.register_table(dep.as_str(), in_months(&ctx, &provider, w)?)?;
+                Done::Built(b) => {
+                    if let Some((table, batch)) = b.side {
+                        let ctx = crate::engine::session();
+                        self.tx
+                            .commit(
+                                &ctx,
+                                table,
+                                crate::engine::batch_stream(batch),
+                                WriteMode::Append,
+                            )
+                            .await?;
                     }
-                    _ => {
-                        ctx.register_table(dep.as_str(), provider.clone())?;
-                    }
-                }
-                inputs.push(Input {
-                    name: dep.clone(),
-                    provider,
-                    by_period,
-                });
-            }
-            let parts = match (&m.kind, m.by_period) {
-                (Kind::Sql, Some(reach)) => {
-                    chunks::plan_for(self.wh, m, reach, periods.as_ref()).await?
-                }
-                _ => None,
-            };
-            if let Some(parts) = &parts {
-                why = format!("{why}; in {}", chunks::describe(parts));
-            }
-            let (rows, side, summary, tag) = match (&m.kind, m.by_period) {
-                (Kind::Sql, Some(reach)) => (
-                    match parts {
-                        Some(parts) => {
-                            let (schema, parts) = in_parts(&ctx, m, reach, inputs, parts).await?;
-                            Rows::Parts(schema, parts)
+                    let _ = writeln!(
+                        self.progress,
+                        "build {}: {} rows ({:.1}s)",
+                        m.name, b.rows, b.seconds
+                    );
+                    let _ = writeln!(self.progress, "model {}: {}", m.name, b.message);
+                    let mut step = self.model_step(&m.name, b.started, b.seconds);
+                    step.rows_read = b.rows;
+                    step.rows_loaded = b.rows;
+                    step.table_version = Some(b.version);
+                    step.load = Some(
+                        if b.periods.is_some() {
+                            "periods"
+                        } else {
+                            "reload"
                         }
-                        None => Rows::One(by_period(&ctx, m, periods.as_ref()).await?),
-                    },
-                    None,
-                    String::new(),
-                    tag,
-                ),
-                _ => {
-                    let last_fit = match &periods {
-                        Some(_) => self.wh.tag(&m.name).await?,
-                        None => None,
-                    };
-                    let rescore = periods.as_ref().map(|p| Rescore {
-                        periods: p,
-                        last_fit: last_fit.as_deref().and_then(rebuild::fit_of),
-                    });
-                    let built = crate::models::build(
-                        &ctx,
-                        m,
-                        &self.run_id,
-                        self.pipeline.timezone,
-                        rescore,
-                    )
-                    .await?;
-                    if periods.is_some() && !built.periods_only {
-                        // The fit moved: every row was scored again.
-                        periods = None;
-                        why = format!("{why}; the fit changed");
-                    }
-                    let tag = rebuild::with_fit(&tag, built.fit.as_deref());
-                    let stream = if m.by_period.is_some() {
-                        by_period_rows(m, built.stream)?
-                    } else {
-                        built.stream
-                    };
-                    (Rows::One(stream), built.side, built.summary, tag)
+                        .into(),
+                    );
+                    step.message = Some(b.message);
+                    self.steps.push(step);
                 }
-            };
-            let rows_written = Arc::new(AtomicU64::new(0));
-            let rows = match rows {
-                Rows::Parts(schema, parts)
-                    if self.wh.parts_fit(&m.name, &schema, PERIOD).await? =>
-                {
-                    Ok((schema, counted(parts, rows_written.clone())))
-                }
-                Rows::Parts(schema, parts) => Err(chained(schema, parts)),
-                Rows::One(stream) => Err(stream),
-            };
-            let mode = match (&periods, m.by_period) {
-                (Some(p), _) => WriteMode::ReplaceMany(
-                    p.iter()
-                        .map(|p| vec![(PERIOD.to_string(), p.clone())])
-                        .collect(),
-                ),
-                (None, Some(_)) => WriteMode::OverwritePartitioned(vec![PERIOD.to_string()]),
-                (None, None) => WriteMode::Overwrite,
-            };
-            let c = match rows {
-                Ok((schema, parts)) => {
-                    let replace: Option<Vec<String>> =
-                        periods.as_ref().map(|p| p.iter().cloned().collect());
-                    self.tx
-                        .commit_parts(&m.name, schema, parts, PERIOD, replace.as_deref(), &tag)
-                        .await?
-                }
-                Err(stream) => {
-                    let (stream, n) = crate::engine::counting(stream);
-                    let c = self
-                        .tx
-                        .commit_tagged(&local, &m.name, stream, mode, Some(&tag))
-                        .await?;
-                    rows_written.fetch_add(n.load(Ordering::Relaxed), Ordering::Relaxed);
-                    c
-                }
-            };
-            if let Some((table, batch)) = side {
-                self.tx
-                    .commit(
-                        &local,
-                        table,
-                        crate::engine::batch_stream(batch),
-                        WriteMode::Append,
-                    )
-                    .await?;
-            }
-            let n = rows_written.load(Ordering::Relaxed) as i64;
-            self.log("model", &m.name, None, 0, n, n, 0, t, Some(c.version));
-            let what = match &periods {
-                Some(p) => format!("rebuilt {}: {why}", rebuild::list(p)),
-                None => format!("rebuilt whole: {why}"),
-            };
-            let message = if summary.is_empty() {
-                what
-            } else {
-                format!("{summary}; {what}")
-            };
-            let _ = writeln!(self.progress, "model {}: {message}", m.name);
-            if let Some(last) = self.steps.last_mut() {
-                last.load = Some(
-                    if periods.is_some() {
-                        "periods"
-                    } else {
-                        "reload"
-                    }
-                    .into(),
-                );
-                last.message = Some(message);
             }
         }
         Ok(())
+    }
+
+    /// A model's `_runs` step: it started at `started` and took `seconds`.
+    fn model_step(&self, name: &str, started: Instant, seconds: f64) -> StepLog {
+        StepLog {
+            run_id: self.run_id.clone(),
+            pipeline: self.pipeline.name.clone(),
+            started_at: super::now_micros() - started.elapsed().as_micros() as i64,
+            kind: "model".into(),
+            table: name.into(),
+            seconds,
+            status: "ok".into(),
+            ..Default::default()
+        }
     }
 
     /// Run the pipeline's data-quality checks; a failed `error` check fails
@@ -282,169 +302,19 @@ impl Runner<'_> {
         }
         Ok(())
     }
-
-    /// Whether `table` is partitioned by period (a periodic source, a model
-    /// rebuilt by period): a rebuild of some periods reads only theirs.
-    async fn by_period_table(&self, table: &str) -> Result<bool> {
-        Ok(self.wh.table(table).await?.is_some_and(|t| {
-            t.snapshot()
-                .is_ok_and(|s| s.metadata().partition_columns() == [PERIOD.to_string()])
-        }))
-    }
 }
 
-/// A table a model reads, as the run found it.
-struct Input {
-    name: String,
-    provider: Arc<dyn TableProvider>,
-    /// Partitioned by period: a rebuild of some months reads only theirs.
-    by_period: bool,
-}
-
-/// `provider`'s rows of the `months` only.
-fn in_months(
-    ctx: &SessionContext,
-    provider: &Arc<dyn TableProvider>,
-    months: &BTreeSet<String>,
-) -> Result<Arc<dyn TableProvider>> {
-    let df = ctx
-        .read_table(provider.clone())?
-        .filter(col(PERIOD).in_list(months.iter().map(lit).collect(), false))?;
-    Ok(df.into_view())
-}
-
-/// A model rebuilt by period, built a few months at a time (see
-/// [`chunks`]): each part's rows, one part after the other, each part
-/// planned when the one before has been read, over its months' window of
-/// the inputs; and the rows' schema.
-async fn in_parts(
-    ctx: &SessionContext,
-    m: &Model,
-    reach: Reach,
-    inputs: Vec<Input>,
-    parts: Vec<BTreeSet<String>>,
-) -> Result<(SchemaRef, Parts)> {
-    let part = move |ctx: SessionContext, inputs: Arc<Vec<Input>>, model: Model, months| async move {
-        // What the part before freed, back to the system before this one reads.
-        crate::engine::release_freed_memory();
-        for input in inputs.iter() {
-            let table: Arc<dyn TableProvider> = if input.by_period {
-                in_months(&ctx, &input.provider, &rebuild::window(&months, reach))?
-            } else {
-                input.provider.clone()
-            };
-            ctx.deregister_table(input.name.as_str())?;
-            ctx.register_table(input.name.as_str(), table)?;
-        }
-        by_period(&ctx, &model, Some(&months)).await
-    };
-    let inputs = Arc::new(inputs);
-    let mut parts = parts.into_iter();
-    let first = parts.next().unwrap_or_default();
-    let head = part(ctx.clone(), inputs.clone(), m.clone(), first).await?;
-    let schema = head.schema();
-    let (ctx, model) = (ctx.clone(), m.clone());
-    let rest = futures::stream::iter(parts)
-        .then(move |months| part(ctx.clone(), inputs.clone(), model.clone(), months))
-        .map(|s| s.map_err(|e| DataFusionError::External(Box::new(e))));
-    let conform = schema.clone();
-    // Every part plans the same SQL over inputs of the same schemas; a
-    // batch that differed would be refused here rather than written.
-    let all = futures::stream::iter([Ok(head)])
-        .chain(rest)
-        .map_ok(move |s| {
-            let conform = conform.clone();
-            let schema = conform.clone();
-            let rows = s.map(move |b| {
-                let b = b?;
-                if b.schema() == conform {
-                    Ok(b)
-                } else {
-                    Ok(RecordBatch::try_new(conform.clone(), b.columns().to_vec())?)
-                }
-            });
-            Box::pin(RecordBatchStreamAdapter::new(schema, rows)) as SendableRecordBatchStream
-        });
-    Ok((schema, all.boxed()))
-}
-
-/// A model's rows: in one stream, or in parts.
-enum Rows {
-    One(SendableRecordBatchStream),
-    Parts(SchemaRef, Parts),
-}
-
-/// The parts' rows as one stream (for the general write).
-fn chained(schema: SchemaRef, parts: Parts) -> SendableRecordBatchStream {
-    Box::pin(RecordBatchStreamAdapter::new(schema, parts.try_flatten()))
-}
-
-/// The parts, every row counted into `n`.
-fn counted(parts: Parts, n: Arc<AtomicU64>) -> Parts {
-    parts
-        .map_ok(move |s| {
-            let n = n.clone();
-            let schema = s.schema();
-            let rows = s.inspect(move |b| {
-                if let Ok(b) = b {
-                    n.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
-                }
-            });
-            Box::pin(RecordBatchStreamAdapter::new(schema, rows)) as SendableRecordBatchStream
+/// How many models build at once: `TOUCHPOINT_MODEL_PARALLELISM`, default
+/// the core count, at most 4. Each shares the one memory pool.
+pub(super) fn model_parallelism() -> usize {
+    std::env::var("TOUCHPOINT_MODEL_PARALLELISM")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(4)
         })
-        .boxed()
-}
-
-/// A model rebuilt by period: its rows (of `periods` only, when given),
-/// every one with a period.
-async fn by_period(
-    ctx: &SessionContext,
-    m: &Model,
-    periods: Option<&BTreeSet<String>>,
-) -> Result<SendableRecordBatchStream> {
-    let mut df = ctx.sql(&m.sql).await?;
-    if let Some(p) = periods {
-        // Rows without a period are kept here, to be refused below.
-        df = df.filter(
-            col(PERIOD)
-                .in_list(p.iter().map(lit).collect(), false)
-                .or(col(PERIOD).is_null()),
-        )?;
-    }
-    by_period_rows(m, df.execute_stream().await?)
-}
-
-/// The rows of a model rebuilt by period, each checked to have one.
-fn by_period_rows(
-    m: &Model,
-    stream: SendableRecordBatchStream,
-) -> Result<SendableRecordBatchStream> {
-    let schema = stream.schema();
-    let at = schema
-        .index_of(PERIOD)
-        .map_err(datafusion::error::DataFusionError::from)?;
-    let name = m.name.clone();
-    let checked = stream.map(move |b| {
-        let b = b?;
-        let text = datafusion::arrow::compute::cast(
-            b.column(at),
-            &datafusion::arrow::datatypes::DataType::Utf8,
-        )?;
-        let periods = text.as_string::<i32>();
-        if let Some(row) = (0..periods.len()).find(|&i| periods.is_null(i)) {
-            return Err(datafusion::error::DataFusionError::Execution(format!(
-                "model `{name}` is rebuilt by period, but row {row} of a batch has no `{PERIOD}`"
-            )));
-        }
-        if let Some(bad) = (0..periods.len())
-            .map(|i| periods.value(i))
-            .find(|v| v.parse::<Period>().is_err())
-        {
-            return Err(datafusion::error::DataFusionError::Execution(format!(
-                "model `{name}` is rebuilt by period, but `{bad}` is not a YYYY-MM period"
-            )));
-        }
-        Ok(b)
-    });
-    Ok(Box::pin(RecordBatchStreamAdapter::new(schema, checked)))
 }
