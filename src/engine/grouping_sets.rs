@@ -19,6 +19,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::AggregateExec;
+use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, InputOrderMode, PlanProperties,
 };
@@ -46,9 +47,10 @@ impl PhysicalOptimizerRule for LinearGroupingSets {
                 return Ok(Transformed::no(node));
             }
             let input: Arc<dyn ExecutionPlan> = Arc::new(Unordered::new(agg.input().clone()));
-            Ok(Transformed::yes(
-                node.clone().with_new_children(vec![input])?,
-            ))
+            Ok(Transformed::yes(node.clone().replace_children(
+                vec![input],
+                ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+            )?))
         })
         .map(|t| t.data)
     }
