@@ -326,6 +326,8 @@ def duckdb_side_by_side(con, work, order, kinds, workers, threads):
         with open(os.path.join(work, "pipelines", kinds[name][1])) as f:
             sql = kept_port(f.read(), os.path.basename(kinds[name][1]))
         cur = con.cursor()
+        for setting in SETTINGS:  # a cursor is a connection of its own
+            cur.execute(setting)
         cur.execute(f'CREATE TABLE main."{name}" AS {sql}')
         cur.close()
         return name
