@@ -465,7 +465,8 @@ def main():
     p.add_argument("--work", default=os.path.join(ROOT, "target", "bench-models"))
     p.add_argument("--bin", default=os.environ.get("TOUCHPOINT_BIN"))
     p.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 4),
-                   help="DuckDB's second pass: models at once (touchpoint's default on 2 cores)")
+                   help="models at once: touchpoint's TOUCHPOINT_MODEL_PARALLELISM (unless set) "
+                        "and DuckDB's second pass")
     p.add_argument("--port", action="store_true",
                    help="write the DuckDB ports of the shipped models to benches/duckdb/ and stop")
     p.add_argument("--duckdb-only", action="store_true", help=argparse.SUPPRESS)
@@ -479,6 +480,10 @@ def main():
     binary = args.bin or os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")),
                                       "release", "touchpoint")
     periods = f"2024-01..2024-{args.months:02d}" if args.months <= 12 else sys.exit("at most 12 months")
+    # touchpoint builds models one at a time unless asked: the bench asks
+    # for --workers at once, as DuckDB's second pass runs them.
+    os.environ.setdefault("TOUCHPOINT_MODEL_PARALLELISM", str(args.workers))
+    print(f"touchpoint: TOUCHPOINT_MODEL_PARALLELISM={os.environ['TOUCHPOINT_MODEL_PARALLELISM']}")
     print("dialect changes:", *[f"  {d}" for d, _ in DIALECT], *[f"  {s}" for s in SETTINGS],
           *[f"  {f}: {what}" for f, changes in OVERRIDES.items() for what, _, _ in changes], sep="\n")
     for n in [int(x) for x in args.customers.split(",")]:

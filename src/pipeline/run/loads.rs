@@ -152,14 +152,5 @@ impl Runner<'_> {
 /// How many source loads run at once: `TOUCHPOINT_LOAD_PARALLELISM`, else
 /// the number of cores (at most 4: each load is a reader and a writer).
 pub(super) fn load_parallelism() -> usize {
-    std::env::var("TOUCHPOINT_LOAD_PARALLELISM")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n >= 1)
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-                .min(4)
-        })
+    super::parallelism("TOUCHPOINT_LOAD_PARALLELISM", super::cores().min(4))
 }

@@ -53,6 +53,22 @@ impl RunSummary {
     }
 }
 
+/// `var` as a number of tasks at once (1 or more), else `default`.
+fn parallelism(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(default)
+}
+
+/// The machine's cores (1 when it cannot tell).
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
 fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
