@@ -107,9 +107,10 @@ impl Runner<'_> {
                         break;
                     }
                 };
-                // Alone, a model plans for every core; beside others, for
-                // its share (2 cores, 2 models: one partition each, which
-                // also halves the operators sharing the memory pool).
+                // Side by side, each model plans for its share of the cores
+                // (2 cores, 2 at once: one partition each, which also halves
+                // the operators sharing the memory pool), even while it
+                // happens to run alone; one at a time, for every core.
                 let ctx = if self.cluster.is_none() && parallel > 1 {
                     crate::engine::session_with(
                         datafusion::prelude::SessionConfig::new()
