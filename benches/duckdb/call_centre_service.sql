@@ -22,7 +22,10 @@ SELECT period,
        CAST(SUM(CASE WHEN outcome = 'resolved'
                       AND (next_call IS NULL OR next_call > call_start + INTERVAL '7 days') THEN 1 ELSE 0 END) AS DOUBLE)
            / NULLIF(SUM(CASE WHEN outcome <> 'abandoned' THEN 1 ELSE 0 END), 0) AS first_contact_resolution,
-       AVG(CASE WHEN outcome <> 'abandoned' THEN handle_seconds / 60.0 END) AS mean_handle,
+       -- Whole seconds averaged, then minutes: a sum of integers is exact in
+       -- any order, so the mean does not change in its last bits with the
+       -- order the rows arrive in (minutes summed did, run to run).
+       AVG(CASE WHEN outcome <> 'abandoned' THEN handle_seconds END) / 60.0 AS mean_handle,
        SUM(CASE WHEN outcome = 'transferred' THEN 1 ELSE 0 END) AS transferred,
        CAST(SUM(CASE WHEN outcome = 'transferred' THEN 1 ELSE 0 END) AS DOUBLE)
            / NULLIF(SUM(CASE WHEN outcome <> 'abandoned' THEN 1 ELSE 0 END), 0) AS transfer_rate
