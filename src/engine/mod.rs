@@ -4,6 +4,7 @@
 //! stream helpers.
 
 mod choice;
+mod compact;
 mod grouping_sets;
 pub mod percentile;
 mod plan;
@@ -118,6 +119,7 @@ pub fn session_with(config: SessionConfig) -> SessionContext {
         .with_runtime_env(runtime)
         .with_query_planner(DeltaPlanner::new())
         .with_physical_optimizer_rule(Arc::new(grouping_sets::LinearGroupingSets))
+        .with_physical_optimizer_rule(Arc::new(compact::CompactSortInput))
         .build();
     let ctx = SessionContext::new_with_state(state);
     ctx.register_udaf(percentile::udaf());
