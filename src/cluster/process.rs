@@ -124,7 +124,8 @@ pub async fn executor(o: ExecutorOptions) -> Result<()> {
     // Ballista's own pool (`memory_pool_size`) would give each task a fresh
     // pool of its own kind, one where a repartition may spill and hang
     // (see `engine::pool`); 0 tells Ballista to leave our runtime's alone.
-    let pool = crate::engine::bounded_pool(crate::engine::memory_limit());
+    // It lends nothing (see `engine::fair_pool`).
+    let pool = crate::engine::fair_pool(crate::engine::memory_limit());
     release_freed_memory_regularly();
     let config = ExecutorProcessConfig {
         // The scheduler registers only ids of its own build.

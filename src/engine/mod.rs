@@ -42,7 +42,7 @@ pub fn memory_limit() -> usize {
 
 /// A pool of `limit` bytes (see `pool`): local runs and cluster executors
 /// use the same kind, so a plan that fits one fits the other.
-pub use pool::bounded as bounded_pool;
+pub use pool::{bounded as bounded_pool, fair as fair_pool};
 
 /// The way out when `error` (any error's text: a cluster's arrives as text)
 /// says an operator outgrew its share of the memory pool.

@@ -13,6 +13,17 @@ pub fn bounded(limit: usize) -> Arc<dyn MemoryPool> {
     Arc::new(SharedPool::new(limit, resident_bytes))
 }
 
+/// A pool of `limit` bytes that lends nothing: each spilling operator gets
+/// its fair share, as in DataFusion's pool. For a cluster's executors, whose
+/// plans come from the scheduler without the node that makes a sort's
+/// batches own their memory (`engine::compact`): a borrowing aggregation
+/// emits slices that would each count its whole output there.
+pub fn fair(limit: usize) -> Arc<dyn MemoryPool> {
+    let mut pool = SharedPool::new(limit, resident_bytes);
+    pool.lendable = 0;
+    Arc::new(pool)
+}
+
 /// How often the process's resident size is read again while lending.
 const PROBE_EVERY: Duration = Duration::from_millis(20);
 
@@ -121,13 +132,17 @@ fn page_size() -> usize {
 
 impl std::fmt::Display for SharedPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "shared fair pool ({}, spilling operators may share {} while the process holds under {})",
-            human_readable_size(self.limit),
-            human_readable_size(self.lendable),
-            human_readable_size(self.budget)
-        )
+        // Worded as DataFusion's fair pool is (`pool_size: …`).
+        write!(f, "fair(pool_size: {}", human_readable_size(self.limit))?;
+        if self.lendable > 0 {
+            write!(
+                f,
+                ", lending up to {} while the process holds under {}",
+                human_readable_size(self.lendable),
+                human_readable_size(self.budget)
+            )?;
+        }
+        write!(f, ")")
     }
 }
 
