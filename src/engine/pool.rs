@@ -48,7 +48,7 @@ const PROBE_EVERY: Duration = Duration::from_millis(20);
 /// (Parquet buffers, Delta logs, the CLV step's histories, the allocator's
 /// free lists: about as much again), so it lends only while the process's
 /// resident size, read at most every 20 ms and advanced by what the pool
-/// granted since, is under the pool's own size (`budget`); where it cannot
+/// granted since, is under the pool's own size; where it cannot
 /// be read nothing is lent. Lent whenever the pool had room, 1M customers ×
 /// 3 months peaked at 870–917 MB against 710–747 MB (1M × 12: 1,072 MiB,
 /// over the 1 GiB bound); with the process under 1.25 × the pool, 880 MB
@@ -61,7 +61,6 @@ const PROBE_EVERY: Duration = Duration::from_millis(20);
 struct SharedPool {
     limit: usize,
     lendable: usize,
-    budget: usize,
     resident: fn() -> Option<usize>,
     state: Mutex<State>,
 }
@@ -82,7 +81,6 @@ impl SharedPool {
         Self {
             limit,
             lendable: limit / 2,
-            budget: limit,
             resident,
             state: Mutex::new(State::default()),
         }
@@ -107,7 +105,7 @@ impl SharedPool {
         let Some((_, Some(resident), held_then)) = state.probe else {
             return false;
         };
-        resident + held.saturating_sub(held_then) + additional <= self.budget
+        resident + held.saturating_sub(held_then) + additional <= self.limit
     }
 }
 
@@ -139,7 +137,7 @@ impl std::fmt::Display for SharedPool {
                 f,
                 ", lending up to {} while the process holds under {}",
                 human_readable_size(self.lendable),
-                human_readable_size(self.budget)
+                human_readable_size(self.limit)
             )?;
         }
         write!(f, ")")
