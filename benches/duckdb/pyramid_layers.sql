@@ -28,9 +28,11 @@ layers AS (
     CROSS JOIN lowest w
     UNION ALL
     SELECT m.period, 'Inactive', w.rank + 1, NULL
-    FROM customers c
+    -- The one-row side first: a cross join emits a batch per row of its
+    -- first side (one per closed customer and month the other way round).
+    FROM lowest w
+    CROSS JOIN customers c
     JOIN months m ON c.closed_date < m.next_first
-    CROSS JOIN lowest w
     UNION ALL
     SELECT p.period, p.layer, w.rank + CASE p.layer WHEN 'Prospect' THEN 2 ELSE 3 END, NULL
     FROM prospect_ladder p

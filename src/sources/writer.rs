@@ -2,7 +2,6 @@
 
 use super::{CheckContext, Source};
 use crate::spec::types::ColumnType;
-use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::file::properties::WriterProperties;
 
@@ -37,7 +36,7 @@ pub fn writer_properties(
             .is_some_and(|set| set.len() > DICTIONARY_ENTRIES);
         let mostly_distinct = sample
             .and_then(|b| b.column_by_name(&c.name))
-            .is_some_and(mostly_distinct);
+            .is_some_and(crate::warehouse::encoding::mostly_distinct);
         let path = || ColumnPath::from(c.name.as_str());
         if c.ty == ColumnType::String && !src.key.contains(&c.name) {
             b = b.set_column_statistics_enabled(path(), EnabledStatistics::None);
@@ -53,29 +52,11 @@ pub fn writer_properties(
 /// length and a short identifier).
 const DICTIONARY_ENTRIES: usize = 64 * 1024;
 
-/// Whether more than half of a sample's values are distinct (judged only
-/// on a sample of at least 1,000 rows). Rows are told apart by hash, which
-/// can only undercount, so a wrong answer keeps the dictionary.
-fn mostly_distinct(a: &ArrayRef) -> bool {
-    if a.len() < 1000 {
-        return false;
-    }
-    let mut hashes = vec![0u64; a.len()];
-    let state = datafusion::common::hash_utils::RandomState::default();
-    if datafusion::common::hash_utils::create_hashes(std::slice::from_ref(a), &state, &mut hashes)
-        .is_err()
-    {
-        return false;
-    }
-    let distinct: datafusion::common::HashSet<u64> = hashes.into_iter().collect();
-    distinct.len() * 2 > a.len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sources::{Column, Format, RefSet, SchemaChange, formats::jsonl::Jsonl};
-    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
     use datafusion::parquet::file::properties::EnabledStatistics;
     use datafusion::parquet::schema::types::ColumnPath;
     use std::sync::Arc;

@@ -7,6 +7,7 @@
 //! SQL models.
 
 pub mod changes;
+pub mod encoding;
 pub mod lock;
 pub mod log;
 pub mod maintain;

@@ -8,10 +8,12 @@
 //! commit.
 
 use super::write::{TARGET_FILE_BYTES, commit_properties};
-use super::{Committed, Error, Result, Warehouse, check_name};
+use super::{Committed, Error, Result, Warehouse, check_name, encoding};
 use buoyant_kernel::engine::arrow_conversion::TryIntoKernel;
+use buoyant_kernel::expressions::Scalar;
 use buoyant_kernel::table_properties::DataSkippingNumIndexedCols;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use deltalake::datafile::writer::{DeltaWriter, WriterConfig};
 use deltalake::kernel::transaction::{CommitBuilder, TableReference};
@@ -21,6 +23,7 @@ use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableError, FilterOp, FilterValue};
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use indexmap::IndexMap;
 
 /// Each part's rows, one part after another.
 pub type Parts = BoxStream<'static, datafusion::error::Result<SendableRecordBatchStream>>;
@@ -78,24 +81,24 @@ impl Warehouse {
                 .await
                 .map_err(derr)?,
         };
-        let config = WriterConfig::new(
-            schema.clone(),
-            vec![column.to_string()],
-            None,
-            std::num::NonZeroU64::new(TARGET_FILE_BYTES),
-            None,
-            DataSkippingNumIndexedCols::NumColumns(STATS_COLUMNS),
-            None,
-        );
+        // The Parquet settings come from the model's first batch.
+        let mut config: Option<WriterConfig> = None;
         let store = table.object_store();
         let mut actions: Vec<Action> = Vec::new();
         while let Some(part) = parts.next().await {
             let mut part = part.map_err(|e| derr(DeltaTableError::Generic(e.to_string())))?;
-            let mut writer = DeltaWriter::new(store.clone(), config.clone());
+            let mut writer: Option<DeltaWriter> = None;
             let mut failed = None;
             while let Some(b) = part.next().await {
                 let written = match b {
-                    Ok(b) => writer.write(&b).await,
+                    Ok(b) => {
+                        let w = writer.get_or_insert_with(|| {
+                            let c =
+                                config.get_or_insert_with(|| writer_config(&schema, column, &b));
+                            DeltaWriter::new(store.clone(), c.clone())
+                        });
+                        write_batch(w, b, column).await
+                    }
                     Err(e) => Err(DeltaTableError::Generic(e.to_string())),
                 };
                 if let Err(e) = written {
@@ -108,8 +111,10 @@ impl Warehouse {
             if let Some(e) = failed {
                 return Err(derr(e));
             }
-            let adds = writer.close().await.map_err(derr)?;
-            actions.extend(adds.into_iter().map(Action::Add));
+            if let Some(w) = writer {
+                let adds = w.close().await.map_err(derr)?;
+                actions.extend(adds.into_iter().map(Action::Add));
+            }
         }
         let commit = commit_properties(run_id, tag);
         let Some(table) = existing else {
@@ -163,6 +168,37 @@ impl Warehouse {
             .await
             .map_err(derr)?;
         Ok(Committed::at(done.version() as i64))
+    }
+}
+
+/// A part's writer settings: partitioned by `column`, Parquet settings
+/// from `sample` ([`encoding::model_properties`]).
+fn writer_config(schema: &SchemaRef, column: &str, sample: &RecordBatch) -> WriterConfig {
+    WriterConfig::new(
+        schema.clone(),
+        vec![column.to_string()],
+        Some(encoding::model_properties(schema, Some(sample))),
+        std::num::NonZeroU64::new(TARGET_FILE_BYTES),
+        None,
+        DataSkippingNumIndexedCols::NumColumns(STATS_COLUMNS),
+        None,
+    )
+}
+
+/// Write `batch`; a batch of one partition (a part of one month is) goes
+/// to that partition's file as it is, without the copy that splitting it
+/// by partition values makes.
+async fn write_batch(
+    writer: &mut DeltaWriter,
+    batch: RecordBatch,
+    column: &str,
+) -> std::result::Result<(), DeltaTableError> {
+    match encoding::single_text_value(&batch, column) {
+        Some(value) => {
+            let values = IndexMap::from([(column.to_string(), Scalar::String(value))]);
+            writer.write_partition(batch, &values).await
+        }
+        None => writer.write(&batch).await,
     }
 }
 
@@ -298,5 +334,52 @@ mod tests {
         assert!(err.to_string().contains("the second part broke"), "{err}");
         assert_eq!(versions(dir.path()), 1);
         assert_eq!(content(&wh).await, vec![("2024-01".into(), 1)]);
+    }
+
+    /// The files a part writes carry the settings its first batch calls
+    /// for: no dictionary for distinct ids, and the one-month batch in its
+    /// month's folder.
+    #[tokio::test]
+    async fn distinct_columns_are_written_without_a_dictionary() {
+        use datafusion::parquet::basic::Encoding;
+        use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+        let dir = tempfile::tempdir().expect("tmp");
+        let wh = Warehouse::open(dir.path().to_str().expect("utf-8")).expect("open");
+        let schema = rows(&[], &[]).schema();
+        let ids: Vec<i64> = (0..4000).collect();
+        let months = vec!["2024-05"; ids.len()];
+        let few: Vec<i64> = (0..4000).map(|i| i % 3).collect();
+        let two = parts(&[(&ids, &months), (&few, &vec!["2024-06"; few.len()])]);
+        wh.write_parts("t", schema, two, "period", None, "r0", None)
+            .await
+            .expect("write");
+        let encodings = |table: &str, month: &str| {
+            let folder = dir.path().join(table).join(format!("period={month}"));
+            let file = std::fs::read_dir(&folder)
+                .expect("partition folder")
+                .map(|e| e.expect("entry").path())
+                .find(|p| p.extension().is_some_and(|x| x == "parquet"))
+                .expect("a data file");
+            let reader = SerializedFileReader::new(std::fs::File::open(file).expect("open"))
+                .expect("parquet");
+            let meta = reader.metadata();
+            assert_eq!(
+                meta.file_metadata().schema_descr().num_columns(),
+                1,
+                "id only"
+            );
+            meta.row_group(0).column(0).encodings().collect::<Vec<_>>()
+        };
+        // The settings come from the first batch (4,000 distinct ids).
+        assert!(!encodings("t", "2024-05").contains(&Encoding::RLE_DICTIONARY));
+        assert!(!encodings("t", "2024-06").contains(&Encoding::RLE_DICTIONARY));
+        assert_eq!(content(&wh).await.len(), 8000);
+        // Ids that repeat keep their dictionary.
+        let schema = rows(&[], &[]).schema();
+        let repeating = parts(&[(&few, &vec!["2024-06"; few.len()])]);
+        wh.write_parts("u", schema, repeating, "period", None, "r1", None)
+            .await
+            .expect("write");
+        assert!(encodings("u", "2024-06").contains(&Encoding::RLE_DICTIONARY));
     }
 }

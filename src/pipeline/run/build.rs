@@ -185,8 +185,10 @@ impl Job {
             }
             Err(stream) => {
                 let (stream, n) = crate::engine::counting(stream);
+                let (stream, props) =
+                    crate::warehouse::encoding::with_model_properties(stream).await;
                 let c = writer
-                    .write_tagged(&local, &m.name, stream, mode, None, Some(&tag))
+                    .write_tagged(&local, &m.name, stream, mode, Some(props), Some(&tag))
                     .await?;
                 rows_written.fetch_add(n.load(Ordering::Relaxed), Ordering::Relaxed);
                 c
