@@ -70,13 +70,17 @@ pub fn single_text_value(batch: &RecordBatch, column: &str) -> Option<String> {
     }
 }
 
-/// `stream` again whole, and the Parquet settings its first batch calls for
-/// ([`model_properties`]); an error in that batch comes out of the stream.
+/// `stream` again whole (less any empty batches before its first rows), and
+/// the Parquet settings its first batch with rows calls for
+/// ([`model_properties`]); an error there comes out of the stream.
 pub async fn with_model_properties(
     mut stream: SendableRecordBatchStream,
 ) -> (SendableRecordBatchStream, WriterProperties) {
     let schema = stream.schema();
-    let first = stream.next().await;
+    let mut first = stream.next().await;
+    while matches!(&first, Some(Ok(b)) if b.num_rows() == 0) {
+        first = stream.next().await;
+    }
     let props = model_properties(&schema, first.as_ref().and_then(|b| b.as_ref().ok()));
     let whole = futures::stream::iter(first).chain(stream);
     (
@@ -160,8 +164,9 @@ mod tests {
         assert_eq!(single_text_value(&v, "period").as_deref(), Some("2024-03"));
     }
 
-    /// The batch looked at is not lost: every batch, and an error after
-    /// them, comes out of the stream in order.
+    /// The batch looked at is not lost: every batch with rows, and an error
+    /// after them, comes out of the stream in order; the settings come from
+    /// the first with rows, not from an empty one before it.
     #[tokio::test]
     async fn the_sampled_stream_is_the_whole_stream() {
         let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
@@ -175,6 +180,7 @@ mod tests {
             .unwrap()
         };
         let items = vec![
+            Ok(RecordBatch::new_empty(schema.clone())),
             Ok(batch(0)),
             Ok(batch(1500)),
             Err(datafusion::error::DataFusionError::Execution(

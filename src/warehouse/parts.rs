@@ -91,6 +91,8 @@ impl Warehouse {
             let mut failed = None;
             while let Some(b) = part.next().await {
                 let written = match b {
+                    // An empty batch writes nothing, and would be a poor sample.
+                    Ok(b) if b.num_rows() == 0 => Ok(()),
                     Ok(b) => {
                         let w = writer.get_or_insert_with(|| {
                             let c =
