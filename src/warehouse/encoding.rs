@@ -115,7 +115,7 @@ mod tests {
                 )),
             ],
         )
-        .unwrap();
+        .expect("batch");
         let p = model_properties(&schema, Some(&batch));
         assert!(!p.dictionary_enabled(&ColumnPath::from("customer_id")));
         assert!(p.dictionary_enabled(&ColumnPath::from("channel")));
@@ -134,7 +134,8 @@ mod tests {
             true,
         )]));
         let batch = |v: Vec<Option<&str>>| {
-            RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(v))]).unwrap()
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(v))])
+                .expect("batch")
         };
         let one = batch(vec![Some("2024-01"), Some("2024-01")]);
         assert_eq!(
@@ -160,7 +161,7 @@ mod tests {
             views,
             vec![Arc::new(StringViewArray::from(vec!["2024-03", "2024-03"]))],
         )
-        .unwrap();
+        .expect("batch");
         assert_eq!(single_text_value(&v, "period").as_deref(), Some("2024-03"));
     }
 
@@ -177,7 +178,7 @@ mod tests {
                     (from..from + 1500).collect::<Vec<_>>(),
                 ))],
             )
-            .unwrap()
+            .expect("batch")
         };
         let items = vec![
             Ok(RecordBatch::new_empty(schema.clone())),
