@@ -5,6 +5,7 @@
 
 mod choice;
 mod compact;
+pub mod footprint;
 mod grouping_sets;
 pub mod percentile;
 mod plan;

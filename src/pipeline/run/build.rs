@@ -19,6 +19,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SessionContext, col, lit};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::BTreeSet;
@@ -110,9 +111,34 @@ impl Job {
                 by_period,
             });
         }
-        let parts = match (&m.kind, m.by_period) {
+        let split = match (&m.kind, m.by_period) {
             (Kind::Sql, Some(reach)) => chunks::plan_for(&wh, m, reach, periods.as_ref()).await?,
             _ => None,
+        };
+        // Parts that read months again cost more than one query whose
+        // memory the pool bounds anyway (it spills what it outgrows).
+        let mut one_plan = None;
+        let parts = match split {
+            Some(split) if split.rereads() => {
+                let plan = period_plan(&ctx, m, periods.as_ref()).await?;
+                match crate::engine::footprint::unbounded(&plan, split.budget) {
+                    None => {
+                        why = format!(
+                            "{why}; in one query: {} would read its inputs {:.1}× over, and its \
+                             plan streams or spills",
+                            chunks::describe(&split.parts),
+                            split.reread
+                        );
+                        one_plan = Some(plan);
+                        None
+                    }
+                    Some(held) => {
+                        why = format!("{why}; not in one query: {held}");
+                        Some(split.parts)
+                    }
+                }
+            }
+            other => other.map(|s| s.parts),
         };
         if let Some(parts) = &parts {
             why = format!("{why}; in {}", chunks::describe(parts));
@@ -124,7 +150,10 @@ impl Job {
                         let (schema, parts) = in_parts(&ctx, m, reach, inputs, parts).await?;
                         Rows::Parts(schema, parts)
                     }
-                    None => Rows::One(by_period(&ctx, m, periods.as_ref()).await?),
+                    None => Rows::One(match one_plan {
+                        Some(plan) => planned_rows(&ctx, m, plan)?,
+                        None => by_period(&ctx, m, periods.as_ref()).await?,
+                    }),
                 },
                 None,
                 String::new(),
@@ -333,6 +362,25 @@ async fn by_period(
     m: &Model,
     periods: Option<&BTreeSet<String>>,
 ) -> Result<SendableRecordBatchStream> {
+    planned_rows(ctx, m, period_plan(ctx, m, periods).await?)
+}
+
+/// The rows of `plan`, a model's [`period_plan`].
+fn planned_rows(
+    ctx: &SessionContext,
+    m: &Model,
+    plan: Arc<dyn ExecutionPlan>,
+) -> Result<SendableRecordBatchStream> {
+    by_period_rows(m, execute_stream(plan, ctx.task_ctx())?)
+}
+
+/// The physical plan of a model rebuilt by period (of `periods` only,
+/// when given).
+async fn period_plan(
+    ctx: &SessionContext,
+    m: &Model,
+    periods: Option<&BTreeSet<String>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
     let mut df = ctx.sql(&m.sql).await?;
     if let Some(p) = periods {
         // Rows without a period are kept here, to be refused below.
@@ -342,7 +390,7 @@ async fn by_period(
                 .or(col(PERIOD).is_null()),
         )?;
     }
-    by_period_rows(m, df.execute_stream().await?)
+    Ok(df.create_physical_plan().await?)
 }
 
 /// The rows of a model rebuilt by period, each checked to have one.
