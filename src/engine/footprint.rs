@@ -74,13 +74,12 @@ const FIXED_STATE: &[&str] = &[
 /// operator streams or spills and every side a join holds has at most
 /// `held_rows` rows by the plan's statistics.
 pub fn unbounded(plan: &Arc<dyn ExecutionPlan>, held_rows: u64) -> Option<String> {
-    let node = plan;
     // The joins' left input is the side they collect.
-    let held = node
+    let held = plan
         .downcast_ref::<HashJoinExec>()
         .map(|j| j.left())
-        .or_else(|| node.downcast_ref::<CrossJoinExec>().map(|j| j.left()))
-        .or_else(|| node.downcast_ref::<NestedLoopJoinExec>().map(|j| j.left()));
+        .or_else(|| plan.downcast_ref::<CrossJoinExec>().map(|j| j.left()))
+        .or_else(|| plan.downcast_ref::<NestedLoopJoinExec>().map(|j| j.left()));
     if let Some(side) = held {
         let rows = StatisticsContext::new()
             .compute(side.as_ref(), &StatisticsArgs::new())
@@ -94,7 +93,7 @@ pub fn unbounded(plan: &Arc<dyn ExecutionPlan>, held_rows: u64) -> Option<String
             Some(n) => return Some(format!("{} holds ~{n} rows", plan.name())),
             None => return Some(format!("{} holds a side of unknown size", plan.name())),
         }
-    } else if let Some(a) = node.downcast_ref::<AggregateExec>() {
+    } else if let Some(a) = plan.downcast_ref::<AggregateExec>() {
         let growing = a.aggr_expr().iter().find(|f| {
             f.is_distinct() || !FIXED_STATE.contains(&f.fun().name().to_ascii_lowercase().as_str())
         });

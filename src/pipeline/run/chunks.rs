@@ -7,6 +7,9 @@
 //! history: a hash join's build side and an aggregation's groups are one
 //! part's. The row counts come from the Delta log (no data is read to
 //! decide); the incremental-versus-full test holds the parts to the whole.
+//! Parts that would read months again (a lookback) give way to one query
+//! when its plan holds nothing that grows with its input ([`Split`]; the
+//! build checks the plan).
 
 use super::rebuild::{affected, window};
 use crate::models::{Model, PERIOD, Reach};
