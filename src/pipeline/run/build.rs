@@ -115,30 +115,9 @@ impl Job {
             (Kind::Sql, Some(reach)) => chunks::plan_for(&wh, m, reach, periods.as_ref()).await?,
             _ => None,
         };
-        // Parts that read months again cost more than one query whose
-        // memory the pool bounds anyway (it spills what it outgrows).
-        let mut one_plan = None;
-        let parts = match split {
-            Some(split) if split.rereads() => {
-                let plan = period_plan(&ctx, m, periods.as_ref()).await?;
-                match crate::engine::footprint::unbounded(&plan, split.budget) {
-                    None => {
-                        why = format!(
-                            "{why}; in one query: {} would read its inputs {:.1}× over, and its \
-                             plan streams or spills",
-                            chunks::describe(&split.parts),
-                            split.reread
-                        );
-                        one_plan = Some(plan);
-                        None
-                    }
-                    Some(held) => {
-                        why = format!("{why}; not in one query: {held}");
-                        Some(split.parts)
-                    }
-                }
-            }
-            other => other.map(|s| s.parts),
+        let (parts, one_plan) = match split {
+            Some(split) => one_query_or_parts(&ctx, m, periods.as_ref(), split, &mut why).await?,
+            None => (None, None),
         };
         if let Some(parts) = &parts {
             why = format!("{why}; in {}", chunks::describe(parts));
@@ -242,6 +221,42 @@ impl Job {
             seconds: started.elapsed().as_secs_f64(),
         })
     }
+}
+
+/// The parts to build a model in, or the one query's plan instead: parts
+/// that read months again cost more than one query whose memory the pool
+/// bounds anyway (it spills what it outgrows). `why` says which and why.
+async fn one_query_or_parts(
+    ctx: &SessionContext,
+    m: &Model,
+    periods: Option<&BTreeSet<String>>,
+    split: chunks::Split,
+    why: &mut String,
+) -> Result<(
+    Option<Vec<BTreeSet<String>>>,
+    Option<Arc<dyn ExecutionPlan>>,
+)> {
+    if !split.rereads() {
+        return Ok((Some(split.parts), None));
+    }
+    let plan = period_plan(ctx, m, periods).await?;
+    Ok(
+        match crate::engine::footprint::unbounded(&plan, split.budget) {
+            None => {
+                *why = format!(
+                    "{why}; in one query: {} would read its inputs {:.1}× over, and its plan \
+                 streams or spills",
+                    chunks::describe(&split.parts),
+                    split.reread
+                );
+                (None, Some(plan))
+            }
+            Some(held) => {
+                *why = format!("{why}; not in one query: {held}");
+                (Some(split.parts), None)
+            }
+        },
+    )
 }
 
 /// Whether `table` is partitioned by period (a periodic source, a model

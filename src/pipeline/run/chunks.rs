@@ -84,10 +84,7 @@ pub(super) async fn plan_for(
         return Ok(None);
     }
     let whole = rows_read(&window(&periods, reach), &inputs).max(1);
-    let read: u64 = parts
-        .iter()
-        .map(|p| rows_read(&window(p, reach), &inputs))
-        .sum();
+    let read = parts_read(&parts, reach, &inputs);
     Ok(Some(Split {
         parts,
         reread: read as f64 / whole as f64,
@@ -154,14 +151,18 @@ pub(super) fn plan(
         }
     }
     parts.push(part);
-    let read: u64 = parts
-        .iter()
-        .map(|p| rows_read(&window(p, reach), inputs))
-        .sum();
-    if read > MAX_REREAD.saturating_mul(whole) {
+    if parts_read(&parts, reach, inputs) > MAX_REREAD.saturating_mul(whole) {
         return vec![periods.clone()];
     }
     parts
+}
+
+/// Rows all `parts` read together, each its months' window.
+fn parts_read(parts: &[BTreeSet<String>], reach: Reach, inputs: &[Rows]) -> u64 {
+    parts
+        .iter()
+        .map(|p| rows_read(&window(p, reach), inputs))
+        .sum()
 }
 
 /// Rows a query over the `months` of every input reads (an input not
