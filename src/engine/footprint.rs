@@ -41,10 +41,12 @@ const STREAMING: &[&str] = &[
     // Runs each uncorrelated subquery once for its one value (more rows
     // are an error), then streams its input.
     "ScalarSubqueryExec",
-    // touchpoint's own: a sort's input copied batch by batch, and an
-    // aggregation's input passed on without its order (see `compact`,
-    // `grouping_sets`).
+    // touchpoint's own: a sort's input copied batch by batch, an
+    // aggregation's input passed on without its order, and running
+    // aggregates carried down sorted rows (see `compact`, `grouping_sets`,
+    // `running_window`).
     "CompactedExec",
+    "CarriedWindowExec",
     "UnorderedExec",
 ];
 

@@ -11,6 +11,7 @@ pub mod percentile;
 mod plan;
 mod pool;
 mod running;
+mod running_window;
 mod stream;
 
 pub use choice::{ENGINE_VAR, Engine};
@@ -121,6 +122,7 @@ pub fn session_with(config: SessionConfig) -> SessionContext {
         .with_query_planner(DeltaPlanner::new())
         .with_physical_optimizer_rule(Arc::new(grouping_sets::LinearGroupingSets))
         .with_physical_optimizer_rule(Arc::new(compact::CompactSortInput))
+        .with_physical_optimizer_rule(Arc::new(running_window::LinearRunning))
         .build();
     let ctx = SessionContext::new_with_state(state);
     ctx.register_udaf(percentile::udaf());

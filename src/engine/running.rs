@@ -135,7 +135,7 @@ fn lag(frame: &WindowFrame) -> Option<usize> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
+pub(super) enum Kind {
     Sum,
     Min,
     Max,
@@ -228,33 +228,67 @@ impl WindowUDFImpl for Running {
     }
 }
 
+/// The kind and lag of a window function that is one of this module's
+/// running aggregates (see `running_window`, which runs them in one pass).
+pub(super) fn carried_by(udf: &WindowUDF) -> Option<(Kind, usize)> {
+    udf.inner()
+        .downcast_ref::<Running>()
+        .map(|r| (r.kind, r.lag))
+}
+
+/// `$make!(ArrowType)` for the Arrow type of `$t`, a carried type.
+macro_rules! with_carry {
+    ($t:expr, $make:ident) => {{
+        use DataType::*;
+        match $t {
+            Int8 => $make!(Int8Type),
+            Int16 => $make!(Int16Type),
+            Int32 => $make!(Int32Type),
+            Int64 => $make!(Int64Type),
+            UInt8 => $make!(UInt8Type),
+            UInt16 => $make!(UInt16Type),
+            UInt32 => $make!(UInt32Type),
+            UInt64 => $make!(UInt64Type),
+            Float32 => $make!(Float32Type),
+            Float64 => $make!(Float64Type),
+            Decimal128(_, _) => $make!(Decimal128Type),
+            Date32 => $make!(Date32Type),
+            Date64 => $make!(Date64Type),
+            Timestamp(TimeUnit::Second, _) => $make!(TimestampSecondType),
+            Timestamp(TimeUnit::Millisecond, _) => $make!(TimestampMillisecondType),
+            Timestamp(TimeUnit::Microsecond, _) => $make!(TimestampMicrosecondType),
+            Timestamp(TimeUnit::Nanosecond, _) => $make!(TimestampNanosecondType),
+            other => Err(internal_datafusion_err!(
+                "no running aggregate over {other}"
+            )),
+        }
+    }};
+}
+
 fn evaluator(kind: Kind, lag: usize, t: &DataType) -> Result<Box<dyn PartitionEvaluator>> {
     macro_rules! carry {
         ($arrow:ty) => {
             Ok(Box::new(Carry::<$arrow>::new(kind, lag, t.clone())))
         };
     }
-    use DataType::*;
-    match t {
-        Int8 => carry!(Int8Type),
-        Int16 => carry!(Int16Type),
-        Int32 => carry!(Int32Type),
-        Int64 => carry!(Int64Type),
-        UInt8 => carry!(UInt8Type),
-        UInt16 => carry!(UInt16Type),
-        UInt32 => carry!(UInt32Type),
-        UInt64 => carry!(UInt64Type),
-        Float32 => carry!(Float32Type),
-        Float64 => carry!(Float64Type),
-        Decimal128(_, _) => carry!(Decimal128Type),
-        Date32 => carry!(Date32Type),
-        Date64 => carry!(Date64Type),
-        Timestamp(TimeUnit::Second, _) => carry!(TimestampSecondType),
-        Timestamp(TimeUnit::Millisecond, _) => carry!(TimestampMillisecondType),
-        Timestamp(TimeUnit::Microsecond, _) => carry!(TimestampMicrosecondType),
-        Timestamp(TimeUnit::Nanosecond, _) => carry!(TimestampNanosecondType),
-        other => Err(internal_datafusion_err!("no running {kind:?} over {other}")),
+    with_carry!(t, carry)
+}
+
+/// A running aggregate over a stream of rows in which partitions start at
+/// given rows: what `running_window` keeps per window expression.
+pub(super) trait Carrier: Send {
+    /// The results for `values` (one batch), starting the running value
+    /// afresh at each row in `starts` (ascending).
+    fn carry(&mut self, values: &ArrayRef, starts: &[usize]) -> Result<ArrayRef>;
+}
+
+pub(super) fn carrier(kind: Kind, lag: usize, t: &DataType) -> Result<Box<dyn Carrier>> {
+    macro_rules! carry {
+        ($arrow:ty) => {
+            Ok(Box::new(Carry::<$arrow>::new(kind, lag, t.clone())))
+        };
     }
+    with_carry!(t, carry)
 }
 
 /// One partition's running value, and the last `lag` values for a frame
@@ -303,6 +337,12 @@ impl<T: ArrowPrimitiveType> Carry<T> {
         }
     }
 
+    /// A new partition: nothing carried.
+    fn reset(&mut self) {
+        self.value = None;
+        self.back.clear();
+    }
+
     /// The one argument, as the type this evaluator was made for.
     fn input(values: &[ArrayRef]) -> Result<&PrimitiveArray<T>> {
         values
@@ -332,6 +372,22 @@ impl<T: ArrowPrimitiveType + std::fmt::Debug> PartitionEvaluator for Carry<T> {
         let array = Self::input(values)?;
         let out: PrimitiveArray<T> = (0..num_rows)
             .map(|i| self.push(array.is_valid(i).then(|| array.value(i))))
+            .collect();
+        Ok(Arc::new(out.with_data_type(self.data_type.clone())))
+    }
+}
+
+impl<T: ArrowPrimitiveType + std::fmt::Debug> Carrier for Carry<T> {
+    fn carry(&mut self, values: &ArrayRef, starts: &[usize]) -> Result<ArrayRef> {
+        let array = Self::input(std::slice::from_ref(values))?;
+        let mut starts = starts.iter().peekable();
+        let out: PrimitiveArray<T> = (0..array.len())
+            .map(|i| {
+                if starts.next_if_eq(&&i).is_some() {
+                    self.reset();
+                }
+                self.push(array.is_valid(i).then(|| array.value(i)))
+            })
             .collect();
         Ok(Arc::new(out.with_data_type(self.data_type.clone())))
     }
