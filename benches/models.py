@@ -105,6 +105,8 @@ DIALECT = [
      lambda s: rewrite_call(s, "to_date", lambda a: f"CAST({a[0]} AS DATE)")),
     ("percentile_exact(x, p) (touchpoint's exact interpolating percentile) -> quantile_cont(x, p)",
      lambda s: rewrite_call(s, "percentile_exact", lambda a: f"quantile_cont({a[0]}, {a[1]})")),
+    ("make_array(a, …) -> [a, …] (a DuckDB list)",
+     lambda s: rewrite_call(s, "make_array", lambda a: f"[{', '.join(a)}]")),
     ("arrow_cast(NULL, 'Timestamp(Microsecond, Some(\"UTC\"))') -> CAST(NULL AS TIMESTAMPTZ)",
      lambda s: rewrite_call(s, "arrow_cast", lambda a: "CAST(NULL AS TIMESTAMPTZ)")),
 ]

@@ -19,7 +19,12 @@
 -- history is not skipped over, a month reads the 11 months before it and
 -- the 3 after it, nothing else (incremental: lookback 11, lookahead 3), and
 -- the grouping spills to disk when memory is short (self-joins ran out of
--- the 512 MB pool at 100k customers; LAG windows were slow). The period is
+-- the 512 MB pool at 100k customers; LAG windows were slow). Each row is
+-- repeated by `unnest`, which keeps the rows in customer order, so the
+-- grouping, partitioned by customer like its input, finishes a customer's
+-- groups when the next customer starts (a cross join with the four k
+-- interleaved them batch by batch: 264 MB of the grouping spilled at 100k,
+-- and the query took 2.8 s instead of 1.9). The period is
 -- made from the month number, the grouping's key, so a run that rebuilds
 -- four months filters the shifted rows to them before grouping (it grouped
 -- all twelve months' rows and kept four months' groups).
@@ -44,11 +49,11 @@ ma AS (
 ),
 shifted AS (
     SELECT ma.customer_id, ma.tier_rank, ma.relationship_balance, ma.opened_date, ma.interactions, ma.branch_interactions, ma.online_interactions, ma.atm_interactions, ma.tenure_months, ma.products_held, ma.closed_date, ma.last_active,
-           ma.complaints, ma.avg_csat, k.k, ma.month_index + k.k AS at_month
-    FROM ma CROSS JOIN (VALUES (0), (1), (2), (3)) AS k(k)
+           ma.complaints, ma.avg_csat, ma.k, ma.month_index + ma.k AS at_month
+    FROM (SELECT ma.*, unnest(make_array(0, 1, 2, 3)) AS k FROM ma) ma
     -- No month after the last one read has a row of its own: its groups
     -- would be dropped below, after taking a fifth of the grouping's memory.
-    WHERE ma.month_index + k.k <= (SELECT MAX(month_index) FROM m)
+    WHERE ma.month_index + ma.k <= (SELECT MAX(month_index) FROM m)
 ),
 g AS (
     SELECT customer_id,
