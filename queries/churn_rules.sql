@@ -22,13 +22,23 @@ WITH cm AS (
            CAST(substr(period, 1, 4) AS BIGINT) * 12 + CAST(substr(period, 6, 2) AS BIGINT) AS month_index
     FROM customer_month
 ),
+-- Each row repeated for k = 0..3 by `unnest`, which keeps the rows in the
+-- order they come. The running first month is at or before every month, so
+-- its condition below keeps every row; it is there for the window's sort:
+-- with each customer's rows together (and partitioned by customer), the
+-- grouping below finishes a customer's months when the next customer
+-- starts, instead of holding all 1.1M customer-months (at 100k it spilled
+-- 300 MB: the query 2.2 -> 1.3 s, 346 -> 251 MB, the same rows).
 shifted AS (
     SELECT cm.customer_id, cm.tier_rank, cm.relationship_balance, cm.interactions, cm.complaints,
-           cm.csat_sum, cm.csat_n, k.k, cm.month_index + k.k AS at_month
-    FROM cm CROSS JOIN (VALUES (0), (1), (2), (3)) AS k(k)
+           cm.csat_sum, cm.csat_n, cm.k, cm.month_index + cm.k AS at_month
+    FROM (SELECT cm.*, unnest(make_array(0, 1, 2, 3)) AS k,
+                 MIN(month_index) OVER (PARTITION BY customer_id ORDER BY month_index ROWS UNBOUNDED PRECEDING) AS first_month
+          FROM cm) cm
     -- No month after the last one read has a row of its own: its groups
     -- would be dropped below, after taking a fifth of the grouping's memory.
-    WHERE cm.month_index + k.k <= (SELECT MAX(month_index) FROM cm)
+    WHERE cm.month_index + cm.k <= (SELECT MAX(month_index) FROM cm)
+      AND cm.first_month <= cm.month_index
 ),
 f AS (
     SELECT customer_id,
