@@ -395,4 +395,4 @@ impl<T: ArrowPrimitiveType + std::fmt::Debug> Carrier for Carry<T> {
 
 #[cfg(test)]
 #[path = "running_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -5,6 +5,24 @@ use datafusion::arrow::array::{
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+/// A fixed linear congruential sequence (the same rows every run): each
+/// call gives a number below its argument.
+pub(in crate::engine) fn seeded(mut seed: u64) -> impl FnMut(u64) -> u64 {
+    move |m: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % m
+    }
+}
+
+/// `rows` in a seeded random order.
+pub(in crate::engine) fn shuffle<T>(rows: &mut [T], next: &mut impl FnMut(u64) -> u64) {
+    for k in (1..rows.len()).rev() {
+        rows.swap(k, next(k as u64 + 1) as usize);
+    }
+}
+
 /// (p, o, i, f, d, t, s)
 type Row = (
     i64,
@@ -32,14 +50,7 @@ fn table() -> Result<Arc<MemTable>> {
         ),
         Field::new("s", DataType::Int32, true),
     ]));
-    // A fixed linear congruential sequence: the same rows every run.
-    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move |m: u64| {
-        seed = seed
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (seed >> 33) % m
-    };
+    let mut next = seeded(0x2545_f491_4f6c_dd1d);
     let mut rows = Vec::new();
     for p in 0..60i64 {
         for o in 0..(next(25) as i64) {
@@ -53,9 +64,7 @@ fn table() -> Result<Arc<MemTable>> {
         }
     }
     // Shuffle, so the window has to sort.
-    for k in (1..rows.len()).rev() {
-        rows.swap(k, next(k as u64 + 1) as usize);
-    }
+    shuffle(&mut rows, &mut next);
     let batch = |rows: &[Row]| {
         RecordBatch::try_new(
             Arc::clone(&schema),

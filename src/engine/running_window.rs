@@ -287,6 +287,7 @@ impl Pass {
 
 #[cfg(test)]
 mod tests {
+    use super::super::running::tests::{seeded, shuffle};
     use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
     use datafusion::arrow::datatypes::{Field, Schema};
     use datafusion::arrow::record_batch::RecordBatch;
@@ -310,13 +311,7 @@ mod tests {
             Field::new("f", datafusion::arrow::datatypes::DataType::Float64, true),
         ]));
         let mut rows = Vec::new();
-        let mut seed: u64 = 7;
-        let mut next = move |m: u64| {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (seed >> 33) % m
-        };
+        let mut next = seeded(7);
         for c in 0..40u64 {
             let id = (c != 13).then(|| format!("C{c:03}"));
             for m in 0..(1 + next(14) as i64) {
@@ -325,9 +320,7 @@ mod tests {
                 rows.push((id.clone(), m, v, f));
             }
         }
-        for k in (1..rows.len()).rev() {
-            rows.swap(k, next(k as u64 + 1) as usize);
-        }
+        shuffle(&mut rows, &mut next);
         let batch = |rows: &[Row]| {
             RecordBatch::try_new(
                 Arc::clone(&schema),
@@ -419,6 +412,9 @@ mod tests {
 | c |   |        |
 +---+---+--------+";
         assert_eq!(text, expected);
+        let plan = ctx.sql(&format!("EXPLAIN {sql}")).await?.collect().await?;
+        let plan = datafusion::arrow::util::pretty::pretty_format_batches(&plan)?.to_string();
+        assert!(plan.contains("CarriedWindowExec"), "{plan}");
         Ok(())
     }
 }
