@@ -47,6 +47,8 @@ const STREAMING: &[&str] = &[
     // `running_window`).
     "CompactedExec",
     "CarriedWindowExec",
+    // Repeats each row of a batch in place (a batch's rows times the list).
+    "UnnestExec",
     "UnorderedExec",
 ];
 
@@ -115,10 +117,9 @@ pub fn unbounded(plan: &Arc<dyn ExecutionPlan>, held_rows: u64) -> Option<String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::prelude::SessionContext;
 
     async fn verdict(sql: &str, held_rows: u64) -> Option<String> {
-        let ctx = SessionContext::new();
+        let ctx = crate::engine::session();
         for (name, rows) in [("facts", 5000), ("dim", 10)] {
             ctx.sql(&format!(
                 "CREATE TABLE {name} AS SELECT value AS id, value % 7 AS k, \
@@ -143,6 +144,15 @@ mod tests {
     #[tokio::test]
     async fn groupings_and_sorts_are_bounded() {
         let sql = "SELECT k, COUNT(*), SUM(x), AVG(x), MAX(id) FROM facts GROUP BY k ORDER BY k";
+        assert_eq!(verdict(sql, 100).await, None);
+    }
+
+    /// Rows repeated by `unnest` and carried down each key's rows (as
+    /// `churn_rules` and `churn_features` list each month four times).
+    #[tokio::test]
+    async fn unnested_rows_and_running_values_are_bounded() {
+        let sql = "SELECT k, id, unnest(make_array(0, 1, 2, 3)) AS s, \
+                   MAX(x) OVER (PARTITION BY k ORDER BY id ROWS UNBOUNDED PRECEDING) AS m FROM facts";
         assert_eq!(verdict(sql, 100).await, None);
     }
 
