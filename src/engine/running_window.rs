@@ -209,15 +209,15 @@ impl ExecutionPlan for CarriedWindowExec {
             .iter()
             .map(|c| carrier(c.kind, c.lag, &c.data_type))
             .collect::<Result<Vec<_>>>()?;
+        let schema = self.window.schema();
         let mut pass = Pass {
-            schema: self.window.schema(),
+            schema: Arc::clone(&schema),
             keys: self.keys.clone(),
             args: self.carried.iter().map(|c| Arc::clone(&c.arg)).collect(),
             carriers,
             last_key: None,
             metrics: BaselineMetrics::new(&self.metrics, partition),
         };
-        let schema = self.window.schema();
         let batches = input.map(move |batch| batch.and_then(|b| pass.next(b)));
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
     }
