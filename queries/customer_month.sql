@@ -11,9 +11,14 @@
 -- needed ~700 MB at 100k customers). Each column of the stack comes from
 -- one of the three, so MAX picks it. Tiers come from a band join against
 -- the few rows of tier_rules, and customers is the only other build side.
+-- The period stays the partition column's own type until the end: the three
+-- groupings' rows are then still spread over partitions by the keys the last
+-- grouping uses, so their union is interleaved and grouped once, where a
+-- cast in each branch hid that and cost a partial grouping and a shuffle
+-- of all their rows (0.8 s of CPU in 12 parts at 100k customers).
 WITH bal AS (
     SELECT b.customer_id,
-           CAST(b.period AS VARCHAR) AS period,
+           b.period,
            SUM(CASE WHEN m.relationship THEN b.balance ELSE 0 END) AS relationship_balance,
            SUM(CASE WHEN b.product = 'savings' THEN b.balance ELSE 0 END) AS savings,
            SUM(CASE WHEN b.product = 'time_deposit' THEN b.balance ELSE 0 END) AS time_deposit,
@@ -28,7 +33,7 @@ WITH bal AS (
     GROUP BY b.customer_id, b.period
 ),
 act AS (
-    SELECT customer_id, CAST(period AS VARCHAR) AS period,
+    SELECT customer_id, period,
            SUM(CASE WHEN channel = 'atm' THEN 1 ELSE 0 END) AS atm,
            SUM(CASE WHEN channel = 'branch' THEN 1 ELSE 0 END) AS branch,
            SUM(CASE WHEN channel = 'online' THEN 1 ELSE 0 END) AS online,
@@ -41,7 +46,7 @@ act AS (
 ),
 sat AS (
     -- Sums and counts, not averages, so the stack can carry them.
-    SELECT customer_id, CAST(period AS VARCHAR) AS period, COUNT(*) AS responses,
+    SELECT customer_id, period, COUNT(*) AS responses,
            SUM(csat) AS csat_sum, COUNT(csat) AS csat_n, SUM(nps) AS nps_sum, COUNT(nps) AS nps_n
     FROM surveys
     GROUP BY customer_id, period
@@ -96,7 +101,7 @@ bands AS (
     GROUP BY l.lo
 )
 SELECT cm.customer_id,
-       cm.period,
+       CAST(cm.period AS VARCHAR) AS period,
        r.tier,
        r.tier_rank,
        cm.relationship_balance,

@@ -21,17 +21,19 @@ WITH mins AS (
 ranked AS (
     SELECT p.period, p.customer_id, p.tier, p.tier_rank, p.profit_group, p.profit,
            COALESCE(m.contacts, 0) AS contacts, COALESCE(m.minutes, 0) AS minutes,
-           ROW_NUMBER() OVER (PARTITION BY p.period ORDER BY p.profit DESC, p.customer_id) AS profit_rank,
-           -- The same order reversed, so rank + rank from the bottom - 1 is
-           -- the month's customer count. (A COUNT(*) over the whole month
-           -- holds the month in one batch: 70 MB at 1M customers.)
-           ROW_NUMBER() OVER (PARTITION BY p.period ORDER BY p.profit ASC NULLS LAST, p.customer_id DESC NULLS FIRST)
-             AS from_bottom
+           ROW_NUMBER() OVER (PARTITION BY p.period ORDER BY p.profit DESC, p.customer_id) AS profit_rank
     FROM customer_profit p
     LEFT JOIN mins m ON m.customer_id = p.customer_id AND m.period = p.period
 ),
+-- The month's customer count from a row a month, named first so those few
+-- rows are the side the join holds. (A COUNT(*) over the whole month holds
+-- the month in one batch: 70 MB at 1M customers; counting from the other
+-- end of the order was a second sort of every row.)
+month_counts AS (
+    SELECT period, COUNT(*) AS n FROM customer_profit GROUP BY period
+),
 counted AS (
-    SELECT *, profit_rank + from_bottom - 1 AS n FROM ranked
+    SELECT r.*, c.n FROM month_counts c JOIN ranked r ON r.period = c.period
 ),
 banded AS (
     SELECT *,

@@ -24,29 +24,27 @@ ranked AS (
            -- looked up each row's peers (the window: 3.07 s of CPU at 100k
            -- customers, 0.69 s over ROWS).
            SUM(profit) OVER (PARTITION BY period, tier ORDER BY profit DESC, customer_id
-                             ROWS UNBOUNDED PRECEDING) AS cumulative_profit,
-           -- Counted from the other end, so position + this - 1 is the month and
-           -- tier's customer count: a second sort, which spills, where joining the
-           -- counts would build a hash table on every customer.
-           ROW_NUMBER() OVER (PARTITION BY period, tier ORDER BY profit ASC, customer_id DESC) AS from_bottom
+                             ROWS UNBOUNDED PRECEDING) AS cumulative_profit
     FROM both_levels
-),
--- The rows some percentile p in 1..100 cuts at (position = floor(p n / 100)):
--- with p the smallest whole percentile reaching the row, ceil(100 position / n),
--- the cut lands on the row itself. At most 100 rows per month and tier, so the
--- join below pairs two small tables.
-at_cuts AS (
-    SELECT period, tier, position, cumulative_profit
-    FROM (SELECT period, tier, cumulative_profit,
-                 CAST(position AS BIGINT) AS position,
-                 CAST(position + from_bottom - 1 AS BIGINT) AS n
-          FROM ranked) AS r
-    WHERE ((100 * position + n - 1) / n) * n / 100 = position
 ),
 totals AS (
     SELECT period, tier, tier_rank, COUNT(*) AS n, SUM(profit) AS total_profit
     FROM both_levels
     GROUP BY period, tier, tier_rank
+),
+-- The rows some percentile p in 1..100 cuts at (position = floor(p n / 100)):
+-- with p the smallest whole percentile reaching the row, ceil(100 position / n),
+-- the cut lands on the row itself. At most 100 rows per month and tier, so the
+-- join below pairs two small tables. The month and tier's count n comes
+-- from the few rows of totals, named first so they are the side the join
+-- holds (the ranked rows stream past them); counting from the other end
+-- instead was a second sort of every row (0.6 s of CPU at 100k customers).
+at_cuts AS (
+    SELECT r.period, r.tier, r.position, r.cumulative_profit
+    FROM totals t
+    JOIN (SELECT period, tier, cumulative_profit, CAST(position AS BIGINT) AS position FROM ranked) AS r
+      ON r.period = t.period AND r.tier = t.tier
+    WHERE ((100 * r.position + t.n - 1) / t.n) * t.n / 100 = r.position
 ),
 cuts AS (
     SELECT t.period, t.tier, t.tier_rank, t.n, t.total_profit, p.percentile,

@@ -1,4 +1,4 @@
-//! Running aggregates in one pass over the sorted rows.
+//! Running aggregates and row numbers in one pass over the sorted rows.
 //!
 //! `running` puts a carried value in place of each running `SUM`/`MIN`/
 //! `MAX`, but DataFusion 55's `BoundedWindowAggExec` still works partition
@@ -7,14 +7,15 @@
 //! one `ScalarValue` per row. With a partition per customer that was most
 //! of `loyalty_ladder` (its two window nodes: 1.77 s of CPU in a 2.6 s
 //! query at 100k customers) and 0.83 s of `churn_features`. When every
-//! function of a window node is a carried one and its input arrives sorted
-//! by the partition keys, this rule runs the node as [`CarriedWindowExec`]:
-//! one pass per batch that finds where partitions start and carries each
-//! value down a column. The node's plan properties, input requirements and
+//! function of a window node is a carried one (or `ROW_NUMBER()`, a count
+//! carried: `profit_curve`'s and `rm_time`'s rankings) and its input
+//! arrives sorted by the partition keys, this rule runs the node as
+//! [`CarriedWindowExec`]: one pass per batch that finds where partitions
+//! start and carries each value down a column. The node's plan properties, input requirements and
 //! output schema are the window's own, so nothing around it changes.
 
 use super::running::{Carrier, Kind, carried_by, carrier};
-use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt64Array};
 use datafusion::arrow::compute::partition;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::config::ConfigOptions;
@@ -22,6 +23,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{ScalarValue, internal_datafusion_err};
 use datafusion::error::Result;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::functions_window::row_number::RowNumber;
 use datafusion::physical_expr::window::StandardWindowExpr;
 use datafusion::physical_expr::{OrderingRequirements, PhysicalExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
@@ -62,14 +64,87 @@ impl PhysicalOptimizerRule for LinearRunning {
     }
 }
 
-/// One carried window function: what it carries, over which argument, as
-/// which type.
+/// One window function the node runs.
 #[derive(Debug, Clone)]
-struct Carried {
-    kind: Kind,
-    lag: usize,
-    arg: Arc<dyn PhysicalExpr>,
-    data_type: DataType,
+enum Carried {
+    /// A running aggregate: what it carries, over which argument, as which
+    /// type.
+    Value {
+        kind: Kind,
+        lag: usize,
+        arg: Arc<dyn PhysicalExpr>,
+        data_type: DataType,
+    },
+    /// `ROW_NUMBER()`: the partition's rows so far, counted (the input is
+    /// in the window's order, which is all a row number depends on).
+    RowNumber,
+}
+
+impl Carried {
+    /// `udf`, whose output type is `data_type`, as a function this node
+    /// runs, when it is one.
+    fn of(udf: &WindowUDFExpr, data_type: &DataType) -> Option<Carried> {
+        if udf.fun().inner().downcast_ref::<RowNumber>().is_some() {
+            return (data_type == &DataType::UInt64).then_some(Carried::RowNumber);
+        }
+        let (kind, lag) = carried_by(udf.fun())?;
+        let [arg] = udf.args() else {
+            return None;
+        };
+        // The carriers are made per stream; a type they cannot carry
+        // leaves the node to DataFusion rather than failing later.
+        carrier(kind, lag, data_type).ok()?;
+        Some(Carried::Value {
+            kind,
+            lag,
+            arg: Arc::clone(arg),
+            data_type: data_type.clone(),
+        })
+    }
+
+    /// This function's state for one stream.
+    fn start(&self) -> Result<Carry> {
+        Ok(match self {
+            Carried::Value {
+                kind,
+                lag,
+                arg,
+                data_type,
+            } => Carry::Value(Arc::clone(arg), carrier(*kind, *lag, data_type)?),
+            Carried::RowNumber => Carry::Count(0),
+        })
+    }
+}
+
+/// One function's state in a stream.
+enum Carry {
+    Value(Arc<dyn PhysicalExpr>, Box<dyn Carrier>),
+    /// The rows of the current partition so far.
+    Count(u64),
+}
+
+impl Carry {
+    /// The function's column for `batch`, whose partitions start at `starts`.
+    fn column(&mut self, batch: &RecordBatch, starts: &[usize]) -> Result<ArrayRef> {
+        let rows = batch.num_rows();
+        match self {
+            Carry::Value(arg, carrier) => {
+                let values = arg.evaluate(batch)?.into_array(rows)?;
+                carrier.carry(&values, starts)
+            }
+            Carry::Count(n) => {
+                let mut starts = starts.iter().peekable();
+                let numbers = (0..rows).map(|i| {
+                    if starts.next_if_eq(&&i).is_some() {
+                        *n = 0;
+                    }
+                    *n += 1;
+                    *n
+                });
+                Ok(Arc::new(UInt64Array::from_iter_values(numbers)))
+            }
+        }
+    }
 }
 
 /// A `BoundedWindowAggExec` of carried functions over input sorted by its
@@ -107,20 +182,10 @@ impl CarriedWindowExec {
                 .get_standard_func_expr()
                 .as_any()
                 .downcast_ref::<WindowUDFExpr>()?;
-            let (kind, lag) = carried_by(udf.fun())?;
-            let [arg] = udf.args() else {
-                return None;
-            };
-            let data_type = schema.field(first_output + k).data_type().clone();
-            // The carriers are made per stream; a type they cannot carry
-            // leaves the node to DataFusion rather than failing later.
-            carrier(kind, lag, &data_type).ok()?;
-            carried.push(Carried {
-                kind,
-                lag,
-                arg: Arc::clone(arg),
-                data_type,
-            });
+            carried.push(Carried::of(
+                udf,
+                schema.field(first_output + k).data_type(),
+            )?);
         }
         Some(CarriedWindowExec {
             window: Arc::clone(node),
@@ -204,17 +269,16 @@ impl ExecutionPlan for CarriedWindowExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let input = self.input().execute(partition, context)?;
-        let carriers = self
+        let carries = self
             .carried
             .iter()
-            .map(|c| carrier(c.kind, c.lag, &c.data_type))
+            .map(Carried::start)
             .collect::<Result<Vec<_>>>()?;
         let schema = self.window.schema();
         let mut pass = Pass {
             schema: Arc::clone(&schema),
             keys: self.keys.clone(),
-            args: self.carried.iter().map(|c| Arc::clone(&c.arg)).collect(),
-            carriers,
+            carries,
             last_key: None,
             metrics: BaselineMetrics::new(&self.metrics, partition),
         };
@@ -231,8 +295,7 @@ impl ExecutionPlan for CarriedWindowExec {
 struct Pass {
     schema: SchemaRef,
     keys: Vec<Arc<dyn PhysicalExpr>>,
-    args: Vec<Arc<dyn PhysicalExpr>>,
-    carriers: Vec<Box<dyn Carrier>>,
+    carries: Vec<Carry>,
     last_key: Option<Vec<ScalarValue>>,
     metrics: BaselineMetrics,
 }
@@ -244,9 +307,8 @@ impl Pass {
         let rows = batch.num_rows();
         let starts = self.partition_starts(&batch)?;
         let mut columns = batch.columns().to_vec();
-        for (arg, carrier) in self.args.iter().zip(self.carriers.iter_mut()) {
-            let values = arg.evaluate(&batch)?.into_array(rows)?;
-            columns.push(carrier.carry(&values, &starts)?);
+        for carry in &mut self.carries {
+            columns.push(carry.column(&batch, &starts)?);
         }
         let out = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
         self.metrics.record_output(rows);
@@ -343,8 +405,9 @@ mod tests {
     const QUERY: &str = "
         SELECT c, m,
                SUM(v) OVER w AS s, MAX(v) OVER w AS mx, MIN(f) OVER w AS mn,
-               SUM(f) OVER w AS sf,
-               MAX(v) OVER (PARTITION BY c ORDER BY m ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+               SUM(f) OVER w AS sf, ROW_NUMBER() OVER w AS rn,
+               MAX(v) OVER (PARTITION BY c ORDER BY m ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before,
+               ROW_NUMBER() OVER (PARTITION BY c ORDER BY m DESC) AS from_last
         FROM t
         WINDOW w AS (PARTITION BY c ORDER BY m ROWS UNBOUNDED PRECEDING)
         ORDER BY c, m";
@@ -372,7 +435,8 @@ mod tests {
     async fn carried_in_one_pass_equals_datafusions_windows() -> Result<()> {
         let (ours, plan) = run(&crate::engine::session_with(config()), QUERY).await?;
         let (theirs, plain) = run(&SessionContext::new_with_config(config()), QUERY).await?;
-        assert_eq!(plan.matches("CarriedWindowExec").count(), 1, "{plan}");
+        // The descending row number is a second sort and a second node.
+        assert_eq!(plan.matches("CarriedWindowExec").count(), 2, "{plan}");
         assert!(!plan.contains("BoundedWindowAggExec"), "{plan}");
         assert!(plain.contains("BoundedWindowAggExec"), "{plain}");
         assert!(ours.num_rows() > 200, "{} rows", ours.num_rows());
@@ -394,23 +458,24 @@ mod tests {
     async fn a_new_partition_starts_afresh() -> Result<()> {
         let ctx = crate::engine::session_with(SessionConfig::new().with_batch_size(3));
         let sql = "
-            SELECT c, SUM(v) OVER w AS s, MAX(v) OVER (PARTITION BY c ORDER BY m ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+            SELECT c, SUM(v) OVER w AS s, MAX(v) OVER (PARTITION BY c ORDER BY m ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before,
+                   ROW_NUMBER() OVER w AS n
             FROM (VALUES ('a', 1, 5), ('a', 2, 1), ('b', 1, 2), ('b', 2, NULL), ('b', 3, 4), ('c', 1, NULL)) AS x(c, m, v)
             WINDOW w AS (PARTITION BY c ORDER BY m ROWS UNBOUNDED PRECEDING)
             ORDER BY c, m";
         let batches = ctx.sql(sql).await?.collect().await?;
         let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)?.to_string();
         let expected = "\
-+---+---+--------+
-| c | s | before |
-+---+---+--------+
-| a | 5 |        |
-| a | 6 | 5      |
-| b | 2 |        |
-| b | 2 | 2      |
-| b | 6 | 2      |
-| c |   |        |
-+---+---+--------+";
++---+---+--------+---+
+| c | s | before | n |
++---+---+--------+---+
+| a | 5 |        | 1 |
+| a | 6 | 5      | 2 |
+| b | 2 |        | 1 |
+| b | 2 | 2      | 2 |
+| b | 6 | 2      | 3 |
+| c |   |        | 1 |
++---+---+--------+---+";
         assert_eq!(text, expected);
         let plan = ctx.sql(&format!("EXPLAIN {sql}")).await?.collect().await?;
         let plan = datafusion::arrow::util::pretty::pretty_format_batches(&plan)?.to_string();
