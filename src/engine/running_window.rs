@@ -11,8 +11,9 @@
 //! carried: `profit_curve`'s and `rm_time`'s rankings) and its input
 //! arrives sorted by the partition keys, this rule runs the node as
 //! [`CarriedWindowExec`]: one pass per batch that finds where partitions
-//! start and carries each value down a column. The node's plan properties, input requirements and
-//! output schema are the window's own, so nothing around it changes.
+//! start and carries each value down a column. The node's plan properties,
+//! input requirements and output schema are the window's own, so nothing
+//! around it changes.
 
 use super::running::{Carrier, Kind, carried_by, carrier};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt64Array};
