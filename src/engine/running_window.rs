@@ -104,36 +104,36 @@ impl Carried {
     }
 
     /// This function's state for one stream.
-    fn start(&self) -> Result<Carry> {
+    fn start(&self) -> Result<FunctionState> {
         Ok(match self {
             Carried::Value {
                 kind,
                 lag,
                 arg,
                 data_type,
-            } => Carry::Value(Arc::clone(arg), carrier(*kind, *lag, data_type)?),
-            Carried::RowNumber => Carry::Count(0),
+            } => FunctionState::Value(Arc::clone(arg), carrier(*kind, *lag, data_type)?),
+            Carried::RowNumber => FunctionState::Count(0),
         })
     }
 }
 
 /// One function's state in a stream.
-enum Carry {
+enum FunctionState {
     Value(Arc<dyn PhysicalExpr>, Box<dyn Carrier>),
     /// The rows of the current partition so far.
     Count(u64),
 }
 
-impl Carry {
+impl FunctionState {
     /// The function's column for `batch`, whose partitions start at `starts`.
     fn column(&mut self, batch: &RecordBatch, starts: &[usize]) -> Result<ArrayRef> {
         let rows = batch.num_rows();
         match self {
-            Carry::Value(arg, carrier) => {
+            FunctionState::Value(arg, carrier) => {
                 let values = arg.evaluate(batch)?.into_array(rows)?;
                 carrier.carry(&values, starts)
             }
-            Carry::Count(n) => {
+            FunctionState::Count(n) => {
                 let mut starts = starts.iter().peekable();
                 let numbers = (0..rows).map(|i| {
                     if starts.next_if_eq(&&i).is_some() {
@@ -270,7 +270,7 @@ impl ExecutionPlan for CarriedWindowExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let input = self.input().execute(partition, context)?;
-        let carries = self
+        let states = self
             .carried
             .iter()
             .map(Carried::start)
@@ -279,7 +279,7 @@ impl ExecutionPlan for CarriedWindowExec {
         let mut pass = Pass {
             schema: Arc::clone(&schema),
             keys: self.keys.clone(),
-            carries,
+            states,
             last_key: None,
             metrics: BaselineMetrics::new(&self.metrics, partition),
         };
@@ -296,7 +296,7 @@ impl ExecutionPlan for CarriedWindowExec {
 struct Pass {
     schema: SchemaRef,
     keys: Vec<Arc<dyn PhysicalExpr>>,
-    carries: Vec<Carry>,
+    states: Vec<FunctionState>,
     last_key: Option<Vec<ScalarValue>>,
     metrics: BaselineMetrics,
 }
@@ -308,8 +308,8 @@ impl Pass {
         let rows = batch.num_rows();
         let starts = self.partition_starts(&batch)?;
         let mut columns = batch.columns().to_vec();
-        for carry in &mut self.carries {
-            columns.push(carry.column(&batch, &starts)?);
+        for state in &mut self.states {
+            columns.push(state.column(&batch, &starts)?);
         }
         let out = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
         self.metrics.record_output(rows);
