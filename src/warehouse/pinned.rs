@@ -6,7 +6,7 @@
 //! apache/datafusion-ballista#1268), and an executor that re-read the log
 //! could see a later version than the one the client planned against.
 
-use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{ColumnStatistics, DataFusionError, ScalarValue, Statistics};
 use datafusion::datasource::TableType;
@@ -87,19 +87,23 @@ impl PinnedTable {
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?
             .schema();
-        // …except that text partitions are plain text, not dictionaries:
+        // …except that text partitions are string views, not dictionaries:
         // results cross processes as Arrow Flight, which sends dictionaries
         // as their values, so a dictionary column would arrive as another
-        // type than the plan declares.
+        // type than the plan declares. Views like the files' own text
+        // columns, because a month (`2024-01`) fits in the view itself:
+        // groupings and joins on it compare 16 bytes, not call `memcmp`.
         let schema = Arc::new(Schema::new_with_metadata(
             schema
                 .fields()
                 .iter()
                 .map(|f| match f.data_type() {
-                    datafusion::arrow::datatypes::DataType::Dictionary(_, v)
-                        if partition_columns.contains(f.name()) =>
-                    {
-                        Arc::new(f.as_ref().clone().with_data_type(v.as_ref().clone()))
+                    DataType::Dictionary(_, v) if partition_columns.contains(f.name()) => {
+                        let t = match v.as_ref() {
+                            DataType::Utf8 | DataType::LargeUtf8 => DataType::Utf8View,
+                            other => other.clone(),
+                        };
+                        Arc::new(f.as_ref().clone().with_data_type(t))
                     }
                     _ => f.clone(),
                 })
@@ -317,11 +321,7 @@ fn text(e: &Expr) -> Option<&str> {
 
 /// A partition value (Delta keeps them as text) in the column's type; the
 /// Delta provider shows text partitions dictionary-encoded, so they are here.
-fn partition_value(
-    text: Option<&str>,
-    t: &datafusion::arrow::datatypes::DataType,
-) -> datafusion::error::Result<ScalarValue> {
-    use datafusion::arrow::datatypes::DataType;
+fn partition_value(text: Option<&str>, t: &DataType) -> datafusion::error::Result<ScalarValue> {
     match (text, t) {
         (_, DataType::Dictionary(key, value)) => Ok(ScalarValue::Dictionary(
             key.clone(),
