@@ -497,6 +497,9 @@ mod tests {
             "SELECT id FROM t WHERE period = '2024-02' OR period = '2024-03' ORDER BY id",
             "SELECT id FROM t WHERE period = '2024-02' OR id = 1 ORDER BY id",
             "SELECT COUNT(*) AS n FROM t WHERE period = '2099-01'",
+            "SELECT a.id AS a, b.id AS b FROM t a JOIN t b ON a.period = b.period AND a.id < b.id \
+             ORDER BY a, b",
+            "SELECT period || '-01' AS day, MAX(name) AS m FROM t GROUP BY period ORDER BY day",
         ];
         for version in [0, 1] {
             let t = wh.table_at("t", version).await.expect("table");
@@ -508,6 +511,9 @@ mod tests {
             let files = super::PinnedTable::of("t", &t).await.expect("pinned");
             assert_eq!(files.version, version);
             assert_eq!(files.files.len(), 3, "one file per period");
+            // A text partition is a string view, as the files' own text is.
+            let period = files.schema.field_with_name("period").expect("period");
+            assert_eq!(period.data_type(), &DataType::Utf8View);
             // The planner is told the rows (5 at version 0; February's 2
             // replaced by 2 at version 1), and only the scanned months'.
             let rows: Option<u64> = files.files.iter().map(|f| f.rows).sum();
