@@ -319,8 +319,9 @@ fn text(e: &Expr) -> Option<&str> {
     }
 }
 
-/// A partition value (Delta keeps them as text) in the column's type; the
-/// Delta provider shows text partitions dictionary-encoded, so they are here.
+/// A partition value (Delta keeps them as text) in the column's type: a
+/// dictionary when the Delta provider shows the column as one (text
+/// partitions are string views here instead, see [`PinnedTable::of`]).
 fn partition_value(text: Option<&str>, t: &DataType) -> datafusion::error::Result<ScalarValue> {
     match (text, t) {
         (_, DataType::Dictionary(key, value)) => Ok(ScalarValue::Dictionary(
