@@ -35,7 +35,7 @@ impl Session {
         let location = pipeline.warehouse_location(warehouse);
         // Every table is read as the files of its pinned version: on a
         // cluster the executors need that, and locally it is the faster scan
-        // (text partitions as string views; see `pipeline::run`'s `readable`).
+        // (text partitions as plain text; see `pipeline::run`'s `readable`).
         // The session plans here and, on a cluster, executes there.
         let base = Warehouse::open(&location)?
             .with_retention(pipeline.retention)

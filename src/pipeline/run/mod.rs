@@ -320,13 +320,11 @@ impl Runner<'_> {
 
     /// The warehouse as models, steps and checks read it: every table as
     /// the files of its current version, on a cluster and locally alike.
-    /// Locally this is also the faster scan: text partitions arrive as
-    /// string views, which DataFusion groups column-wise (a
-    /// dictionary-encoded `period` falls back to its row-wise grouping), and
-    /// no per-row file id is mapped back to partition values. The 100k x 12
-    /// models phase went from 56.8 to 47.8 s, same rows; views rather than
-    /// plain text took a further 9% of the instructions off the 14
-    /// heaviest models (up to 19%; 20k, `cachegrind`).
+    /// Locally this is also the faster scan: text partitions arrive as plain
+    /// text, which DataFusion groups column-wise (a dictionary-encoded
+    /// `period` falls back to its row-wise grouping), and no per-row file
+    /// id is mapped back to partition values. The 100k x 12 models phase
+    /// went from 56.8 to 47.8 s, same rows.
     fn readable(&self) -> Warehouse {
         self.wh.clone().with_file_lists()
     }
