@@ -44,7 +44,8 @@ PIPELINE = "pipelines/monthly_cx.yaml"
 START = "2024-01"
 SEED = 7
 HK = "Asia/Hong_Kong"
-SOURCES = ["customers", "balances", "atm", "branch_visits", "online_sessions", "calls", "surveys"]
+SOURCES = ["customers", "leads", "balances", "atm", "branch_visits", "online_sessions", "calls",
+           "surveys", "complaints", "rm_contacts"]
 
 
 def default_bin():
@@ -192,6 +193,14 @@ SURVEYS = {"response_id": "VARCHAR", "customer_id": "VARCHAR", "responded_at": "
            "channel": "VARCHAR", "touchpoint": "VARCHAR", "stage": "VARCHAR", "csat": "BIGINT",
            "nps": "BIGINT", "effort": "BIGINT", "experience": "BIGINT", "expectation": "BIGINT",
            "comment": "VARCHAR"}
+LEADS = {"lead_id": "VARCHAR", "full_name": "VARCHAR", "phone": "VARCHAR", "source": "VARCHAR",
+         "known_date": "DATE", "contacted_date": "DATE", "assessed_date": "DATE",
+         "assessment": "VARCHAR", "converted_customer_id": "VARCHAR"}
+COMPLAINTS = {"case_id": "VARCHAR", "customer_id": "VARCHAR", "opened_at": "TIMESTAMPTZ",
+              "channel": "VARCHAR", "touchpoint": "VARCHAR", "category": "VARCHAR",
+              "first_response_at": "TIMESTAMPTZ", "resolved_at": "TIMESTAMPTZ", "reopened": "BIGINT"}
+RM_CONTACTS = {"contact_id": "VARCHAR", "rm_id": "VARCHAR", "customer_id": "VARCHAR",
+               "contacted_at": "TIMESTAMPTZ", "kind": "VARCHAR", "minutes": "BIGINT"}
 BRANCH = {"ticket_id": "VARCHAR", "branch_id": "VARCHAR", "customer_id": "VARCHAR",
           "service_type": "VARCHAR", "issued_at": "TIMESTAMPTZ", "called_at": "TIMESTAMPTZ",
           "served_at": "TIMESTAMPTZ"}
@@ -250,6 +259,7 @@ def duckdb_loads(data, periods, icu):
 
     loads = []
     loads.append(("customers", f"SELECT * FROM {read_csv([str(Path(data) / 'crm/customers.csv')], CUSTOMERS)}"))
+    loads.append(("leads", f"SELECT * FROM {read_csv([str(Path(data) / 'crm/leads.csv')], LEADS)}"))
     loads.append(("balances", f"SELECT *, strftime(as_of_date, '%Y-%m') AS period FROM "
                   f"{read_csv(files('crm/balances/balances_{period}.csv'), BALANCES)}"))
     atm_cols = ", ".join(local_to_utc(c) + " AS txn_time" if c == "txn_time" else c for c in ATM)
@@ -282,6 +292,10 @@ def duckdb_loads(data, periods, icu):
                   f"{read_csv(files('callcentre/{yyyy}/{mm}/calls_*.txt'), CALLS, delim='|', tsformat='%d/%m/%Y %H:%M:%S')}"))
     loads.append(("surveys", f"SELECT *, {local_month('responded_at')} AS period FROM "
                   f"{read_csv(files('surveys/surveys_{period}.csv'), SURVEYS)}"))
+    loads.append(("complaints", f"SELECT *, {local_month('opened_at')} AS period FROM "
+                  f"{read_csv(files('complaints/cases_{period}.csv'), COMPLAINTS)}"))
+    loads.append(("rm_contacts", f"SELECT *, {local_month('contacted_at')} AS period FROM "
+                  f"{read_csv(files('rm/contacts_{period}.csv'), RM_CONTACTS)}"))
     assert [s for s, _ in loads] == SOURCES
     return loads
 
@@ -325,7 +339,7 @@ def duckdb_main(args):
 # Parent: generate, run touchpoint, run the DuckDB child, compare
 # ---------------------------------------------------------------------------
 
-# Quarantine reasons touchpoint writes (src/sources/conform.rs), grouped.
+# Quarantine reasons touchpoint writes (src/sources/conform/), grouped.
 # "parse" ones are rows DuckDB's loader drops too (bad field count, a value
 # that does not cast); "check" ones are pipeline rules DuckDB does not apply,
 # so DuckDB loads those rows.
@@ -334,6 +348,9 @@ SELECT source,
   CASE
     WHEN reason LIKE 'malformed%' THEN 'malformed'
     WHEN reason LIKE 'cannot parse%' THEN 'unparseable value'
+    WHEN reason LIKE 'not a number (NaN)%' THEN 'out of range'
+    WHEN reason LIKE 'not a %' OR reason LIKE 'not an %' THEN 'unparseable value'
+    WHEN reason LIKE 'out of the range of %' OR reason LIKE 'no period: %' THEN 'unparseable value'
     WHEN reason LIKE '%decimal places%' THEN 'too many decimals'
     WHEN reason LIKE '%does not fit decimal%' THEN 'decimal overflow'
     WHEN reason LIKE 'whole file quarantined%' THEN 'corrupt file'

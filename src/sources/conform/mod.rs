@@ -257,6 +257,11 @@ impl Conformer {
 
     /// The file being read was read to the end: its keys count from now.
     pub fn file_done(&mut self) {
+        // The smaller set goes into the larger: a load's first (often
+        // only) file becomes the set as it is, not inserted again.
+        if self.file_keys.len() > self.seen.len() {
+            std::mem::swap(&mut self.seen, &mut self.file_keys);
+        }
         self.seen.extend(self.file_keys.drain());
     }
 

@@ -194,3 +194,44 @@ fn duplicate_and_period_reasons_never_hold_the_value() {
         "a date of birth's year is the value: {bad:?}"
     );
 }
+
+/// Keys count across a load's files once each file is read to the end,
+/// whichever of the sets is larger when they are merged; a dropped
+/// (corrupt) file's keys never count.
+#[test]
+fn keys_count_across_files_once_each_file_is_done() {
+    let mut key = Column::new("id", ColumnType::String);
+    key.required = true;
+    let mut src = Source::new(
+        "s",
+        "",
+        Format::Jsonl(crate::sources::formats::jsonl::Jsonl),
+    );
+    src.columns = vec![key];
+    src.key = vec!["id".into()];
+    let schema = crate::sources::table_schema(&src);
+    let mut c = Conformer::new(&src, schema, None, CheckContext::default());
+    // Loads `ids` as one file; returns how many rows were duplicates.
+    let file = |c: &mut Conformer, ids: &[&str], done: bool| {
+        let raw = RawBatch {
+            file: "f.jsonl".into(),
+            lines: (1..=ids.len() as i64).collect(),
+            columns: vec![Arc::new(StringArray::from(ids.to_vec()))],
+        };
+        let mut bad = crate::sources::rejects::Rejects::default();
+        c.conform(raw, &mut bad).expect("conform");
+        if done {
+            c.file_done();
+        } else {
+            c.file_dropped();
+        }
+        rows_of(bad).len()
+    };
+    // A small first file, then a larger one (the sets swap on merge).
+    assert_eq!(file(&mut c, &["a"], true), 0);
+    assert_eq!(file(&mut c, &["b", "c", "d", "a"], true), 1);
+    // A corrupt file's keys are forgotten; each earlier file's are kept.
+    assert_eq!(file(&mut c, &["e", "f"], false), 0);
+    assert_eq!(file(&mut c, &["a", "b", "c", "d", "e", "f", "e"], true), 5);
+    assert_eq!(file(&mut c, &["e", "f", "g"], true), 2);
+}
