@@ -356,11 +356,12 @@ impl Conformer {
             }
             let (lo, hi) = self.bounds[ci];
             if lo.is_some() || hi.is_some() {
+                let ranged = cells::Ranged::of(a);
                 for row in 0..a.len() {
                     if problems[row].is_some() || is_null(row) {
                         continue;
                     }
-                    if let Some(reason) = out_of_range(a, row, lo, hi, c) {
+                    if let Some(reason) = out_of_range(&ranged, row, lo, hi, c) {
                         set(problems, row, Some(ci), reason);
                     }
                 }
