@@ -5,7 +5,10 @@
 //! which is then rolled back.
 
 mod compile;
+mod row_count;
 mod run;
+#[cfg(test)]
+mod tests;
 
 pub use compile::compile;
 pub use run::{CHECKS_SCHEMA, CheckResult, checks_batch, reference_end, run};
