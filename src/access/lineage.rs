@@ -6,9 +6,9 @@
 
 use super::Personal;
 use super::columns::{self, Carried};
+use crate::engine::Planned;
 use crate::spec::{Diagnostic, Diags, did_you_mean};
 use datafusion::arrow::datatypes::Schema;
-use datafusion::prelude::SessionContext;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -25,12 +25,12 @@ pub struct Declared<'a> {
     pub step: Option<Vec<(String, Vec<String>)>>,
 }
 
-/// Check one model whose inputs are registered in `ctx`: its declared
+/// Check one model, `planned` with its inputs registered: its declared
 /// columns exist, and every output column carrying one of
 /// `personal_so_far` (table, column) is declared. False when a problem was
 /// recorded.
-pub async fn check(
-    ctx: &SessionContext,
+pub fn check(
+    planned: &Planned,
     m: &Declared<'_>,
     output: &Schema,
     personal_so_far: &BTreeSet<(String, String)>,
@@ -57,15 +57,17 @@ pub async fn check(
     if !ok {
         return false;
     }
-    // A model that reads no personal column carries none.
-    let read = crate::engine::scanned_columns(ctx, m.sql).await;
+    // A model that reads no personal column carries none. Most read no
+    // table that holds one: their plans need no optimizing to tell.
+    let tables = planned.scanned_tables();
+    if !personal_so_far.iter().any(|(t, _)| tables.contains(t)) {
+        return ok;
+    }
+    let read = planned.scanned_columns();
     if !read.iter().any(|r| personal_so_far.contains(r)) {
         return ok;
     }
-    let traced = match ctx.sql(m.sql).await {
-        Ok(df) => columns::of_plan(df.logical_plan()).map(|c| (df.schema().clone(), c)),
-        Err(e) => Err(crate::engine::describe_error(&e)),
-    };
+    let traced = columns::of_plan(&planned.plan).map(|c| (planned.plan.schema().clone(), c));
     let carried: Vec<(String, Carried)> = match traced {
         Ok((schema, cols)) => {
             let query: Vec<(String, Carried)> = schema

@@ -16,7 +16,7 @@ mod stream;
 
 pub use choice::{ENGINE_VAR, Engine};
 pub use plan::{
-    Located, describe_error, find_word, locate, plan_schema, scanned_columns, table_references,
+    Located, PlanError, Planned, describe_error, find_word, locate, plan, table_references,
     without_quoted_values,
 };
 pub use stream::{batch_stream, counting};

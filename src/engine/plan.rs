@@ -3,33 +3,10 @@
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::DataFusionError;
+use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use std::sync::Arc;
-
-/// The (table, column) pairs a query's optimized plan reads from its scans.
-pub async fn scanned_columns(ctx: &SessionContext, sql: &str) -> Vec<(String, String)> {
-    use datafusion::common::tree_node::TreeNodeRecursion;
-    use datafusion::logical_expr::LogicalPlan;
-    let Ok(df) = ctx.sql(sql).await else {
-        return Vec::new();
-    };
-    let Ok(plan) = df.into_optimized_plan() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    let _ = plan.apply_with_subqueries(|node| {
-        if let LogicalPlan::TableScan(scan) = node {
-            let table = scan.table_name.table().to_string();
-            for f in scan.projected_schema.fields() {
-                out.push((table.clone(), f.name().clone()));
-            }
-        }
-        Ok(TreeNodeRecursion::Continue)
-    });
-    out.sort();
-    out.dedup();
-    out
-}
 
 /// A message and the (line, column) it points at, when known.
 pub type Located = (String, Option<(usize, usize)>);
@@ -53,36 +30,101 @@ pub fn table_references(ctx: &SessionContext, sql: &str) -> Result<Vec<String>, 
     Ok(out)
 }
 
-/// Plan `sql` and return its output schema, or a located error with a hint.
-/// The schema is the analysed plan's: before type coercion a `CASE` takes
-/// its first branch's type (`THEN 0 ELSE price END` reads as an integer),
-/// while the rows written carry the coerced one.
-pub async fn plan_schema(
-    ctx: &SessionContext,
-    sql: &str,
-) -> Result<SchemaRef, (String, Option<(usize, usize)>, Option<String>)> {
-    let analysed = match ctx.sql(sql).await {
+/// A query planned once, for everything a pipeline's compile asks of it
+/// (its schema, the columns it reads, what its columns carry): planning a
+/// model is most of a reader's start-up, so it is not done three times.
+pub struct Planned {
+    /// The plan as written (what column lineage walks).
+    pub plan: LogicalPlan,
+    /// The analysed plan (types coerced).
+    analysed: LogicalPlan,
+    state: SessionState,
+}
+
+impl Planned {
+    /// The output schema: the analysed plan's. Before type coercion a
+    /// `CASE` takes its first branch's type (`THEN 0 ELSE price END` reads
+    /// as an integer), while the rows written carry the coerced one.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::new(self.analysed.schema().as_arrow().clone())
+    }
+
+    /// The tables the plan as written scans (with its subqueries'): the
+    /// optimized plan scans no others, so a query none of whose tables
+    /// holds a column of interest needs no optimizing to say it reads none.
+    pub fn scanned_tables(&self) -> std::collections::BTreeSet<String> {
+        use datafusion::common::tree_node::TreeNodeRecursion;
+        let mut out = std::collections::BTreeSet::new();
+        let _ = self.plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node {
+                out.insert(scan.table_name.table().to_string());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        out
+    }
+
+    /// The (table, column) pairs the optimized plan reads from its scans
+    /// (empty when it cannot be optimized).
+    pub fn scanned_columns(&self) -> Vec<(String, String)> {
+        use datafusion::common::tree_node::TreeNodeRecursion;
+        // As `SessionState::optimize`, without analysing again.
+        let Ok(plan) =
+            self.state
+                .optimizer()
+                .optimize(self.analysed.clone(), &self.state, |_, _| {})
+        else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let _ = plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node {
+                let table = scan.table_name.table().to_string();
+                for f in scan.projected_schema.fields() {
+                    out.push((table.clone(), f.name().clone()));
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// A planning error: the message, the (line, column) it points at and a hint.
+pub type PlanError = (String, Option<(usize, usize)>, Option<String>);
+
+/// Plan and analyse `sql`, or a located error with a hint.
+pub async fn plan(ctx: &SessionContext, sql: &str) -> Result<Planned, PlanError> {
+    let planned = match ctx.sql(sql).await {
         Ok(df) => {
-            let state = ctx.state();
-            state.analyzer().execute_and_check(
-                df.logical_plan().clone(),
-                state.config_options(),
-                |_, _| {},
-            )
+            let (state, plan) = df.into_parts();
+            state
+                .analyzer()
+                .execute_and_check(plan.clone(), state.config_options(), |_, _| {})
+                .map(|analysed| Planned {
+                    plan,
+                    analysed,
+                    state,
+                })
         }
         Err(e) => Err(e),
     };
-    match analysed {
-        Ok(plan) => Ok(Arc::new(plan.schema().as_arrow().clone())),
-        Err(e) => {
-            let msg = describe_error(&e);
-            let pos = locate(&e, sql);
-            let help = e.diagnostic().and_then(|d| d.helps.first().map(|h| h.message.clone())).or_else(|| {
-                msg.contains("No field named").then(|| "check the column names of the tables this model reads (`touchpoint tables`)".to_string())
+    planned.map_err(|e| {
+        let msg = describe_error(&e);
+        let pos = locate(&e, sql);
+        let help = e
+            .diagnostic()
+            .and_then(|d| d.helps.first().map(|h| h.message.clone()))
+            .or_else(|| {
+                msg.contains("No field named").then(|| {
+                    "check the column names of the tables this model reads (`touchpoint tables`)"
+                        .to_string()
+                })
             });
-            Err((msg, pos, help))
-        }
-    }
+        (msg, pos, help)
+    })
 }
 
 /// The SQL position an error points at: DataFusion's span when it has one,
@@ -250,15 +292,55 @@ mod tests {
     async fn schemas_are_the_coerced_ones() {
         use datafusion::arrow::datatypes::DataType;
         let ctx = SessionContext::new();
-        let schema = plan_schema(
+        let schema = plan(
             &ctx,
             "SELECT CASE WHEN n = 0 THEN 0 ELSE n * CAST(1.5 AS DECIMAL(9, 2)) END AS cost FROM (VALUES (0), (2)) t(n)",
         )
         .await
-        .expect("plans");
+        .expect("plans")
+        .schema();
         assert!(
             matches!(schema.field(0).data_type(), DataType::Decimal128(..)),
             "{schema:?}"
+        );
+    }
+
+    /// The columns a query reads are those left at its scans once the plan
+    /// is optimized (by hand: `secret` and `y` are never read), through a
+    /// join and a subquery.
+    #[tokio::test]
+    async fn scanned_columns_are_the_ones_read() {
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        use datafusion::datasource::MemTable;
+        let ctx = SessionContext::new();
+        for (name, cols) in [("a", ["id", "x", "secret"].as_slice()), ("b", &["id", "y"])] {
+            let schema = Arc::new(Schema::new(
+                cols.iter()
+                    .map(|c| Field::new(*c, DataType::Int64, true))
+                    .collect::<Vec<_>>(),
+            ));
+            let t = MemTable::try_new(schema, vec![vec![]]).expect("table");
+            ctx.register_table(name, Arc::new(t)).expect("register");
+        }
+        let planned = plan(
+            &ctx,
+            "SELECT a.x FROM a JOIN b ON a.id = b.id WHERE a.id IN (SELECT id FROM b)",
+        )
+        .await
+        .expect("plans");
+        let pair = |t: &str, c: &str| (t.to_string(), c.to_string());
+        assert_eq!(
+            planned.scanned_columns(),
+            vec![pair("a", "id"), pair("a", "x"), pair("b", "id")]
+        );
+        let tables: Vec<String> = planned.scanned_tables().into_iter().collect();
+        assert_eq!(tables, ["a", "b"]);
+        let only_b = plan(&ctx, "SELECT y FROM (SELECT * FROM b) s")
+            .await
+            .expect("plans");
+        assert_eq!(
+            only_b.scanned_tables().into_iter().collect::<Vec<_>>(),
+            ["b"]
         );
     }
 }

@@ -186,8 +186,9 @@ pub async fn compile(
                 }
             }
         }
-        match crate::engine::plan_schema(&ctx, &m.sql).await {
-            Ok(schema) => {
+        match crate::engine::plan(&ctx, &m.sql).await {
+            Ok(planned) => {
+                let schema = planned.schema();
                 let (mut problems, output) = match &m.kind {
                     Kind::Sql => (Vec::new(), schema),
                     Kind::Churn(c) => (c.check(&schema), c.output_schema(&schema)),
@@ -228,7 +229,7 @@ pub async fn compile(
                         Kind::Clv(c) => Some(c.carries(&output)),
                     },
                 };
-                if !lineage::check(&ctx, &declared, &output, &personal, diags).await {
+                if !lineage::check(&planned, &declared, &output, &personal, diags) {
                     failed.insert(m.name.clone());
                     continue;
                 }
