@@ -6,28 +6,41 @@ use datafusion::common::DataFusionError;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement;
 use std::sync::Arc;
 
 /// A message and the (line, column) it points at, when known.
 pub type Located = (String, Option<(usize, usize)>);
 
-/// The tables a SQL text reads (CTE names excluded), or a located syntax error.
-pub fn table_references(ctx: &SessionContext, sql: &str) -> Result<Vec<String>, Located> {
-    let state = ctx.state();
-    let stmt = state
+/// A SQL text parsed once: its statement and the tables it reads.
+pub struct Parsed {
+    /// The tables read, CTE names excluded, each once, in order.
+    pub tables: Vec<String>,
+    pub statement: Statement,
+}
+
+/// Parse `sql` (see [`Parsed`]), or a located syntax error.
+pub fn parse(state: &SessionState, sql: &str) -> Result<Parsed, Located> {
+    // The generic dialect: the engine's sessions parse models with it.
+    let statement = state
         .sql_to_statement(sql, &datafusion::config::Dialect::default())
         .map_err(|e| (describe_error(&e), locate(&e, sql)))?;
     let refs = state
-        .resolve_table_references(&stmt)
+        .resolve_table_references(&statement)
         .map_err(|e| (describe_error(&e), locate(&e, sql)))?;
-    let mut out: Vec<String> = Vec::new();
+    let mut tables: Vec<String> = Vec::new();
     for r in refs {
         let t = r.table().to_string();
-        if !out.contains(&t) {
-            out.push(t);
+        if !tables.contains(&t) {
+            tables.push(t);
         }
     }
-    Ok(out)
+    Ok(Parsed { tables, statement })
+}
+
+/// The tables a SQL text reads (CTE names excluded), or a located syntax error.
+pub fn table_references(ctx: &SessionContext, sql: &str) -> Result<Vec<String>, Located> {
+    parse(&ctx.state(), sql).map(|p| p.tables)
 }
 
 /// A query planned once, for everything a pipeline's compile asks of it
@@ -97,18 +110,29 @@ pub type PlanError = (String, Option<(usize, usize)>, Option<String>);
 
 /// Plan and analyse `sql`, or a located error with a hint.
 pub async fn plan(ctx: &SessionContext, sql: &str) -> Result<Planned, PlanError> {
-    let planned = match ctx.sql(sql).await {
-        Ok(df) => {
-            let (state, plan) = df.into_parts();
-            state
-                .analyzer()
-                .execute_and_check(plan.clone(), state.config_options(), |_, _| {})
-                .map(|analysed| Planned {
-                    plan,
-                    analysed,
-                    state,
-                })
-        }
+    let state = ctx.state();
+    match parse(&state, sql) {
+        Ok(parsed) => plan_parsed(&state, sql, parsed.statement).await,
+        Err((msg, pos)) => Err((msg, pos, None)),
+    }
+}
+
+/// Plan and analyse `sql`, parsed already (as `SessionContext::sql` plans
+/// a query, without parsing it again), or a located error with a hint.
+pub async fn plan_parsed(
+    state: &SessionState,
+    sql: &str,
+    statement: Statement,
+) -> Result<Planned, PlanError> {
+    let planned = match state.statement_to_plan(statement).await {
+        Ok(plan) => state
+            .analyzer()
+            .execute_and_check(plan.clone(), state.config_options(), |_, _| {})
+            .map(|analysed| Planned {
+                plan,
+                analysed,
+                state: state.clone(),
+            }),
         Err(e) => Err(e),
     };
     planned.map_err(|e| {

@@ -10,6 +10,7 @@ use crate::engine::ident;
 use crate::spec::{Diagnostic, Diags, Project, did_you_mean};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::MemTable;
+use datafusion::sql::parser::Statement;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -31,10 +32,14 @@ pub async fn compile(
 ) -> Vec<Model> {
     // The engine's session: the functions models may call (percentile_exact).
     let ctx = crate::engine::session();
+    // One state for the compile: the tables registered in `ctx` below are
+    // in the catalog it shares.
+    let state = ctx.state();
     let model_names: BTreeSet<&str> = specs.iter().map(|(n, _)| n.as_str()).collect();
 
     // Read SQL (or a step's input) and find dependencies.
-    let mut parsed: Vec<Model> = Vec::new();
+    // Each model with its statement, parsed once here and planned below.
+    let mut parsed: Vec<(Model, Statement)> = Vec::new();
     for (name, m) in specs {
         let Some(step) = kind(name, m, diags) else {
             continue;
@@ -87,8 +92,8 @@ pub async fn compile(
                 continue;
             }
         };
-        let mut deps = match crate::engine::table_references(&ctx, &sql) {
-            Ok(d) => d,
+        let (mut deps, statement) = match crate::engine::parse(&state, &sql) {
+            Ok(p) => (p.tables, p.statement),
             Err((msg, pos)) => {
                 diags.push(Diagnostic::new(&path, pos, "", msg).with_help("fix the SQL syntax"));
                 continue;
@@ -106,25 +111,28 @@ pub async fn compile(
             }
         }
         let by_period = by_period(name, m, &step, &sql, diags);
-        parsed.push(Model {
-            name: name.clone(),
-            sql_file: path,
-            sql,
-            description: m.common.description.clone(),
-            depends_on: deps,
-            kind: step,
-            personal: m
-                .common
-                .personal
-                .as_ref()
-                .map(|p| p.0.clone())
-                .unwrap_or_default(),
-            by_period,
-        });
+        parsed.push((
+            Model {
+                name: name.clone(),
+                sql_file: path,
+                sql,
+                description: m.common.description.clone(),
+                depends_on: deps,
+                kind: step,
+                personal: m
+                    .common
+                    .personal
+                    .as_ref()
+                    .map(|p| p.0.clone())
+                    .unwrap_or_default(),
+                by_period,
+            },
+            statement,
+        ));
     }
     let nodes: Vec<(String, Vec<String>)> = parsed
         .iter()
-        .map(|m| (m.name.clone(), m.depends_on.clone()))
+        .map(|(m, _)| (m.name.clone(), m.depends_on.clone()))
         .collect();
     let order = match super::order::order(&nodes) {
         Ok(o) => o,
@@ -147,7 +155,7 @@ pub async fn compile(
     // a model copying one must say how it carries it.
     let mut personal = personal;
     for name in order {
-        let Some(m) = parsed.iter().find(|m| m.name == name) else {
+        let Some((m, statement)) = parsed.iter().find(|(m, _)| m.name == name) else {
             continue;
         };
         // Skip models downstream of a broken table.
@@ -186,7 +194,7 @@ pub async fn compile(
                 }
             }
         }
-        match crate::engine::plan(&ctx, &m.sql).await {
+        match crate::engine::plan_parsed(&state, &m.sql, statement.clone()).await {
             Ok(planned) => {
                 let schema = planned.schema();
                 let (mut problems, output) = match &m.kind {
