@@ -16,8 +16,8 @@ mod stream;
 
 pub use choice::{ENGINE_VAR, Engine};
 pub use plan::{
-    Located, Parsed, PlanError, Planned, describe_error, find_word, locate, parse, plan,
-    plan_parsed, table_references, without_quoted_values,
+    Located, Parsed, PlanError, Planned, describe_error, find_word, locate, parse, plan_parsed,
+    table_references, without_quoted_values,
 };
 pub use stream::{batch_stream, counting};
 

@@ -108,17 +108,9 @@ impl Planned {
 /// A planning error: the message, the (line, column) it points at and a hint.
 pub type PlanError = (String, Option<(usize, usize)>, Option<String>);
 
-/// Plan and analyse `sql`, or a located error with a hint.
-pub async fn plan(ctx: &SessionContext, sql: &str) -> Result<Planned, PlanError> {
-    let state = ctx.state();
-    match parse(&state, sql) {
-        Ok(parsed) => plan_parsed(&state, sql, parsed.statement).await,
-        Err((msg, pos)) => Err((msg, pos, None)),
-    }
-}
-
-/// Plan and analyse `sql`, parsed already (as `SessionContext::sql` plans
-/// a query, without parsing it again), or a located error with a hint.
+/// Plan and analyse `sql`, parsed already by [`parse`] (as
+/// `SessionContext::sql` plans a query, without parsing it again), or a
+/// located error with a hint.
 pub async fn plan_parsed(
     state: &SessionState,
     sql: &str,
@@ -266,6 +258,13 @@ fn unwrap_parser_error(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parse and plan `sql` in `ctx`'s state, as a model's compile does.
+    async fn plan(ctx: &SessionContext, sql: &str) -> Result<Planned, PlanError> {
+        let state = ctx.state();
+        let parsed = parse(&state, sql).map_err(|(msg, pos)| (msg, pos, None))?;
+        plan_parsed(&state, sql, parsed.statement).await
+    }
 
     #[test]
     fn syntax_errors_read_as_sentences() {
