@@ -227,11 +227,14 @@ fn keys_count_across_files_once_each_file_is_done() {
         }
         rows_of(bad).len()
     };
-    // A small first file, then a larger one (the sets swap on merge).
+    // A small first file, then a larger one.
     assert_eq!(file(&mut c, &["a"], true), 0);
     assert_eq!(file(&mut c, &["b", "c", "d", "a"], true), 1);
     // A corrupt file's keys are forgotten; each earlier file's are kept.
     assert_eq!(file(&mut c, &["e", "f"], false), 0);
     assert_eq!(file(&mut c, &["a", "b", "c", "d", "e", "f", "e"], true), 5);
     assert_eq!(file(&mut c, &["e", "f", "g"], true), 2);
+    // A corrupt file repeating an earlier file's key leaves that key seen.
+    assert_eq!(file(&mut c, &["a", "h"], false), 1);
+    assert_eq!(file(&mut c, &["a", "h"], true), 1);
 }
