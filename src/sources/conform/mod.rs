@@ -70,6 +70,11 @@ pub struct Conformer {
     /// (8.7% of a profile of `online_sessions`' daily files, mostly page
     /// faults; 4% of the load's instructions).
     file_keys: Vec<u128>,
+    /// Whether the file being read began with `seen` empty (known from its
+    /// first batch): then `seen` holds only its keys, a corrupt file empties
+    /// it, and its keys are not listed (a load's one big file would
+    /// otherwise hold 16 more bytes a row).
+    file_fills: Option<bool>,
     /// The digest's seed, random per load, and the buffer that joins the
     /// values' digests of a key of several columns.
     seed: u64,
@@ -162,6 +167,7 @@ impl Conformer {
             checks,
             seen: HashSet::default(),
             file_keys: Vec::new(),
+            file_fills: None,
             seed: rand::random(),
             key_bytes: Vec::new(),
             bounds,
@@ -262,14 +268,19 @@ impl Conformer {
     /// The file being read was read to the end: its keys stay.
     pub fn file_done(&mut self) {
         self.file_keys.clear();
+        self.file_fills = None;
     }
 
     /// The file being read turned out corrupt: none of its rows load, so
     /// none of its keys were seen.
     pub fn file_dropped(&mut self) {
+        if self.file_fills == Some(true) {
+            self.seen.clear();
+        }
         for d in self.file_keys.drain(..) {
             self.seen.remove(&d);
         }
+        self.file_fills = None;
     }
 
     /// Each row's period from its period column (the local month in the
@@ -458,13 +469,16 @@ impl Conformer {
                 .iter()
                 .map(|&k| KeyCol::of(&typed[k]))
                 .collect();
+            let fills = *self.file_fills.get_or_insert(self.seen.is_empty());
             for row in 0..problems.len() {
                 if problems[row].is_some() {
                     continue;
                 }
                 let digest = self.digest(&keys, row);
                 if self.seen.insert(digest) {
-                    self.file_keys.push(digest);
+                    if !fills {
+                        self.file_keys.push(digest);
+                    }
                 } else {
                     // The key's columns, not its values (analysts read
                     // reasons unmasked); the value is in `value`.
