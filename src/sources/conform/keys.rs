@@ -1,6 +1,5 @@
 //! Key digests for the duplicate check: XXH3-128 of a row's key columns,
-//! hashed as stored (not formatted), kept in a set that uses them as their
-//! own hash.
+//! hashed as stored (not formatted).
 
 use super::*;
 
@@ -14,35 +13,6 @@ pub(super) fn key_digest(keys: &[KeyCol], row: usize, seed: u64, buf: &mut Vec<u
         buf.extend_from_slice(&k.digest(row, seed).to_le_bytes());
     }
     twox_hash::XxHash3_128::oneshot_with_seed(seed, buf)
-}
-
-/// The hasher of the set of key digests: a digest is already a uniform
-/// 128-bit hash, so its low half serves as the set's hash as it is.
-#[derive(Default, Clone, Copy)]
-pub(super) struct Digested;
-
-impl BuildHasher for Digested {
-    type Hasher = DigestHasher;
-    fn build_hasher(&self) -> DigestHasher {
-        DigestHasher(0)
-    }
-}
-
-pub(super) struct DigestHasher(u64);
-
-impl Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write_u128(&mut self, v: u128) {
-        self.0 = v as u64;
-    }
-    // Only u128 digests are hashed; anything else still hashes soundly.
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
 }
 
 /// A key column, downcast once per batch for hashing.

@@ -6,6 +6,7 @@
 //! `value` column; a reason is read by everyone).
 
 mod cells;
+mod digests;
 mod keys;
 #[cfg(test)]
 mod tests;
@@ -36,9 +37,8 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::array_value_to_string;
-use keys::{Digested, KeyCol, key_digest};
-use std::collections::HashSet;
-use std::hash::{BuildHasher, Hasher};
+use digests::DigestSet;
+use keys::{KeyCol, key_digest};
 use std::sync::Arc;
 
 const EPOCH_DAYS_CE: i32 = 719_163;
@@ -62,7 +62,7 @@ pub struct Conformer {
     /// 128-bit digests (XXH3-128) of keys seen in this load, so memory is
     /// 16 bytes per row rather than the key text: of the files read (and
     /// of the table, for an append).
-    seen: HashSet<u128, Digested>,
+    seen: DigestSet,
     /// The digests the file being read added to `seen`, taken out again if
     /// it turns out corrupt: its keys must not make its good copy
     /// duplicates. A list, not a second set merged at the file's end: that
@@ -75,6 +75,8 @@ pub struct Conformer {
     /// it, and its keys are not listed (a load's one big file would
     /// otherwise hold 16 more bytes a row).
     file_fills: Option<bool>,
+    /// A batch's rows to insert and their digests (reused).
+    batch_keys: Vec<(usize, u128)>,
     /// The digest's seed, random per load, and the buffer that joins the
     /// values' digests of a key of several columns.
     seed: u64,
@@ -165,7 +167,8 @@ impl Conformer {
             period_col: src.period_column.as_deref().and_then(idx),
             key_cols: src.key.iter().filter_map(|k| idx(k)).collect(),
             checks,
-            seen: HashSet::default(),
+            seen: DigestSet::default(),
+            batch_keys: Vec::new(),
             file_keys: Vec::new(),
             file_fills: None,
             seed: rand::random(),
@@ -278,7 +281,7 @@ impl Conformer {
             self.seen.clear();
         }
         for d in self.file_keys.drain(..) {
-            self.seen.remove(&d);
+            self.seen.remove(d);
         }
         self.file_fills = None;
     }
@@ -470,11 +473,20 @@ impl Conformer {
                 .map(|&k| KeyCol::of(&typed[k]))
                 .collect();
             let fills = *self.file_fills.get_or_insert(self.seen.is_empty());
-            for row in 0..problems.len() {
-                if problems[row].is_some() {
-                    continue;
+            let mut batch = std::mem::take(&mut self.batch_keys);
+            batch.clear();
+            for (row, problem) in problems.iter().enumerate() {
+                if problem.is_none() {
+                    batch.push((row, key_digest(&keys, row, self.seed, &mut self.key_bytes)));
                 }
-                let digest = self.digest(&keys, row);
+            }
+            // Inserted in row order (the first copy is kept), each slot
+            // fetched a few rows ahead.
+            self.seen.reserve(batch.len());
+            for (i, &(row, digest)) in batch.iter().enumerate() {
+                if let Some(&(_, ahead)) = batch.get(i + PREFETCH_AHEAD) {
+                    self.seen.prefetch(ahead);
+                }
                 if self.seen.insert(digest) {
                     if !fills {
                         self.file_keys.push(digest);
@@ -498,9 +510,14 @@ impl Conformer {
                     );
                 }
             }
+            self.batch_keys = batch;
         }
     }
 }
+
+/// How many rows ahead a key's slot is fetched: enough inserts to cover a
+/// memory access (~100 ns), few enough that the lines are still cached.
+const PREFETCH_AHEAD: usize = 8;
 
 fn type_column(
     ci: usize,
