@@ -60,8 +60,8 @@ pub struct Conformer {
     key_cols: Vec<usize>,
     checks: CheckContext,
     /// 128-bit digests (XXH3-128) of keys seen in this load, so memory is
-    /// 16 bytes per row rather than the key text: of the files read (and
-    /// of the table, for an append).
+    /// a 16-byte slot per key (the table 35-70% full) rather than the key
+    /// text: of the files read (and of the table, for an append).
     seen: DigestSet,
     /// The digests the file being read added to `seen`, taken out again if
     /// it turns out corrupt: its keys must not make its good copy
