@@ -477,7 +477,7 @@ impl Conformer {
             batch.clear();
             for (row, problem) in problems.iter().enumerate() {
                 if problem.is_none() {
-                    batch.push((row, key_digest(&keys, row, self.seed, &mut self.key_bytes)));
+                    batch.push((row, self.digest(&keys, row)));
                 }
             }
             // Inserted in row order (the first copy is kept), each slot
