@@ -343,10 +343,10 @@ fn models_built_in_parts_equal_one_query_each() {
 }
 
 /// The churn step rebuilt by period (issue 23 item 1): a new day at the
-/// end of the year leaves its training rows as they were, so the refit is
-/// the same fit and only the months whose features changed are scored
-/// again; a corrected balance in a training month moves the fit, and every
-/// row is scored again. Both times the tables equal a full build.
+/// end of the year leaves its training and test rows as they were, so the
+/// kept fit (`refit: on_change`) scores the months whose features changed,
+/// with no fit; a corrected balance in a training month moves the fit, and
+/// every row is scored again. Both times the tables equal a full build.
 #[test]
 fn the_churn_step_scores_changed_months_while_its_fit_holds() {
     let p = project();
@@ -376,6 +376,12 @@ fn the_churn_step_scores_changed_months_while_its_fit_holds() {
     assert!(
         line.contains("rebuilt 2024-09, 2024-10, 2024-11, 2024-12:") && !line.contains("whole"),
         "a new December day should rescore September to December only: {line}"
+    );
+    // September, a test month, was written again with the same rows: the
+    // kept fit scored the months, with no fit (no AUC to report).
+    assert!(
+        line.contains("the kept fit scored 2024-09..2024-12") && !line.contains("AUC"),
+        "a new December day should not fit again: {line}"
     );
     same_as_a_full_build(dir, "2024-01..2024-12", &models, "a new day");
 

@@ -17,7 +17,9 @@ use crate::models::step::{
 };
 use crate::models::{Error, Result};
 
+mod fingerprint;
 mod metrics;
+mod reuse;
 mod rows;
 mod spec;
 mod split;
@@ -28,7 +30,7 @@ use datafusion::error::DataFusionError;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
-pub use spec::{BandsSpec, ChurnSpec, FeatureDetail, FeatureSpec, KEYS, SplitSpec};
+pub use spec::{BandsSpec, ChurnSpec, FeatureDetail, FeatureSpec, KEYS, Refit, SplitSpec};
 pub use split::{Side, Sides, Split};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -48,6 +50,8 @@ pub struct ChurnStep {
     pub split: Split,
     pub high: f64,
     pub medium: f64,
+    /// When a rebuild of some months fits again.
+    pub refit: Refit,
 }
 
 /// A feature is a reason only if it raises the log-odds by at least this
@@ -193,6 +197,7 @@ impl ChurnStep {
             split,
             high,
             medium,
+            refit: m.refit.unwrap_or_default(),
         })
     }
 
@@ -293,49 +298,39 @@ impl ChurnStep {
         // first months): the table is empty and `_model_metrics` says why.
         let schema = self.output_schema(ctx.sql(&q).await?.schema().as_arrow());
         let not_fitted = |why: String| not_fitted(schema.clone(), run_id, model, why);
-        let fail = |msg: String| {
-            Error::step(
-                format!("churn model `{model}`: {msg}"),
-                "check the period column of the step's input",
-            )
-        };
+        // A rebuild of some months that leaves the fit's rows as they were
+        // scores them with the kept fit.
+        if let Some(r) = rescore
+            && let Some(kept) = self.kept_fit(ctx, &q, r).await?
+        {
+            let summary = format!(
+                "the kept fit scored {} (its training and test months, and which months have \
+                 an outcome, are as when it was fitted)",
+                split::span(&r.periods.iter().filter_map(|p| p.parse().ok()).collect())
+            );
+            let fit = (kept.fitted, kept.impute, kept.sides);
+            let stream = self.scored(ctx, &q, schema, fit, Some(r.periods)).await?;
+            return Ok(Built {
+                stream,
+                side: None,
+                summary,
+                fit: r.last_fit.map(str::to_string),
+                periods_only: true,
+            });
+        }
         // Which periods have a known outcome (the time split's), and the split.
-        let labelled: BTreeSet<Period> = match &self.split {
+        let outcomes: BTreeSet<Period> = match &self.split {
             Split::Fraction { .. } => BTreeSet::new(),
-            Split::Time { .. } => {
-                let df = ctx
-                    .sql(&format!(
-                        "SELECT DISTINCT __unit FROM ({q}) AS l WHERE __label IS NOT NULL"
-                    ))
-                    .await?;
-                let mut set = BTreeSet::new();
-                for b in df.collect().await? {
-                    let col = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
-                        .map_err(DataFusionError::from)?;
-                    for p in col.as_string::<i32>().iter().flatten() {
-                        set.insert(
-                            p.parse::<Period>()
-                                .map_err(|e| fail(format!("period column: {e}")))?,
-                        );
-                    }
-                }
-                set
-            }
+            Split::Time { .. } => self.labelled(ctx, &q, model).await?,
         };
-        let sides = match self.split.sides(&labelled) {
+        let sides = match self.split.sides(&outcomes) {
             Ok(s) => s,
             Err(why) => return Ok(not_fitted(why)),
         };
 
         // Pass 1: the training and test rows, sorted into scratch files.
         let k = self.features.len();
-        let labelled_sql = format!(
-            "SELECT __unit, __label, {} FROM ({q}) AS l WHERE __label IS NOT NULL",
-            (0..k)
-                .map(|j| format!("__f{j}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let labelled_sql = labelled_rows(&q, k, None);
         let input = ctx.sql(&labelled_sql).await?.execute_stream().await?;
         let labelled = rows::spill(input, &sides, k).await?;
         let (train_n, test_n) = (labelled.train.rows as usize, labelled.test.rows as usize);
@@ -428,39 +423,129 @@ impl ChurnStep {
         // Pass 2: score every row — or, when the fit is the one that scored
         // the rows the table holds, only the periods asked for (every other
         // row would come out the same).
-        let fit = fit_digest(&fitted, &means, &sides);
-        let periods_only =
-            rescore.and_then(|r| (r.last_fit == Some(fit.as_str())).then_some(r.periods));
-        let input = match periods_only {
-            Some(periods) => {
-                let list: Vec<String> = periods
-                    .iter()
-                    .map(|p| format!("'{}'", p.replace('\'', "''")))
-                    .collect();
-                let filtered = format!(
-                    "SELECT * FROM ({q}) AS s WHERE arrow_cast(s.{}, 'Utf8') IN ({})",
-                    ident(crate::models::PERIOD),
-                    list.join(", ")
-                );
-                ctx.sql(&filtered).await?.execute_stream().await?
-            }
-            None => ctx.sql(&q).await?.execute_stream().await?,
-        };
-        let step = self.clone();
-        let out_schema = schema.clone();
-        let sides = Arc::new(sides);
-        let scored_stream = input.map(move |b| {
-            let b = b?;
-            step.score_batch(&b, &fitted, &means, &out_schema, &sides)
-                .map_err(|e| DataFusionError::ArrowError(Box::new(e), None))
+        let digest = fit_digest(&fitted, &means, &sides);
+        let periods_only = rescore.and_then(|r| {
+            (r.last_fit.map(reuse::digest_of) == Some(digest.as_str())).then_some(r.periods)
         });
+        let fit = reuse::save(
+            &digest,
+            &fitted,
+            &means,
+            &sides,
+            &outcomes,
+            &labelled.months,
+        );
         Ok(Built {
-            stream: Box::pin(RecordBatchStreamAdapter::new(schema, scored_stream)),
+            stream: self
+                .scored(ctx, &q, schema, (fitted, means, sides), periods_only)
+                .await?,
             side: Some((MODEL_METRICS, side)),
             summary,
             fit: Some(fit),
             periods_only: periods_only.is_some(),
         })
+    }
+
+    /// The kept fit (`last_fit` in the tag), when `refit: on_change` and
+    /// fitting again after rebuilding `r.periods` would give it (see
+    /// [`reuse`]).
+    async fn kept_fit(
+        &self,
+        ctx: &SessionContext,
+        q: &str,
+        r: Rescore<'_>,
+    ) -> Result<Option<reuse::Reusable>> {
+        if self.refit != Refit::OnChange || !matches!(self.split, Split::Time { .. }) {
+            return Ok(None);
+        }
+        let Some(kept) = r.last_fit.and_then(reuse::load) else {
+            return Ok(None);
+        };
+        let Some(changed) = r
+            .periods
+            .iter()
+            .map(|p| p.parse::<Period>().ok())
+            .collect::<Option<BTreeSet<Period>>>()
+        else {
+            return Ok(None);
+        };
+        // Those months' labelled rows, as the fit would read them.
+        let mut rows = fingerprint::Fingerprints::new();
+        let sql = labelled_rows(q, self.features.len(), Some(r.periods));
+        let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
+        while let Some(b) = stream.next().await {
+            fingerprint::add_batch(&mut rows, &b?, self.features.len());
+        }
+        let mut now = std::collections::BTreeMap::new();
+        for (p, r) in rows {
+            match p.parse::<Period>() {
+                Ok(p) => now.insert(p, r),
+                Err(_) => return Ok(None),
+            };
+        }
+        Ok(kept.holds(&changed, &now).then_some(kept))
+    }
+
+    /// The periods with a known outcome.
+    async fn labelled(
+        &self,
+        ctx: &SessionContext,
+        q: &str,
+        model: &str,
+    ) -> Result<BTreeSet<Period>> {
+        let df = ctx
+            .sql(&format!(
+                "SELECT DISTINCT __unit FROM ({q}) AS l WHERE __label IS NOT NULL"
+            ))
+            .await?;
+        let mut set = BTreeSet::new();
+        for b in df.collect().await? {
+            let col = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
+                .map_err(DataFusionError::from)?;
+            for p in col.as_string::<i32>().iter().flatten() {
+                set.insert(p.parse::<Period>().map_err(|e| {
+                    Error::step(
+                        format!("churn model `{model}`: period column: {e}"),
+                        "check the period column of the step's input",
+                    )
+                })?);
+            }
+        }
+        Ok(set)
+    }
+
+    /// Every row of `q` scored by a fit, its imputed means and its split
+    /// (of `periods` only, when given).
+    async fn scored(
+        &self,
+        ctx: &SessionContext,
+        q: &str,
+        schema: SchemaRef,
+        (fitted, means, sides): (Logistic, Vec<f64>, Sides),
+        periods: Option<&BTreeSet<String>>,
+    ) -> Result<datafusion::execution::SendableRecordBatchStream> {
+        let input = match periods {
+            Some(periods) => {
+                let filtered = format!(
+                    "SELECT * FROM ({q}) AS s WHERE arrow_cast(s.{}, 'Utf8') IN ({})",
+                    ident(crate::models::PERIOD),
+                    quoted(periods)
+                );
+                ctx.sql(&filtered).await?.execute_stream().await?
+            }
+            None => ctx.sql(q).await?.execute_stream().await?,
+        };
+        let step = self.clone();
+        let out_schema = schema.clone();
+        let scored_stream = input.map(move |b| {
+            let b = b?;
+            step.score_batch(&b, &fitted, &means, &out_schema, &sides)
+                .map_err(|e| DataFusionError::ArrowError(Box::new(e), None))
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            scored_stream,
+        )))
     }
 
     fn score_batch(
@@ -536,6 +621,29 @@ impl ChurnStep {
         cols.push(Arc::new(StringArray::from(sample)));
         RecordBatch::try_new(schema.clone(), cols)
     }
+}
+
+/// The labelled rows of the step's query `q` (of the months `among` only,
+/// when given): `__unit`, `__label`, `__f0 ..`.
+fn labelled_rows(q: &str, features: usize, among: Option<&BTreeSet<String>>) -> String {
+    let within = match among {
+        Some(periods) => format!(" AND __unit IN ({})", quoted(periods)),
+        None => String::new(),
+    };
+    let cols: Vec<String> = (0..features).map(|j| format!("__f{j}")).collect();
+    format!(
+        "SELECT __unit, __label, {} FROM ({q}) AS l WHERE __label IS NOT NULL{within}",
+        cols.join(", ")
+    )
+}
+
+/// `'2024-01', '2024-02'`: SQL text literals.
+fn quoted(periods: &BTreeSet<String>) -> String {
+    let list: Vec<String> = periods
+        .iter()
+        .map(|p| format!("'{}'", p.replace('\'', "''")))
+        .collect();
+    list.join(", ")
 }
 
 /// What decides every score: the coefficients with their standardising

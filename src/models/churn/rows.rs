@@ -10,6 +10,7 @@
 //! incremental build scores exactly as a full one. (DataFusion's sort was
 //! tried first: at 1M customers × 12 months its merge ran out of the pool.)
 
+use super::fingerprint::{self, Fingerprints};
 use super::{Side, Sides};
 use crate::models::analytics::logistic::{Rows, RowsError};
 use crate::models::{Error, Result};
@@ -33,6 +34,8 @@ const BATCH_ROWS: usize = 8192;
 pub(super) struct Labelled {
     pub train: Spilled,
     pub test: Spilled,
+    /// Each training and test month's rows (see [`fingerprint`]).
+    pub months: Fingerprints,
 }
 
 /// Sort the labelled rows of `input` (columns `__unit`, `__label`,
@@ -53,6 +56,8 @@ async fn spill_in_runs(
 ) -> Result<Labelled> {
     let mut train = Sorter::new(features);
     let mut test = Sorter::new(features);
+    let mut months = Fingerprints::new();
+    let mut row = vec![0.0; features + 1];
     while let Some(b) = input.next().await {
         let b = b?;
         let units = b.column(0).as_string::<i32>();
@@ -69,11 +74,9 @@ async fn spill_in_runs(
                 Side::Test => &mut test,
                 Side::Neither => continue,
             };
-            for a in &feats {
-                to.rows
-                    .push(if a.is_null(r) { f64::NAN } else { a.value(r) });
-            }
-            to.rows.push(if labels.value(r) > 0.5 { 1.0 } else { 0.0 });
+            fingerprint::read_row(&feats, labels, r, &mut row);
+            to.rows.extend_from_slice(&row);
+            fingerprint::add(&mut months, units.value(r), &row);
             if to.rows.len() >= run_rows * (features + 1) {
                 to.spill_run()?;
             }
@@ -82,6 +85,7 @@ async fn spill_in_runs(
     Ok(Labelled {
         train: train.finish()?,
         test: test.finish()?,
+        months,
     })
 }
 

@@ -29,6 +29,22 @@ pub struct ChurnSpec {
     /// A seeded fraction split for data without a time axis (instead of
     /// `period_column` / `test_periods` / `horizon_months`).
     pub split: Option<SplitSpec>,
+    /// When a rebuild of some months fits again (default `on_change`).
+    pub refit: Option<Refit>,
+}
+
+/// `refit:` — when a rebuild of some months fits the model again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refit {
+    /// Only when the rows it fits on may have changed: a changed month is
+    /// one of its training or test months, or gained or lost outcomes.
+    /// Otherwise the last fit scores the changed months (the rows come out
+    /// as a fit on the same rows would make them).
+    #[default]
+    OnChange,
+    /// On every rebuild.
+    Always,
 }
 
 /// `split: {test_fraction, seed, by}`.
@@ -57,6 +73,7 @@ pub const KEYS: &[&str] = &[
     "bands",
     "horizon_months",
     "split",
+    "refit",
 ];
 
 /// A churn-model feature: its reason in words, and optionally which side
@@ -81,4 +98,21 @@ pub struct FeatureDetail {
 pub struct BandsSpec {
     pub high: f64,
     pub medium: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refit_is_on_change_unless_told_and_names_its_choices() {
+        let spec: ChurnSpec = serde_yaml::from_str("label: y\n").expect("spec");
+        assert_eq!(spec.refit.unwrap_or_default(), Refit::OnChange);
+        let spec: ChurnSpec = serde_yaml::from_str("refit: always\n").expect("spec");
+        assert_eq!(spec.refit, Some(Refit::Always));
+        let e = serde_yaml::from_str::<ChurnSpec>("refit: sometimes\n")
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("on_change") && e.contains("always"), "{e}");
+    }
 }
