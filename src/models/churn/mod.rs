@@ -455,10 +455,18 @@ impl ChurnStep {
         q: &str,
         r: Rescore<'_>,
     ) -> Result<Option<reuse::Reusable>> {
-        if self.refit != Refit::OnChange || !matches!(self.split, Split::Time { .. }) {
+        // The months rebuilt are the table's `period`s: the split's months
+        // must be the same column to compare them.
+        let by_period = matches!(&self.split, Split::Time { period_column, .. }
+            if period_column == crate::models::PERIOD);
+        if self.refit != Refit::OnChange || !by_period {
             return Ok(None);
         }
-        let Some(kept) = r.last_fit.and_then(reuse::load) else {
+        let Some(kept) = r
+            .last_fit
+            .and_then(reuse::load)
+            .filter(|k| k.impute.len() == self.features.len())
+        else {
             return Ok(None);
         };
         let Some(changed) = r
