@@ -48,8 +48,9 @@ pub(super) fn digest(m: &Model, timezone: chrono_tz::Tz) -> String {
     ))
 }
 
-/// A step's commit tag: its definition's digest and, after `+`, the
-/// digest of the fit that scored the rows.
+/// A step's commit tag: its definition's digest and, after `+`, the fit
+/// that scored the rows: its digest (a churn step's also its numbers,
+/// after another `+`: `models::churn`'s kept fit).
 pub(super) fn with_fit(tag: &str, fit: Option<&str>) -> String {
     match fit {
         Some(f) => format!("{tag}+{f}"),
