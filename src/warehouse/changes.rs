@@ -2,7 +2,8 @@
 //! the Delta log alone (no data): the `period` partitions of every data
 //! file one version has and the other does not. A table not partitioned by
 //! `period`, or a version that can no longer be read, counts as changed
-//! throughout.
+//! throughout. Commits that only maintain a table (compaction, vacuum)
+//! change no row.
 
 use super::{Result, Warehouse};
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,6 +32,35 @@ impl Changed {
     }
 }
 
+/// Delta operations that rewrite or remove files without changing a row
+/// (`touchpoint maintain`'s compaction and vacuum).
+const MAINTENANCE: &[&str] = &["OPTIMIZE", "VACUUM START", "VACUUM END"];
+
+/// Whether `name` holds the rows it held at `version`: it is still at that
+/// version, or every commit after it is maintenance (compaction, vacuum).
+/// A commit that can no longer be read counts as a change.
+pub async fn same_rows(wh: &Warehouse, name: &str, version: Option<i64>) -> Result<bool> {
+    use futures::StreamExt;
+    let (Some(t), Some(version)) = (wh.table(name).await?, version) else {
+        return Ok(false);
+    };
+    let Some(now) = t.version() else {
+        return Ok(false);
+    };
+    let after = now as i64 - version;
+    if after <= 0 {
+        return Ok(after == 0);
+    }
+    let commits: Vec<_> = t.history(usize::try_from(after).ok()).collect().await;
+    Ok(commits.len() as i64 == after
+        && commits.iter().all(|c| {
+            c.as_ref()
+                .ok()
+                .and_then(|c| c.operation.as_deref())
+                .is_some_and(|op| MAINTENANCE.contains(&op))
+        }))
+}
+
 /// What changed in `name` (partitioned by `column`) since `version`.
 pub async fn since(
     wh: &Warehouse,
@@ -44,7 +74,9 @@ pub async fn since(
     let Some(version) = version else {
         return Ok(Changed::All);
     };
-    if now.version().map(|v| v as i64) == Some(version) {
+    if now.version().map(|v| v as i64) == Some(version)
+        || same_rows(wh, name, Some(version)).await?
+    {
         return Ok(Changed::Nothing);
     }
     let Ok(then) = wh.table_at(name, version).await else {

@@ -101,13 +101,22 @@ impl Warehouse {
         let Some(t) = self.latest(name).await? else {
             return Ok(out);
         };
-        let commit = deltalake::kernel::transaction::CommitProperties::default().with_metadata([(
+        // The compaction's and the vacuum's commits keep the table's tag:
+        // the tag is read from the last commit (older commits may be
+        // deleted below), and a model whose tag went missing would be
+        // rebuilt whole as if its definition had changed.
+        let mut meta = vec![(
             "touchpoint.run_id".to_string(),
             serde_json::Value::String(run_id.to_string()),
-        )]);
+        )];
+        if let Some(tag) = self.tag(name).await? {
+            meta.push((super::TAG.to_string(), serde_json::Value::String(tag)));
+        }
+        let commit =
+            deltalake::kernel::transaction::CommitProperties::default().with_metadata(meta);
         let (t, metrics) = t
             .optimize()
-            .with_commit_properties(commit)
+            .with_commit_properties(commit.clone())
             .await
             .map_err(derr)?;
         out.files_compacted = metrics.num_files_removed;
@@ -120,6 +129,7 @@ impl Warehouse {
         // (held by `maintain`) keeps them out.
         let (t, vacuumed) = t
             .vacuum()
+            .with_commit_properties(commit)
             .with_retention_period(horizon)
             .with_enforce_retention_duration(false)
             .await

@@ -1,7 +1,8 @@
-//! `touchpoint maintain`: the warehouse shrinks, no row changes, and time
-//! travel past the retention horizon is refused rather than attempted.
+//! `touchpoint maintain`: the warehouse shrinks, no row changes, a run
+//! after it rebuilds nothing, and time travel past the retention horizon
+//! is refused rather than attempted.
 
-use crate::common::{generate, ok, project, query, snapshot, touchpoint};
+use crate::common::{generate, ok, ok_all, project, query, snapshot, touchpoint};
 use std::path::Path;
 
 /// Data files (Parquet) and checkpoints under the warehouse.
@@ -41,6 +42,16 @@ fn maintain_vacuums_past_the_horizon_and_changes_no_row() {
         yaml.replacen("\nsources:", "\nretention: 2s\nsources:", 1),
     )
     .expect("write");
+    // February's last ATM day arrives late, so `atm` has a small file to
+    // compact.
+    let feb = dir.join("data/atm/2024/02");
+    let last = std::fs::read_dir(&feb)
+        .expect("atm")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .max()
+        .expect("a day");
+    let held = dir.join("held.csv");
+    std::fs::rename(&last, &held).expect("hold back");
     let run = ["run", "--period", "2024-01..2024-02"];
     ok(dir, &run);
     let first = query(dir, "SELECT run_id FROM _runs WHERE kind = 'run'");
@@ -50,6 +61,8 @@ fn maintain_vacuums_past_the_horizon_and_changes_no_row() {
         dir,
         &["run", "--period", "2024-01..2024-02", "--full-refresh"],
     );
+    std::fs::rename(&held, &last).expect("deliver");
+    ok(dir, &["run", "--period", "2024-02"]);
     let before = snapshot(dir, &[], "");
     let (data_before, _) = files(dir);
     std::thread::sleep(std::time::Duration::from_secs(3));
@@ -69,6 +82,21 @@ fn maintain_vacuums_past_the_horizon_and_changes_no_row() {
     );
     assert!(crate::common::f(&logged[0], "n") > 10.0);
     assert!(crate::common::f(&logged[0], "files") > 0.0);
+
+    // Compaction moved tables that models read (`atm`'s daily files) and
+    // models' own tables; it changed no row, so a run with nothing new
+    // still rebuilds no model (their tags kept; compaction and vacuum
+    // commits are no change).
+    let atm = query(
+        dir,
+        "SELECT message FROM _runs WHERE kind = 'maintain' AND table_name = 'atm'",
+    );
+    let atm = atm[0]["message"].as_str().unwrap_or_default().to_string();
+    assert!(!atm.contains("compacted 0 "), "{atm}");
+    let again = ok_all(dir, &run);
+    let rebuilt: Vec<&str> = again.lines().filter(|l| l.starts_with("model ")).collect();
+    assert!(rebuilt.is_empty(), "rebuilt after maintain: {rebuilt:?}");
+    assert!(again.contains("skip  model"), "{again}");
 
     // The first run's versions are past the horizon: refused, with help.
     let past = touchpoint(

@@ -372,9 +372,11 @@ impl Runner<'_> {
             let rows = batch.num_rows() as i64;
             let tag = rebuild::short_digest(&format!("{seed:?}"));
             let current = self.wh.version(&seed.name).await?.map(|v| v as i64);
+            let was = manifest.as_ref().and_then(|m| m.get(&seed.name)).copied();
             let unchanged = !self.options.full_refresh
                 && current.is_some()
-                && manifest.as_ref().and_then(|m| m.get(&seed.name)).copied() == current
+                && (was == current
+                    || crate::warehouse::changes::same_rows(self.wh, &seed.name, was).await?)
                 && self.wh.tag(&seed.name).await?.as_deref() == Some(tag.as_str());
             if unchanged {
                 self.log("seed", &seed.name, None, 0, 0, 0, 0, t, None);

@@ -91,7 +91,9 @@ pub(super) async fn decide(
     if wh.tag(&m.name).await?.as_deref().map(definition_of) != Some(tag) {
         return Ok(Rebuild::Whole("its definition changed".into()));
     }
-    if manifest.get(&m.name) != Some(&(version as i64)) {
+    if manifest.get(&m.name) != Some(&(version as i64))
+        && !changes::same_rows(wh, &m.name, manifest.get(&m.name).copied()).await?
+    {
         return Ok(Rebuild::Whole(
             "its table changed since the last finished run".into(),
         ));
@@ -101,7 +103,7 @@ pub(super) async fn decide(
     for dep in &m.depends_on {
         let was = manifest.get(dep).copied();
         let now = wh.version(dep).await?.map(|v| v as i64);
-        if now.is_some() && now == was {
+        if now.is_some() && (now == was || changes::same_rows(wh, dep, was).await?) {
             continue;
         }
         let c = match m.by_period {
