@@ -23,6 +23,19 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The last daily ATM file of `month` (`YYYY/MM`) moved aside, to arrive
+/// late: (where it belongs, where it is held).
+pub fn hold_back_last_atm_day(dir: &Path, month: &str) -> (PathBuf, PathBuf) {
+    let last = std::fs::read_dir(dir.join("data/atm").join(month))
+        .expect("atm")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .max()
+        .expect("a day");
+    let held = dir.join("held.csv");
+    std::fs::rename(&last, &held).expect("hold back");
+    (last, held)
+}
+
 /// A temp project holding copies of `pipelines/`, `queries/` and `reports/`.
 pub fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");

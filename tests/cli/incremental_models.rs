@@ -4,7 +4,9 @@
 //! order, a full refresh — and after every run each model table equals a
 //! from-scratch build of every model over the same sources.
 
-use crate::common::{copy_dir, generate, ok, ok_all, ok_all_env, project, touchpoint};
+use crate::common::{
+    copy_dir, generate, hold_back_last_atm_day, ok, ok_all, ok_all_env, project, touchpoint,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -353,14 +355,7 @@ fn the_churn_step_scores_changed_months_while_its_fit_holds() {
     let dir = p.path();
     generate(dir, 150, 12, 5, &[]);
     let models = models(dir);
-    let day = dir.join("data/atm/2024/12");
-    let last = std::fs::read_dir(&day)
-        .expect("atm")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .max()
-        .expect("a day");
-    let held = dir.join("held.csv");
-    std::fs::rename(&last, &held).expect("hold back");
+    let (last, held) = hold_back_last_atm_day(dir, "2024/12");
     let out = ok_all(dir, &["run", "--period", "2024-01..2024-12"]);
     assert!(
         out.contains("model churn_risk: AUC"),

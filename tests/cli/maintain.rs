@@ -2,7 +2,9 @@
 //! after it rebuilds nothing, and time travel past the retention horizon
 //! is refused rather than attempted.
 
-use crate::common::{generate, ok, ok_all, project, query, snapshot, touchpoint};
+use crate::common::{
+    generate, hold_back_last_atm_day, ok, ok_all, project, query, snapshot, touchpoint,
+};
 use std::path::Path;
 
 /// Data files (Parquet) and checkpoints under the warehouse.
@@ -44,14 +46,7 @@ fn maintain_vacuums_past_the_horizon_and_changes_no_row() {
     .expect("write");
     // February's last ATM day arrives late, so `atm` has a small file to
     // compact.
-    let feb = dir.join("data/atm/2024/02");
-    let last = std::fs::read_dir(&feb)
-        .expect("atm")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .max()
-        .expect("a day");
-    let held = dir.join("held.csv");
-    std::fs::rename(&last, &held).expect("hold back");
+    let (last, held) = hold_back_last_atm_day(dir, "2024/02");
     let run = ["run", "--period", "2024-01..2024-02"];
     ok(dir, &run);
     let first = query(dir, "SELECT run_id FROM _runs WHERE kind = 'run'");
