@@ -1,5 +1,6 @@
-//! Models build side by side (`TOUCHPOINT_MODEL_PARALLELISM`, each once the
-//! models it reads are built): the same tables as one at a time, the lines
+//! Models build side by side (`TOUCHPOINT_MODEL_PARALLELISM`, or by default
+//! the small ones, each once the models it reads are built): the same
+//! tables as one at a time, the lines
 //! in the pipeline's order, and a model that fails while others build
 //! leaves the warehouse as it was.
 
@@ -57,20 +58,47 @@ fn models_side_by_side_build_the_tables_of_one_at_a_time() {
     };
     let one = env("one", "1");
     let four = env("four", "4");
+    // The default: small builds (all of them at this size) side by side.
+    let default = [("TOUCHPOINT_WAREHOUSE", "default".to_string())];
     let said_one = ok_all_env(dir, &RUN, &one);
     let said_four = ok_all_env(dir, &RUN, &four);
-    let (a, b) = (snapshot(dir, &one, ""), snapshot(dir, &four, ""));
-    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
-    for (t, rows) in &a {
-        assert!(
-            to_12_digits(rows) == to_12_digits(&b[t]),
-            "{t} differs when models build side by side"
-        );
+    let out = touchpoint_env(dir, &[&RUN[..], &["--json"]].concat(), &default);
+    let said_default = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{said_default}");
+    // With the cores for it, some of them built at the same time.
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let spans: Vec<(f64, f64)> = summary["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["kind"] == "model")
+        .map(|s| {
+            let start = s["started_at"].as_f64().expect("started_at") / 1e6;
+            (start, start + s["seconds"].as_f64().expect("seconds"))
+        })
+        .collect();
+    let overlap = spans
+        .iter()
+        .enumerate()
+        .any(|(i, a)| spans[i + 1..].iter().any(|b| a.0 < b.1 && b.0 < a.1));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(overlap, cores > 1, "{spans:?}");
+    let a = snapshot(dir, &one, "");
+    for other in [&four[..], &default[..]] {
+        let b = snapshot(dir, other, "");
+        assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+        for (t, rows) in &a {
+            assert!(
+                to_12_digits(rows) == to_12_digits(&b[t]),
+                "{t} differs when models build side by side ({other:?})"
+            );
+        }
     }
     // Reported in the pipeline's order, whatever order they finished in.
     let order = model_lines(&said_one);
     assert!(order.len() > 40, "{said_one}");
     assert_eq!(model_lines(&said_four), order);
+    assert_eq!(model_lines(&said_default), order);
     // Nothing new: every model is skipped, still in that order.
     let again = ok_all_env(dir, &RUN, &four);
     assert_eq!(model_lines(&again), order);

@@ -12,7 +12,7 @@
 //! build checks the plan).
 
 use super::rebuild::{affected, window};
-use crate::models::{Model, PERIOD, Reach};
+use crate::models::{Kind, Model, PERIOD, Reach};
 use crate::pipeline::Result;
 use crate::warehouse::Warehouse;
 use crate::warehouse::changes::{self, Rows};
@@ -101,6 +101,40 @@ pub(super) struct Split {
     pub reread: f64,
     /// The input rows one part may read.
     pub budget: u64,
+}
+
+/// The input rows a build of `m` reads, from the Delta log (no data read):
+/// a SQL model rebuilt by period reads its `periods`' window of every input
+/// partitioned by period, anything else every row of its inputs. `None`
+/// when a count is not in the log.
+pub(super) async fn rows_to_read(
+    wh: &Warehouse,
+    m: &Model,
+    periods: Option<&BTreeSet<String>>,
+) -> Result<Option<u64>> {
+    let mut inputs = Vec::with_capacity(m.depends_on.len());
+    for dep in &m.depends_on {
+        match changes::rows(wh, dep, PERIOD).await? {
+            Some(r) => inputs.push(r),
+            None => return Ok(None),
+        }
+    }
+    let months = match (&m.kind, m.by_period, periods) {
+        (Kind::Sql, Some(reach), Some(p)) => Some(window(p, reach)),
+        _ => None,
+    };
+    Ok(Some(reads(months.as_ref(), &inputs)))
+}
+
+/// Rows of `inputs` read over `months` (`None`: every row).
+fn reads(months: Option<&BTreeSet<String>>, inputs: &[Rows]) -> u64 {
+    match months {
+        Some(m) => rows_read(m, inputs),
+        None => inputs
+            .iter()
+            .map(|r| r.other + r.by_partition.values().sum::<u64>())
+            .sum(),
+    }
 }
 
 /// Parts reading their inputs this much more than one query are built as
@@ -299,6 +333,19 @@ mod tests {
             0,
         );
         assert_eq!(plan(&all, back12, &[facts], 150), vec![all]);
+    }
+
+    /// A window reads its months of a monthly input and all of the rest;
+    /// no window, every row.
+    #[test]
+    fn a_build_reads_its_window_or_everything() {
+        let facts = monthly(&[("2024-01", 100), ("2024-02", 20), ("2024-03", 3)], 0);
+        let master = monthly(&[], 1000);
+        let inputs = [facts, master];
+        let feb_mar = months(&["2024-02", "2024-03"]);
+        assert_eq!(reads(Some(&feb_mar), &inputs), 1023);
+        assert_eq!(reads(Some(&months(&["2023-12"])), &inputs), 1000);
+        assert_eq!(reads(None, &inputs), 1123);
     }
 
     #[test]

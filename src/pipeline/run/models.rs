@@ -3,10 +3,10 @@
 //! [`super::rebuild`]) and the checks phase (every data-quality check over
 //! the warehouse as the run left it).
 //!
-//! Models whose inputs are all built run side by side, up to
-//! [`model_parallelism`] at once, each on a task of its own (see
-//! [`super::build`]); their lines and `_runs` steps come out in the
-//! pipeline's order whatever order they finish in.
+//! Models whose inputs are all built run side by side, as [`Slots`]
+//! allows, each on a task of its own (see [`super::build`]); their lines
+//! and `_runs` steps come out in the pipeline's order whatever order they
+//! finish in.
 
 use super::Runner;
 use super::build::{Built, Job};
@@ -37,15 +37,19 @@ impl Runner<'_> {
             .map(|(_, m)| m);
         let models = &self.pipeline.models;
         let names: HashSet<&str> = models.iter().map(|m| m.name.as_str()).collect();
-        // A cluster session holds one model's tables at a time.
-        let parallel = if self.pipeline.engine == crate::engine::Engine::Local {
-            model_parallelism()
-        } else {
-            1
-        };
         let cores = super::cores();
+        // A cluster session holds one model's tables at a time.
+        let slots = if self.pipeline.engine == crate::engine::Engine::Local {
+            Slots::from_env(cores)
+        } else {
+            Slots::Fixed(1)
+        };
         let mut finished: HashSet<String> = HashSet::new();
         let mut started = vec![false; models.len()];
+        // A model decided on but not yet started (its slot was taken).
+        let mut decided: Vec<Option<(Rebuild, bool)>> = models.iter().map(|_| None).collect();
+        let mut small = vec![false; models.len()];
+        let mut big_running = 0;
         let mut done: Vec<Option<Done>> = models.iter().map(|_| None).collect();
         let mut reported = 0;
         let mut running = tokio::task::JoinSet::new();
@@ -53,9 +57,10 @@ impl Runner<'_> {
         loop {
             // Start what may start, in the pipeline's order (an input comes
             // before the models reading it, so one pass sees every skip's
-            // effect).
+            // effect); a big model waiting for the big one running lets
+            // small ones after it start.
             for (i, m) in models.iter().enumerate() {
-                if first_error.is_some() || running.len() >= parallel {
+                if first_error.is_some() || !slots.admits(running.len(), big_running, true) {
                     break;
                 }
                 let ready = m
@@ -65,26 +70,36 @@ impl Runner<'_> {
                 if started[i] || !ready {
                     continue;
                 }
-                started[i] = true;
                 let t = Instant::now();
-                crate::engine::release_freed_memory();
                 let tag = rebuild::digest(m, self.pipeline.timezone);
-                let plan = match rebuild::decide(
-                    self.wh,
-                    m,
-                    &tag,
-                    manifest.as_ref(),
-                    self.options.full_refresh,
-                )
-                .await
-                {
-                    Ok(plan) => plan,
-                    Err(e) => {
-                        first_error = Some(e);
-                        break;
+                let (plan, is_small) = match decided[i].take() {
+                    Some(d) => d,
+                    None => {
+                        let plan = match rebuild::decide(
+                            self.wh,
+                            m,
+                            &tag,
+                            manifest.as_ref(),
+                            self.options.full_refresh,
+                        )
+                        .await
+                        {
+                            Ok(plan) => plan,
+                            Err(e) => {
+                                first_error = Some(e);
+                                break;
+                            }
+                        };
+                        let is_small = match &plan {
+                            Rebuild::Skip => false,
+                            Rebuild::Whole(_) => slots.is_small(self.wh, m, None).await,
+                            Rebuild::Periods(p, _) => slots.is_small(self.wh, m, Some(p)).await,
+                        };
+                        (plan, is_small)
                     }
                 };
                 if let Rebuild::Skip = plan {
+                    started[i] = true;
                     done[i] = Some(Done::Skipped {
                         started: t,
                         seconds: t.elapsed().as_secs_f64(),
@@ -92,6 +107,16 @@ impl Runner<'_> {
                     finished.insert(m.name.clone());
                     continue;
                 }
+                if !slots.admits(running.len(), big_running, is_small) {
+                    decided[i] = Some((plan, is_small));
+                    continue;
+                }
+                started[i] = true;
+                small[i] = is_small;
+                if !is_small {
+                    big_running += 1;
+                }
+                crate::engine::release_freed_memory();
                 // Journaled before it starts: a failed or killed run puts
                 // the table back even if this task's commit is never seen.
                 let prepared = async {
@@ -111,13 +136,14 @@ impl Runner<'_> {
                 // (2 cores, 2 at once: one partition each, which also halves
                 // the operators sharing the memory pool), even while it
                 // happens to run alone; one at a time, for every core.
-                let ctx = if self.cluster.is_none() && parallel > 1 {
-                    crate::engine::session_with(
-                        datafusion::prelude::SessionConfig::new()
-                            .with_target_partitions((cores / parallel).max(1)),
-                    )
-                } else {
-                    ctx
+                let ctx = match slots {
+                    Slots::Fixed(n) if self.cluster.is_none() && n > 1 => {
+                        crate::engine::session_with(
+                            datafusion::prelude::SessionConfig::new()
+                                .with_target_partitions((cores / n).max(1)),
+                        )
+                    }
+                    _ => ctx,
                 };
                 // Writes plan delta-rs's own nodes: always in this process.
                 let local = if self.cluster.is_some() {
@@ -152,6 +178,9 @@ impl Runner<'_> {
                     continue;
                 }
             };
+            if !small[i] {
+                big_running -= 1;
+            }
             match built {
                 Ok(b) => {
                     let name = &models[i].name;
@@ -303,11 +332,95 @@ impl Runner<'_> {
     }
 }
 
-/// How many models build at once: `TOUCHPOINT_MODEL_PARALLELISM`, else one.
-/// Side by side they share the one memory pool, but each holds its own
-/// Parquet and write buffers beside it: with 2 at once, 1M customers x 12
-/// months peaked at 1,143 MiB (848-905 MiB one at a time), over the 1 GiB
-/// a run is kept within, so running them side by side is asked for.
-pub(super) fn model_parallelism() -> usize {
-    super::parallelism("TOUCHPOINT_MODEL_PARALLELISM", 1)
+/// How many models build at once, and which.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Slots {
+    /// `TOUCHPOINT_MODEL_PARALLELISM=N`: up to N at once, each planned for
+    /// its share of the cores.
+    Fixed(usize),
+    /// The default: up to `cores` at once, at most one of them big (it
+    /// reads more than `rows` input rows). Two big builds side by side
+    /// each hold their own Parquet and write buffers beside the shared
+    /// pool: a 1M customers × 12 months run peaked at 1,143 MiB that way
+    /// (848-905 MiB one at a time), over the 1 GiB a run is kept within;
+    /// the small ones beside a big one read no more than one big part
+    /// together. Each keeps every core's partitions, so a model's rows do
+    /// not depend on what built beside it (a floating-point sum over
+    /// other partitions may differ in its last bit).
+    Small { cores: usize, rows: u64 },
+}
+
+impl Slots {
+    fn from_env(cores: usize) -> Slots {
+        match std::env::var("TOUCHPOINT_MODEL_PARALLELISM")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n >= 1)
+        {
+            Some(n) => Slots::Fixed(n),
+            None => Slots::Small {
+                cores,
+                rows: super::chunks::budget(crate::engine::memory_limit()) / cores.max(1) as u64,
+            },
+        }
+    }
+
+    /// Whether a build (small or not) may start beside `running` builds,
+    /// `big` of them not small.
+    fn admits(self, running: usize, big: usize, small: bool) -> bool {
+        match self {
+            Slots::Fixed(n) => running < n,
+            Slots::Small { cores, .. } => running == 0 || (running < cores && (small || big == 0)),
+        }
+    }
+
+    /// Whether building `m` (`periods` of it, or whole) is small; never
+    /// when builds do not share by size, or a row count is not in the log
+    /// (a table that cannot be read fails its build, with the error).
+    async fn is_small(
+        self,
+        wh: &crate::warehouse::Warehouse,
+        m: &crate::models::Model,
+        periods: Option<&std::collections::BTreeSet<String>>,
+    ) -> bool {
+        match self {
+            Slots::Small { cores, rows } if cores > 1 => {
+                matches!(super::chunks::rows_to_read(wh, m, periods).await, Ok(Some(n)) if n <= rows)
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Slots;
+
+    /// By default a big build runs alone or beside small ones, never
+    /// beside another big one; small ones fill the cores.
+    #[test]
+    fn at_most_one_big_build_at_a_time() {
+        let s = Slots::Small {
+            cores: 2,
+            rows: 1000,
+        };
+        // (running, big running, small) → may start
+        assert!(s.admits(0, 0, false));
+        assert!(s.admits(0, 0, true));
+        assert!(s.admits(1, 1, true));
+        assert!(!s.admits(1, 1, false));
+        assert!(s.admits(1, 0, false));
+        assert!(!s.admits(2, 0, true));
+        // One core: one at a time.
+        let one = Slots::Small {
+            cores: 1,
+            rows: 1000,
+        };
+        assert!(one.admits(0, 0, false));
+        assert!(!one.admits(1, 0, true));
+        // Asked for: N at once, whatever their size.
+        let fixed = Slots::Fixed(3);
+        assert!(fixed.admits(2, 2, false));
+        assert!(!fixed.admits(3, 0, true));
+    }
 }
