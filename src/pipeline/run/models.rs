@@ -132,10 +132,11 @@ impl Runner<'_> {
                         break;
                     }
                 };
-                // Side by side, each model plans for its share of the cores
-                // (2 cores, 2 at once: one partition each, which also halves
-                // the operators sharing the memory pool), even while it
-                // happens to run alone; one at a time, for every core.
+                // N at once when asked for: each model plans for its share
+                // of the cores (2 cores, 2 at once: one partition each,
+                // which also halves the operators sharing the memory pool),
+                // even while it happens to run alone. Otherwise, for every
+                // core (see `Slots::Small`).
                 let ctx = match slots {
                     Slots::Fixed(n) if self.cluster.is_none() && n > 1 => {
                         crate::engine::session_with(
