@@ -45,13 +45,9 @@ pub(super) async fn plan_for(
     reach: Reach,
     periods: Option<&BTreeSet<String>>,
 ) -> Result<Option<Split>> {
-    let mut inputs = Vec::with_capacity(m.depends_on.len());
-    for dep in &m.depends_on {
-        match changes::rows(wh, dep, PERIOD).await? {
-            Some(r) => inputs.push(r),
-            None => return Ok(None),
-        }
-    }
+    let Some(inputs) = input_rows(wh, m).await? else {
+        return Ok(None);
+    };
     let periods = match periods {
         Some(p) => p.clone(),
         // Every month whose window holds a row of an input: the whole
@@ -103,6 +99,19 @@ pub(super) struct Split {
     pub budget: u64,
 }
 
+/// Each input's rows of `m`, by period; `None` when one's count is not in
+/// the log.
+async fn input_rows(wh: &Warehouse, m: &Model) -> Result<Option<Vec<Rows>>> {
+    let mut inputs = Vec::with_capacity(m.depends_on.len());
+    for dep in &m.depends_on {
+        match changes::rows(wh, dep, PERIOD).await? {
+            Some(r) => inputs.push(r),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(inputs))
+}
+
 /// The input rows a build of `m` reads, from the Delta log (no data read):
 /// a SQL model rebuilt by period reads its `periods`' window of every input
 /// partitioned by period, anything else every row of its inputs. `None`
@@ -112,13 +121,9 @@ pub(super) async fn rows_to_read(
     m: &Model,
     periods: Option<&BTreeSet<String>>,
 ) -> Result<Option<u64>> {
-    let mut inputs = Vec::with_capacity(m.depends_on.len());
-    for dep in &m.depends_on {
-        match changes::rows(wh, dep, PERIOD).await? {
-            Some(r) => inputs.push(r),
-            None => return Ok(None),
-        }
-    }
+    let Some(inputs) = input_rows(wh, m).await? else {
+        return Ok(None);
+    };
     let months = match (&m.kind, m.by_period, periods) {
         (Kind::Sql, Some(reach), Some(p)) => Some(window(p, reach)),
         _ => None,
