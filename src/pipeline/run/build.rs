@@ -41,6 +41,9 @@ pub(super) struct Job {
     pub tag: String,
     /// Whole, or which periods, and why (never `Skip`).
     pub plan: Rebuild,
+    /// Its inputs' row counts, when the scheduler read them to size the
+    /// build (see [`chunks::input_rows`]).
+    pub input_rows: Option<Vec<crate::warehouse::changes::Rows>>,
     /// The session its SQL runs in, and the one that writes (the same one
     /// unless the SQL runs on a cluster).
     pub ctx: SessionContext,
@@ -73,6 +76,7 @@ impl Job {
             timezone,
             tag,
             plan,
+            input_rows,
             ctx,
             local,
         } = self;
@@ -112,7 +116,9 @@ impl Job {
             });
         }
         let split = match (&m.kind, m.by_period) {
-            (Kind::Sql, Some(reach)) => chunks::plan_for(&wh, m, reach, periods.as_ref()).await?,
+            (Kind::Sql, Some(reach)) => {
+                chunks::plan_for(&wh, m, reach, periods.as_ref(), input_rows).await?
+            }
             _ => None,
         };
         let (parts, one_plan) = match split {

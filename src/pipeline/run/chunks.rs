@@ -36,7 +36,8 @@ const PART_ROWS_VAR: &str = "TOUCHPOINT_PART_ROWS";
 const MAX_REREAD: u64 = 3;
 
 /// The parts to build `m` in, for a rebuild of `periods` (`None`: whole),
-/// when its inputs' rows are over what the pool holds; `None` when one
+/// when its inputs' rows (`counted` when already read by
+/// [`input_rows`]) are over what the pool holds; `None` when one
 /// query does (or the log lacks the row counts, or a partition is not a
 /// YYYY-MM month).
 pub(super) async fn plan_for(
@@ -44,9 +45,14 @@ pub(super) async fn plan_for(
     m: &Model,
     reach: Reach,
     periods: Option<&BTreeSet<String>>,
+    counted: Option<Vec<Rows>>,
 ) -> Result<Option<Split>> {
-    let Some(inputs) = input_rows(wh, m).await? else {
-        return Ok(None);
+    let inputs = match counted {
+        Some(c) => c,
+        None => match input_rows(wh, m).await? {
+            Some(c) => c,
+            None => return Ok(None),
+        },
     };
     let periods = match periods {
         Some(p) => p.clone(),
@@ -101,7 +107,7 @@ pub(super) struct Split {
 
 /// Each input's rows of `m`, by period; `None` when one's count is not in
 /// the log.
-async fn input_rows(wh: &Warehouse, m: &Model) -> Result<Option<Vec<Rows>>> {
+pub(super) async fn input_rows(wh: &Warehouse, m: &Model) -> Result<Option<Vec<Rows>>> {
     let mut inputs = Vec::with_capacity(m.depends_on.len());
     for dep in &m.depends_on {
         match changes::rows(wh, dep, PERIOD).await? {
@@ -112,23 +118,15 @@ async fn input_rows(wh: &Warehouse, m: &Model) -> Result<Option<Vec<Rows>>> {
     Ok(Some(inputs))
 }
 
-/// The input rows a build of `m` reads, from the Delta log (no data read):
-/// a SQL model rebuilt by period reads its `periods`' window of every input
-/// partitioned by period, anything else every row of its inputs. `None`
-/// when a count is not in the log.
-pub(super) async fn rows_to_read(
-    wh: &Warehouse,
-    m: &Model,
-    periods: Option<&BTreeSet<String>>,
-) -> Result<Option<u64>> {
-    let Some(inputs) = input_rows(wh, m).await? else {
-        return Ok(None);
-    };
+/// The input rows a build of `m` reads, of its inputs' `counted` rows
+/// ([`input_rows`]): a SQL model rebuilt by period reads its `periods`'
+/// window of every input partitioned by period, anything else every row.
+pub(super) fn rows_to_read(m: &Model, periods: Option<&BTreeSet<String>>, counted: &[Rows]) -> u64 {
     let months = match (&m.kind, m.by_period, periods) {
         (Kind::Sql, Some(reach), Some(p)) => Some(window(p, reach)),
         _ => None,
     };
-    Ok(Some(reads(months.as_ref(), &inputs)))
+    reads(months.as_ref(), counted)
 }
 
 /// Rows of `inputs` read over `months` (`None`: every row).

@@ -55,11 +55,15 @@ impl RunSummary {
 
 /// `var` as a number of tasks at once (1 or more), else `default`.
 fn parallelism(var: &str, default: usize) -> usize {
+    asked_parallelism(var).unwrap_or(default)
+}
+
+/// `var` as a number of tasks at once, when set to 1 or more.
+fn asked_parallelism(var: &str) -> Option<usize> {
     std::env::var(var)
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|n| *n >= 1)
-        .unwrap_or(default)
 }
 
 /// The machine's cores (1 when it cannot tell).

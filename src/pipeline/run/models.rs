@@ -47,7 +47,7 @@ impl Runner<'_> {
         let mut finished: HashSet<String> = HashSet::new();
         let mut started = vec![false; models.len()];
         // A model decided on but not yet started (its slot was taken).
-        let mut decided: Vec<Option<(Rebuild, bool)>> = models.iter().map(|_| None).collect();
+        let mut decided: Vec<Option<(Rebuild, Size)>> = models.iter().map(|_| None).collect();
         let mut small = vec![false; models.len()];
         let mut big_running = 0;
         let mut done: Vec<Option<Done>> = models.iter().map(|_| None).collect();
@@ -72,7 +72,7 @@ impl Runner<'_> {
                 }
                 let t = Instant::now();
                 let tag = rebuild::digest(m, self.pipeline.timezone);
-                let (plan, is_small) = match decided[i].take() {
+                let (plan, sized) = match decided[i].take() {
                     Some(d) => d,
                     None => {
                         let plan = match rebuild::decide(
@@ -90,12 +90,12 @@ impl Runner<'_> {
                                 break;
                             }
                         };
-                        let is_small = match &plan {
-                            Rebuild::Skip => false,
-                            Rebuild::Whole(_) => slots.is_small(self.wh, m, None).await,
-                            Rebuild::Periods(p, _) => slots.is_small(self.wh, m, Some(p)).await,
+                        let sized = match &plan {
+                            Rebuild::Skip => Size::default(),
+                            Rebuild::Whole(_) => slots.size(self.wh, m, None).await,
+                            Rebuild::Periods(p, _) => slots.size(self.wh, m, Some(p)).await,
                         };
-                        (plan, is_small)
+                        (plan, sized)
                     }
                 };
                 if let Rebuild::Skip = plan {
@@ -107,13 +107,13 @@ impl Runner<'_> {
                     finished.insert(m.name.clone());
                     continue;
                 }
-                if !slots.admits(running.len(), big_running, is_small) {
-                    decided[i] = Some((plan, is_small));
+                if !slots.admits(running.len(), big_running, sized.small) {
+                    decided[i] = Some((plan, sized));
                     continue;
                 }
                 started[i] = true;
-                small[i] = is_small;
-                if !is_small {
+                small[i] = sized.small;
+                if !sized.small {
                     big_running += 1;
                 }
                 crate::engine::release_freed_memory();
@@ -161,6 +161,7 @@ impl Runner<'_> {
                     timezone: self.pipeline.timezone,
                     tag,
                     plan,
+                    input_rows: sized.counted,
                     ctx,
                     local,
                 };
@@ -353,11 +354,7 @@ enum Slots {
 
 impl Slots {
     fn from_env(cores: usize) -> Slots {
-        match std::env::var("TOUCHPOINT_MODEL_PARALLELISM")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|n| *n >= 1)
-        {
+        match super::asked_parallelism("TOUCHPOINT_MODEL_PARALLELISM") {
             Some(n) => Slots::Fixed(n),
             None => Slots::Small {
                 cores,
@@ -375,22 +372,38 @@ impl Slots {
         }
     }
 
-    /// Whether building `m` (`periods` of it, or whole) is small; never
-    /// when builds do not share by size, or a row count is not in the log
-    /// (a table that cannot be read fails its build, with the error).
-    async fn is_small(
+    /// Whether building `m` (`periods` of it, or whole) is small, and the
+    /// inputs' row counts read to tell (the build uses them again). Never
+    /// small when builds do not share by size, or a row count is not in
+    /// the log (a table that cannot be read fails its build, with the
+    /// error).
+    async fn size(
         self,
         wh: &crate::warehouse::Warehouse,
         m: &crate::models::Model,
         periods: Option<&std::collections::BTreeSet<String>>,
-    ) -> bool {
-        match self {
-            Slots::Small { cores, rows } if cores > 1 => {
-                matches!(super::chunks::rows_to_read(wh, m, periods).await, Ok(Some(n)) if n <= rows)
-            }
-            _ => false,
+    ) -> Size {
+        let Slots::Small { cores, rows } = self else {
+            return Size::default();
+        };
+        if cores < 2 {
+            return Size::default();
+        }
+        let counted = super::chunks::input_rows(wh, m).await.ok().flatten();
+        Size {
+            small: counted
+                .as_ref()
+                .is_some_and(|c| super::chunks::rows_to_read(m, periods, c) <= rows),
+            counted,
         }
     }
+}
+
+/// A build's size, as [`Slots::size`] found it.
+#[derive(Default)]
+struct Size {
+    small: bool,
+    counted: Option<Vec<crate::warehouse::changes::Rows>>,
 }
 
 #[cfg(test)]
