@@ -172,12 +172,12 @@ mod tests {
         // runtime: a count of pages taken for bytes would be far smaller.
         assert_eq!(rss % 4096, 0);
         assert!(rss > 4 << 20, "{rss} bytes resident");
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
         let kb: usize = status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap();
+            .expect("a VmRSS line in kB");
         // The same measure read a second way, within what other test
         // threads may have allocated or freed in between.
         assert!(rss.abs_diff(kb * 1024) < 256 << 20, "{rss} against {kb} kB");
