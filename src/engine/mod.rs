@@ -82,24 +82,13 @@ static RUNTIME: std::sync::LazyLock<Arc<datafusion::execution::runtime_env::Runt
 /// allocations: below the pool's size there is nothing to gain from that.
 pub fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if resident_bytes().is_none_or(|rss| rss > memory_limit()) {
+    if pool::resident_bytes().is_none_or(|rss| rss > memory_limit()) {
         // SAFETY: malloc_trim only gives free pages of the allocator's own
         // arenas back to the kernel; it takes each arena's lock as malloc does.
         unsafe {
             libc::malloc_trim(0);
         }
     }
-}
-
-/// The process's resident set, from `/proc/self/statm` (its second field,
-/// in pages).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn resident_bytes() -> Option<usize> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf only reads a system constant.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * usize::try_from(page).ok()?)
 }
 
 /// A session with a bounded, spilling memory pool.
@@ -159,27 +148,4 @@ pub fn ident(name: &str) -> String {
 /// A SQL string literal: `'text'` (a quote inside is doubled).
 pub fn literal(v: &str) -> String {
     format!("'{}'", v.replace('\'', "''"))
-}
-
-#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_resident_set_is_read_in_bytes() {
-        let rss = resident_bytes().expect("/proc/self/statm is readable");
-        // Whole pages, and at least this test binary's code and the
-        // runtime: a count of pages taken for bytes would be far smaller.
-        assert_eq!(rss % 4096, 0);
-        assert!(rss > 4 << 20, "{rss} bytes resident");
-        let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-        let kb: usize = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("a VmRSS line in kB");
-        // The same measure read a second way, within what other test
-        // threads may have allocated or freed in between.
-        assert!(rss.abs_diff(kb * 1024) < 256 << 20, "{rss} against {kb} kB");
-    }
 }

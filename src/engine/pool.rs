@@ -110,7 +110,7 @@ impl SharedPool {
 }
 
 /// The process's resident set size, from `/proc/self/statm` (pages).
-fn resident_bytes() -> Option<usize> {
+pub(super) fn resident_bytes() -> Option<usize> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * page_size())
@@ -254,6 +254,25 @@ mod tests {
     use datafusion::execution::runtime_env::RuntimeEnvBuilder;
     use datafusion::prelude::{SessionConfig, SessionContext};
     use std::time::Duration;
+
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn the_resident_set_is_read_in_bytes() {
+        let rss = resident_bytes().expect("/proc/self/statm is readable");
+        // Whole pages, and at least this test binary's code and the
+        // runtime: a count of pages taken for bytes would be far smaller.
+        assert_eq!(rss % 4096, 0);
+        assert!(rss > 4 << 20, "{rss} bytes resident");
+        let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+        let kb: usize = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line in kB");
+        // The same measure read a second way, within what other test
+        // threads may have allocated or freed in between.
+        assert!(rss.abs_diff(kb * 1024) < 256 << 20, "{rss} against {kb} kB");
+    }
 
     fn session(pool: Arc<dyn MemoryPool>) -> SessionContext {
         let config = SessionConfig::new()

@@ -383,12 +383,9 @@ impl Slots {
         m: &crate::models::Model,
         periods: Option<&std::collections::BTreeSet<String>>,
     ) -> Size {
-        let Slots::Small { cores, rows } = self else {
+        let Slots::Small { cores: 2.., rows } = self else {
             return Size::default();
         };
-        if cores < 2 {
-            return Size::default();
-        }
         let counted = super::chunks::input_rows(wh, m).await.ok().flatten();
         Size {
             small: counted
